@@ -1,0 +1,40 @@
+// Package batch is tipoff's domain: batches of prediction requests, their
+// items and outcomes, the Store and Queue interfaces every backend
+// implements, and the Engine that drives a batch from creation to exactly one
+// finalize. It imports only the standard library.
+//
+// # State machine
+//
+//	           CreateBatch (manifest written atomically; items unpublished)
+//	                │
+//	                ▼
+//	┌──────────► running ──── Dispatch: outbox → queue → MarkPublished
+//	│               │         RecordOutcome: first outcome per item wins
+//	│               │         Sweep: overdue → Redrive or timed_out;
+//	│               │                deadline → every pending item timed_out
+//	│               │ AcquireFinalize (only when every item has an outcome)
+//	│               ▼
+//	│          finalizing ─── lease(owner, expires); FinalizeFunc runs
+//	│   lease       │
+//	└─ expired:     │ CompleteFinalize (lease holder only) + event, atomically
+//	  takeover      ▼
+//	            finalized ─── result succeeded | partial | failed | cancelled
+//
+// Cancel moves a running or finalizing batch straight to finalized with
+// result cancelled.
+//
+// # Invariants
+//
+// Every backend keeps these; batchtest.RunStoreTests checks each one.
+//
+//   - One batch per key: creating an existing key returns it
+//     (batchtest: Create/Idempotent, Create/ConcurrentSameKey).
+//   - The manifest is the expected set; dispatch is driven from it, and a
+//     crash between create and publish is repaired by re-driving unpublished
+//     items (batchtest: Dispatch/CrashBeforePublish).
+//   - An item's first outcome wins; counts are exact under concurrency,
+//     duplicates and reordering (batchtest: Outcome/Concurrent).
+//   - A batch leaves running only when every item has an outcome, and is
+//     finalized exactly once, with exactly one finalized event
+//     (batchtest: Finalize/Concurrent, Finalize/LeaseTakeover).
+package batch

@@ -1,0 +1,463 @@
+package batch
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"time"
+)
+
+// FinalizeFunc does a batch's closing work once every item has an outcome:
+// for the prediction job, consolidate the predictions into the day's
+// published set and write the export. It runs while the caller holds the
+// finalize lease and may run again if a finalizer dies before completing, so
+// it must be idempotent. It returns the payload of the finalized event.
+type FinalizeFunc func(ctx context.Context, b Batch) (eventPayload []byte, err error)
+
+// EngineConfig configures an [Engine]. Zero fields take defaults.
+type EngineConfig struct {
+	// Owner names this process in finalize leases; default host:pid.
+	Owner string
+	// LeaseTTL is how long a finalize lease lasts; default 1 minute. A
+	// finalizer that dies holding it is taken over after it expires.
+	LeaseTTL time.Duration
+	// DispatchChunk is how many items are published per outbox round;
+	// default 500.
+	DispatchChunk int
+	// Finalize is the closing work; nil means none.
+	Finalize FinalizeFunc
+	// NowFunc is the clock; default time.Now.
+	NowFunc func() time.Time
+	// NewIDFunc makes batch IDs; default a sortable random ID.
+	NewIDFunc func(Key, time.Time) string
+}
+
+// Engine drives batches through their life on a [Store] and a [Queue]:
+// create, dispatch from the outbox, record outcomes, finalize exactly once,
+// sweep for overdue items and deadlines, and relay outbox events. It holds no
+// batch state of its own, so any number of engines may share a store.
+type Engine struct {
+	store Store
+	queue Queue
+	log   *slog.Logger
+	cfg   EngineConfig
+}
+
+// NewEngine returns an engine on store and queue.
+func NewEngine(store Store, queue Queue, log *slog.Logger, cfg EngineConfig) *Engine {
+	if cfg.Owner == "" {
+		host, _ := os.Hostname()
+		cfg.Owner = host + ":" + strconv.Itoa(os.Getpid())
+	}
+	if cfg.LeaseTTL <= 0 {
+		cfg.LeaseTTL = time.Minute
+	}
+	if cfg.DispatchChunk <= 0 {
+		cfg.DispatchChunk = 500
+	}
+	if cfg.NowFunc == nil {
+		cfg.NowFunc = time.Now
+	}
+	if cfg.NewIDFunc == nil {
+		cfg.NewIDFunc = NewID
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Engine{store: store, queue: queue, log: log, cfg: cfg}
+}
+
+// Store returns the engine's store.
+func (e *Engine) Store() Store { return e.store }
+
+// NewID returns a batch ID that sorts by creation time: the key's date, the
+// creation time in milliseconds and 6 random bytes.
+func NewID(k Key, now time.Time) string {
+	var r [6]byte
+	_, _ = rand.Read(r[:])
+	return fmt.Sprintf("%s-%x-%s", k.Date, now.UnixMilli(), hex.EncodeToString(r[:]))
+}
+
+// Create creates the batch for spec, or returns the existing batch of its
+// key with created=false. It does not publish anything: call [Engine.Dispatch].
+func (e *Engine) Create(ctx context.Context, spec Spec) (b Batch, created bool, err error) {
+	if err := spec.Validate(); err != nil {
+		return Batch{}, false, err
+	}
+	now := e.cfg.NowFunc()
+	b, created, err = e.store.CreateBatch(ctx, e.cfg.NewIDFunc(spec.Key, now), spec, now)
+	if err != nil {
+		return Batch{}, false, fmt.Errorf("create batch %s: %w", spec.Key, err)
+	}
+	if created {
+		e.log.Info("batch created", "batch_id", b.ID, "run_date", b.Key.Date, "run", b.Key.Run, "items", b.Total)
+	}
+	return b, created, nil
+}
+
+// Dispatch publishes every item of the batch that waits in the outbox and
+// marks it published, a chunk at a time, and returns how many it published.
+// A crash between publish and mark publishes those items again: workers and
+// RecordOutcome absorb the duplicates.
+func (e *Engine) Dispatch(ctx context.Context, batchID string) (int, error) {
+	b, err := e.store.GetBatch(ctx, batchID)
+	if err != nil {
+		return 0, fmt.Errorf("dispatch %s: %w", batchID, err)
+	}
+	if b.State != Running {
+		return 0, nil
+	}
+	trace := b.Meta[AttrTraceID]
+	total := 0
+	for {
+		items, err := e.store.Unpublished(ctx, batchID, e.cfg.DispatchChunk)
+		if err != nil {
+			return total, fmt.Errorf("dispatch %s: read outbox: %w", batchID, err)
+		}
+		if len(items) == 0 {
+			break
+		}
+		msgs := make([]Message, len(items))
+		ids := make([]string, len(items))
+		for i, it := range items {
+			msgs[i] = RequestMessage(it, it.Attempts+1, trace)
+			ids[i] = it.ID
+		}
+		if err := e.queue.Publish(ctx, TopicRequests, msgs...); err != nil {
+			return total, fmt.Errorf("dispatch %s: publish: %w", batchID, err)
+		}
+		if err := e.store.MarkPublished(ctx, batchID, ids, e.cfg.NowFunc()); err != nil {
+			return total, fmt.Errorf("dispatch %s: mark published: %w", batchID, err)
+		}
+		total += len(items)
+		if len(items) < e.cfg.DispatchChunk {
+			break
+		}
+	}
+	if total > 0 {
+		e.log.Info("items dispatched", "batch_id", batchID, "items", total)
+	}
+	return total, nil
+}
+
+// Record stores one outcome and, when it was the batch's last, finalizes the
+// batch. The outcome is durable when Record returns nil, whatever happens to
+// the finalize (the sweeper retries it). Errors are those of
+// [Store.RecordOutcome].
+func (e *Engine) Record(ctx context.Context, rec OutcomeRecord) (Recorded, error) {
+	if rec.At.IsZero() {
+		rec.At = e.cfg.NowFunc()
+	}
+	r, err := e.store.RecordOutcome(ctx, rec)
+	if err != nil {
+		return r, fmt.Errorf("record outcome %s/%s: %w", rec.BatchID, rec.ItemID, err)
+	}
+	if r.Duplicate {
+		e.log.Debug("duplicate outcome absorbed", "batch_id", rec.BatchID, "item_id", rec.ItemID, "outcome", rec.Outcome)
+	}
+	if r.Remaining == 0 {
+		e.finalizeQuietly(ctx, rec.BatchID)
+	}
+	return r, nil
+}
+
+// finalizeQuietly tries to finalize and logs instead of returning errors: the
+// caller's own work succeeded, and the sweeper retries a failed finalize.
+func (e *Engine) finalizeQuietly(ctx context.Context, batchID string) {
+	_, err := e.Finalize(ctx, batchID)
+	switch {
+	case err == nil, errors.Is(err, ErrFinalized), errors.Is(err, ErrConflict), errors.Is(err, ErrPending):
+	default:
+		e.log.Warn("finalize failed; the sweeper retries it", "batch_id", batchID, "err", err)
+	}
+}
+
+// Finalize finalizes a batch whose items all have outcomes: it takes the
+// finalize lease, runs the FinalizeFunc, and completes with the result the
+// policy gives and the finalized event, atomically. Exactly one call per
+// batch succeeds. It returns [ErrPending] while items have no outcome,
+// [ErrConflict] while another owner holds the lease or if the lease was lost
+// mid-way, and [ErrFinalized] once the batch is finalized.
+func (e *Engine) Finalize(ctx context.Context, batchID string) (Batch, error) {
+	b, err := e.store.AcquireFinalize(ctx, batchID, e.cfg.Owner, e.cfg.NowFunc(), e.cfg.LeaseTTL)
+	if err != nil {
+		return Batch{}, fmt.Errorf("finalize %s: %w", batchID, err)
+	}
+	log := e.log.With("batch_id", batchID)
+	log.Info("finalizing", "attempt", b.FinalizeAttempts, "owner", e.cfg.Owner)
+	var payload []byte
+	if e.cfg.Finalize != nil {
+		payload, err = e.cfg.Finalize(ctx, b)
+		if err != nil {
+			return Batch{}, fmt.Errorf("finalize %s: %w", batchID, err)
+		}
+	}
+	result := b.Policy.Decide(b.Total, b.Counts)
+	if payload == nil {
+		payload, _ = json.Marshal(struct {
+			Key    Key    `json:"key"`
+			Result Result `json:"result"`
+			Counts Counts `json:"counts"`
+			Total  int    `json:"total"`
+		}{b.Key, result, b.Counts, b.Total})
+	}
+	now := e.cfg.NowFunc()
+	ev := Event{ID: EventID(batchID, EventFinalized), Type: EventFinalized, BatchID: batchID, Payload: payload, CreatedAt: now}
+	b, err = e.store.CompleteFinalize(ctx, batchID, e.cfg.Owner, result, ev, now)
+	if err != nil {
+		return Batch{}, fmt.Errorf("finalize %s: %w", batchID, err)
+	}
+	log.Info("batch finalized", "result", b.Result, "succeeded", b.Counts.Succeeded, "skipped", b.Counts.Skipped,
+		"failed", b.Counts.Failed, "timed_out", b.Counts.TimedOut)
+	return b, nil
+}
+
+// Cancel ends a batch with result cancelled. [ErrFinalized] if it has ended.
+func (e *Engine) Cancel(ctx context.Context, batchID, reason string) (Batch, error) {
+	now := e.cfg.NowFunc()
+	ev := Event{ID: EventID(batchID, EventCancelled), Type: EventCancelled, BatchID: batchID, CreatedAt: now}
+	ev.Payload, _ = json.Marshal(map[string]string{"reason": reason})
+	b, err := e.store.Cancel(ctx, batchID, reason, ev, now)
+	if err != nil {
+		return Batch{}, fmt.Errorf("cancel %s: %w", batchID, err)
+	}
+	e.log.Info("batch cancelled", "batch_id", batchID, "reason", reason)
+	return b, nil
+}
+
+// HandleOutcome records the outcome message body. It returns nil when the
+// message should be acknowledged: the outcome is durable, was a duplicate,
+// arrived after the batch ended, or can never be recorded (malformed, unknown
+// batch or item; logged). It returns an error only for transient failures,
+// after which the message should be delivered again.
+func (e *Engine) HandleOutcome(ctx context.Context, body []byte) error {
+	m, err := DecodeOutcome(body)
+	if err != nil {
+		e.log.Warn("dropping malformed outcome message", "err", err)
+		return nil
+	}
+	rec := m.Record()
+	_, err = e.Record(ctx, rec)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrConflict), errors.Is(err, ErrFinalized):
+		e.log.Info("late outcome ignored", "batch_id", rec.BatchID, "item_id", rec.ItemID, "outcome", rec.Outcome, "err", err)
+		return nil
+	case errors.Is(err, ErrInvalid), errors.Is(err, ErrNotFound):
+		e.log.Warn("dropping outcome that cannot be recorded", "batch_id", rec.BatchID, "item_id", rec.ItemID, "err", err)
+		return nil
+	default:
+		return err
+	}
+}
+
+// HandleDeadLetter records a request message that exhausted its deliveries
+// as a failed outcome. Its return value means what HandleOutcome's does.
+func (e *Engine) HandleDeadLetter(ctx context.Context, d Delivery) error {
+	batchID, itemID, attempt, err := RequestOf(d.Message)
+	if err != nil {
+		e.log.Warn("dropping malformed dead letter", "err", err)
+		return nil
+	}
+	rec := OutcomeRecord{BatchID: batchID, ItemID: itemID, Outcome: OutcomeFailed,
+		Error: fmt.Sprintf("request dead-lettered after %d deliveries of attempt %d", d.Attempt, attempt)}
+	_, err = e.Record(ctx, rec)
+	switch {
+	case err == nil:
+		e.log.Warn("item failed: request dead-lettered", "batch_id", batchID, "item_id", itemID, "attempt", attempt)
+		return nil
+	case errors.Is(err, ErrConflict), errors.Is(err, ErrFinalized), errors.Is(err, ErrInvalid), errors.Is(err, ErrNotFound):
+		return nil
+	default:
+		return err
+	}
+}
+
+// SweepReport says what one sweep did.
+type SweepReport struct {
+	Batches    int // running or finalizing batches looked at
+	Redriven   int // overdue items put back in the outbox
+	TimedOut   int // items given the timed_out outcome
+	Dispatched int // items published from the outbox
+	Finalized  int // batches finalized
+}
+
+// Sweep is the clock-driven repair pass; run it periodically. For every
+// running batch it: gives overdue items that used all their attempts, and at
+// the deadline every item without an outcome, the timed_out outcome;
+// re-drives other overdue items; publishes what waits in the outbox; and
+// finalizes the batch if every item has an outcome. It also takes over
+// finalizing batches whose lease expired. It keeps going past one batch's
+// failure and returns the errors joined.
+func (e *Engine) Sweep(ctx context.Context) (SweepReport, error) {
+	var rep SweepReport
+	var errs []error
+	for _, st := range []State{Running, Finalizing} {
+		bs, err := e.store.ListBatches(ctx, ListOptions{State: st, Limit: 1000})
+		if err != nil {
+			return rep, fmt.Errorf("sweep: list %s batches: %w", st, err)
+		}
+		for _, b := range bs {
+			rep.Batches++
+			if err := e.sweepBatch(ctx, b, &rep); err != nil && ctx.Err() == nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return rep, errors.Join(errs...)
+}
+
+func (e *Engine) sweepBatch(ctx context.Context, b Batch, rep *SweepReport) error {
+	now := e.cfg.NowFunc()
+	if b.State == Finalizing {
+		if now.After(b.Lease.Expires) {
+			if _, err := e.Finalize(ctx, b.ID); err == nil {
+				rep.Finalized++
+			} else if !errors.Is(err, ErrConflict) && !errors.Is(err, ErrFinalized) {
+				return err
+			}
+		}
+		return nil
+	}
+	pol := b.Policy.WithDefaults()
+	if !now.Before(b.Deadline) {
+		n, err := e.timeOutPending(ctx, b, now)
+		rep.TimedOut += n
+		if err != nil {
+			return err
+		}
+	} else {
+		if err := e.redriveOverdue(ctx, b, pol, now, rep); err != nil {
+			return err
+		}
+		n, err := e.Dispatch(ctx, b.ID)
+		rep.Dispatched += n
+		if err != nil {
+			return err
+		}
+	}
+	p, err := e.store.Progress(ctx, b.ID, 0)
+	if err != nil {
+		return fmt.Errorf("sweep %s: %w", b.ID, err)
+	}
+	if p.Remaining == 0 {
+		if _, err := e.Finalize(ctx, b.ID); err == nil {
+			rep.Finalized++
+		} else if !errors.Is(err, ErrConflict) && !errors.Is(err, ErrFinalized) && !errors.Is(err, ErrPending) {
+			return err
+		}
+	}
+	return nil
+}
+
+// timeOutPending gives every item without an outcome the timed_out outcome.
+func (e *Engine) timeOutPending(ctx context.Context, b Batch, now time.Time) (int, error) {
+	n := 0
+	after := ""
+	for {
+		items, err := e.store.Items(ctx, b.ID, ItemsOptions{PendingOnly: true, After: after, Limit: 1000})
+		if err != nil {
+			return n, fmt.Errorf("sweep %s: %w", b.ID, err)
+		}
+		for _, it := range items {
+			msg := fmt.Sprintf("no outcome by the batch deadline %s (%d attempts)", b.Deadline.Format(time.RFC3339), it.Attempts)
+			if ok, err := e.timeOut(ctx, it, msg, now); err != nil {
+				return n, err
+			} else if ok {
+				n++
+			}
+			after = it.ID
+		}
+		if len(items) < 1000 {
+			return n, nil
+		}
+	}
+}
+
+func (e *Engine) timeOut(ctx context.Context, it Item, msg string, now time.Time) (bool, error) {
+	r, err := e.store.RecordOutcome(ctx, OutcomeRecord{BatchID: it.BatchID, ItemID: it.ID, Outcome: OutcomeTimedOut, Error: msg, At: now})
+	switch {
+	case err == nil:
+		if !r.Duplicate {
+			e.log.Warn("item timed out", "batch_id", it.BatchID, "item_id", it.ID, "attempt", it.Attempts)
+		}
+		return !r.Duplicate, nil
+	case errors.Is(err, ErrConflict), errors.Is(err, ErrFinalized):
+		return false, nil
+	default:
+		return false, fmt.Errorf("time out %s/%s: %w", it.BatchID, it.ID, err)
+	}
+}
+
+// redriveOverdue re-drives published items that have waited longer than the
+// item timeout, and times out those that used all their attempts.
+func (e *Engine) redriveOverdue(ctx context.Context, b Batch, pol Policy, now time.Time, rep *SweepReport) error {
+	for {
+		items, err := e.store.Overdue(ctx, b.ID, now.Add(-pol.ItemTimeout), 1000)
+		if err != nil {
+			return fmt.Errorf("sweep %s: %w", b.ID, err)
+		}
+		var again []string
+		for _, it := range items {
+			if it.Attempts >= pol.MaxAttempts {
+				msg := fmt.Sprintf("no outcome within %v after each of %d attempts", pol.ItemTimeout, it.Attempts)
+				if ok, err := e.timeOut(ctx, it, msg, now); err != nil {
+					return err
+				} else if ok {
+					rep.TimedOut++
+				}
+				continue
+			}
+			again = append(again, it.ID)
+		}
+		if len(again) > 0 {
+			n, err := e.store.Redrive(ctx, b.ID, again)
+			if err != nil {
+				return fmt.Errorf("sweep %s: redrive: %w", b.ID, err)
+			}
+			rep.Redriven += n
+			e.log.Info("overdue items re-driven", "batch_id", b.ID, "items", n)
+		}
+		if len(items) < 1000 {
+			return nil
+		}
+	}
+}
+
+// RelayEvents publishes outbox events to [TopicEvents] and marks them
+// published, returning how many it relayed. An event may be published more
+// than once (a crash between publish and mark); its ID is stable.
+func (e *Engine) RelayEvents(ctx context.Context) (int, error) {
+	n := 0
+	for {
+		evs, err := e.store.PendingEvents(ctx, 100)
+		if err != nil {
+			return n, fmt.Errorf("relay events: %w", err)
+		}
+		for _, ev := range evs {
+			body, err := json.Marshal(ev)
+			if err != nil {
+				return n, fmt.Errorf("relay event %s: %w", ev.ID, err)
+			}
+			msg := Message{ID: ev.ID, Body: body, Attributes: map[string]string{AttrEventID: ev.ID, AttrBatchID: ev.BatchID, "type": ev.Type}}
+			if err := e.queue.Publish(ctx, TopicEvents, msg); err != nil {
+				return n, fmt.Errorf("relay event %s: %w", ev.ID, err)
+			}
+			if err := e.store.MarkEventPublished(ctx, ev.ID, e.cfg.NowFunc()); err != nil {
+				return n, fmt.Errorf("relay event %s: %w", ev.ID, err)
+			}
+			n++
+			e.log.Info("event relayed", "batch_id", ev.BatchID, "event_id", ev.ID)
+		}
+		if len(evs) < 100 {
+			return n, nil
+		}
+	}
+}

@@ -1,0 +1,115 @@
+package batch
+
+import (
+	"context"
+	"time"
+)
+
+// Store keeps batch state durably. Every method is safe for concurrent use by
+// many goroutines and, for backends that allow it, many processes. A Store
+// must not rely on a process-wide lock: Firestore implements it too.
+//
+// The invariants every backend keeps, checked by batchtest.RunStoreTests:
+//   - a key has at most one batch; the manifest is written with the batch,
+//     atomically, and is the expected set of items;
+//   - an item's first outcome wins and is stored atomically with its result;
+//     counts equal the number of items with each outcome, always;
+//   - a batch leaves running only when every item has an outcome (or it is
+//     cancelled), and reaches finalized at most once, writing its event in
+//     the same atomic step.
+type Store interface {
+	// CreateBatch creates a batch and all its items, unpublished, in one
+	// atomic step, with ID newID, state running, spec.Policy with its
+	// defaults applied, and deadline now+Policy.Deadline. If a batch with spec.Key exists it returns
+	// that batch and created=false and writes nothing. It returns
+	// [ErrInvalid] for a spec that fails [Spec.Validate].
+	CreateBatch(ctx context.Context, newID string, spec Spec, now time.Time) (b Batch, created bool, err error)
+
+	// GetBatch returns one batch. [ErrNotFound] if there is none.
+	GetBatch(ctx context.Context, id string) (Batch, error)
+
+	// ListBatches returns batches newest first, filtered by opts.
+	ListBatches(ctx context.Context, opts ListOptions) ([]Batch, error)
+
+	// Items returns a batch's items in ID order, filtered by opts.
+	// [ErrNotFound] if the batch does not exist.
+	Items(ctx context.Context, batchID string, opts ItemsOptions) ([]Item, error)
+
+	// Progress returns the batch with its counts and up to missingLimit IDs
+	// of items without an outcome. It is cheap at 100,000 items.
+	// [ErrNotFound] if the batch does not exist.
+	Progress(ctx context.Context, batchID string, missingLimit int) (Progress, error)
+
+	// Unpublished returns up to limit items of the batch that wait in the
+	// dispatch outbox (not published, no outcome), in ID order.
+	Unpublished(ctx context.Context, batchID string, limit int) ([]Item, error)
+
+	// MarkPublished records that the items were published at time at: each
+	// becomes published and its attempt count grows by one. Items that
+	// already have an outcome or are already published are left alone.
+	// [ErrNotFound] if the batch does not exist.
+	MarkPublished(ctx context.Context, batchID string, itemIDs []string, at time.Time) error
+
+	// Redrive puts published items without an outcome back into the
+	// dispatch outbox so they are published again. It returns how many
+	// items it moved. [ErrFinalized] if the batch is not running.
+	Redrive(ctx context.Context, batchID string, itemIDs []string) (int, error)
+
+	// Overdue returns up to limit published items without an outcome that
+	// were last published before the given time, in ID order.
+	Overdue(ctx context.Context, batchID string, before time.Time, limit int) ([]Item, error)
+
+	// RecordOutcome stores one item's outcome and result atomically and
+	// updates the batch's counts in the same step. It is durable when it
+	// returns. If the item already has an outcome nothing changes and
+	// Recorded.Duplicate is true; the error is nil when the outcomes are the
+	// same and wraps [ErrConflict] when they differ. It returns [ErrInvalid]
+	// for a record that fails [OutcomeRecord.Validate], [ErrNotFound] for an
+	// unknown batch or item, and [ErrFinalized] when the batch is no longer
+	// running.
+	RecordOutcome(ctx context.Context, rec OutcomeRecord) (Recorded, error)
+
+	// AcquireFinalize moves a running batch whose items all have an outcome
+	// to finalizing, with a lease held by owner until now+ttl, and counts a
+	// finalize attempt. A finalizing batch whose lease has expired (or is
+	// held by owner already) is taken over the same way. It returns
+	// [ErrPending] if items have no outcome, [ErrConflict] if another owner
+	// holds an unexpired lease, [ErrFinalized] if the batch is finalized and
+	// [ErrNotFound] if it does not exist.
+	AcquireFinalize(ctx context.Context, batchID, owner string, now time.Time, ttl time.Duration) (Batch, error)
+
+	// CompleteFinalize moves a finalizing batch whose lease owner holds to
+	// finalized with the given result and, in the same atomic step, adds ev
+	// to the event outbox. It returns [ErrConflict] if owner no longer holds
+	// the lease (it expired and was taken over), [ErrFinalized] if the batch
+	// is already finalized, [ErrInvalid] for an unknown result.
+	CompleteFinalize(ctx context.Context, batchID, owner string, result Result, ev Event, now time.Time) (Batch, error)
+
+	// Cancel finalizes a running or finalizing batch with result cancelled
+	// and adds ev to the event outbox in the same step. Items keep the
+	// outcomes they have. [ErrFinalized] if it is already finalized.
+	Cancel(ctx context.Context, batchID, reason string, ev Event, now time.Time) (Batch, error)
+
+	// PendingEvents returns up to limit events not yet marked published,
+	// oldest first.
+	PendingEvents(ctx context.Context, limit int) ([]Event, error)
+
+	// MarkEventPublished records that the event was published.
+	// [ErrNotFound] if there is no such event.
+	MarkEventPublished(ctx context.Context, eventID string, at time.Time) error
+}
+
+// ListOptions filters [Store.ListBatches]. Zero fields do not filter.
+type ListOptions struct {
+	Date  string // game date, YYYY-MM-DD
+	Run   string
+	State State
+	Limit int // 0 means 100
+}
+
+// ItemsOptions filters [Store.Items].
+type ItemsOptions struct {
+	After       string // only items with ID greater than this (paging)
+	Limit       int    // 0 means all
+	PendingOnly bool   // only items without an outcome
+}
