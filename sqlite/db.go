@@ -28,6 +28,10 @@ type DB struct {
 	path  string
 	write *sql.DB
 	read  *sql.DB
+
+	writes     chan writeReq
+	closed     chan struct{}
+	writerDone chan struct{}
 }
 
 // Open opens (creating if needed) the SQLite file at path and brings its
@@ -67,19 +71,25 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	n := max(4, runtime.GOMAXPROCS(0))
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
-	db := &DB{path: path, write: w, read: r}
+	db := &DB{path: path, write: w, read: r, writes: make(chan writeReq, maxGroup),
+		closed: make(chan struct{}), writerDone: make(chan struct{})}
 	if err := db.migrate(ctx); err != nil {
-		db.Close()
+		w.Close()
+		r.Close()
 		return nil, err
 	}
+	go db.writer()
 	return db, nil
 }
 
 // Path returns the file's path.
 func (db *DB) Path() string { return db.path }
 
-// Close closes the file.
+// Close stops the group-commit writer, failing writes still queued, and
+// closes the file.
 func (db *DB) Close() error {
+	close(db.closed)
+	<-db.writerDone
 	err1 := db.read.Close()
 	err2 := db.write.Close()
 	if err2 != nil {

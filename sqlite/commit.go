@@ -1,0 +1,151 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+)
+
+// maxGroup caps how many callers share one transaction.
+const maxGroup = 512
+
+// writeReq is one caller's share of a group commit.
+type writeReq struct {
+	ctx  context.Context
+	fn   func(tx *sql.Tx) error
+	done chan error
+}
+
+// Write runs fn in a write transaction that it may share with other callers
+// waiting at the same time (group commit): one BEGIN IMMEDIATE, each caller's
+// fn inside its own SAVEPOINT, one COMMIT and so one fsync for all of them.
+// If fn returns an error only its own changes are rolled back and Write
+// returns that error; otherwise Write returns once the transaction is
+// committed and durable. fn must not keep tx or run for long: every caller in
+// the group waits for it. A caller whose ctx ends before its fn runs gets
+// ctx's error and fn does not run.
+func (db *DB) Write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	req := writeReq{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	select {
+	case db.writes <- req:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-db.closed:
+		return errClosed
+	}
+	// Once queued, the request runs or fails; wait for its answer so the
+	// caller never returns while its changes might still commit.
+	select {
+	case err := <-req.done:
+		return err
+	case <-db.writerDone:
+		select {
+		case err := <-req.done:
+			return err
+		default:
+			return errClosed
+		}
+	}
+}
+
+var errClosed = errors.New("sqlite: database is closed")
+
+// writer is the single goroutine that owns the write connection's
+// transactions. It takes whatever requests are waiting and commits them
+// together.
+func (db *DB) writer() {
+	defer close(db.writerDone)
+	group := make([]writeReq, 0, maxGroup)
+	for {
+		var first writeReq
+		select {
+		case first = <-db.writes:
+		case <-db.closed:
+			db.drain()
+			return
+		}
+		group = append(group[:0], first)
+	fill:
+		for len(group) < maxGroup {
+			select {
+			case r := <-db.writes:
+				group = append(group, r)
+			default:
+				break fill
+			}
+		}
+		db.commitGroup(group)
+	}
+}
+
+// drain fails requests still queued at close.
+func (db *DB) drain() {
+	for {
+		select {
+		case r := <-db.writes:
+			r.done <- errClosed
+		default:
+			return
+		}
+	}
+}
+
+func (db *DB) commitGroup(group []writeReq) {
+	errs := make([]error, len(group))
+	fail := func(err error) {
+		for _, r := range group {
+			r.done <- err
+		}
+	}
+	tx, err := db.write.BeginTx(context.Background(), nil)
+	if err != nil {
+		fail(fmt.Errorf("begin write: %w", err))
+		return
+	}
+	ran := 0
+	for i, r := range group {
+		if err := r.ctx.Err(); err != nil {
+			errs[i] = err
+			continue
+		}
+		if len(group) == 1 {
+			errs[i] = r.fn(tx)
+			if errs[i] != nil {
+				tx.Rollback()
+				r.done <- errs[i]
+				return
+			}
+			ran++
+			continue
+		}
+		if _, err := tx.Exec("SAVEPOINT w"); err != nil {
+			tx.Rollback()
+			fail(fmt.Errorf("savepoint: %w", err))
+			return
+		}
+		if errs[i] = r.fn(tx); errs[i] != nil {
+			if _, err := tx.Exec("ROLLBACK TO w"); err != nil {
+				tx.Rollback()
+				fail(fmt.Errorf("rollback to savepoint: %w (after %w)", err, errs[i]))
+				return
+			}
+		} else {
+			ran++
+		}
+		if _, err := tx.Exec("RELEASE w"); err != nil {
+			tx.Rollback()
+			fail(fmt.Errorf("release savepoint: %w", err))
+			return
+		}
+	}
+	if ran == 0 {
+		tx.Rollback()
+	} else if err := tx.Commit(); err != nil {
+		fail(fmt.Errorf("commit: %w", err))
+		return
+	}
+	for i, r := range group {
+		r.done <- errs[i]
+	}
+}

@@ -1,0 +1,52 @@
+package sqlite
+
+import (
+	"database/sql"
+	"errors"
+	"path/filepath"
+	"sync"
+	"testing"
+)
+
+func TestDB_WriteGroupCommit(t *testing.T) {
+	db, err := Open(t.Context(), filepath.Join(t.TempDir(), "t.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Write(t.Context(), func(tx *sql.Tx) error {
+		_, err := tx.Exec("CREATE TABLE t (n INTEGER PRIMARY KEY)")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("boom")
+	var wg sync.WaitGroup
+	errs := make([]error, 200)
+	for i := range 200 {
+		wg.Go(func() {
+			errs[i] = db.Write(t.Context(), func(tx *sql.Tx) error {
+				if _, err := tx.Exec("INSERT INTO t (n) VALUES (?)", i); err != nil {
+					return err
+				}
+				if i%2 == 1 {
+					return boom // rolled back alone
+				}
+				return nil
+			})
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if want := i%2 == 1; errors.Is(err, boom) != want || (!want && err != nil) {
+			t.Fatalf("write %d: got %v", i, err)
+		}
+	}
+	var n, odd int
+	if err := db.read.QueryRow("SELECT count(*), coalesce(sum(n % 2), 0) FROM t").Scan(&n, &odd); err != nil {
+		t.Fatal(err)
+	}
+	if n != 100 || odd != 0 {
+		t.Fatalf("got %d rows with %d odd, want 100 rows with 0 odd", n, odd)
+	}
+}
