@@ -60,13 +60,14 @@ type Queue interface {
 	// ends first.
 	Receive(ctx context.Context, topic string, max int) ([]Delivery, error)
 
-	// Ack removes a delivered message for good. Acking a message whose lease
-	// expired and which was delivered again returns an error wrapping
-	// [ErrConflict]; the message is not lost.
-	Ack(ctx context.Context, d Delivery) error
+	// Ack removes delivered messages for good, all in one durable step
+	// where the backend can. Acking a message whose lease expired and which
+	// was delivered again returns an error wrapping [ErrConflict] (the other
+	// messages are still acked); the message is not lost.
+	Ack(ctx context.Context, ds ...Delivery) error
 
-	// Nack gives a delivered message back to be delivered again after a
-	// backoff, or moves it to the dead-letter topic when it has used its
+	// Nack gives delivered messages back to be delivered again after a
+	// backoff, or moves each to the dead-letter topic when it has used its
 	// deliveries.
-	Nack(ctx context.Context, d Delivery) error
+	Nack(ctx context.Context, ds ...Delivery) error
 }
