@@ -1,0 +1,215 @@
+package batch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sync"
+	"time"
+)
+
+// Handler turns one request delivery into the item's outcome and result
+// payload. It returns a [PermanentError] (or an error wrapping [ErrInvalid])
+// for input that can never succeed: the item is recorded as failed and the
+// message acknowledged. Any other error is transient: the message is nacked
+// and delivered again.
+type Handler func(ctx context.Context, d Delivery) (Outcome, []byte, error)
+
+// OutcomeSink takes the outcomes a worker produced. It returns only after
+// they are durable (published, or recorded); on error the worker nacks the
+// requests, so the sink may see them again.
+type OutcomeSink func(ctx context.Context, msgs []OutcomeMessage) error
+
+// PublishOutcomes returns a sink that publishes outcomes to [TopicOutcomes]
+// for a coordinator to record: the shape for workers in another process.
+func PublishOutcomes(q Queue) OutcomeSink {
+	return func(ctx context.Context, msgs []OutcomeMessage) error {
+		out := make([]Message, 0, len(msgs))
+		for _, m := range msgs {
+			body, err := EncodeOutcome(m)
+			if err != nil {
+				return err
+			}
+			out = append(out, Message{
+				ID:   fmt.Sprintf("%s/%s/%d/outcome", m.BatchID, m.ItemID, m.Attempt),
+				Body: body,
+				Attributes: map[string]string{
+					AttrBatchID: m.BatchID, AttrItemID: m.ItemID, AttrAttempt: fmt.Sprint(m.Attempt),
+				},
+			})
+		}
+		return q.Publish(ctx, TopicOutcomes, out...)
+	}
+}
+
+// RecordOutcomes returns a sink that records outcomes straight through the
+// engine, concurrently so the store can commit them together: the shape for
+// workers inside the coordinator's process.
+func RecordOutcomes(e *Engine) OutcomeSink {
+	return func(ctx context.Context, msgs []OutcomeMessage) error {
+		errs := make([]error, len(msgs))
+		var wg sync.WaitGroup
+		for i, m := range msgs {
+			wg.Go(func() {
+				body, err := EncodeOutcome(m)
+				if err == nil {
+					err = e.HandleOutcome(ctx, body)
+				}
+				errs[i] = err
+			})
+		}
+		wg.Wait()
+		return errors.Join(errs...)
+	}
+}
+
+// WorkerConfig configures a [Worker]. Zero fields take defaults.
+type WorkerConfig struct {
+	// Name identifies the worker in outcomes and logs; default "worker".
+	Name string
+	// Concurrency is how many receive loops run; default GOMAXPROCS.
+	Concurrency int
+	// BatchSize is how many requests one loop receives at a time; default 64.
+	BatchSize int
+	// ItemTimeout bounds one request's handling; default 30 s.
+	ItemTimeout time.Duration
+	// NowFunc is the clock; default time.Now.
+	NowFunc func() time.Time
+}
+
+// Worker receives prediction requests from a queue, runs a handler on each
+// and hands the outcomes to a sink, acknowledging a request only after its
+// outcome is durable.
+type Worker struct {
+	q    Queue
+	h    Handler
+	sink OutcomeSink
+	log  *slog.Logger
+	cfg  WorkerConfig
+}
+
+// NewWorker returns a worker that takes requests from q.
+func NewWorker(q Queue, h Handler, sink OutcomeSink, log *slog.Logger, cfg WorkerConfig) *Worker {
+	if cfg.Name == "" {
+		cfg.Name = "worker"
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = runtime.GOMAXPROCS(0)
+	}
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 64
+	}
+	if cfg.ItemTimeout <= 0 {
+		cfg.ItemTimeout = 30 * time.Second
+	}
+	if cfg.NowFunc == nil {
+		cfg.NowFunc = time.Now
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Worker{q: q, h: h, sink: sink, log: log, cfg: cfg}
+}
+
+// Run receives and handles requests until ctx ends, then returns nil. It
+// returns early only if the queue keeps failing.
+func (w *Worker) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for range w.cfg.Concurrency {
+		wg.Go(func() { w.loop(ctx) })
+	}
+	wg.Wait()
+	return nil
+}
+
+func (w *Worker) loop(ctx context.Context) {
+	backoff := 50 * time.Millisecond
+	for ctx.Err() == nil {
+		ds, err := w.q.Receive(ctx, TopicRequests, w.cfg.BatchSize)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			w.log.Warn("receive failed; retrying", "err", err, "in", backoff)
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+				return
+			}
+			backoff = min(2*backoff, 5*time.Second)
+			continue
+		}
+		backoff = 50 * time.Millisecond
+		// Handling is finished with a context that outlives shutdown, so
+		// work already done is not thrown away by a SIGTERM.
+		w.HandleBatch(context.WithoutCancel(ctx), ds)
+	}
+}
+
+// HandleBatch handles received deliveries: runs the handler on each, hands
+// the outcomes to the sink, then acks what is durable and nacks the rest.
+func (w *Worker) HandleBatch(ctx context.Context, ds []Delivery) {
+	var msgs []OutcomeMessage
+	var done, retry []Delivery
+	for _, d := range ds {
+		m, err := w.handle(ctx, d)
+		if err != nil {
+			w.log.Warn("request failed; will be retried", "batch_id", d.Attributes[AttrBatchID],
+				"item_id", d.Attributes[AttrItemID], "attempt", d.Attempt, "err", err)
+			retry = append(retry, d)
+			continue
+		}
+		if m == nil { // undecodable attributes: nothing to record
+			done = append(done, d)
+			continue
+		}
+		msgs = append(msgs, *m)
+		done = append(done, d)
+	}
+	if len(msgs) > 0 {
+		if err := w.sink(ctx, msgs); err != nil {
+			w.log.Warn("outcomes not stored; requests will be retried", "items", len(msgs), "err", err)
+			retry = append(retry, done...)
+			done = nil
+		}
+	}
+	if len(done) > 0 {
+		if err := w.q.Ack(ctx, done...); err != nil {
+			w.log.Warn("ack failed; requests may be handled again", "err", err)
+		}
+	}
+	if len(retry) > 0 {
+		if err := w.q.Nack(ctx, retry...); err != nil {
+			w.log.Warn("nack failed; requests come back after their lease", "err", err)
+		}
+	}
+}
+
+// handle runs the handler on one delivery. It returns a nil message for a
+// request that names no item, and an error only for transient failures.
+func (w *Worker) handle(ctx context.Context, d Delivery) (*OutcomeMessage, error) {
+	batchID, itemID, attempt, err := RequestOf(d.Message)
+	if err != nil {
+		w.log.Warn("dropping request without batch and item", "err", err)
+		return nil, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, w.cfg.ItemTimeout)
+	defer cancel()
+	outcome, result, err := w.h(ctx, d)
+	m := &OutcomeMessage{BatchID: batchID, ItemID: itemID, Attempt: attempt, Worker: w.cfg.Name, At: w.cfg.NowFunc()}
+	switch {
+	case err == nil:
+		if !outcome.Valid() {
+			outcome = OutcomeSucceeded
+		}
+		m.Outcome, m.Result = outcome, result
+	case IsPermanent(err):
+		w.log.Warn("request cannot be handled", "batch_id", batchID, "item_id", itemID, "err", err)
+		m.Outcome, m.Error = OutcomeFailed, err.Error()
+	default:
+		return nil, err
+	}
+	return m, nil
+}
