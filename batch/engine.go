@@ -36,6 +36,8 @@ type EngineConfig struct {
 	NowFunc func() time.Time
 	// NewIDFunc makes batch IDs; default a sortable random ID.
 	NewIDFunc func(Key, time.Time) string
+	// Observer is told what happens, for metrics; default none.
+	Observer Observer
 }
 
 // Engine drives batches through their life on a [Store] and a [Queue]:
@@ -67,6 +69,9 @@ func NewEngine(store Store, queue Queue, log *slog.Logger, cfg EngineConfig) *En
 	if cfg.NewIDFunc == nil {
 		cfg.NewIDFunc = NewID
 	}
+	if cfg.Observer == nil {
+		cfg.Observer = NopObserver{}
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -75,6 +80,9 @@ func NewEngine(store Store, queue Queue, log *slog.Logger, cfg EngineConfig) *En
 
 // Store returns the engine's store.
 func (e *Engine) Store() Store { return e.store }
+
+// Observer returns the engine's observer.
+func (e *Engine) Observer() Observer { return e.cfg.Observer }
 
 // NewID returns a batch ID that sorts by creation time: the key's date, the
 // creation time in milliseconds and 6 random bytes.
@@ -136,6 +144,7 @@ func (e *Engine) Dispatch(ctx context.Context, batchID string) (int, error) {
 			return total, fmt.Errorf("dispatch %s: mark published: %w", batchID, err)
 		}
 		total += len(items)
+		e.cfg.Observer.Dispatched(len(items))
 		if len(items) < e.cfg.DispatchChunk {
 			break
 		}
@@ -154,10 +163,12 @@ func (e *Engine) Record(ctx context.Context, rec OutcomeRecord) (Recorded, error
 	if rec.At.IsZero() {
 		rec.At = e.cfg.NowFunc()
 	}
+	start := time.Now()
 	r, err := e.store.RecordOutcome(ctx, rec)
 	if err != nil {
 		return r, fmt.Errorf("record outcome %s/%s: %w", rec.BatchID, rec.ItemID, err)
 	}
+	e.cfg.Observer.OutcomeRecorded(rec.Outcome, r.Duplicate, time.Since(start))
 	if r.Duplicate {
 		e.log.Debug("duplicate outcome absorbed", "batch_id", rec.BatchID, "item_id", rec.ItemID, "outcome", rec.Outcome)
 	}
@@ -184,8 +195,13 @@ func (e *Engine) finalizeQuietly(ctx context.Context, batchID string) {
 // batch succeeds. It returns [ErrPending] while items have no outcome,
 // [ErrConflict] while another owner holds the lease or if the lease was lost
 // mid-way, and [ErrFinalized] once the batch is finalized.
-func (e *Engine) Finalize(ctx context.Context, batchID string) (Batch, error) {
-	b, err := e.store.AcquireFinalize(ctx, batchID, e.cfg.Owner, e.cfg.NowFunc(), e.cfg.LeaseTTL)
+func (e *Engine) Finalize(ctx context.Context, batchID string) (b Batch, err error) {
+	defer func() {
+		if !errors.Is(err, ErrPending) && !errors.Is(err, ErrFinalized) {
+			e.cfg.Observer.FinalizeAttempted(err)
+		}
+	}()
+	b, err = e.store.AcquireFinalize(ctx, batchID, e.cfg.Owner, e.cfg.NowFunc(), e.cfg.LeaseTTL)
 	if err != nil {
 		return Batch{}, fmt.Errorf("finalize %s: %w", batchID, err)
 	}
@@ -266,6 +282,7 @@ func (e *Engine) HandleDeadLetter(ctx context.Context, d Delivery) error {
 		e.log.Warn("dropping malformed dead letter", "err", err)
 		return nil
 	}
+	e.cfg.Observer.DeadLettered()
 	rec := OutcomeRecord{BatchID: batchID, ItemID: itemID, Outcome: OutcomeFailed,
 		Error: fmt.Sprintf("request dead-lettered after %d deliveries of attempt %d", d.Attempt, attempt)}
 	_, err = e.Record(ctx, rec)
@@ -382,7 +399,11 @@ func (e *Engine) timeOutPending(ctx context.Context, b Batch, now time.Time) (in
 }
 
 func (e *Engine) timeOut(ctx context.Context, it Item, msg string, now time.Time) (bool, error) {
+	start := time.Now()
 	r, err := e.store.RecordOutcome(ctx, OutcomeRecord{BatchID: it.BatchID, ItemID: it.ID, Outcome: OutcomeTimedOut, Error: msg, At: now})
+	if err == nil {
+		e.cfg.Observer.OutcomeRecorded(OutcomeTimedOut, r.Duplicate, time.Since(start))
+	}
 	switch {
 	case err == nil:
 		if !r.Duplicate {
@@ -423,6 +444,7 @@ func (e *Engine) redriveOverdue(ctx context.Context, b Batch, pol Policy, now ti
 				return fmt.Errorf("sweep %s: redrive: %w", b.ID, err)
 			}
 			rep.Redriven += n
+			e.cfg.Observer.Redriven(n)
 			e.log.Info("overdue items re-driven", "batch_id", b.ID, "items", n)
 		}
 		if len(items) < 1000 {

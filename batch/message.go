@@ -18,6 +18,7 @@ type OutcomeMessage struct {
 	Error   string          `json:"error,omitempty"`
 	Attempt int             `json:"attempt,omitempty"`
 	Worker  string          `json:"worker,omitempty"`
+	TraceID string          `json:"trace_id,omitempty"`
 	At      time.Time       `json:"at"`
 }
 

@@ -36,7 +36,7 @@ func PublishOutcomes(q Queue) OutcomeSink {
 				ID:   fmt.Sprintf("%s/%s/%d/outcome", m.BatchID, m.ItemID, m.Attempt),
 				Body: body,
 				Attributes: map[string]string{
-					AttrBatchID: m.BatchID, AttrItemID: m.ItemID, AttrAttempt: fmt.Sprint(m.Attempt),
+					AttrBatchID: m.BatchID, AttrItemID: m.ItemID, AttrAttempt: fmt.Sprint(m.Attempt), AttrTraceID: m.TraceID,
 				},
 			})
 		}
@@ -77,6 +77,8 @@ type WorkerConfig struct {
 	ItemTimeout time.Duration
 	// NowFunc is the clock; default time.Now.
 	NowFunc func() time.Time
+	// Observer is told about redeliveries; default none.
+	Observer Observer
 }
 
 // Worker receives prediction requests from a queue, runs a handler on each
@@ -106,6 +108,9 @@ func NewWorker(q Queue, h Handler, sink OutcomeSink, log *slog.Logger, cfg Worke
 	}
 	if cfg.NowFunc == nil {
 		cfg.NowFunc = time.Now
+	}
+	if cfg.Observer == nil {
+		cfg.Observer = NopObserver{}
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -195,10 +200,14 @@ func (w *Worker) handle(ctx context.Context, d Delivery) (*OutcomeMessage, error
 		w.log.Warn("dropping request without batch and item", "err", err)
 		return nil, nil
 	}
+	if d.Attempt > 1 {
+		w.cfg.Observer.Redelivered()
+	}
 	ctx, cancel := context.WithTimeout(ctx, w.cfg.ItemTimeout)
 	defer cancel()
 	outcome, result, err := w.h(ctx, d)
-	m := &OutcomeMessage{BatchID: batchID, ItemID: itemID, Attempt: attempt, Worker: w.cfg.Name, At: w.cfg.NowFunc()}
+	m := &OutcomeMessage{BatchID: batchID, ItemID: itemID, Attempt: attempt, Worker: w.cfg.Name,
+		TraceID: d.Attributes[AttrTraceID], At: w.cfg.NowFunc()}
 	switch {
 	case err == nil:
 		if !outcome.Valid() {
@@ -206,7 +215,7 @@ func (w *Worker) handle(ctx context.Context, d Delivery) (*OutcomeMessage, error
 		}
 		m.Outcome, m.Result = outcome, result
 	case IsPermanent(err):
-		w.log.Warn("request cannot be handled", "batch_id", batchID, "item_id", itemID, "err", err)
+		w.log.Warn("request cannot be handled", "batch_id", batchID, "item_id", itemID, "trace_id", d.Attributes[AttrTraceID], "err", err)
 		m.Outcome, m.Error = OutcomeFailed, err.Error()
 	default:
 		return nil, err
