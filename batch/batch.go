@@ -161,10 +161,13 @@ func (p Policy) Validate() error {
 // succeeded and skipped items reaches the policy's minimum, failed otherwise.
 func (p Policy) Decide(total int, c Counts) Result {
 	ok := c.Succeeded + c.Skipped
-	if ok == total {
+	if ok >= total {
 		return ResultSucceeded
 	}
-	if float64(ok) >= p.WithDefaults().MinSuccessRatio*float64(total) {
+	// Compare the share, not ok with ratio×total: 0.07×100 rounds to just
+	// above 7 in floating point, while 7/100 rounds to the same float64 as
+	// the literal 0.07, so a batch exactly at its minimum is partial.
+	if float64(ok)/float64(total) >= p.WithDefaults().MinSuccessRatio {
 		return ResultPartial
 	}
 	return ResultFailed
@@ -239,14 +242,20 @@ type Spec struct {
 
 var itemID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$`)
 
-// Validate reports the first problem with s: a bad key or policy, an item ID
-// that is empty, malformed or repeated. The error wraps [ErrInvalid].
+// Validate reports the first problem with s: a bad key or policy, an empty
+// manifest, an item ID that is empty, malformed or repeated. The error wraps
+// [ErrInvalid].
 func (s Spec) Validate() error {
 	if err := s.Key.Validate(); err != nil {
 		return err
 	}
 	if err := s.Policy.Validate(); err != nil {
 		return err
+	}
+	// An empty manifest would finalize as succeeded with nothing in it,
+	// hiding a missing schedule or roster: the caller must decide.
+	if len(s.Items) == 0 {
+		return fmt.Errorf("%w: batch %s has no items", ErrInvalid, s.Key)
 	}
 	seen := make(map[string]struct{}, len(s.Items))
 	for i, it := range s.Items {
@@ -315,6 +324,20 @@ type Event struct {
 	Payload     []byte    `json:"payload,omitempty"`
 	CreatedAt   time.Time `json:"created_at"`
 	PublishedAt time.Time `json:"published_at,omitzero"`
+}
+
+// Validate reports an event without an ID or type, or that belongs to
+// another batch than batchID, wrapping [ErrInvalid].
+func (ev Event) Validate(batchID string) error {
+	switch {
+	case ev.ID == "":
+		return fmt.Errorf("%w: event for batch %s has no id", ErrInvalid, batchID)
+	case ev.Type == "":
+		return fmt.Errorf("%w: event %s has no type", ErrInvalid, ev.ID)
+	case ev.BatchID != batchID:
+		return fmt.Errorf("%w: event %s names batch %q, not %s", ErrInvalid, ev.ID, ev.BatchID, batchID)
+	}
+	return nil
 }
 
 // Event types.

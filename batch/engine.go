@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -22,7 +24,9 @@ type FinalizeFunc func(ctx context.Context, b Batch) (eventPayload []byte, err e
 
 // EngineConfig configures an [Engine]. Zero fields take defaults.
 type EngineConfig struct {
-	// Owner names this process in finalize leases; default host:pid.
+	// Owner names this process in finalize leases; default host:pid. Each
+	// Finalize call holds the lease under its own token, Owner/N, so two
+	// goroutines of one engine never both believe they hold it.
 	Owner string
 	// LeaseTTL is how long a finalize lease lasts; default 1 minute. A
 	// finalizer that dies holding it is taken over after it expires.
@@ -49,6 +53,8 @@ type Engine struct {
 	queue Queue
 	log   *slog.Logger
 	cfg   EngineConfig
+	// finalizes numbers this engine's Finalize calls for their lease tokens.
+	finalizes atomic.Uint64
 }
 
 // NewEngine returns an engine on store and queue.
@@ -201,12 +207,13 @@ func (e *Engine) Finalize(ctx context.Context, batchID string) (b Batch, err err
 			e.cfg.Observer.FinalizeAttempted(err)
 		}
 	}()
-	b, err = e.store.AcquireFinalize(ctx, batchID, e.cfg.Owner, e.cfg.NowFunc(), e.cfg.LeaseTTL)
+	owner := e.cfg.Owner + "/" + strconv.FormatUint(e.finalizes.Add(1), 10)
+	b, err = e.store.AcquireFinalize(ctx, batchID, owner, e.cfg.NowFunc(), e.cfg.LeaseTTL)
 	if err != nil {
 		return Batch{}, fmt.Errorf("finalize %s: %w", batchID, err)
 	}
 	log := e.log.With("batch_id", batchID)
-	log.Info("finalizing", "attempt", b.FinalizeAttempts, "owner", e.cfg.Owner)
+	log.Info("finalizing", "attempt", b.FinalizeAttempts, "owner", owner)
 	var payload []byte
 	if e.cfg.Finalize != nil {
 		payload, err = e.cfg.Finalize(ctx, b)
@@ -225,7 +232,7 @@ func (e *Engine) Finalize(ctx context.Context, batchID string) (b Batch, err err
 	}
 	now := e.cfg.NowFunc()
 	ev := Event{ID: EventID(batchID, EventFinalized), Type: EventFinalized, BatchID: batchID, Payload: payload, CreatedAt: now}
-	b, err = e.store.CompleteFinalize(ctx, batchID, e.cfg.Owner, result, ev, now)
+	b, err = e.store.CompleteFinalize(ctx, batchID, owner, result, ev, now)
 	if err != nil {
 		return Batch{}, fmt.Errorf("finalize %s: %w", batchID, err)
 	}
@@ -332,12 +339,23 @@ func (e *Engine) Sweep(ctx context.Context) (SweepReport, error) {
 }
 
 func (e *Engine) sweepBatch(ctx context.Context, b Batch, rep *SweepReport) error {
+	err := e.sweepOne(ctx, b, rep)
+	if errors.Is(err, ErrFinalized) {
+		// The batch ended (cancelled, or finalized by another engine)
+		// while it was being swept: nothing is left to do for it.
+		return nil
+	}
+	return err
+}
+
+func (e *Engine) sweepOne(ctx context.Context, b Batch, rep *SweepReport) error {
 	now := e.cfg.NowFunc()
 	if b.State == Finalizing {
-		if now.After(b.Lease.Expires) {
+		// The store's rule: a lease has expired once now reaches Expires.
+		if !now.Before(b.Lease.Expires) {
 			if _, err := e.Finalize(ctx, b.ID); err == nil {
 				rep.Finalized++
-			} else if !errors.Is(err, ErrConflict) && !errors.Is(err, ErrFinalized) {
+			} else if !errors.Is(err, ErrConflict) {
 				return err
 			}
 		}
@@ -367,37 +385,78 @@ func (e *Engine) sweepBatch(ctx context.Context, b Batch, rep *SweepReport) erro
 	if p.Remaining == 0 {
 		if _, err := e.Finalize(ctx, b.ID); err == nil {
 			rep.Finalized++
-		} else if !errors.Is(err, ErrConflict) && !errors.Is(err, ErrFinalized) && !errors.Is(err, ErrPending) {
+		} else if !errors.Is(err, ErrConflict) && !errors.Is(err, ErrPending) {
 			return err
 		}
 	}
 	return nil
 }
 
+// sweepPage is how many items one sweep step reads at a time.
+const sweepPage = 1000
+
 // timeOutPending gives every item without an outcome the timed_out outcome.
 func (e *Engine) timeOutPending(ctx context.Context, b Batch, now time.Time) (int, error) {
 	n := 0
 	after := ""
 	for {
-		items, err := e.store.Items(ctx, b.ID, ItemsOptions{PendingOnly: true, After: after, Limit: 1000})
+		items, err := e.store.Items(ctx, b.ID, ItemsOptions{PendingOnly: true, After: after, Limit: sweepPage})
 		if err != nil {
 			return n, fmt.Errorf("sweep %s: %w", b.ID, err)
 		}
-		for _, it := range items {
-			msg := fmt.Sprintf("no outcome by the batch deadline %s (%d attempts)", b.Deadline.Format(time.RFC3339), it.Attempts)
-			if ok, err := e.timeOut(ctx, it, msg, now); err != nil {
-				return n, err
-			} else if ok {
-				n++
-			}
-			after = it.ID
+		k, err := e.timeOutAll(ctx, items, now, func(it Item) string {
+			return fmt.Sprintf("no outcome by the batch deadline %s (%d attempts)", b.Deadline.Format(time.RFC3339), it.Attempts)
+		})
+		n += k
+		if err != nil {
+			return n, err
 		}
-		if len(items) < 1000 {
+		if len(items) < sweepPage {
 			return n, nil
 		}
+		after = items[len(items)-1].ID
 	}
 }
 
+// timeOutWorkers bounds how many time-outs are recorded at once: enough for
+// a store that commits concurrent writes together to share its commits.
+const timeOutWorkers = 32
+
+// timeOutAll gives the items the timed_out outcome, several at a time, and
+// returns how many it changed. An error wrapping [ErrFinalized] means the
+// batch ended meanwhile.
+func (e *Engine) timeOutAll(ctx context.Context, items []Item, now time.Time, msg func(Item) string) (int, error) {
+	var (
+		mu    sync.Mutex
+		n     int
+		errs  []error
+		wg    sync.WaitGroup
+		slots = make(chan struct{}, timeOutWorkers)
+	)
+	for _, it := range items {
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			ok, err := e.timeOut(ctx, it, msg(it), now)
+			mu.Lock()
+			defer mu.Unlock()
+			if ok {
+				n++
+			}
+			if err != nil {
+				errs = append(errs, err)
+			}
+		})
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		return n, errs[0]
+	}
+	return n, nil
+}
+
+// timeOut records the timed_out outcome for one item. It reports whether
+// it did; another outcome recorded first is not an error.
 func (e *Engine) timeOut(ctx context.Context, it Item, msg string, now time.Time) (bool, error) {
 	start := time.Now()
 	r, err := e.store.RecordOutcome(ctx, OutcomeRecord{BatchID: it.BatchID, ItemID: it.ID, Outcome: OutcomeTimedOut, Error: msg, At: now})
@@ -410,7 +469,7 @@ func (e *Engine) timeOut(ctx context.Context, it Item, msg string, now time.Time
 			e.log.Warn("item timed out", "batch_id", it.BatchID, "item_id", it.ID, "attempt", it.Attempts)
 		}
 		return !r.Duplicate, nil
-	case errors.Is(err, ErrConflict), errors.Is(err, ErrFinalized):
+	case errors.Is(err, ErrConflict):
 		return false, nil
 	default:
 		return false, fmt.Errorf("time out %s/%s: %w", it.BatchID, it.ID, err)
@@ -421,22 +480,28 @@ func (e *Engine) timeOut(ctx context.Context, it Item, msg string, now time.Time
 // item timeout, and times out those that used all their attempts.
 func (e *Engine) redriveOverdue(ctx context.Context, b Batch, pol Policy, now time.Time, rep *SweepReport) error {
 	for {
-		items, err := e.store.Overdue(ctx, b.ID, now.Add(-pol.ItemTimeout), 1000)
+		items, err := e.store.Overdue(ctx, b.ID, now.Add(-pol.ItemTimeout), sweepPage)
 		if err != nil {
 			return fmt.Errorf("sweep %s: %w", b.ID, err)
 		}
+		var spent []Item
 		var again []string
 		for _, it := range items {
 			if it.Attempts >= pol.MaxAttempts {
-				msg := fmt.Sprintf("no outcome within %v after each of %d attempts", pol.ItemTimeout, it.Attempts)
-				if ok, err := e.timeOut(ctx, it, msg, now); err != nil {
-					return err
-				} else if ok {
-					rep.TimedOut++
-				}
-				continue
+				spent = append(spent, it)
+			} else {
+				again = append(again, it.ID)
 			}
-			again = append(again, it.ID)
+		}
+		// Each item found here leaves the overdue set (it gets an outcome or
+		// goes back to the outbox) unless the batch ended, which stops the
+		// loop with ErrFinalized.
+		n, err := e.timeOutAll(ctx, spent, now, func(it Item) string {
+			return fmt.Sprintf("no outcome within %v after each of %d attempts", pol.ItemTimeout, it.Attempts)
+		})
+		rep.TimedOut += n
+		if err != nil {
+			return err
 		}
 		if len(again) > 0 {
 			n, err := e.store.Redrive(ctx, b.ID, again)
@@ -447,7 +512,7 @@ func (e *Engine) redriveOverdue(ctx context.Context, b Batch, pol Policy, now ti
 			e.cfg.Observer.Redriven(n)
 			e.log.Info("overdue items re-driven", "batch_id", b.ID, "items", n)
 		}
-		if len(items) < 1000 {
+		if len(items) < sweepPage {
 			return nil
 		}
 	}
