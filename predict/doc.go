@@ -1,0 +1,23 @@
+// Package predict holds tipoff's prediction domain: the in-memory [Dataset]
+// (schedule, game logs, prop lines, availability), player selection for a
+// date ([SelectPlayers]), the per-player [Request] a worker receives and its
+// wire format, the [System] interface, [Run] (request → every system × every
+// line → predictions) and grading ([Grade], [Backtest]). The prediction
+// systems live in subpackages, one each; predict/systems lists the default
+// set.
+//
+// It imports, of tipoff's packages, only batch (for its error kinds).
+//
+// Invariants:
+//   - A request for date D is built only from games, logs and ratings dated
+//     strictly before D (plus D's own schedule and lines, known before
+//     tip-off); TestBuildRequest_NoLookAhead proves it by deleting every
+//     row on or after D and comparing.
+//   - Everything here is deterministic: no randomness, no clock. The same
+//     data and request give the same predictions byte for byte.
+//   - Rest days mean the same thing everywhere: full days off before the
+//     game (0 = back-to-back); more rest is less fatigue.
+//   - Confidence is a probability in [0,1]; [Run] rejects anything else.
+//   - A prediction's key is (date, player, system, line), so line variants
+//     never collapse into one row.
+package predict
