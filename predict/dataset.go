@@ -48,7 +48,7 @@ type GameLog struct {
 type Stats struct {
 	Pts, Reb, OReb, DReb, Ast, Stl, Blk, Tov, PF int
 	FGM, FGA, FG3M, FG3A, FTM, FTA               int
-	PlusMinus                                   int
+	PlusMinus                                    int
 }
 
 // PropLine is one sportsbook (or pick'em) player-points line.

@@ -61,17 +61,17 @@ const MissedWindow = 10
 // PastGame is one played game in a player's history, with its context as it
 // was known before that game.
 type PastGame struct {
-	Date      Date    `json:"date"`
-	Season    string  `json:"season"`
-	Opponent  string  `json:"opponent"`
-	Home      bool    `json:"home"`
-	RestDays  int     `json:"rest_days"`
-	Starter   bool    `json:"starter"`
-	Minutes   float64 `json:"minutes"`
-	Points    int     `json:"points"`
-	FGA       int     `json:"fga"`
-	FG3A      int     `json:"fg3a"`
-	FTA       int     `json:"fta"`
+	Date       Date    `json:"date"`
+	Season     string  `json:"season"`
+	Opponent   string  `json:"opponent"`
+	Home       bool    `json:"home"`
+	RestDays   int     `json:"rest_days"`
+	Starter    bool    `json:"starter"`
+	Minutes    float64 `json:"minutes"`
+	Points     int     `json:"points"`
+	FGA        int     `json:"fga"`
+	FG3A       int     `json:"fg3a"`
+	FTA        int     `json:"fta"`
 	OppDefense float64 `json:"opp_defense"` // the opponent's TeamRating.Defense as of that game
 }
 
