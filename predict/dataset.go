@@ -118,6 +118,8 @@ type Dataset struct {
 	teamLogs    map[teamDate][]int // team's game logs on a date
 	defense     map[string]*teamSeasons
 	league      map[string]*cumulative // season -> league points per team-game
+	leagueHome  map[string]*cumulative // season -> home (scored) and away (allowed) points per game
+	leagueB2B   map[string]*cumulative // season -> points of teams on a back-to-back
 	gameSeason  []dateSeason           // first date of each season, by date
 }
 

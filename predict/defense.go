@@ -56,7 +56,17 @@ const fallbackLeaguePoints = 112.0
 func (ds *Dataset) buildDefense() {
 	ds.defense = make(map[string]*teamSeasons)
 	ds.league = make(map[string]*cumulative)
+	ds.leagueHome = make(map[string]*cumulative)
+	ds.leagueB2B = make(map[string]*cumulative)
 	ds.gameSeason = ds.gameSeason[:0]
+	get := func(m map[string]*cumulative, season string) *cumulative {
+		c := m[season]
+		if c == nil {
+			c = &cumulative{}
+			m[season] = c
+		}
+		return c
+	}
 	for _, g := range ds.games {
 		if n := len(ds.gameSeason); n == 0 || ds.gameSeason[n-1].season != g.Season {
 			ds.gameSeason = append(ds.gameSeason, dateSeason{g.Date, g.Season})
@@ -79,14 +89,55 @@ func (ds *Dataset) buildDefense() {
 				ts.seasons[g.Season] = c
 			}
 			c.add(g.Date, float64(side.scored), float64(side.allowed))
-			l := ds.league[g.Season]
-			if l == nil {
-				l = &cumulative{}
-				ds.league[g.Season] = l
+			get(ds.league, g.Season).add(g.Date, float64(side.scored), float64(side.allowed))
+			if ds.restDays(side.team, g.Date) == 0 {
+				get(ds.leagueB2B, g.Season).add(g.Date, float64(side.scored), float64(side.allowed))
 			}
-			l.add(g.Date, float64(side.scored), float64(side.allowed))
 		}
+		get(ds.leagueHome, g.Season).add(g.Date, float64(g.HomePts), float64(g.AwayPts))
 	}
+}
+
+// leagueShrinkGames is how many average games are blended into the
+// league-wide home and back-to-back factors: they are small effects (1-3 %)
+// against a game-to-game sd of about 10 %.
+const leagueShrinkGames = 100
+
+// LeagueRating is the league's scoring environment as of a date, from its
+// games that season strictly before the date.
+type LeagueRating struct {
+	// Points is points per team-game.
+	Points float64 `json:"points"`
+	// Home and Away are the home and away teams' points per game over
+	// Points; BackToBack is the points per game of teams on the second night
+	// of a back-to-back over Points. Each is shrunk toward 1 by
+	// [leagueShrinkGames] games.
+	Home       float64 `json:"home"`
+	Away       float64 `json:"away"`
+	BackToBack float64 `json:"back_to_back"`
+}
+
+// League returns the league's rating as of date.
+func (ds *Dataset) League(date Date) LeagueRating {
+	season := ds.SeasonOf(date)
+	lr := LeagueRating{Points: ds.LeaguePoints(date), Home: 1, Away: 1, BackToBack: 1}
+	shrink := func(sum float64, n int) float64 {
+		if n == 0 {
+			return 1
+		}
+		ratio := sum / float64(n) / lr.Points
+		w := float64(n) / float64(n+leagueShrinkGames)
+		return w*ratio + (1 - w)
+	}
+	if c := ds.leagueHome[season]; c != nil {
+		n, home, away := c.before(date)
+		lr.Home, lr.Away = shrink(home, n), shrink(away, n)
+	}
+	if c := ds.leagueB2B[season]; c != nil {
+		n, scored, _ := c.before(date)
+		lr.BackToBack = shrink(scored, n)
+	}
+	return lr
 }
 
 // prevSeason returns the season before s in the schedule, or "".

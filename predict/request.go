@@ -41,10 +41,10 @@ type Request struct {
 	// as of the date.
 	OppRating  TeamRating `json:"opp_rating"`
 	TeamRating TeamRating `json:"team_rating"`
-	// LeaguePoints is the league's points per team-game this season so far.
-	LeaguePoints float64  `json:"league_points"`
-	Season       Averages `json:"season"`
-	PrevSeason   Averages `json:"prev_season"`
+	// League is the league's scoring environment this season so far.
+	League     LeagueRating `json:"league"`
+	Season     Averages     `json:"season"`
+	PrevSeason Averages     `json:"prev_season"`
 	// Recent holds the player's most recent played games, newest first.
 	Recent []PastGame `json:"recent"`
 	// Lines holds the line(s) to predict against: the base line first, then
@@ -73,6 +73,9 @@ type PastGame struct {
 	FG3A       int     `json:"fg3a"`
 	FTA        int     `json:"fta"`
 	OppDefense float64 `json:"opp_defense"` // the opponent's TeamRating.Defense as of that game
+	// Line is the sportsbook base line that game had (same book preference
+	// as the request), or 0 if none is known.
+	Line float64 `json:"line,omitempty"`
 }
 
 // Averages are per-game averages over a player's played games.
@@ -177,15 +180,15 @@ func BuildRequest(ds *Dataset, date Date, player string, opts RequestOptions) (R
 		}
 	}
 	r := Request{
-		Format:       WireFormat,
-		Date:         date,
-		DataVersion:  ds.Version(),
-		PlayerID:     player,
-		PlayerName:   last.PlayerName,
-		Team:         team,
-		GameID:       game.ID,
-		Home:         game.Home == team,
-		LeaguePoints: ds.LeaguePoints(date),
+		Format:      WireFormat,
+		Date:        date,
+		DataVersion: ds.Version(),
+		PlayerID:    player,
+		PlayerName:  last.PlayerName,
+		Team:        team,
+		GameID:      game.ID,
+		Home:        game.Home == team,
+		League:      ds.League(date),
 	}
 	r.Opponent = game.Home
 	if r.Home {
@@ -213,6 +216,7 @@ func BuildRequest(ds *Dataset, date Date, player string, opts RequestOptions) (R
 				RestDays: ds.restDays(l.Team, l.Date), Starter: l.Starter, Minutes: l.Minutes,
 				Points: l.Stats.Pts, FGA: l.Stats.FGA, FG3A: l.Stats.FG3A, FTA: l.Stats.FTA,
 				OppDefense: ds.Rating(l.Opponent, l.Date).Defense,
+				Line:       bookLine(ds.LinesOn(player, l.Date), opts.Books),
 			})
 		}
 	}
@@ -275,12 +279,21 @@ func (a *Averages) finish() {
 	a.FTA /= n
 }
 
-// buildLines picks the base line (the preferred book's main line, else an
-// estimate) and adds the variants.
-func buildLines(props []PropLine, recent []PastGame, opts RequestOptions) []Line {
-	var base Line
-	found := false
-	for _, book := range opts.Books {
+// bookLine returns the preferred book's main line among props, or 0.
+func bookLine(props []PropLine, books []string) float64 {
+	if len(props) == 0 {
+		return 0
+	}
+	if p, ok := preferredProp(props, books); ok {
+		return p.Line
+	}
+	return 0
+}
+
+// preferredProp returns the main line of the first book in books that has
+// one.
+func preferredProp(props []PropLine, books []string) (PropLine, bool) {
+	for _, book := range books {
 		var best *PropLine
 		for i := range props {
 			p := &props[i]
@@ -292,12 +305,19 @@ func buildLines(props []PropLine, recent []PastGame, opts RequestOptions) []Line
 			}
 		}
 		if best != nil {
-			base = Line{Value: best.Line, Source: best.Book, OverOdds: best.OverOdds, UnderOdds: best.UnderOdds}
-			found = true
-			break
+			return *best, true
 		}
 	}
-	if !found {
+	return PropLine{}, false
+}
+
+// buildLines picks the base line (the preferred book's main line, else an
+// estimate) and adds the variants.
+func buildLines(props []PropLine, recent []PastGame, opts RequestOptions) []Line {
+	var base Line
+	if best, ok := preferredProp(props, opts.Books); ok {
+		base = Line{Value: best.Line, Source: best.Book, OverOdds: best.OverOdds, UnderOdds: best.UnderOdds}
+	} else {
 		n := min(len(recent), opts.EstimateGames)
 		sum := 0.0
 		for _, g := range recent[:n] {
@@ -400,8 +420,8 @@ func (r *Request) Validate() error {
 			bad("%s %+v out of range", name, t.TeamRating)
 		}
 	}
-	if !(r.LeaguePoints > 0 && r.LeaguePoints < 500) {
-		bad("league_points %v out of range", r.LeaguePoints)
+	if lg := r.League; !(lg.Points > 0 && lg.Points < 500) || !(lg.Home > 0.5 && lg.Home < 2) || !(lg.Away > 0.5 && lg.Away < 2) || !(lg.BackToBack > 0.5 && lg.BackToBack < 2) {
+		bad("league %+v out of range", r.League)
 	}
 	for _, a := range [...]struct {
 		name string

@@ -1,0 +1,58 @@
+// Package matchup is the opponent/venue/rest prediction system: the
+// player's moving average, rescaled from the mix of opponents, venues and
+// rest he had in the games behind it to tonight's opponent defence, venue
+// and rest. Every factor comes from the request's data (team and league
+// ratings computed from results before the date), none is a constant.
+//
+// It imports, of tipoff's packages, only predict. It is pure and
+// deterministic.
+package matchup
+
+import "tipoff/predict"
+
+// Name is the system's name in predictions.
+const Name = "matchup"
+
+// MinEdge is how far, in points, the prediction must be from the line
+// before the system picks a side.
+const MinEdge = 1.5
+
+// window is how many recent games set the "mix" the moving average was
+// earned against (the blend's longest window besides the season).
+const window = 10
+
+// System is the matchup system.
+type System struct{}
+
+var _ predict.System = System{}
+
+// New returns the system.
+func New() System { return System{} }
+
+// Name returns "matchup".
+func (System) Name() string { return Name }
+
+// Predict returns the adjusted points and a pick when the line is at least
+// MinEdge away.
+func (System) Predict(req *predict.Request, line predict.Line, _ []predict.Prediction) (predict.Estimate, error) {
+	pts := Points(req)
+	pick, conf := predict.Decide(pts, req.PointsSD(pts), line.Value, MinEdge)
+	return predict.Estimate{Points: pts, Confidence: conf, Pick: pick}, nil
+}
+
+// Points returns the matchup-adjusted expectation: Blend × (tonight's
+// factor / the average factor of the last games), for opponent defence,
+// venue and rest.
+func Points(req *predict.Request) float64 {
+	n := min(window, len(req.Recent))
+	var opp, venue, rest float64
+	for _, g := range req.Recent[:n] {
+		opp += g.OppDefense
+		venue += req.VenueFactor(g.Home)
+		rest += req.RestFactor(g.RestDays)
+	}
+	fn := float64(n)
+	mix := (opp / fn) * (venue / fn) * (rest / fn)
+	now := req.OppRating.Defense * req.VenueFactor(req.Home) * req.RestFactor(req.RestDays)
+	return req.Blend() * now / mix
+}

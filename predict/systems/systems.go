@@ -1,0 +1,22 @@
+// Package systems lists tipoff's default prediction systems, in the order
+// they run: the ensemble last, because it combines the others' outputs.
+//
+// It imports predict and its system subpackages.
+package systems
+
+import (
+	"tipoff/predict"
+	"tipoff/predict/baseline"
+	"tipoff/predict/ensemble"
+	"tipoff/predict/market"
+	"tipoff/predict/matchup"
+	"tipoff/predict/similar"
+)
+
+// Default returns the default systems: baseline, matchup, similar, market
+// and ensemble. It panics if two share a name (a programmer error).
+func Default() []predict.System {
+	s := []predict.System{baseline.New(), matchup.New(), similar.New(), market.New(), ensemble.New()}
+	predict.CheckSystems(s)
+	return s
+}
