@@ -1,0 +1,111 @@
+package batchtest
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"tipoff/batch"
+)
+
+var contextCases = []queueCase{
+	{"AlreadyDone", testQueueContextAlreadyDone},
+	{"CancelWhileWaiting", testQueueContextCancelWhileWaiting},
+	{"Deadline", testQueueContextDeadline},
+	{"WakeOnPublish", testQueueWakeOnPublish},
+}
+
+// received is what a Receive running in the background returned.
+type received struct {
+	ds  []batch.Delivery
+	err error
+}
+
+// receiveAsync runs Receive in the background; started is closed just
+// before it calls Receive.
+func (h *queueHarness) receiveAsync(ctx context.Context, topic string, limit int) (started <-chan struct{}, result <-chan received) {
+	s := make(chan struct{})
+	r := make(chan received, 1)
+	go func() {
+		close(s)
+		ds, err := h.q.Receive(ctx, topic, limit)
+		r <- received{ds, err}
+	}()
+	return s, r
+}
+
+// await returns the background Receive's result, failing the test if it
+// has not returned within prompt.
+func (h *queueHarness) await(what string, result <-chan received) received {
+	h.t.Helper()
+	select {
+	case r := <-result:
+		return r
+	case <-time.After(h.deadline() + prompt):
+		h.t.Fatalf("%s: Receive has not returned", what)
+		return received{}
+	}
+}
+
+// Receive with a context that is already done returns its error, and
+// consumes nothing.
+func testQueueContextAlreadyDone(h *queueHarness) {
+	m := queueMsg("ctx-done")
+	h.publish(queueTopic, m)
+	ctx, cancel := context.WithCancel(h.t.Context())
+	cancel()
+	ds, err := h.q.Receive(ctx, queueTopic, 1)
+	if len(ds) > 0 || !errors.Is(err, context.Canceled) {
+		h.t.Fatalf("Receive with a cancelled context: got %s, %v; want nothing, %v", describe(ds), err, context.Canceled)
+	}
+	d := h.receiveOne(queueTopic)
+	sameMessage(h.t, d, m)
+	h.ack(d)
+}
+
+// A Receive waiting on an empty topic returns context.Canceled when its
+// context is cancelled.
+func testQueueContextCancelWhileWaiting(h *queueHarness) {
+	ctx, cancel := context.WithCancel(h.t.Context())
+	started, result := h.receiveAsync(ctx, queueTopic, 5)
+	<-started
+	// Let the receiver reach its wait: a look at another topic takes as
+	// long as the receiver's first look.
+	h.expectNone(queueOtherTopic, quiet)
+	cancel()
+	r := h.await("cancelled", result)
+	if len(r.ds) > 0 || !errors.Is(r.err, context.Canceled) {
+		h.t.Fatalf("Receive cancelled while waiting: got %s, %v; want nothing, %v", describe(r.ds), r.err, context.Canceled)
+	}
+}
+
+// A Receive waiting on an empty topic returns context.DeadlineExceeded at
+// its deadline.
+func testQueueContextDeadline(h *queueHarness) {
+	ctx, cancel := context.WithTimeout(h.t.Context(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	ds, err := h.q.Receive(ctx, queueTopic, 5)
+	if len(ds) > 0 || !errors.Is(err, context.DeadlineExceeded) {
+		h.t.Fatalf("Receive on an empty topic with a deadline: got %s, %v; want nothing, %v", describe(ds), err, context.DeadlineExceeded)
+	}
+	if time.Since(start) < 50*time.Millisecond {
+		h.t.Fatalf("Receive returned %v before its deadline of 50ms", time.Since(start))
+	}
+}
+
+// A Receive waiting on an empty topic returns the message published
+// meanwhile.
+func testQueueWakeOnPublish(h *queueHarness) {
+	started, result := h.receiveAsync(h.t.Context(), queueTopic, 5)
+	<-started
+	h.expectNone(queueOtherTopic, quiet)
+	m := queueMsg("wake-1")
+	h.publish(queueTopic, m)
+	r := h.await("waiting for a publish", result)
+	if r.err != nil || len(r.ds) != 1 {
+		h.t.Fatalf("Receive waiting for a publish: got %s, %v; want %q", describe(r.ds), r.err, m.ID)
+	}
+	sameMessage(h.t, r.ds[0], m)
+	h.ack(r.ds...)
+}
