@@ -245,11 +245,21 @@ func NewDataset(games []Game, logs []GameLog, lines []PropLine, statuses []Statu
 		k := playerDate{p.PlayerID, p.Date}
 		ds.linesByKey[k] = append(ds.linesByKey[k], i)
 	}
+	slices.SortStableFunc(statuses, func(a, b Status) int {
+		if a.Date != b.Date {
+			return int(a.Date - b.Date)
+		}
+		return strings.Compare(a.PlayerID, b.PlayerID)
+	})
 	for _, s := range statuses {
 		if !ValidStatus(s.Status) {
 			fail("status of player %s on %s: %q is not one of OUT, DOUBTFUL, QUESTIONABLE, PROBABLE, AVAILABLE", s.PlayerID, s.Date, s.Status)
 		}
-		ds.statusByKey[playerDate{s.PlayerID, s.Date}] = s.Status
+		k := playerDate{s.PlayerID, s.Date}
+		if _, dup := ds.statusByKey[k]; dup {
+			fail("player %s has two statuses on %s", s.PlayerID, s.Date)
+		}
+		ds.statusByKey[k] = s.Status
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -273,7 +283,7 @@ func (ds *Dataset) Logs() []GameLog { return ds.logs }
 // Lines returns every prop line.
 func (ds *Dataset) Lines() []PropLine { return ds.lines }
 
-// Statuses returns every availability report.
+// Statuses returns every availability report, by date then player.
 func (ds *Dataset) Statuses() []Status { return ds.statuses }
 
 // Player returns the player with the given id.
@@ -455,17 +465,7 @@ func (ds *Dataset) checksum() string {
 		flush()
 	}
 	str("statuses")
-	sts := slices.Clone(ds.statuses)
-	slices.SortFunc(sts, func(a, b Status) int {
-		if a.Date != b.Date {
-			return int(a.Date - b.Date)
-		}
-		if c := strings.Compare(a.PlayerID, b.PlayerID); c != 0 {
-			return c
-		}
-		return strings.Compare(a.Status, b.Status)
-	})
-	for _, s := range sts {
+	for _, s := range ds.statuses {
 		num(int64(s.Date))
 		str(s.PlayerID)
 		str(s.Status)

@@ -17,6 +17,9 @@ type SelectOptions struct {
 	// MinMinutes is the average minutes he must have played in them
 	// (default 12).
 	MinMinutes float64
+	// Books are the bookmakers whose main line counts as "has a line"
+	// (default [DefaultBooks]).
+	Books []string
 	// IgnoreLines turns off the rule that a player with a sportsbook main
 	// line for the date is selected as long as he has played for the team
 	// in the window, whatever his games and minutes.
@@ -32,6 +35,9 @@ func (o SelectOptions) withDefaults() SelectOptions {
 	}
 	if o.MinMinutes <= 0 {
 		o.MinMinutes = 12
+	}
+	if len(o.Books) == 0 {
+		o.Books = DefaultBooks
 	}
 	return o
 }
@@ -114,7 +120,7 @@ func (ds *Dataset) selectTeam(team, opp string, home bool, gameID string, date D
 		}
 		hasLine := false
 		for _, li := range ds.linesByKey[playerDate{id, date}] {
-			if ds.lines[li].Main && slices.Contains(DefaultBooks, ds.lines[li].Book) {
+			if ds.lines[li].Main && slices.Contains(opts.Books, ds.lines[li].Book) {
 				hasLine = true
 				break
 			}

@@ -1,0 +1,210 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"tipoff/batch"
+	"tipoff/predict"
+)
+
+// ImportDataset replaces the stored data set with ds in one write
+// transaction: either all of ds is stored or none of it (a failed import
+// leaves the previous data untouched). Importing the data set that is
+// already stored (same [predict.Dataset.Version]) changes nothing.
+func (db *DB) ImportDataset(ctx context.Context, ds *predict.Dataset) error {
+	if ds == nil {
+		return fmt.Errorf("import data set: %w: nil data set", batch.ErrInvalid)
+	}
+	err := db.Write(ctx, func(tx *sql.Tx) error {
+		var cur string
+		err := tx.QueryRowContext(ctx, "SELECT value FROM data_meta WHERE key = 'version'").Scan(&cur)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if cur == ds.Version() {
+			return nil
+		}
+		for _, t := range []string{"data_games", "data_game_logs", "data_prop_lines", "data_statuses", "data_meta"} {
+			if _, err := tx.ExecContext(ctx, "DELETE FROM "+t); err != nil {
+				return err
+			}
+		}
+		if err := insertRows(ctx, tx, `INSERT INTO data_games (date, home, away, id, season, season_type, home_pts, away_pts, final)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, ds.Games(), func(g predict.Game) []any {
+			return []any{g.Date.String(), g.Home, g.Away, g.ID, g.Season, g.SeasonType, g.HomePts, g.AwayPts, g.Final}
+		}); err != nil {
+			return fmt.Errorf("games: %w", err)
+		}
+		if err := insertRows(ctx, tx, `INSERT INTO data_game_logs (player_id, date, game_id, season, season_type, player_name,
+			team, opponent, home, starter, played, dnp_reason, minutes, pts, reb, oreb, dreb, ast, stl, blk, tov, pf,
+			fgm, fga, fg3m, fg3a, ftm, fta, plus_minus)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, ds.Logs(), func(l predict.GameLog) []any {
+			s := l.Stats
+			return []any{l.PlayerID, l.Date.String(), l.GameID, l.Season, l.SeasonType, l.PlayerName, l.Team, l.Opponent,
+				l.Home, l.Starter, l.Played, l.DNPReason, l.Minutes, s.Pts, s.Reb, s.OReb, s.DReb, s.Ast, s.Stl, s.Blk,
+				s.Tov, s.PF, s.FGM, s.FGA, s.FG3M, s.FG3A, s.FTM, s.FTA, s.PlusMinus}
+		}); err != nil {
+			return fmt.Errorf("game logs: %w", err)
+		}
+		seq := 0
+		if err := insertRows(ctx, tx, `INSERT INTO data_prop_lines (seq, date, game_id, player_id, team, book, line,
+			over_odds, under_odds, main, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, ds.Lines(), func(p predict.PropLine) []any {
+			seq++
+			return []any{seq, p.Date.String(), p.GameID, p.PlayerID, p.Team, p.Book, p.Line, p.OverOdds, p.UnderOdds, p.Main, p.Source}
+		}); err != nil {
+			return fmt.Errorf("prop lines: %w", err)
+		}
+		if err := insertRows(ctx, tx, `INSERT INTO data_statuses (date, player_id, status) VALUES (?, ?, ?)`, ds.Statuses(),
+			func(s predict.Status) []any { return []any{s.Date.String(), s.PlayerID, s.Status} }); err != nil {
+			return fmt.Errorf("statuses: %w", err)
+		}
+		_, err = tx.ExecContext(ctx, "INSERT INTO data_meta (key, value) VALUES ('version', ?)", ds.Version())
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("import data set %s into %s: %w", ds.Version(), db.path, err)
+	}
+	return nil
+}
+
+func insertRows[T any](ctx context.Context, tx *sql.Tx, query string, rows []T, args func(T) []any) error {
+	stmt, err := tx.PrepareContext(ctx, query)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	for i, r := range rows {
+		if _, err := stmt.ExecContext(ctx, args(r)...); err != nil {
+			return fmt.Errorf("row %d: %w", i+1, err)
+		}
+	}
+	return nil
+}
+
+// DatasetVersion returns the version of the stored data set, or an error
+// wrapping [batch.ErrNotFound] if none has been imported.
+func (db *DB) DatasetVersion(ctx context.Context) (string, error) {
+	var v string
+	err := db.read.QueryRowContext(ctx, "SELECT value FROM data_meta WHERE key = 'version'").Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("data set in %s: %w: nothing imported yet (run tipoff import)", db.path, batch.ErrNotFound)
+	}
+	if err != nil {
+		return "", fmt.Errorf("data set version in %s: %w", db.path, err)
+	}
+	return v, nil
+}
+
+// LoadDataset reads the stored data set into memory. It returns an error
+// wrapping [batch.ErrNotFound] if none has been imported, and one wrapping
+// [batch.ErrInvalid] if the rows read back do not match the stored version.
+func (db *DB) LoadDataset(ctx context.Context) (*predict.Dataset, error) {
+	// One read transaction, so an import committing meanwhile cannot mix
+	// two data sets.
+	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("load data set from %s: %w", db.path, err)
+	}
+	defer tx.Rollback()
+	var version string
+	err = tx.QueryRowContext(ctx, "SELECT value FROM data_meta WHERE key = 'version'").Scan(&version)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("data set in %s: %w: nothing imported yet (run tipoff import)", db.path, batch.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load data set from %s: %w", db.path, err)
+	}
+	wrap := func(what string, err error) error { return fmt.Errorf("load %s from %s: %w", what, db.path, err) }
+	var date string
+	parse := func() (predict.Date, error) { return predict.ParseDate(date) }
+
+	var games []predict.Game
+	err = scanRows(ctx, tx, "SELECT date, home, away, id, season, season_type, home_pts, away_pts, final FROM data_games",
+		func(rows *sql.Rows) error {
+			var g predict.Game
+			if err := rows.Scan(&date, &g.Home, &g.Away, &g.ID, &g.Season, &g.SeasonType, &g.HomePts, &g.AwayPts, &g.Final); err != nil {
+				return err
+			}
+			var err error
+			g.Date, err = parse()
+			games = append(games, g)
+			return err
+		})
+	if err != nil {
+		return nil, wrap("games", err)
+	}
+	logs := make([]predict.GameLog, 0, 1024)
+	err = scanRows(ctx, tx, `SELECT player_id, date, game_id, season, season_type, player_name, team, opponent, home, starter,
+		played, dnp_reason, minutes, pts, reb, oreb, dreb, ast, stl, blk, tov, pf, fgm, fga, fg3m, fg3a, ftm, fta, plus_minus
+		FROM data_game_logs`, func(rows *sql.Rows) error {
+		var l predict.GameLog
+		s := &l.Stats
+		if err := rows.Scan(&l.PlayerID, &date, &l.GameID, &l.Season, &l.SeasonType, &l.PlayerName, &l.Team, &l.Opponent,
+			&l.Home, &l.Starter, &l.Played, &l.DNPReason, &l.Minutes, &s.Pts, &s.Reb, &s.OReb, &s.DReb, &s.Ast, &s.Stl,
+			&s.Blk, &s.Tov, &s.PF, &s.FGM, &s.FGA, &s.FG3M, &s.FG3A, &s.FTM, &s.FTA, &s.PlusMinus); err != nil {
+			return err
+		}
+		var err error
+		l.Date, err = parse()
+		logs = append(logs, l)
+		return err
+	})
+	if err != nil {
+		return nil, wrap("game logs", err)
+	}
+	var lines []predict.PropLine
+	err = scanRows(ctx, tx, `SELECT date, game_id, player_id, team, book, line, over_odds, under_odds, main, source
+		FROM data_prop_lines ORDER BY seq`, func(rows *sql.Rows) error {
+		var p predict.PropLine
+		if err := rows.Scan(&date, &p.GameID, &p.PlayerID, &p.Team, &p.Book, &p.Line, &p.OverOdds, &p.UnderOdds, &p.Main, &p.Source); err != nil {
+			return err
+		}
+		var err error
+		p.Date, err = parse()
+		lines = append(lines, p)
+		return err
+	})
+	if err != nil {
+		return nil, wrap("prop lines", err)
+	}
+	var statuses []predict.Status
+	err = scanRows(ctx, tx, "SELECT date, player_id, status FROM data_statuses", func(rows *sql.Rows) error {
+		var s predict.Status
+		if err := rows.Scan(&date, &s.PlayerID, &s.Status); err != nil {
+			return err
+		}
+		var err error
+		s.Date, err = parse()
+		statuses = append(statuses, s)
+		return err
+	})
+	if err != nil {
+		return nil, wrap("statuses", err)
+	}
+	ds, err := predict.NewDataset(games, logs, lines, statuses)
+	if err != nil {
+		return nil, wrap("data set", err)
+	}
+	if ds.Version() != version {
+		return nil, fmt.Errorf("load data set from %s: %w: rows read back have version %s, the import recorded %s",
+			db.path, batch.ErrInvalid, ds.Version(), version)
+	}
+	return ds, nil
+}
+
+func scanRows(ctx context.Context, tx *sql.Tx, query string, fn func(*sql.Rows) error) error {
+	rows, err := tx.QueryContext(ctx, query)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := fn(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
