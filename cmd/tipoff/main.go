@@ -77,6 +77,13 @@ type command struct {
 func commands() []command {
 	cs := []command{
 		{"version", "print the program's version and commit", runVersion},
+		{"run", "run one day's prediction batch on this machine and wait for it", runRun},
+		{"demo", "run a day's batch on a synthetic league (no data needed)", runDemo},
+		{"status", "show a batch's progress and the players still missing", runStatus},
+		{"worker", "run prediction workers as a separate process on the SQLite file", runWorker},
+		{"serve", "run the embedded coordinator, status pages and daily schedule", runServe},
+		{"import", "import a data directory (or a synthetic league) into the SQLite file", runImport},
+		{"backtest", "replay a date range and grade every system against real lines", runBacktest},
 	}
 	sort.Slice(cs, func(i, j int) bool { return cs[i].name < cs[j].name })
 	return cs
