@@ -1,0 +1,120 @@
+package predict
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"tipoff/batch"
+)
+
+// Publication is a date's published predictions: those of the batch that
+// finalized last for that date. Consumers read it; a later run replaces it
+// whole.
+type Publication struct {
+	Date        Date              `json:"date"`
+	BatchID     string            `json:"batch_id"`
+	Run         string            `json:"run"`
+	Result      batch.Result      `json:"result"`
+	DataVersion string            `json:"data_version,omitempty"`
+	BatchAt     time.Time         `json:"batch_created_at"`
+	PublishedAt time.Time         `json:"published_at"`
+	Players     []PublishedPlayer `json:"players"`
+}
+
+// PublishedPlayer is one player's predictions in a publication.
+type PublishedPlayer struct {
+	PlayerID    string       `json:"player_id"`
+	Name        string       `json:"player_name"`
+	Team        string       `json:"team"`
+	Opponent    string       `json:"opponent"`
+	Home        bool         `json:"home"`
+	Predictions []Prediction `json:"predictions"`
+}
+
+// Count returns how many predictions p holds.
+func (p *Publication) Count() int {
+	n := 0
+	for _, pl := range p.Players {
+		n += len(pl.Predictions)
+	}
+	return n
+}
+
+// Publisher stores publications. Implementations replace a date's
+// publication atomically: readers see the old set or the new, never a mix.
+type Publisher interface {
+	// Publish makes pub the date's publication, unless the date's current
+	// publication comes from a batch created later than pub's (an older
+	// run finalizing late never hides a newer one). Publishing the same
+	// batch again is a no-op apart from the time.
+	Publish(ctx context.Context, pub *Publication) error
+	// Published returns the date's publication, or an error wrapping
+	// [batch.ErrNotFound] if there is none.
+	Published(ctx context.Context, date Date) (*Publication, error)
+}
+
+// Consolidate builds a batch's publication from its items: each succeeded
+// item's request (who the player is) and result (the predictions). Items
+// without predictions are left out. An item whose payloads do not decode is
+// an error naming it: a finalized batch must not silently drop a player.
+func Consolidate(b batch.Batch, items []batch.Item, now time.Time) (*Publication, error) {
+	date, err := ParseDate(b.Key.Date)
+	if err != nil {
+		return nil, fmt.Errorf("consolidate %s: %w", b.ID, err)
+	}
+	pub := &Publication{Date: date, BatchID: b.ID, Run: b.Key.Run, Result: b.Result,
+		DataVersion: b.Meta["data_version"], BatchAt: b.CreatedAt, PublishedAt: now}
+	for _, it := range items {
+		if it.Outcome != batch.OutcomeSucceeded || len(it.Result) == 0 {
+			continue
+		}
+		req, err := DecodeRequest(it.Request)
+		if err != nil {
+			return nil, fmt.Errorf("consolidate %s: item %s request: %w", b.ID, it.ID, err)
+		}
+		res, err := DecodeResult(it.Result)
+		if err != nil {
+			return nil, fmt.Errorf("consolidate %s: item %s result: %w", b.ID, it.ID, err)
+		}
+		if res.PlayerID != req.PlayerID || res.Date != date {
+			return nil, fmt.Errorf("consolidate %s: item %s: result is for %s on %s, request for %s on %s",
+				b.ID, it.ID, res.PlayerID, res.Date, req.PlayerID, date)
+		}
+		pub.Players = append(pub.Players, PublishedPlayer{PlayerID: req.PlayerID, Name: req.PlayerName,
+			Team: req.Team, Opponent: req.Opponent, Home: req.Home, Predictions: res.Predictions})
+	}
+	slices.SortFunc(pub.Players, func(a, b PublishedPlayer) int { return cmp.Compare(a.PlayerID, b.PlayerID) })
+	return pub, nil
+}
+
+// TopPick is one player's pick by one system at his base line.
+type TopPick struct {
+	Player     PublishedPlayer
+	Prediction Prediction
+}
+
+// TopPicks returns up to n OVER/UNDER picks of the named system at each
+// player's base line (offset 0), most confident first.
+func (p *Publication) TopPicks(system string, n int) []TopPick {
+	var out []TopPick
+	for _, pl := range p.Players {
+		for _, pr := range pl.Predictions {
+			if pr.System == system && pr.LineOffset == 0 && pr.Pick != Pass {
+				out = append(out, TopPick{pl, pr})
+			}
+		}
+	}
+	slices.SortStableFunc(out, func(a, b TopPick) int {
+		if c := cmp.Compare(b.Prediction.Confidence, a.Prediction.Confidence); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Player.PlayerID, b.Player.PlayerID)
+	})
+	if len(out) > n {
+		out = out[:n]
+	}
+	return out
+}

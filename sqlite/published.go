@@ -1,0 +1,111 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"tipoff/batch"
+	"tipoff/predict"
+)
+
+var _ predict.Publisher = (*DB)(nil)
+
+// Publish makes pub its date's publication in one transaction, replacing the
+// date's previous rows, unless the current publication comes from a batch
+// created after pub's. See [predict.Publisher].
+func (db *DB) Publish(ctx context.Context, pub *predict.Publication) error {
+	date := pub.Date.String()
+	err := db.Write(ctx, func(tx *sql.Tx) error {
+		var curBatch string
+		var curAt int64
+		err := tx.QueryRowContext(ctx, `SELECT batch_id, batch_created_at FROM publications WHERE game_date = ?`, date).Scan(&curBatch, &curAt)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return err
+		case curBatch != pub.BatchID && curAt > pub.BatchAt.UnixNano():
+			return nil // a newer run's publication stays
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM published_predictions WHERE game_date = ?`, date); err != nil {
+			return err
+		}
+		ins, err := tx.PrepareContext(ctx, `INSERT INTO published_predictions
+			(game_date, player_id, system, line, player_name, team, opponent, home, line_offset, line_source, estimated, points, confidence, edge, pick)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		if err != nil {
+			return err
+		}
+		defer ins.Close()
+		for _, pl := range pub.Players {
+			for _, p := range pl.Predictions {
+				if _, err := ins.ExecContext(ctx, date, pl.PlayerID, p.System, p.Line, pl.Name, pl.Team, pl.Opponent, pl.Home,
+					p.LineOffset, p.LineSource, p.Estimated, p.Points, p.Confidence, p.Edge, string(p.Pick)); err != nil {
+					return fmt.Errorf("player %s system %s line %v: %w", pl.PlayerID, p.System, p.Line, err)
+				}
+			}
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO publications (game_date, batch_id, run_label, result, data_version, batch_created_at, published_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (game_date) DO UPDATE SET batch_id = excluded.batch_id, run_label = excluded.run_label,
+				result = excluded.result, data_version = excluded.data_version,
+				batch_created_at = excluded.batch_created_at, published_at = excluded.published_at`,
+			date, pub.BatchID, pub.Run, string(pub.Result), pub.DataVersion, pub.BatchAt.UnixNano(), pub.PublishedAt.UnixNano())
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("publish predictions of %s (batch %s): %w", date, pub.BatchID, err)
+	}
+	return nil
+}
+
+// Published returns the date's publication; see [predict.Publisher].
+func (db *DB) Published(ctx context.Context, date predict.Date) (*predict.Publication, error) {
+	ds := date.String()
+	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("published %s: %w", ds, err)
+	}
+	defer tx.Rollback()
+	pub := &predict.Publication{Date: date}
+	var result string
+	var batchAt, pubAt int64
+	err = tx.QueryRowContext(ctx, `SELECT batch_id, run_label, result, data_version, batch_created_at, published_at
+		FROM publications WHERE game_date = ?`, ds).Scan(&pub.BatchID, &pub.Run, &result, &pub.DataVersion, &batchAt, &pubAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("published %s: %w", ds, batch.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("published %s: %w", ds, err)
+	}
+	pub.Result = batch.Result(result)
+	pub.BatchAt, pub.PublishedAt = time.Unix(0, batchAt).UTC(), time.Unix(0, pubAt).UTC()
+	rows, err := tx.QueryContext(ctx, `SELECT player_id, system, line, player_name, team, opponent, home,
+		line_offset, line_source, estimated, points, confidence, edge, pick
+		FROM published_predictions WHERE game_date = ? ORDER BY player_id, system, line`, ds)
+	if err != nil {
+		return nil, fmt.Errorf("published %s: %w", ds, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var pl predict.PublishedPlayer
+		p := predict.Prediction{Date: date}
+		var pick string
+		if err := rows.Scan(&pl.PlayerID, &p.System, &p.Line, &pl.Name, &pl.Team, &pl.Opponent, &pl.Home,
+			&p.LineOffset, &p.LineSource, &p.Estimated, &p.Points, &p.Confidence, &p.Edge, &pick); err != nil {
+			return nil, fmt.Errorf("published %s: %w", ds, err)
+		}
+		p.PlayerID, p.Pick = pl.PlayerID, predict.Pick(pick)
+		if n := len(pub.Players); n == 0 || pub.Players[n-1].PlayerID != pl.PlayerID {
+			pub.Players = append(pub.Players, pl)
+		}
+		last := &pub.Players[len(pub.Players)-1]
+		last.Predictions = append(last.Predictions, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("published %s: %w", ds, err)
+	}
+	return pub, nil
+}
