@@ -1,0 +1,213 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	sqlitedrv "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"tipoff/batch"
+)
+
+// storeStmts are the statements on the Store's hot paths, prepared once on
+// the write connection and bound to each group-commit transaction with
+// tx.StmtContext, which reuses the prepared statement rather than parsing
+// the SQL again on every call.
+type storeStmts struct {
+	record, count, lookup, insertItems *sql.Stmt
+}
+
+// itemsPerInsert is how many manifest rows one INSERT carries: 4 parameters
+// each, well under SQLite's limit of 32,766 per statement.
+const itemsPerInsert = 250
+
+var storeSQL = map[string]string{
+	// The first outcome of an item of a running batch wins; anything else
+	// changes no row and is sorted out by lookup.
+	"record": `UPDATE items SET outcome = ?1, result = ?2, error = ?3, completed_at = ?4
+		WHERE batch_id = ?5 AND id = ?6 AND outcome = ''
+		AND EXISTS (SELECT 1 FROM batches WHERE id = ?5 AND state = 'running')`,
+	"count": `UPDATE batches SET succeeded = succeeded + ?2, skipped = skipped + ?3, failed = failed + ?4,
+		timed_out = timed_out + ?5, updated_at = max(updated_at, ?6)
+		WHERE id = ?1 RETURNING ` + remainingExpr,
+	"lookup": `SELECT i.outcome, b.state, ` + remainingExprB + `
+		FROM items i JOIN batches b ON b.id = i.batch_id WHERE i.batch_id = ? AND i.id = ?`,
+	"insertItems": insertItemsSQL(itemsPerInsert),
+}
+
+const (
+	remainingExpr  = `total - succeeded - skipped - failed - timed_out`
+	remainingExprB = `b.total - b.succeeded - b.skipped - b.failed - b.timed_out`
+
+	batchCols = `id, run_date, run_label, state, result, total, succeeded, skipped, failed, timed_out,
+		policy, meta, created_at, updated_at, deadline, finalized_at, lease_owner, lease_expires,
+		finalize_attempts, cancel_reason`
+	itemCols  = `batch_id, id, request, published, attempts, outcome, result, error, created_at, published_at, completed_at`
+	eventCols = `id, type, batch_id, payload, created_at, published_at`
+)
+
+func insertItemsSQL(n int) string {
+	var b strings.Builder
+	b.WriteString("INSERT INTO items (batch_id, id, request, created_at) VALUES ")
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(?, ?, ?, ?)")
+	}
+	return b.String()
+}
+
+// prepared returns the Store's statements, preparing them on first use. It
+// must not be called from inside a db.Write function: preparing needs the
+// write connection that the function's transaction holds.
+func (s *Store) prepared(ctx context.Context) (*storeStmts, error) {
+	s.prepMu.Lock()
+	defer s.prepMu.Unlock()
+	if s.stmts != nil {
+		return s.stmts, nil
+	}
+	st := &storeStmts{}
+	for name, dst := range map[string]**sql.Stmt{
+		"record": &st.record, "count": &st.count, "lookup": &st.lookup, "insertItems": &st.insertItems,
+	} {
+		p, err := s.db.write.PrepareContext(ctx, storeSQL[name])
+		if err != nil {
+			for _, q := range []*sql.Stmt{st.record, st.count, st.lookup, st.insertItems} {
+				if q != nil {
+					q.Close()
+				}
+			}
+			return nil, fmt.Errorf("prepare store statement %s: %w", name, err)
+		}
+		*dst = p
+	}
+	s.stmts = st
+	return st, nil
+}
+
+// write runs fn in a group-commit transaction (see [DB.Write]). fn gets a
+// context that is never cancelled: the transaction is shared with other
+// callers, and a cancelled context would make the driver interrupt the
+// connection and so every caller's statements. Write itself honours ctx
+// until fn starts.
+func (s *Store) write(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx, st *storeStmts) error) error {
+	st, err := s.prepared(ctx)
+	if err != nil {
+		return err
+	}
+	return s.db.Write(ctx, func(tx *sql.Tx) error { return fn(context.WithoutCancel(ctx), tx, st) })
+}
+
+// micros returns t as Unix microseconds, 0 for the zero time.
+func micros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+// fromMicros is the inverse of micros; times come back in UTC.
+func fromMicros(us int64) time.Time {
+	if us == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(us).UTC()
+}
+
+// isConstraint reports whether err is a primary-key or unique violation.
+func isConstraint(err error) bool {
+	var se *sqlitedrv.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	return se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY || se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanBatch(r scanner) (batch.Batch, error) {
+	var (
+		b                                     batch.Batch
+		state, result, policy, meta           string
+		created, updated, deadline, finalized int64
+		leaseExpires                          int64
+	)
+	err := r.Scan(&b.ID, &b.Key.Date, &b.Key.Run, &state, &result, &b.Total,
+		&b.Counts.Succeeded, &b.Counts.Skipped, &b.Counts.Failed, &b.Counts.TimedOut,
+		&policy, &meta, &created, &updated, &deadline, &finalized, &b.Lease.Owner, &leaseExpires,
+		&b.FinalizeAttempts, &b.CancelReason)
+	if err != nil {
+		return batch.Batch{}, err
+	}
+	b.State, b.Result = batch.State(state), batch.Result(result)
+	if err := jsonUnmarshal(policy, &b.Policy); err != nil {
+		return batch.Batch{}, fmt.Errorf("batch %s: policy: %w", b.ID, err)
+	}
+	if err := jsonUnmarshal(meta, &b.Meta); err != nil {
+		return batch.Batch{}, fmt.Errorf("batch %s: meta: %w", b.ID, err)
+	}
+	if len(b.Meta) == 0 {
+		b.Meta = nil
+	}
+	b.CreatedAt, b.UpdatedAt, b.Deadline = fromMicros(created), fromMicros(updated), fromMicros(deadline)
+	b.FinalizedAt, b.Lease.Expires = fromMicros(finalized), fromMicros(leaseExpires)
+	return b, nil
+}
+
+func scanItem(r scanner) (batch.Item, error) {
+	var (
+		it                          batch.Item
+		published                   int
+		outcome                     string
+		created, pubAt, completedAt int64
+	)
+	err := r.Scan(&it.BatchID, &it.ID, &it.Request, &published, &it.Attempts, &outcome, &it.Result, &it.Error,
+		&created, &pubAt, &completedAt)
+	if err != nil {
+		return batch.Item{}, err
+	}
+	it.Published, it.Outcome = published != 0, batch.Outcome(outcome)
+	it.CreatedAt, it.PublishedAt, it.CompletedAt = fromMicros(created), fromMicros(pubAt), fromMicros(completedAt)
+	return it, nil
+}
+
+func scanEvent(r scanner) (batch.Event, error) {
+	var (
+		ev           batch.Event
+		created, pub int64
+	)
+	if err := r.Scan(&ev.ID, &ev.Type, &ev.BatchID, &ev.Payload, &created, &pub); err != nil {
+		return batch.Event{}, err
+	}
+	ev.CreatedAt, ev.PublishedAt = fromMicros(created), fromMicros(pub)
+	return ev, nil
+}
+
+// queryer is what the reads need from a *sql.DB or *sql.Tx.
+type queryer interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func queryItems(ctx context.Context, q queryer, query string, args ...any) ([]batch.Item, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []batch.Item
+	for rows.Next() {
+		it, err := scanItem(rows)
+		if err != nil {
+			return nil, err
+		}
+		items = append(items, it)
+	}
+	return items, rows.Err()
+}
