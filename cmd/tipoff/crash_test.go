@@ -1,0 +1,139 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"tipoff/batch"
+)
+
+// buildBinary builds tipoff into a temporary directory.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "tipoff")
+	cmd := exec.CommandContext(t.Context(), "go", "build", "-o", bin, ".")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// TestRun_CrashAndResume kills "tipoff run" with SIGKILL at random points
+// of its runs (after creating the batch, between publishing requests and
+// marking them published, after recording outcomes but before acking their
+// requests, at each step of finalizing, and at random moments), restarts
+// it each time, and checks that every batch finishes with every prediction
+// stored once, one finalize and one finalized event.
+func TestRun_CrashAndResume(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary dozens of times")
+	}
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	dbPath := filepath.Join(dir, "tipoff.db")
+	exports := filepath.Join(dir, "exports")
+	if _, err := runMain(t, "import", "--db", dbPath, "--synthetic", "--seed", "7"); err != nil {
+		t.Fatal(err)
+	}
+	seed := time.Now().UnixNano()
+	t.Logf("random seed %d", seed)
+	rng := rand.New(rand.NewPCG(uint64(seed), 0))
+	points := []string{"created", "published", "recorded", "finalize-acquired", "finalize-published", "finalize-exported", "timer"}
+
+	run := func(label, failpoint string, killAfter time.Duration) (killed bool, out []byte) {
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, bin, "run", "--db", dbPath, "--date", demoDate, "--run", label,
+			"--lines", "1,2", "--export-dir", exports, "--workers", "2", "--lease", "300ms", "--sweep-every", "50ms",
+			"--log-level", "warn")
+		cmd.Env = append(os.Environ(), "TIPOFF_FAILPOINT="+failpoint)
+		var buf bytes.Buffer // one writer for both: exec serializes its writes
+		cmd.Stdout, cmd.Stderr = &buf, &buf
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if killAfter > 0 {
+			timer := time.AfterFunc(killAfter, func() { cmd.Process.Signal(syscall.SIGKILL) })
+			defer timer.Stop()
+		}
+		err := cmd.Wait()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
+				return true, buf.Bytes()
+			}
+		}
+		if err != nil {
+			t.Fatalf("run %s (failpoint %q): %v\n%s", label, failpoint, err, buf.Bytes())
+		}
+		return false, buf.Bytes()
+	}
+
+	kills := map[string]int{}
+	total := 0
+	for round := 0; total < 24; round++ {
+		label := fmt.Sprintf("crash-%d", round)
+		// Each round walks through the run's phases in order, killing at
+		// some of them (a random count of hits for the repeated ones).
+		for _, p := range points {
+			// The first round kills at every point; later ones at a random
+			// two thirds of them.
+			if round > 0 && rng.IntN(3) == 0 {
+				continue
+			}
+			fp, after := "", time.Duration(0)
+			switch p {
+			case "timer":
+				after = time.Duration(50+rng.IntN(400)) * time.Millisecond
+			case "recorded":
+				fp = fmt.Sprintf("%s:%d", p, 1+rng.IntN(4))
+			default:
+				fp = p
+			}
+			killed, out := run(label, fp, after)
+			if killed {
+				kills[p]++
+				total++
+			} else {
+				t.Logf("round %d: %s did not kill (point not reached)\n%s", round, p, out)
+			}
+		}
+		if killed, out := run(label, "", 0); killed {
+			t.Fatalf("clean run was killed\n%s", out)
+		}
+		b := onlyBatchLabel(t, dbPath, demoDate, label)
+		if b.State != batch.Finalized || b.Result != batch.ResultSucceeded {
+			t.Fatalf("round %d: batch %s is %s %s, want finalized succeeded", round, b.ID, b.State, b.Result)
+		}
+		checkPublished(t, dbPath, exports, b)
+		checkEvents(t, dbPath, b.ID)
+		t.Logf("round %d: batch %s finished after %d finalize attempts", round, b.ID, b.FinalizeAttempts)
+	}
+	t.Logf("kills by point: %v (total %d)", kills, total)
+	for _, p := range []string{"created", "published", "recorded", "finalize-acquired", "finalize-published", "finalize-exported"} {
+		if kills[p] == 0 {
+			t.Errorf("no kill at %s: the test did not cover it", p)
+		}
+	}
+}
+
+func onlyBatchLabel(t *testing.T, dbPath, date, label string) batch.Batch {
+	t.Helper()
+	for _, b := range listBatches(t, dbPath, date) {
+		if b.Key.Run == label {
+			return b
+		}
+	}
+	t.Fatalf("no batch %s/%s", date, label)
+	return batch.Batch{}
+}

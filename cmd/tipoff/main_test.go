@@ -1,0 +1,241 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"tipoff/batch"
+	"tipoff/predict"
+	"tipoff/predict/systems"
+	"tipoff/sqlite"
+)
+
+// realData returns the shared real NBA data directory, skipping the test
+// when it is absent (failing under CI, which always has it).
+func realData(t testing.TB) string {
+	t.Helper()
+	dir, err := filepath.Abs(filepath.Join("..", "..", "..", "shared", "data", "nba"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "schedule.csv")); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("real data missing at %s: %v", dir, err)
+		}
+		t.Skipf("real data not found at %s", dir)
+	}
+	return dir
+}
+
+// runMain runs the binary's Main in this process and returns its stdout.
+func runMain(t testing.TB, args ...string) (string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	m := &Main{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errOut, Getenv: func(string) string { return "" }}
+	err := m.Run(t.Context(), args)
+	if err != nil {
+		t.Logf("tipoff %s: %v\nstderr:\n%s", strings.Join(args, " "), err, errOut.String())
+	}
+	return out.String(), err
+}
+
+// checkPublished checks that the date's publication holds, for every item
+// of the batch, exactly every system's prediction for every line of its
+// request, once, and that the export file lists the same.
+func checkPublished(t *testing.T, dbPath, exportDir string, b batch.Batch) {
+	t.Helper()
+	ctx := t.Context()
+	db, err := sqlite.Open(ctx, dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	store := sqlite.NewStore(db)
+	items, err := store.Items(ctx, b.ID, batch.ItemsOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(items) != b.Total {
+		t.Fatalf("batch has %d items, want its total %d", len(items), b.Total)
+	}
+	nsys := len(systems.Default())
+	want := make(map[string]int) // player -> predictions
+	for _, it := range items {
+		if it.Outcome != batch.OutcomeSucceeded {
+			t.Errorf("item %s: outcome %q (%s), want succeeded", it.ID, it.Outcome, it.Error)
+			continue
+		}
+		req, err := predict.DecodeRequest(it.Request)
+		if err != nil {
+			t.Fatalf("item %s: %v", it.ID, err)
+		}
+		want[it.ID] = nsys * len(req.Lines)
+	}
+	date := predict.MustParseDate(b.Key.Date)
+	pub, err := db.Published(ctx, date)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pub.BatchID != b.ID {
+		t.Fatalf("published batch %s, want %s", pub.BatchID, b.ID)
+	}
+	check := func(where string, pub *predict.Publication) {
+		got := make(map[string]int)
+		seen := make(map[predict.Key]bool)
+		for _, pl := range pub.Players {
+			for _, p := range pl.Predictions {
+				if seen[p.Key()] {
+					t.Errorf("%s: prediction %v stored twice", where, p.Key())
+				}
+				seen[p.Key()] = true
+				got[pl.PlayerID]++
+			}
+		}
+		if len(got) != len(want) {
+			t.Errorf("%s: %d players, want %d", where, len(got), len(want))
+		}
+		for id, n := range want {
+			if got[id] != n {
+				t.Errorf("%s: player %s has %d predictions, want %d", where, id, got[id], n)
+			}
+		}
+	}
+	check("published", pub)
+	raw, err := os.ReadFile(exportPath(exportDir, date))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var exp predict.Publication
+	if err := json.Unmarshal(raw, &exp); err != nil {
+		t.Fatalf("export: %v", err)
+	}
+	check("export", &exp)
+}
+
+func TestRun_RealDay(t *testing.T) {
+	data := realData(t)
+	dir := t.TempDir()
+	dbPath := filepath.Join(dir, "tipoff.db")
+	exports := filepath.Join(dir, "exports")
+	if _, err := runMain(t, "import", "--db", dbPath, data); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runMain(t, "run", "--db", dbPath, "--date", "2025-12-25", "--lines", "1,2", "--export-dir", exports, "--workers", "2")
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, out)
+	}
+	t.Log(out)
+	b := onlyBatch(t, dbPath, "2025-12-25")
+	if b.State != batch.Finalized || b.Result != batch.ResultSucceeded {
+		t.Fatalf("batch %s: %s %s, want finalized succeeded", b.ID, b.State, b.Result)
+	}
+	if b.Total == 0 {
+		t.Fatal("no players selected for Christmas Day 2025")
+	}
+	checkPublished(t, dbPath, exports, b)
+	checkEvents(t, dbPath, b.ID)
+
+	// Running the same date and label again finds the finalized batch.
+	out, err = runMain(t, "run", "--db", dbPath, "--date", "2025-12-25", "--export-dir", exports)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "already finished") {
+		t.Errorf("second run did not say the batch had finished:\n%s", out)
+	}
+	if again := onlyBatch(t, dbPath, "2025-12-25"); again.ID != b.ID {
+		t.Fatalf("second run made batch %s, want the existing %s", again.ID, b.ID)
+	}
+}
+
+// listBatches returns the batches of date in the file.
+func listBatches(t *testing.T, dbPath, date string) []batch.Batch {
+	t.Helper()
+	db, err := sqlite.Open(t.Context(), dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	bs, err := sqlite.NewStore(db).ListBatches(t.Context(), batch.ListOptions{Date: date})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bs
+}
+
+// onlyBatch returns the one batch of date in the file.
+func onlyBatch(t *testing.T, dbPath, date string) batch.Batch {
+	t.Helper()
+	bs := listBatches(t, dbPath, date)
+	if len(bs) != 1 {
+		t.Fatalf("%d batches for %s, want 1", len(bs), date)
+	}
+	return bs[0]
+}
+
+// checkEvents checks that exactly one finalized event exists for the batch,
+// and that it was relayed to the events topic.
+func checkEvents(t *testing.T, dbPath, batchID string) {
+	t.Helper()
+	ctx := t.Context()
+	db, err := sqlite.Open(ctx, dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	q := sqlite.NewQueue(db, sqlite.QueueConfig{})
+	defer q.Close()
+	var finalized []batch.Event
+	rctx, cancel := context.WithCancel(ctx)
+	for {
+		ds, err := q.Receive(rctx, batch.TopicEvents, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range ds {
+			var ev batch.Event
+			if err := json.Unmarshal(d.Body, &ev); err != nil {
+				t.Fatal(err)
+			}
+			if ev.BatchID == batchID && ev.Type == batch.EventFinalized {
+				finalized = append(finalized, ev)
+			}
+		}
+		if err := q.Ack(ctx, ds...); err != nil {
+			t.Fatal(err)
+		}
+		if depth, err := q.Depth(ctx, batch.TopicEvents); err != nil || depth.Total() == 0 {
+			break
+		}
+	}
+	cancel()
+	// The outbox holds exactly one finalized event; the relay may publish
+	// it more than once, always with the same ID.
+	raw, err := sql.Open("sqlite", "file:"+dbPath+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	var n int
+	if err := raw.QueryRowContext(ctx, "SELECT count(*) FROM events WHERE batch_id = ? AND type = ?", batchID, batch.EventFinalized).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Fatalf("%d finalized events in the outbox for %s, want 1", n, batchID)
+	}
+	if len(finalized) == 0 {
+		t.Fatalf("no finalized event relayed for %s", batchID)
+	}
+	for _, ev := range finalized[1:] {
+		if ev.ID != finalized[0].ID {
+			t.Fatalf("two different finalized events for %s: %s and %s", batchID, finalized[0].ID, ev.ID)
+		}
+	}
+	t.Logf("finalized event %s relayed %d time(s)", finalized[0].ID, len(finalized))
+}

@@ -1,0 +1,273 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+
+	"tipoff/batch"
+	"tipoff/predict"
+)
+
+const runUsage = `Usage: tipoff run [--date D] [--run LABEL] [--workers N] [--db FILE] [flags]
+
+Runs one day's prediction batch on this machine and waits for it to finish:
+selects the players with a game on the date, predicts each one's points with
+every system against every line, and when every player has an outcome
+publishes the day's picks exactly once and writes them to <export-dir>/<date>.json.
+
+The batch's state lives in the SQLite file, so an interrupted run (Ctrl-C, a
+crash, a power cut) resumes where it stopped when started again with the same
+date and run label; it never creates a second batch for them. Import data
+first with "tipoff import DIR", or try "tipoff demo".
+
+Exit status: 0 when the batch finished succeeded or partial, 1 otherwise.`
+
+func runRun(ctx context.Context, m *Main, args []string) error {
+	fs, b := newFlagSet(m, "run", runUsage)
+	b.db()
+	b.date()
+	b.run()
+	b.work()
+	b.policy()
+	b.log()
+	var pc predictConfig
+	b.predict(&pc)
+	cfg, err := b.parse(args)
+	if err != nil {
+		return err
+	}
+	if cfg.Workers < 1 {
+		return fmt.Errorf("%s: workers %d: want at least 1", fs.Name(), cfg.Workers)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("run: unexpected arguments %q", fs.Args())
+	}
+	log := cfg.Logger(m.Stderr)
+	app, err := openEmbedded(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer app.Close()
+	ds, err := app.db.LoadDataset(ctx)
+	if err != nil {
+		return fmt.Errorf("run: load data from %s: %w", cfg.DB, err)
+	}
+	if len(ds.Games()) == 0 {
+		return fmt.Errorf("run: %s holds no data: import some with \"tipoff import DIR\" (or \"tipoff import --synthetic\"), or try \"tipoff demo\"", cfg.DB)
+	}
+	key := batch.Key{Date: cfg.GameDate(time.Now()), Run: cfg.Run}
+	sum, err := app.runDay(ctx, ds, key, pc, m.Stdout)
+	if err != nil {
+		return err
+	}
+	return sum.report(ctx, m.Stdout, app.db)
+}
+
+// runSummary is what a finished run reports.
+type runSummary struct {
+	batch   batch.Batch
+	resumed bool // the batch existed before this run started
+	took    time.Duration
+}
+
+// runDay creates (or resumes) the batch for key and runs coordinator and
+// workers in this process until it is finalized. Progress goes to out.
+func (a *embedded) runDay(ctx context.Context, ds *predict.Dataset, key batch.Key, pc predictConfig, out io.Writer) (*runSummary, error) {
+	start := time.Now()
+	j := pc.newJob(a.store, a.db, a.cfg.ExportDir, a.log)
+	eng := a.engine(j.finalize)
+	// Creating is idempotent by key: after a crash this returns the batch
+	// the first run created, with its manifest, whatever the data says now.
+	spec, err := j.spec(ds, key, a.cfg.Policy, map[string]string{batch.AttrTraceID: newTraceID()})
+	if err != nil {
+		return nil, err
+	}
+	b, created, err := eng.Create(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	resumed := !created
+	failpoint("created")
+	if created && b.Total == 0 {
+		a.log.Warn("no players selected: no games on the date in the data, or nobody qualifies", "run_date", key.Date)
+	}
+	log := a.log.With("batch_id", b.ID)
+	if b.State == batch.Finalized {
+		log.Info("batch already finalized", "result", b.Result)
+		return &runSummary{batch: b, resumed: true, took: time.Since(start)}, nil
+	}
+	if resumed {
+		log.Info("resuming batch", "done", b.Counts.Done(), "total", b.Total)
+	}
+
+	runCtx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	coord := batch.NewCoordinator(eng, a.queue, log, batch.CoordinatorConfig{SweepEvery: a.cfg.SweepEvery})
+	wg.Go(func() { coord.Run(runCtx) })
+	record := batch.RecordOutcomes(eng)
+	sink := func(ctx context.Context, msgs []batch.OutcomeMessage) error {
+		err := record(ctx, msgs)
+		if err == nil {
+			failpoint("recorded") // outcomes durable, requests not yet acked
+		}
+		return err
+	}
+	wk := batch.NewWorker(a.queue, j.handle, sink, log,
+		batch.WorkerConfig{Name: "run", Concurrency: a.cfg.Workers})
+	wg.Go(func() { wk.Run(runCtx) })
+	defer func() { stop(); wg.Wait() }()
+
+	if _, err := eng.Dispatch(ctx, b.ID); err != nil {
+		return nil, err
+	}
+	if b.Total == 0 {
+		coord.SweepSoon()
+	}
+	view := newProgressView(out, b.Total)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			view.abort()
+			return nil, fmt.Errorf("run interrupted with batch %s unfinished; run the same command again to resume it", b.ID)
+		case <-tick.C:
+		}
+		cur, err := a.store.GetBatch(ctx, b.ID)
+		if err != nil {
+			view.abort()
+			return nil, err
+		}
+		view.update(cur.Counts.Done())
+		if cur.State == batch.Finalized {
+			view.finish()
+			stop()
+			wg.Wait()
+			if _, err := eng.RelayEvents(ctx); err != nil {
+				log.Warn("event relay incomplete; the next run or serve relays it", "err", err)
+			}
+			return &runSummary{batch: cur, resumed: resumed, took: time.Since(start)}, nil
+		}
+	}
+}
+
+// report prints the summary and returns the run's exit status as an error:
+// nil for succeeded or partial.
+func (s *runSummary) report(ctx context.Context, w io.Writer, pubs predict.Publisher) error {
+	b := s.batch
+	fmt.Fprintf(w, "\nbatch %s (%s): %s, %s\n", b.ID, b.Key, b.State, b.Result)
+	fmt.Fprintf(w, "players %d: succeeded %d, skipped %d, failed %d, timed out %d\n",
+		b.Total, b.Counts.Succeeded, b.Counts.Skipped, b.Counts.Failed, b.Counts.TimedOut)
+	if s.resumed && b.FinalizedAt.Before(time.Now().Add(-s.took)) {
+		fmt.Fprintf(w, "this batch had already finished at %s; use another --run label for a new run\n", b.FinalizedAt.Format(time.RFC3339))
+	} else {
+		rate := float64(b.Total) / s.took.Seconds()
+		fmt.Fprintf(w, "took %s (%.0f players/s)\n", s.took.Round(time.Millisecond), rate)
+	}
+	date, _ := predict.ParseDate(b.Key.Date)
+	pub, err := pubs.Published(ctx, date)
+	switch {
+	case errors.Is(err, batch.ErrNotFound):
+		fmt.Fprintln(w, "nothing published for the date")
+	case err != nil:
+		return err
+	default:
+		fmt.Fprintf(w, "published %d predictions for %d players (batch %s)\n", pub.Count(), len(pub.Players), pub.BatchID)
+		writeTopPicks(w, pub, 10)
+	}
+	if b.Result == batch.ResultSucceeded || b.Result == batch.ResultPartial {
+		return nil
+	}
+	return exitCodeError{code: 1, err: fmt.Errorf("batch %s finished %s", b.ID, b.Result)}
+}
+
+// writeTopPicks prints the ensemble's most confident picks at base lines.
+func writeTopPicks(w io.Writer, pub *predict.Publication, n int) {
+	picks := pub.TopPicks("ensemble", n)
+	if len(picks) == 0 {
+		fmt.Fprintln(w, "no OVER/UNDER picks (every prediction is a PASS)")
+		return
+	}
+	fmt.Fprintf(w, "\ntop %d picks (ensemble, base line):\n", len(picks))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "player\tteam\tvs\tline\tsource\tpredicted\tedge\tpick\tconfidence\t")
+	for _, p := range picks {
+		vs := "@" + p.Player.Opponent
+		if p.Player.Home {
+			vs = p.Player.Opponent
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.1f\t%s\t%.1f\t%+.1f\t%s\t%.0f%%\t\n", p.Player.Name, p.Player.Team, vs,
+			p.Prediction.Line, p.Prediction.LineSource, p.Prediction.Points, p.Prediction.Edge, p.Prediction.Pick, 100*p.Prediction.Confidence)
+	}
+	tw.Flush()
+}
+
+// progressView shows a batch's progress: a live bar on a terminal, a line
+// every few seconds otherwise.
+type progressView struct {
+	total int
+	bar   *progressbar.ProgressBar
+	w     io.Writer
+	start time.Time
+	last  time.Time
+	done  int
+}
+
+func newProgressView(w io.Writer, total int) *progressView {
+	v := &progressView{total: total, w: w, start: time.Now(), last: time.Now()}
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		v.bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(w), progressbar.OptionSetDescription("players"),
+			progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString("players"),
+			progressbar.OptionSetPredictTime(true), progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionSetWidth(30), progressbar.OptionFullWidth())
+	}
+	return v
+}
+
+func (v *progressView) update(done int) {
+	v.done = done
+	if v.bar != nil {
+		v.bar.Set(done)
+		return
+	}
+	if time.Since(v.last) >= 2*time.Second {
+		v.last = time.Now()
+		v.line()
+	}
+}
+
+func (v *progressView) line() {
+	el := time.Since(v.start).Seconds()
+	rate := float64(v.done) / max(el, 1e-3)
+	eta := "?"
+	if rate > 0 {
+		eta = (time.Duration(float64(v.total-v.done)/rate) * time.Second).Round(time.Second).String()
+	}
+	fmt.Fprintf(v.w, "progress %d/%d players (%.0f%%), %.0f/s, eta %s\n", v.done, v.total, 100*float64(v.done)/max(float64(v.total), 1), rate, eta)
+}
+
+func (v *progressView) finish() {
+	if v.bar != nil {
+		v.bar.Finish()
+		fmt.Fprintln(v.w)
+		return
+	}
+	v.line()
+}
+
+func (v *progressView) abort() {
+	if v.bar != nil {
+		fmt.Fprintln(v.w)
+	}
+}
+
+func newTraceID() string { return batch.NewID(batch.Key{Date: "trace"}, time.Now()) }

@@ -1,0 +1,52 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"tipoff/batch"
+)
+
+const workerUsage = `Usage: tipoff worker [--db FILE] [--workers N]
+
+Runs prediction workers as their own process next to "tipoff serve" on the
+same SQLite file: takes requests from the file's queue, predicts, and
+publishes each outcome back through the queue for the coordinator to record.
+A request is acknowledged only once its outcome is durably queued, so killing
+a worker loses nothing: its leased requests are delivered again. Stops on
+SIGINT or SIGTERM after finishing what it holds.`
+
+func runWorker(ctx context.Context, m *Main, args []string) error {
+	fs, b := newFlagSet(m, "worker", workerUsage)
+	b.db()
+	b.work()
+	b.log()
+	var pc predictConfig
+	b.predict(&pc)
+	cfg, err := b.parse(args)
+	if err != nil {
+		return err
+	}
+	if cfg.Workers < 1 {
+		return fmt.Errorf("%s: workers %d: want at least 1", fs.Name(), cfg.Workers)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("worker: unexpected arguments %q", fs.Args())
+	}
+	log := cfg.Logger(m.Stderr)
+	app, err := openEmbedded(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer app.Close()
+	j := pc.newJob(app.store, app.db, "", log)
+	host, _ := os.Hostname()
+	name := fmt.Sprintf("%s:%d", host, os.Getpid())
+	w := batch.NewWorker(app.queue, j.handle, batch.PublishOutcomes(app.queue), log.With("worker", name),
+		batch.WorkerConfig{Name: name, Concurrency: cfg.Workers})
+	log.Info("worker started", "db", cfg.DB, "workers", cfg.Workers)
+	err = w.Run(ctx)
+	log.Info("worker stopped")
+	return err
+}
