@@ -25,6 +25,8 @@ type Store struct {
 
 	prepMu sync.Mutex
 	stmts  *storeStmts
+
+	outcomes outcomeCombiner
 }
 
 var _ batch.Store = (*Store)(nil)
@@ -373,57 +375,19 @@ func (s *Store) Overdue(ctx context.Context, batchID string, before time.Time, l
 	return items, nil
 }
 
-// RecordOutcome implements [batch.Store.RecordOutcome]. A new outcome is
-// two prepared statements in the group commit: the item's compare-and-set
-// and the batch's counts, whose remaining count comes back from the same
-// transaction.
+// RecordOutcome implements [batch.Store.RecordOutcome]. Concurrent calls
+// are combined: one caller at a time leads, writing every outcome queued
+// meanwhile in one [DB.Write] (see record.go), so a group costs one
+// savepoint, one count update per batch and one fsync.
 func (s *Store) RecordOutcome(ctx context.Context, rec batch.OutcomeRecord) (batch.Recorded, error) {
 	if err := rec.Validate(); err != nil {
 		return batch.Recorded{}, err
 	}
-	var d batch.Counts
-	d = d.Add(rec.Outcome)
-	var r batch.Recorded
-	err := s.write(ctx, func(ctx context.Context, tx *sql.Tx, st *storeStmts) error {
-		r = batch.Recorded{}
-		at := micros(rec.At)
-		res, err := tx.StmtContext(ctx, st.record).ExecContext(ctx, string(rec.Outcome), rec.Result, rec.Error, at, rec.BatchID, rec.ItemID)
-		if err != nil {
-			return fmt.Errorf("record outcome %s/%s: %w", rec.BatchID, rec.ItemID, err)
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 1 {
-			err := tx.StmtContext(ctx, st.count).QueryRowContext(ctx, rec.BatchID, d.Succeeded, d.Skipped, d.Failed, d.TimedOut, at).Scan(&r.Remaining)
-			if err != nil {
-				return fmt.Errorf("record outcome %s/%s: count: %w", rec.BatchID, rec.ItemID, err)
-			}
-			return nil
-		}
-		// Nothing changed: say why.
-		var outcome, state string
-		var remaining int
-		err = tx.StmtContext(ctx, st.lookup).QueryRowContext(ctx, rec.BatchID, rec.ItemID).Scan(&outcome, &state, &remaining)
-		if errors.Is(err, sql.ErrNoRows) {
-			if _, err := batchState(ctx, tx, rec.BatchID); err != nil {
-				return fmt.Errorf("record outcome: %w", err)
-			}
-			return fmt.Errorf("record outcome: item %s/%s: %w", rec.BatchID, rec.ItemID, batch.ErrNotFound)
-		}
-		if err != nil {
-			return fmt.Errorf("record outcome %s/%s: %w", rec.BatchID, rec.ItemID, err)
-		}
-		if outcome != "" {
-			r = batch.Recorded{Duplicate: true, Existing: batch.Outcome(outcome), Remaining: remaining}
-			if outcome != string(rec.Outcome) {
-				return fmt.Errorf("record outcome %s/%s: %w: the item already has outcome %s, not %s",
-					rec.BatchID, rec.ItemID, batch.ErrConflict, outcome, rec.Outcome)
-			}
-			return nil
-		}
-		return fmt.Errorf("record outcome %s/%s: %w (batch %s)", rec.BatchID, rec.ItemID, batch.ErrFinalized, state)
-	})
-	return r, err
+	st, err := s.prepared(ctx)
+	if err != nil {
+		return batch.Recorded{}, err
+	}
+	return s.outcomes.record(ctx, s, st, rec)
 }
 
 // leaseRow is what the finalize compare-and-sets read first.

@@ -19,7 +19,7 @@ import (
 // tx.StmtContext, which reuses the prepared statement rather than parsing
 // the SQL again on every call.
 type storeStmts struct {
-	record, count, lookup, insertItems *sql.Stmt
+	record, count, remaining, lookup, insertItems *sql.Stmt
 }
 
 // itemsPerInsert is how many manifest rows one INSERT carries: 4 parameters
@@ -33,8 +33,8 @@ var storeSQL = map[string]string{
 		WHERE batch_id = ?5 AND id = ?6 AND outcome = ''
 		AND EXISTS (SELECT 1 FROM batches WHERE id = ?5 AND state = 'running')`,
 	"count": `UPDATE batches SET succeeded = succeeded + ?2, skipped = skipped + ?3, failed = failed + ?4,
-		timed_out = timed_out + ?5, updated_at = max(updated_at, ?6)
-		WHERE id = ?1 RETURNING ` + remainingExpr,
+		timed_out = timed_out + ?5, updated_at = max(updated_at, ?6) WHERE id = ?1`,
+	"remaining": `SELECT ` + remainingExpr + ` FROM batches WHERE id = ?`,
 	"lookup": `SELECT i.outcome, b.state, ` + remainingExprB + `
 		FROM items i JOIN batches b ON b.id = i.batch_id WHERE i.batch_id = ? AND i.id = ?`,
 	"insertItems": insertItemsSQL(itemsPerInsert),
@@ -74,11 +74,12 @@ func (s *Store) prepared(ctx context.Context) (*storeStmts, error) {
 	}
 	st := &storeStmts{}
 	for name, dst := range map[string]**sql.Stmt{
-		"record": &st.record, "count": &st.count, "lookup": &st.lookup, "insertItems": &st.insertItems,
+		"record": &st.record, "count": &st.count, "remaining": &st.remaining, "lookup": &st.lookup,
+		"insertItems": &st.insertItems,
 	} {
 		p, err := s.db.write.PrepareContext(ctx, storeSQL[name])
 		if err != nil {
-			for _, q := range []*sql.Stmt{st.record, st.count, st.lookup, st.insertItems} {
+			for _, q := range []*sql.Stmt{st.record, st.count, st.remaining, st.lookup, st.insertItems} {
 				if q != nil {
 					q.Close()
 				}
