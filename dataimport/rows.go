@@ -39,6 +39,11 @@ func decodeGame(r *row) (predict.Game, error) {
 	if g.Home == g.Away {
 		return predict.Game{}, r.errorf("home_abbr", "%q is also the away team", g.Home)
 	}
+	if !g.Final {
+		// Without box scores a game counts as not played: its scores, if
+		// any, are not used.
+		g.HomePts, g.AwayPts = 0, 0
+	}
 	if g.Final && g.ID == "" {
 		return predict.Game{}, r.errorf("game_id", "empty, but has_box_scores is 1")
 	}

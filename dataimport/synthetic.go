@@ -135,6 +135,8 @@ func Synthetic(seed int64, opts SyntheticOptions) (*predict.Dataset, error) {
 			if j < 2 {
 				ppm *= 1.35
 			}
+			ppm = math.Max(0.15, math.Min(0.85, ppm)) // no 45-point scorers
+
 			name := firstNames[rng.IntN(len(firstNames))] + " " + lastNames[rng.IntN(len(lastNames))]
 			t.players = append(t.players, &synthPlayer{id: strconv.Itoa(pid), name: name, minutes: mins, perMin: ppm, form: 1})
 		}
