@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -204,11 +205,12 @@ func (q *Queue) Publish(ctx context.Context, topic string, msgs ...batch.Message
 	now := q.now()
 	err = q.db.Write(ctx, func(tx *sql.Tx) error {
 		wctx := context.WithoutCancel(ctx) // see queueStmts
-		ins := tx.StmtContext(wctx, st.insert)
-		for i, m := range msgs {
-			if _, err := ins.ExecContext(wctx, topic, ids[i], m.Body, attrs[i], now, now); err != nil {
+		for off := 0; off < len(msgs); {
+			k := chunkSize(len(msgs) - off)
+			if err := publishChunk(wctx, tx, st, topic, now, msgs[off:off+k], ids[off:off+k], attrs[off:off+k]); err != nil {
 				return err
 			}
+			off += k
 		}
 		return nil
 	})
@@ -216,6 +218,55 @@ func (q *Queue) Publish(ctx context.Context, topic string, msgs ...batch.Message
 		return fmt.Errorf("publish %d messages to %s: %w", len(msgs), topic, err)
 	}
 	q.notify(topic)
+	return nil
+}
+
+// publishChunk inserts len(msgs) messages (an insert chunk size) with one
+// statement, then the payloads of those not dropped as duplicates.
+func publishChunk(ctx context.Context, tx *sql.Tx, st *queueStmts, topic string, now int64, msgs []batch.Message, ids []string, attrs []any) error {
+	args := make([]any, 0, 2+len(msgs))
+	args = append(args, topic, now)
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	rows, err := tx.StmtContext(ctx, st.insert[len(msgs)]).QueryContext(ctx, args...)
+	if err != nil {
+		return err
+	}
+	var seqs []int64
+	var idx []int
+	hint := 0
+	for rows.Next() {
+		var seq int64
+		var id string
+		if err := rows.Scan(&seq, &id); err != nil {
+			rows.Close()
+			return err
+		}
+		// The first message with the ID is the one inserted. Rows come
+		// back in insertion order in practice, which the hint exploits.
+		j := hint
+		if j >= len(ids) || ids[j] != id {
+			j = slices.Index(ids, id)
+		}
+		hint = j + 1
+		seqs = append(seqs, seq)
+		idx = append(idx, j)
+	}
+	if err := rows.Close(); err != nil {
+		return err
+	}
+	for off := 0; off < len(seqs); {
+		k := chunkSize(len(seqs) - off)
+		args = args[:0]
+		for j := off; j < off+k; j++ {
+			args = append(args, seqs[j], msgs[idx[j]].Body, attrs[idx[j]])
+		}
+		if _, err := tx.StmtContext(ctx, st.insertPayload[k]).ExecContext(ctx, args...); err != nil {
+			return err
+		}
+		off += k
+	}
 	return nil
 }
 
@@ -290,18 +341,18 @@ func (q *Queue) Receive(ctx context.Context, topic string, limit int) ([]batch.D
 	}
 }
 
-// claimed is one row leased by claim, not yet decoded.
+// claimed is one message leased by claim.
 type claimed struct {
 	seq, published int64
 	deliveries     int
 	id             string
-	body           []byte
-	attrs          sql.NullString
 }
 
-// claim leases up to limit ready messages of topic in one write transaction,
-// moving exhausted ones to the dead-letter topic. When it leases nothing it
-// returns when the topic's next message becomes visible (0: none).
+// claim leases up to limit ready messages of topic in one write
+// transaction, moving exhausted ones to the dead-letter topic, then reads
+// their payloads on the read pool, outside the shared transaction. When it
+// leases nothing it returns when the topic's next message becomes visible
+// (0: none).
 func (q *Queue) claim(ctx context.Context, st *queueStmts, topic string, limit int) ([]batch.Delivery, int64, error) {
 	var rows []claimed
 	var next int64
@@ -323,7 +374,7 @@ func (q *Queue) claim(ctx context.Context, st *queueStmts, topic string, limit i
 					rows = append(rows, r)
 					continue
 				}
-				if _, err := deadLetter(wctx, tx, st, topic, r.seq, r.deliveries, now); err != nil {
+				if _, err := deadLetter(wctx, tx, st, r.seq, r.deliveries, now); err != nil {
 					return err
 				}
 				deadLettered = true
@@ -347,29 +398,8 @@ func (q *Queue) claim(ctx context.Context, st *queueStmts, topic string, limit i
 	if len(rows) == 0 {
 		return nil, next, nil
 	}
-	// RETURNING gives no order; deliver in publish order.
-	slices.SortFunc(rows, func(a, b claimed) int { return int(a.seq - b.seq) })
-	ds := make([]batch.Delivery, 0, len(rows))
-	var bad []error
-	for _, r := range rows {
-		attrs, err := decodeAttrs(r.attrs)
-		if err != nil {
-			// Left leased: it is delivered again after the lease and,
-			// like any message that keeps failing, dead-lettered.
-			bad = append(bad, fmt.Errorf("receive from %s: message %d (id %q): %w", topic, r.seq, r.id, err))
-			continue
-		}
-		ds = append(ds, batch.Delivery{
-			Message:     batch.Message{ID: r.id, Body: r.body, Attributes: attrs},
-			Attempt:     r.deliveries,
-			PublishedAt: time.Unix(0, r.published),
-			Receipt:     receipt(r.seq, r.deliveries),
-		})
-	}
-	if len(ds) == 0 {
-		return nil, 0, errors.Join(bad...)
-	}
-	return ds, 0, nil
+	ds, err := q.deliveries(ctx, st, topic, rows)
+	return ds, 0, err
 }
 
 func (q *Queue) claimRows(ctx context.Context, claim *sql.Stmt, topic string, now int64, limit int) ([]claimed, error) {
@@ -381,7 +411,7 @@ func (q *Queue) claimRows(ctx context.Context, claim *sql.Stmt, topic string, no
 	var got []claimed
 	for rs.Next() {
 		var r claimed
-		if err := rs.Scan(&r.seq, &r.id, &r.body, &r.attrs, &r.published, &r.deliveries); err != nil {
+		if err := rs.Scan(&r.seq, &r.id, &r.published, &r.deliveries); err != nil {
 			return nil, err
 		}
 		got = append(got, r)
@@ -389,21 +419,99 @@ func (q *Queue) claimRows(ctx context.Context, claim *sql.Stmt, topic string, no
 	return got, rs.Err()
 }
 
-// deadLetter moves the delivery (seq, deliveries) of a message on topic to
-// the dead-letter topic, where it waits undelivered with the same ID, body,
-// attributes and publish time. If the dead-letter topic already holds a
-// message with the ID, the copy is dropped like any duplicate publish. It
-// reports whether the delivery was current.
-func deadLetter(ctx context.Context, tx *sql.Tx, st *queueStmts, topic string, seq int64, deliveries int, now int64) (bool, error) {
-	if _, err := tx.StmtContext(ctx, st.deadLetter).ExecContext(ctx, batch.DeadLetterTopic(topic), now, seq, deliveries); err != nil {
-		return false, fmt.Errorf("dead-letter message %d: %w", seq, err)
+// deliveries reads the payloads of claimed messages and returns them as
+// deliveries in publish order. The leases are committed, so the payloads
+// cannot change under the read. A payload that does not decode is left
+// leased: it is delivered again after the lease and, like any message that
+// keeps failing, dead-lettered; the error is returned only if nothing could
+// be delivered.
+func (q *Queue) deliveries(ctx context.Context, st *queueStmts, topic string, rows []claimed) ([]batch.Delivery, error) {
+	slices.SortFunc(rows, func(a, b claimed) int { return cmp.Compare(a.seq, b.seq) })
+	buf := make([]byte, 0, 16*len(rows))
+	buf = append(buf, '[')
+	for i, r := range rows {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = strconv.AppendInt(buf, r.seq, 10)
 	}
-	res, err := tx.StmtContext(ctx, st.settle).ExecContext(ctx, seq, deliveries)
+	buf = append(buf, ']')
+	type payload struct {
+		body  []byte
+		attrs sql.NullString
+	}
+	payloads := make(map[int64]payload, len(rows))
+	rs, err := st.readPayloads.QueryContext(ctx, string(buf))
 	if err != nil {
-		return false, fmt.Errorf("dead-letter message %d: %w", seq, err)
+		return nil, fmt.Errorf("receive from %s: read payloads: %w", topic, err)
 	}
-	n, err := res.RowsAffected()
-	return n == 1, err
+	defer rs.Close()
+	for rs.Next() {
+		var seq int64
+		var p payload
+		if err := rs.Scan(&seq, &p.body, &p.attrs); err != nil {
+			return nil, fmt.Errorf("receive from %s: read payloads: %w", topic, err)
+		}
+		payloads[seq] = p
+	}
+	if err := rs.Err(); err != nil {
+		return nil, fmt.Errorf("receive from %s: read payloads: %w", topic, err)
+	}
+	ds := make([]batch.Delivery, 0, len(rows))
+	var bad []error
+	for _, r := range rows {
+		p, ok := payloads[r.seq]
+		if !ok {
+			bad = append(bad, fmt.Errorf("receive from %s: message %d (id %q) has no payload", topic, r.seq, r.id))
+			continue
+		}
+		attrs, err := decodeAttrs(p.attrs)
+		if err != nil {
+			bad = append(bad, fmt.Errorf("receive from %s: message %d (id %q): %w", topic, r.seq, r.id, err))
+			continue
+		}
+		ds = append(ds, batch.Delivery{
+			Message:     batch.Message{ID: r.id, Body: p.body, Attributes: attrs},
+			Attempt:     r.deliveries,
+			PublishedAt: time.Unix(0, r.published),
+			Receipt:     receipt(r.seq, r.deliveries),
+		})
+	}
+	if len(ds) == 0 {
+		return nil, errors.Join(bad...)
+	}
+	return ds, nil
+}
+
+// deadLetter moves the delivery (seq, deliveries) of a message to the
+// dead-letter topic of its topic, where it waits undelivered, under a new
+// seq, with the same ID, payload and publish time. If the dead-letter topic
+// already holds a message with the ID, the copy is dropped like any
+// duplicate publish. It returns the dead-letter topic, or "" if the
+// delivery was not current.
+func deadLetter(ctx context.Context, tx *sql.Tx, st *queueStmts, seq int64, deliveries int, now int64) (string, error) {
+	var topic, id string
+	var published int64
+	err := tx.StmtContext(ctx, st.dlDelete).QueryRowContext(ctx, seq, deliveries).Scan(&topic, &id, &published)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("dead-letter message %d: %w", seq, err)
+	}
+	dl := batch.DeadLetterTopic(topic)
+	var newSeq int64
+	err = tx.StmtContext(ctx, st.dlInsert).QueryRowContext(ctx, dl, id, published, now).Scan(&newSeq)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		_, err = tx.StmtContext(ctx, st.dlDeletePayload).ExecContext(ctx, seq)
+	case err == nil:
+		_, err = tx.StmtContext(ctx, st.dlMovePayload).ExecContext(ctx, newSeq, seq)
+	}
+	if err != nil {
+		return "", fmt.Errorf("dead-letter message %d: %w", seq, err)
+	}
+	return dl, nil
 }
 
 // nextVisible returns when topic's next message becomes visible, 0 if the
@@ -424,13 +532,54 @@ func (q *Queue) nextVisible(ctx context.Context, topic string) (int64, error) {
 // The other deliveries are acked all the same. A delivery whose lease
 // expired but which nobody has received since is acked normally.
 func (q *Queue) Ack(ctx context.Context, ds ...batch.Delivery) error {
-	return q.settle(ctx, "ack", ds, func(ctx context.Context, tx *sql.Tx, st *queueStmts, r parsedReceipt, now int64) (bool, string, error) {
-		res, err := tx.StmtContext(ctx, st.settle).ExecContext(ctx, r.seq, r.deliveries)
-		if err != nil {
-			return false, "", err
+	return q.settle(ctx, "ack", ds, func(ctx context.Context, tx *sql.Tx, st *queueStmts, rs []parsedReceipt, now int64) ([]bool, []string, error) {
+		buf := make([]byte, 0, 24*len(rs))
+		buf = append(buf, '[')
+		for i, r := range rs {
+			if i > 0 {
+				buf = append(buf, ',')
+			}
+			buf = append(buf, '[')
+			buf = strconv.AppendInt(buf, r.seq, 10)
+			buf = append(buf, ',')
+			buf = strconv.AppendInt(buf, int64(r.deliveries), 10)
+			buf = append(buf, ']')
 		}
-		n, err := res.RowsAffected()
-		return n == 1, "", err
+		buf = append(buf, ']')
+		rows, err := tx.StmtContext(ctx, st.ackMany).QueryContext(ctx, string(buf))
+		if err != nil {
+			return nil, nil, err
+		}
+		acked := make(map[int64]bool, len(rs))
+		for rows.Next() {
+			var seq int64
+			if err := rows.Scan(&seq); err != nil {
+				rows.Close()
+				return nil, nil, err
+			}
+			acked[seq] = true
+		}
+		if err := rows.Close(); err != nil {
+			return nil, nil, err
+		}
+		current := make([]bool, len(rs))
+		buf = append(buf[:0], '[')
+		for i, r := range rs {
+			current[i] = acked[r.seq]
+			if current[i] {
+				if len(buf) > 1 {
+					buf = append(buf, ',')
+				}
+				buf = strconv.AppendInt(buf, r.seq, 10)
+			}
+		}
+		buf = append(buf, ']')
+		if len(acked) > 0 {
+			if _, err := tx.StmtContext(ctx, st.deletePayloads).ExecContext(ctx, string(buf)); err != nil {
+				return nil, nil, err
+			}
+		}
+		return current, nil, nil
 	})
 }
 
@@ -439,32 +588,30 @@ func (q *Queue) Ack(ctx context.Context, ds ...batch.Delivery) error {
 // had MaxDeliveries deliveries moves to the dead-letter topic instead. Its
 // errors are those of [Queue.Ack].
 func (q *Queue) Nack(ctx context.Context, ds ...batch.Delivery) error {
-	return q.settle(ctx, "nack", ds, func(ctx context.Context, tx *sql.Tx, st *queueStmts, r parsedReceipt, now int64) (bool, string, error) {
-		if r.deliveries >= q.cfg.MaxDeliveries {
-			topic, err := topicOf(ctx, tx, st, r)
-			if err != nil || topic == "" {
-				return false, "", err
+	return q.settle(ctx, "nack", ds, func(ctx context.Context, tx *sql.Tx, st *queueStmts, rs []parsedReceipt, now int64) ([]bool, []string, error) {
+		current := make([]bool, len(rs))
+		var wake []string
+		for i, r := range rs {
+			var topic string
+			if r.deliveries >= q.cfg.MaxDeliveries {
+				dl, err := deadLetter(ctx, tx, st, r.seq, r.deliveries, now)
+				if err != nil {
+					return nil, nil, err
+				}
+				topic = dl
+			} else {
+				err := tx.StmtContext(ctx, st.nack).QueryRowContext(ctx, now+int64(q.backoff(r.deliveries)), r.seq, r.deliveries).Scan(&topic)
+				if err != nil && !errors.Is(err, sql.ErrNoRows) {
+					return nil, nil, fmt.Errorf("message %d: %w", r.seq, err)
+				}
 			}
-			ok, err := deadLetter(ctx, tx, st, topic, r.seq, r.deliveries, now)
-			return ok, batch.DeadLetterTopic(topic), err
+			current[i] = topic != ""
+			if topic != "" && !slices.Contains(wake, topic) {
+				wake = append(wake, topic)
+			}
 		}
-		var topic string
-		err := tx.StmtContext(ctx, st.nack).QueryRowContext(ctx, now+int64(q.backoff(r.deliveries)), r.seq, r.deliveries).Scan(&topic)
-		if errors.Is(err, sql.ErrNoRows) {
-			return false, "", nil
-		}
-		return err == nil, topic, err
+		return current, wake, nil
 	})
-}
-
-// topicOf returns the topic of a current delivery, "" if it is not current.
-func topicOf(ctx context.Context, tx *sql.Tx, st *queueStmts, r parsedReceipt) (string, error) {
-	var topic string
-	err := tx.StmtContext(ctx, st.topic).QueryRowContext(ctx, r.seq, r.deliveries).Scan(&topic)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", nil
-	}
-	return topic, err
 }
 
 // backoff returns the delay before a message nacked after its n-th delivery
@@ -482,10 +629,10 @@ func (q *Queue) backoff(n int) time.Duration {
 	return d/2 + mrand.N(d-d/2+1)
 }
 
-// settle applies fn to each delivery's receipt in one write transaction.
-// fn reports whether the delivery was current and which topic to wake.
+// settle applies fn to the deliveries' receipts in one write transaction.
+// fn reports which deliveries were current and which topics to wake.
 func (q *Queue) settle(ctx context.Context, op string, ds []batch.Delivery,
-	fn func(context.Context, *sql.Tx, *queueStmts, parsedReceipt, int64) (bool, string, error)) error {
+	fn func(context.Context, *sql.Tx, *queueStmts, []parsedReceipt, int64) ([]bool, []string, error)) error {
 	if len(ds) == 0 {
 		return nil
 	}
@@ -511,22 +658,12 @@ func (q *Queue) settle(ctx context.Context, op string, ds []batch.Delivery,
 			return err
 		}
 		now := q.now()
-		current := make([]bool, len(rs))
+		var current []bool
 		var wake []string
 		err = q.db.Write(ctx, func(tx *sql.Tx) error {
-			wake = wake[:0]
-			wctx := context.WithoutCancel(ctx)
-			for i, r := range rs {
-				ok, topic, err := fn(wctx, tx, st, r, now)
-				if err != nil {
-					return fmt.Errorf("message %d: %w", r.seq, err)
-				}
-				current[i] = ok
-				if ok && topic != "" && !slices.Contains(wake, topic) {
-					wake = append(wake, topic)
-				}
-			}
-			return nil
+			var err error
+			current, wake, err = fn(context.WithoutCancel(ctx), tx, st, rs, now)
+			return err
 		})
 		if err != nil {
 			return fmt.Errorf("%s %d messages: %w", op, len(rs), err)

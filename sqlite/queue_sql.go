@@ -5,12 +5,14 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 )
 
-// queueStmts are the queue's statements, prepared once on the write
-// connection and bound to each group-commit transaction with
-// tx.StmtContext, which reuses the prepared statement instead of parsing the
-// SQL again.
+// queueStmts are the queue's statements, prepared once: the write ones on
+// the write connection, bound to each group-commit transaction with
+// tx.StmtContext (which reuses the prepared statement instead of parsing
+// the SQL again), and the payload read on the read pool.
 //
 // Inside a db.Write function the queue runs them under
 // context.WithoutCancel: the transaction is shared with other callers, and
@@ -18,28 +20,74 @@ import (
 // every caller's statements, not just the cancelled one's. Write itself
 // already honours the caller's context up to the point its function runs.
 type queueStmts struct {
-	insert, claim, next, settle, nack, topic, deadLetter *sql.Stmt
+	// insert[k] and insertPayload[k] insert k rows at once, k in
+	// insertChunks: one statement per chunk instead of one per message.
+	insert, insertPayload map[int]*sql.Stmt
+
+	claim, next, ackMany, deletePayloads, nack, dlDelete, dlInsert, dlMovePayload, dlDeletePayload *sql.Stmt
+	readPayloads                                                                                   *sql.Stmt
 }
 
+// insertChunks are the row counts of the multi-row inserts, largest first.
+var insertChunks = []int{64, 16, 4, 1}
+
+// chunkSize returns the largest insert chunk that fits in n rows.
+func chunkSize(n int) int {
+	for _, k := range insertChunks {
+		if k <= n {
+			return k
+		}
+	}
+	return 1
+}
+
+// insertSQL returns the multi-row insert of k messages: ?1 topic, ?2 now,
+// ?3… the IDs. It returns the rows it inserted; a row whose ID is already on
+// the topic (or earlier in the same statement) is dropped.
+func insertSQL(k int) string {
+	var b strings.Builder
+	b.WriteString("INSERT INTO queue_messages (topic, id, published_at, visible_at) VALUES ")
+	for i := range k {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(?1, ?" + strconv.Itoa(i+3) + ", ?2, ?2)")
+	}
+	b.WriteString(" ON CONFLICT (topic, id) DO NOTHING RETURNING seq, id")
+	return b.String()
+}
+
+// insertPayloadSQL returns the insert of k payloads: seq, body, attrs each.
+func insertPayloadSQL(k int) string {
+	return "INSERT INTO queue_payloads (seq, body, attrs) VALUES " +
+		strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", k), ", ")
+}
+
+// The fixed statements. A delivery (seq, deliveries) is current while its
+// row is leased with that delivery count.
 var queueSQL = map[string]string{
-	"insert": `INSERT INTO queue_messages (topic, id, body, attrs, published_at, visible_at)
-		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (topic, id) DO NOTHING`,
-	// ?1 lease end, ?2 topic, ?3 now, ?4 max.
+	// ?1 lease end, ?2 topic, ?3 now, ?4 limit.
 	"claim": `UPDATE queue_messages SET deliveries = deliveries + 1, visible_at = ?1, leased = 1
 		WHERE seq IN (SELECT seq FROM queue_messages WHERE topic = ?2 AND visible_at <= ?3 ORDER BY visible_at LIMIT ?4)
-		RETURNING seq, id, body, attrs, published_at, deliveries`,
+		RETURNING seq, id, published_at, deliveries`,
 	"next": `SELECT min(visible_at) FROM queue_messages WHERE topic = ?`,
-	// A delivery (seq, deliveries) is current while its row is leased with
-	// that delivery count.
-	"settle": `DELETE FROM queue_messages WHERE seq = ? AND deliveries = ? AND leased = 1`,
+	// ?1 a JSON array of [seq, deliveries] pairs.
+	"ackMany": `DELETE FROM queue_messages
+		WHERE (seq, deliveries) IN (SELECT value->>0, value->>1 FROM json_each(?1)) AND leased = 1
+		RETURNING seq`,
+	// ?1 a JSON array of seqs.
+	"deletePayloads": `DELETE FROM queue_payloads WHERE seq IN (SELECT value FROM json_each(?1))`,
 	"nack": `UPDATE queue_messages SET visible_at = ?, leased = 0 WHERE seq = ? AND deliveries = ? AND leased = 1
 		RETURNING topic`,
-	"topic": `SELECT topic FROM queue_messages WHERE seq = ? AND deliveries = ? AND leased = 1`,
-	// ?1 dead-letter topic, ?2 now, ?3 seq, ?4 deliveries.
-	"deadLetter": `INSERT INTO queue_messages (topic, id, body, attrs, published_at, visible_at)
-		SELECT ?1, id, body, attrs, published_at, ?2 FROM queue_messages WHERE seq = ?3 AND deliveries = ?4 AND leased = 1
-		ON CONFLICT (topic, id) DO NOTHING`,
+	"dlDelete": `DELETE FROM queue_messages WHERE seq = ? AND deliveries = ? AND leased = 1
+		RETURNING topic, id, published_at`,
+	"dlInsert": `INSERT INTO queue_messages (topic, id, published_at, visible_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (topic, id) DO NOTHING RETURNING seq`,
+	"dlMovePayload":   `UPDATE queue_payloads SET seq = ? WHERE seq = ?`,
+	"dlDeletePayload": `DELETE FROM queue_payloads WHERE seq = ?`,
 }
+
+const readPayloadsSQL = `SELECT seq, body, attrs FROM queue_payloads WHERE seq IN (SELECT value FROM json_each(?1))`
 
 // prepared returns the queue's statements, preparing them on first use.
 // It must not be called from inside a db.Write function: preparing needs
@@ -50,25 +98,51 @@ func (q *Queue) prepared(ctx context.Context) (*queueStmts, error) {
 	if q.stmts != nil {
 		return q.stmts, nil
 	}
-	st := &queueStmts{}
-	for name, dst := range map[string]**sql.Stmt{
-		"insert": &st.insert, "claim": &st.claim, "next": &st.next, "settle": &st.settle,
-		"nack": &st.nack, "topic": &st.topic, "deadLetter": &st.deadLetter,
-	} {
-		s, err := q.db.write.PrepareContext(ctx, queueSQL[name])
+	st := &queueStmts{insert: make(map[int]*sql.Stmt), insertPayload: make(map[int]*sql.Stmt)}
+	prep := func(db *sql.DB, name, query string) (*sql.Stmt, error) {
+		s, err := db.PrepareContext(ctx, query)
 		if err != nil {
 			st.close()
 			return nil, fmt.Errorf("prepare queue statement %s: %w", name, err)
 		}
-		*dst = s
+		return s, nil
+	}
+	var err error
+	for _, k := range insertChunks {
+		if st.insert[k], err = prep(q.db.write, "insert", insertSQL(k)); err != nil {
+			return nil, err
+		}
+		if st.insertPayload[k], err = prep(q.db.write, "insertPayload", insertPayloadSQL(k)); err != nil {
+			return nil, err
+		}
+	}
+	for name, dst := range map[string]**sql.Stmt{
+		"claim": &st.claim, "next": &st.next, "ackMany": &st.ackMany, "deletePayloads": &st.deletePayloads,
+		"nack": &st.nack, "dlDelete": &st.dlDelete, "dlInsert": &st.dlInsert,
+		"dlMovePayload": &st.dlMovePayload, "dlDeletePayload": &st.dlDeletePayload,
+	} {
+		if *dst, err = prep(q.db.write, name, queueSQL[name]); err != nil {
+			return nil, err
+		}
+	}
+	if st.readPayloads, err = prep(q.db.read, "readPayloads", readPayloadsSQL); err != nil {
+		return nil, err
 	}
 	q.stmts = st
 	return st, nil
 }
 
 func (st *queueStmts) close() error {
+	all := []*sql.Stmt{st.claim, st.next, st.ackMany, st.deletePayloads, st.nack, st.dlDelete, st.dlInsert,
+		st.dlMovePayload, st.dlDeletePayload, st.readPayloads}
+	for _, s := range st.insert {
+		all = append(all, s)
+	}
+	for _, s := range st.insertPayload {
+		all = append(all, s)
+	}
 	var errs []error
-	for _, s := range []*sql.Stmt{st.insert, st.claim, st.next, st.settle, st.nack, st.topic, st.deadLetter} {
+	for _, s := range all {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}
