@@ -118,7 +118,8 @@ type Store interface {
 	PendingEvents(ctx context.Context, limit int) ([]Event, error)
 
 	// MarkEventPublished records that the event was published; marking it
-	// again changes nothing. [ErrNotFound] if there is no such event.
+	// again changes nothing. [ErrNotFound] if there is no such event,
+	// [ErrInvalid] for a zero time.
 	MarkEventPublished(ctx context.Context, eventID string, at time.Time) error
 }
 

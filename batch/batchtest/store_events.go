@@ -45,6 +45,8 @@ func testEvents(t *testing.T, newStore NewStoreFunc) {
 		}
 		wantSame(t, "pending events after one was published", evs, want[1:])
 
+		err = s.MarkEventPublished(t.Context(), want[1].ID, time.Time{})
+		wantErr(t, err, batch.ErrInvalid, "MarkEventPublished with a zero time")
 		err = s.MarkEventPublished(t.Context(), "nope", at(time.Hour))
 		wantErr(t, err, batch.ErrNotFound, "MarkEventPublished of an unknown event")
 		_, err = s.PendingEvents(t.Context(), 0)
