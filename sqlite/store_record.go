@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 
 	"tipoff/batch"
@@ -54,6 +55,7 @@ func (c *outcomeCombiner) record(ctx context.Context, s *Store, st *storeStmts, 
 // lead writes the queued records as one group, answers them and passes the
 // lead on.
 func (c *outcomeCombiner) lead(s *Store, st *storeStmts) {
+	c.gather()
 	c.mu.Lock()
 	reqs := c.queue
 	c.queue = nil
@@ -92,6 +94,30 @@ func (c *outcomeCombiner) lead(s *Store, st *storeStmts) {
 	next := c.queue[0]
 	c.mu.Unlock()
 	next.signal <- true
+}
+
+// gatherRounds bounds how many times a leader yields before taking the
+// queue.
+const gatherRounds = 8
+
+// gather yields the processor while the queue keeps growing, so callers the
+// previous group has just answered can queue their next record before this
+// group is taken. Without it groups alternate between a few records (taken
+// at once) and everyone else (who queued during that small group's
+// commit), and a commit costs the same either way. It never waits for
+// anyone who is not already running.
+func (c *outcomeCombiner) gather() {
+	n := -1
+	for range gatherRounds {
+		c.mu.Lock()
+		m := len(c.queue)
+		c.mu.Unlock()
+		if m == n {
+			return
+		}
+		n = m
+		runtime.Gosched()
+	}
 }
 
 // groupBatch is what a group knows about one batch it touched.
