@@ -1,0 +1,158 @@
+package httpapi_test
+
+import (
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"tipoff/batch"
+	"tipoff/predict"
+)
+
+var (
+	itemRow    = regexp.MustCompile(`<tr data-item="([^"]+)">`)
+	batchRow   = regexp.MustCompile(`<tr data-batch="([^"]+)">`)
+	pickRowRE  = regexp.MustCompile(`<td class="pick-(OVER|UNDER)">`)
+	refreshTag = `<meta http-equiv="refresh"`
+)
+
+func TestStatusPages_Index(t *testing.T) {
+	e := newEnv(t)
+	ps := players(t, 6)
+	a := e.create(t, batch.Key{Date: gameDate, Run: "early"}, ps[:2], batch.Policy{}, t0.Add(-time.Hour))
+	for _, p := range ps[:2] {
+		e.record(t, a.ID, p, batch.OutcomeSucceeded, t0.Add(-50*time.Minute))
+	}
+	e.finalize(t, a.ID, t0.Add(-50*time.Minute))
+	c := e.create(t, batch.Key{Date: "2026-01-13", Run: "daily"}, ps[:1], batch.Policy{}, t0.Add(-48*time.Hour))
+	srv := e.server(t)
+
+	body, code := get(t, srv.URL+"/")
+	if code != http.StatusOK || !strings.Contains(body, a.ID) || !strings.Contains(body, refreshTag) {
+		t.Errorf("GET /: got %d, want 200 listing %s, refreshing while %s runs:\n%s", code, a.ID, c.ID, body)
+	}
+	if _, err := e.store.Cancel(t.Context(), c.ID, "test", batch.Event{ID: "cancel-c", Type: batch.EventCancelled, BatchID: c.ID}, t0); err != nil {
+		t.Fatal(err)
+	}
+	body, _ = get(t, srv.URL+"/")
+	if strings.Contains(body, refreshTag) {
+		t.Errorf("GET / with only ended batches: want no auto-refresh:\n%s", body)
+	}
+
+	b := e.create(t, batch.Key{Date: gameDate, Run: "daily"}, ps, batch.Policy{}, t0)
+	e.record(t, b.ID, ps[0], batch.OutcomeSucceeded, t0.Add(time.Minute))
+	body, _ = get(t, srv.URL+"/")
+	rows := batchRow.FindAllStringSubmatch(body, -1)
+	if len(rows) != 3 || rows[0][1] != b.ID || rows[1][1] != a.ID || rows[2][1] != c.ID {
+		t.Errorf("GET /: got rows %v, want %s, %s, %s", rows, b.ID, a.ID, c.ID)
+	}
+	if !strings.Contains(body, refreshTag) || !strings.Contains(body, "1/6 (16.7%)") {
+		t.Errorf("GET / with a running batch: want auto-refresh and progress 1/6 (16.7%%):\n%s", body)
+	}
+
+	body, _ = get(t, srv.URL+"/?date=2026-01-13")
+	if rows := batchRow.FindAllStringSubmatch(body, -1); len(rows) != 1 || rows[0][1] != c.ID {
+		t.Errorf("GET /?date=2026-01-13: got rows %v, want only %s", rows, c.ID)
+	}
+	body, code = get(t, srv.URL+"/?date=yesterday")
+	if code != http.StatusBadRequest || !strings.Contains(body, "&#34;yesterday&#34;") {
+		t.Errorf("GET /?date=yesterday: got %d, want 400 naming the date:\n%s", code, body)
+	}
+}
+
+func TestStatusPages_Batch(t *testing.T) {
+	e := newEnv(t)
+	ps := players(t, 12)
+	b := e.create(t, batch.Key{Date: gameDate, Run: "daily"}, ps, batch.Policy{MinSuccessRatio: 0.5}, t0)
+	for i, p := range ps[:8] {
+		e.record(t, b.ID, p, batch.OutcomeSucceeded, t0.Add(time.Duration(i+2)*time.Second))
+	}
+	e.record(t, b.ID, ps[8], batch.OutcomeFailed, t0.Add(15*time.Second))
+	e.setNow(t0.Add(time.Minute))
+	srv := e.server(t)
+
+	body, code := get(t, srv.URL+"/batches/"+b.ID)
+	if code != http.StatusOK {
+		t.Fatalf("GET batch page: %d\n%s", code, body)
+	}
+	rows := itemRow.FindAllStringSubmatch(body, -1)
+	if len(rows) != len(ps) {
+		t.Errorf("player rows: got %d, want %d", len(rows), len(ps))
+	}
+	for _, want := range []string{
+		refreshTag, `<strong id="done">9 / 12</strong>`, "<polyline points=", ps[0].Name,
+		"permanent: request of " + ps[8].ID, "Picks so far (not published yet)", `<span class="badge pending">pending</span>`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("running batch page lacks %q", want)
+		}
+	}
+	prelim := len(pickRowRE.FindAllString(body, -1))
+	if prelim == 0 {
+		t.Errorf("running batch page: no OVER/UNDER picks from the 8 players done")
+	}
+
+	for _, p := range ps[9:] {
+		e.record(t, b.ID, p, batch.OutcomeSucceeded, t0.Add(20*time.Second))
+	}
+	e.finalize(t, b.ID, t0.Add(21*time.Second))
+	body, _ = get(t, srv.URL+"/batches/"+b.ID)
+	if strings.Contains(body, refreshTag) || strings.Contains(body, "not published yet") || !strings.Contains(body, "this batch's") {
+		t.Errorf("finalized batch page: want no refresh, the published picks of this batch:\n%s", body)
+	}
+	pub, err := e.db.Published(t.Context(), predict.MustParseDate(gameDate))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := len(pickRowRE.FindAllString(body, -1)), len(pub.TopPicks("ensemble", 1000)); got != want {
+		t.Errorf("published picks rows: got %d, want %d (the ensemble's OVER/UNDER picks)", got, want)
+	}
+
+	body, code = get(t, srv.URL+"/batches/no-such-batch")
+	if code != http.StatusNotFound || !strings.Contains(body, "no-such-batch") {
+		t.Errorf("unknown batch page: got %d, want 404 naming it:\n%s", code, body)
+	}
+}
+
+// One batch's page at 300 players, 250 of them done.
+func BenchmarkStatusPages_Batch(b *testing.B) {
+	e := newEnv(b)
+	ps := manyPlayers(b, 300)
+	bt := e.create(b, batch.Key{Date: gameDate, Run: "daily"}, ps, batch.Policy{}, t0)
+	for i, p := range ps[:250] {
+		o := batch.OutcomeSucceeded
+		if i%50 == 0 {
+			o = batch.OutcomeFailed
+		}
+		e.record(b, bt.ID, p, o, t0.Add(time.Duration(i)*100*time.Millisecond))
+	}
+	e.setNow(t0.Add(time.Minute))
+	srv := e.server(b)
+	url := srv.URL + "/batches/" + bt.ID
+	for b.Loop() {
+		if _, code := get(b, url); code != http.StatusOK {
+			b.Fatalf("status %d", code)
+		}
+	}
+}
+
+// The index with 30 days of 300-player batches.
+func BenchmarkStatusPages_Index(b *testing.B) {
+	e := newEnv(b)
+	ps := manyPlayers(b, 300)
+	for d := range 30 {
+		at := t0.Add(time.Duration(d-30) * 24 * time.Hour)
+		bt := e.create(b, batch.Key{Date: at.Format(time.DateOnly), Run: "daily"}, ps, batch.Policy{}, at)
+		for _, p := range ps[:100] {
+			e.record(b, bt.ID, p, batch.OutcomeSucceeded, at.Add(time.Minute))
+		}
+	}
+	srv := e.server(b)
+	for b.Loop() {
+		if _, code := get(b, srv.URL+"/"); code != http.StatusOK {
+			b.Fatalf("status %d", code)
+		}
+	}
+}
