@@ -284,4 +284,3 @@ func (w tbWriter) Write(p []byte) (int, error) {
 	w.tb.Log(string(p))
 	return len(p), nil
 }
-
