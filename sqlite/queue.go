@@ -72,12 +72,15 @@ func (c QueueConfig) withDefaults() QueueConfig {
 	return c
 }
 
-// Queue is the durable [batch.Queue] in the SQLite file: messages are rows
-// of queue_messages, written through the file's group commit ([DB.Write]),
-// so a message is on disk before Publish returns and stays there until it
-// is acked. Delivery is at least once: a receiver that dies holding a
-// message loses nothing, because the lease expires and the message is
-// delivered again.
+// Queue is the durable [batch.Queue] in the SQLite file: each message is a
+// small queue_messages row (topic, ID, lease state) plus its body and
+// attributes in queue_payloads, written through the file's group commit
+// ([DB.Write]), so a message is on disk before Publish returns and stays
+// there until it is acked. Delivery is at least once: a receiver that dies
+// holding a message loses nothing, because the lease expires and the
+// message is delivered again. Receive leases in the write transaction and
+// reads payloads afterwards on the read pool, keeping the shared writer's
+// work per message small.
 //
 // Message IDs: Publish drops a message whose ID is already held by a
 // message on the same topic that has not been acked yet (waiting, leased or
@@ -87,7 +90,9 @@ func (c QueueConfig) withDefaults() QueueConfig {
 //
 // First deliveries to one receiver come in publish order; a redelivered
 // message queues by the time its lease or backoff ended. Any number of
-// Queues, in any number of processes, may share a file.
+// Queues, in any number of processes, may share a file. [Queue.Depth],
+// [Queue.Depths] and [Queue.DeadLetters] count messages for the operators'
+// pages without taking the write lock.
 type Queue struct {
 	db  *DB
 	cfg QueueConfig
