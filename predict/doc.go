@@ -2,7 +2,7 @@
 // (schedule, game logs, prop lines, availability), player selection for a
 // date ([SelectPlayers]), the per-player [Request] a worker receives and its
 // wire format, the [System] interface, [Run] (request → every system × every
-// line → predictions) and grading ([Grade], [Backtest]). The prediction
+// line → predictions) and grading ([GradePick], [Backtest]). The prediction
 // systems live in subpackages, one each; predict/systems lists the default
 // set.
 //
