@@ -1,0 +1,104 @@
+package systems_test
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"tipoff/predict"
+	"tipoff/predict/matchup"
+	"tipoff/predict/predicttest"
+	"tipoff/predict/systems"
+)
+
+// randomRequest draws a valid request: 1-40 past games with random points,
+// minutes, venues, rest and opponent defences, and a line with variants.
+func randomRequest(rng *rand.Rand) *predict.Request {
+	n := 1 + rng.IntN(40)
+	pts := make([]int, n)
+	for i := range pts {
+		pts[i] = rng.IntN(45)
+	}
+	line := predict.HalfPoint(rng.Float64() * 35)
+	r := predicttest.Request(line, pts...)
+	for i := range r.Recent {
+		g := &r.Recent[i]
+		g.Home = rng.IntN(2) == 0
+		g.RestDays = rng.IntN(predict.MaxRestDays + 1)
+		g.OppDefense = 0.9 + 0.2*rng.Float64()
+		g.Minutes = 40 * rng.Float64()
+	}
+	r.Home = rng.IntN(2) == 0
+	r.RestDays = rng.IntN(predict.MaxRestDays + 1)
+	r.OppRating.Defense = 0.9 + 0.2*rng.Float64()
+	r.League.BackToBack = 0.9 + 0.1*rng.Float64()
+	if rng.IntN(3) == 0 {
+		r.Lines[0].Source, r.Lines[0].Estimated = predict.SourceEstimate, true
+	}
+	for _, k := range []float64{1, 2} {
+		for _, s := range []float64{-1, 1} {
+			if v := line + s*k; v >= 0.5 {
+				l := r.Lines[0]
+				l.Value, l.Offset, l.OverOdds, l.UnderOdds = v, s*k, 0, 0
+				r.Lines = append(r.Lines, l)
+			}
+		}
+	}
+	return r
+}
+
+// Every default system, on many random valid requests, returns the same
+// predictions twice, in range, with picks on the side of their edge.
+func TestDefault_Properties(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	sys := systems.Default()
+	for i := range 2000 {
+		r := randomRequest(rng)
+		a, err := predict.Run(r, sys)
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		b, _ := predict.Run(r, sys)
+		for j, p := range a.Predictions {
+			if p != b.Predictions[j] {
+				t.Fatalf("request %d: %+v then %+v", i, p, b.Predictions[j])
+			}
+			if math.IsNaN(p.Points) || p.Points < 0 || p.Confidence < 0 || p.Confidence > 1 {
+				t.Fatalf("request %d: out of range %+v", i, p)
+			}
+			if p.Pick == predict.Over && p.Edge <= 0 || p.Pick == predict.Under && p.Edge >= 0 {
+				t.Fatalf("request %d: pick against the edge %+v", i, p)
+			}
+			if p.Pick != predict.Pass && p.Confidence < 0.5 {
+				t.Fatalf("request %d: a pick the system thinks loses %+v", i, p)
+			}
+		}
+	}
+}
+
+// Rest and opponent defence push the same way in every request: more rest
+// never lowers the matchup expectation, nor does a weaker defence.
+func TestMatchup_Monotone(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := range 2000 {
+		r := randomRequest(rng)
+		prev := -1.0
+		for rest := 0; rest <= predict.MaxRestDays; rest++ {
+			r.RestDays = rest
+			if got := matchup.Points(r); got < prev-1e-12 {
+				t.Fatalf("request %d: %d days' rest gives %v, less than %v with one day less", i, rest, got, prev)
+			} else {
+				prev = got
+			}
+		}
+		prev = -1
+		for def := 0.85; def <= 1.15; def += 0.05 {
+			r.OppRating.Defense = def
+			if got := matchup.Points(r); got < prev-1e-12 {
+				t.Fatalf("request %d: defence %v gives %v, less than %v against a stronger one", i, def, got, prev)
+			} else {
+				prev = got
+			}
+		}
+	}
+}
