@@ -13,7 +13,9 @@ import (
 // ImportDataset replaces the stored data set with ds in one write
 // transaction: either all of ds is stored or none of it (a failed import
 // leaves the previous data untouched). Importing the data set that is
-// already stored (same [predict.Dataset.Version]) changes nothing.
+// already stored (same [predict.Dataset.Version]) changes nothing. The
+// import is one group-commit write: other writers of the file wait for it
+// (a few seconds for the real data set).
 func (db *DB) ImportDataset(ctx context.Context, ds *predict.Dataset) error {
 	if ds == nil {
 		return fmt.Errorf("import data set: %w: nil data set", batch.ErrInvalid)
