@@ -80,6 +80,7 @@ func commands() []command {
 		{"run", "run one day's prediction batch on this machine and wait for it", runRun},
 		{"demo", "run a day's batch on a synthetic league (no data needed)", runDemo},
 		{"status", "show a batch's progress and the players still missing", runStatus},
+		{"health", "check a date's batch from state: exit 0 healthy, 1 unhealthy, 2 degraded", runHealth},
 		{"worker", "run prediction workers as a separate process on the SQLite file", runWorker},
 		{"serve", "run the embedded coordinator, status pages and daily schedule", runServe},
 		{"import", "import a data directory (or a synthetic league) into the SQLite file", runImport},

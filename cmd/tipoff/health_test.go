@@ -1,0 +1,445 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"tipoff/batch"
+	"tipoff/httpapi"
+	"tipoff/predict"
+)
+
+// healthEnv is a SQLite file and export directory in which a test prepares
+// the state that "tipoff health" then checks.
+type healthEnv struct {
+	db, exports string
+	app         *embedded
+}
+
+func newHealthEnv(t *testing.T) *healthEnv {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := DefaultConfig()
+	cfg.DB, cfg.ExportDir = filepath.Join(dir, "tipoff.db"), filepath.Join(dir, "exports")
+	app, err := openEmbedded(t.Context(), cfg, discardLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { app.Close() })
+	return &healthEnv{db: cfg.DB, exports: cfg.ExportDir, app: app}
+}
+
+// today is the league date the tests' batches are for: time-relative
+// checks (deadlines, item timeouts) run against the real clock.
+func today() string { return LeagueToday(time.Now()) }
+
+// create makes a batch of n players (p01, p02, …) created at created and
+// published at published.
+func (e *healthEnv) create(t *testing.T, run string, n int, pol batch.Policy, created, published time.Time) batch.Batch {
+	t.Helper()
+	spec := batch.Spec{Key: batch.Key{Date: today(), Run: run}, Policy: pol, Meta: map[string]string{batch.AttrTraceID: "trace-" + run}}
+	var ids []string
+	for i := range n {
+		id := fmt.Sprintf("p%02d", i+1)
+		spec.Items = append(spec.Items, batch.NewItem{ID: id, Request: []byte(`{}`)})
+		ids = append(ids, id)
+	}
+	b, _, err := e.app.store.CreateBatch(t.Context(), batch.NewID(spec.Key, created), spec, created)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.app.store.MarkPublished(t.Context(), b.ID, ids, published); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// record gives players from..to-1 of batch id outcome o.
+func (e *healthEnv) record(t *testing.T, id string, from, to int, o batch.Outcome) {
+	t.Helper()
+	for i := from; i < to; i++ {
+		rec := batch.OutcomeRecord{BatchID: id, ItemID: fmt.Sprintf("p%02d", i+1), Outcome: o, At: time.Now()}
+		if o == batch.OutcomeFailed {
+			rec.Error = fmt.Sprintf("permanent: player p%02d has no game on the date", i+1)
+		}
+		if _, err := e.app.store.RecordOutcome(t.Context(), rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// finalize finalizes batch id; with publish, its finalize step publishes
+// one prediction per succeeded player and writes the export, as the job's
+// does.
+func (e *healthEnv) finalize(t *testing.T, id string, publish bool) batch.Batch {
+	t.Helper()
+	eng := e.app.engine(func(ctx context.Context, b batch.Batch) ([]byte, error) {
+		if !publish {
+			return nil, nil
+		}
+		_, err := e.publish(t, b)
+		return nil, err
+	})
+	b, err := eng.Finalize(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// publish publishes b's predictions and writes the export file.
+func (e *healthEnv) publish(t *testing.T, b batch.Batch) (*predict.Publication, error) {
+	t.Helper()
+	date := predict.MustParseDate(b.Key.Date)
+	pub := &predict.Publication{Date: date, BatchID: b.ID, Run: b.Key.Run, Result: b.Policy.Decide(b.Total, b.Counts),
+		BatchAt: b.CreatedAt, PublishedAt: time.Now().UTC()}
+	items, err := e.app.store.Items(t.Context(), b.ID, batch.ItemsOptions{})
+	if err != nil {
+		return nil, err
+	}
+	for _, it := range items {
+		if it.Outcome == batch.OutcomeSucceeded {
+			pub.Players = append(pub.Players, predict.PublishedPlayer{PlayerID: it.ID, Name: "Player " + it.ID, Team: "AAA", Opponent: "BBB",
+				Predictions: []predict.Prediction{{Date: date, PlayerID: it.ID, System: "ensemble", Line: 20.5, Points: 22, Confidence: 0.6, Edge: 1.5, Pick: predict.Over}}})
+		}
+	}
+	if err := e.app.db.Publish(t.Context(), pub); err != nil {
+		return nil, err
+	}
+	cur, err := e.app.db.Published(t.Context(), date)
+	if err != nil {
+		return nil, err
+	}
+	_, err = writeExport(e.exports, cur)
+	return cur, err
+}
+
+// health runs "tipoff health --json" on the file with args and returns the
+// report and exit code.
+func (e *healthEnv) health(t *testing.T, args ...string) (healthReport, int) {
+	t.Helper()
+	return runHealthJSON(t, append([]string{"--db", e.db, "--export-dir", e.exports}, args...)...)
+}
+
+func runHealthJSON(t *testing.T, args ...string) (healthReport, int) {
+	t.Helper()
+	out, err := runMain(t, append([]string{"health", "--json"}, args...)...)
+	code := 0
+	var ec exitCodeError
+	switch {
+	case errors.As(err, &ec):
+		code = ec.code
+	case err != nil:
+		t.Fatalf("health %v: %v", args, err)
+	}
+	var r healthReport
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("health %v: output is not the JSON report: %v\n%s", args, err, out)
+	}
+	if r.ExitCode != code {
+		t.Errorf("health %v: report says exit code %d, command exited %d", args, r.ExitCode, code)
+	}
+	return r, code
+}
+
+// level returns the level of the named check, and the check.
+func (r healthReport) check(name string) healthCheck {
+	for _, c := range r.Checks {
+		if c.Name == name {
+			return c
+		}
+	}
+	return healthCheck{Name: name, Level: "absent"}
+}
+
+// want checks the exit code, status and the levels of the named checks.
+func wantHealth(t *testing.T, r healthReport, code int, status string, levels map[string]string) {
+	t.Helper()
+	if r.Status != status || r.ExitCode != code {
+		t.Errorf("got %s (exit %d), want %s (exit %d); checks:\n%s", r.Status, r.ExitCode, status, code, describe(r))
+	}
+	for name, lv := range levels {
+		if c := r.check(name); c.Level != lv {
+			t.Errorf("check %s: got %s %q, want %s", name, c.Level, c.Message, lv)
+		}
+	}
+}
+
+func describe(r healthReport) string {
+	var b bytes.Buffer
+	writeHealth(&b, &r, false)
+	return b.String()
+}
+
+func TestHealth_Healthy(t *testing.T) {
+	e := newHealthEnv(t)
+	b := e.create(t, "daily", 10, batch.Policy{}, time.Now().Add(-time.Minute), time.Now().Add(-time.Minute))
+	e.record(t, b.ID, 0, 10, batch.OutcomeSucceeded)
+	e.finalize(t, b.ID, true)
+
+	r, _ := e.health(t, "--date", today())
+	wantHealth(t, r, 0, statusHealthy, map[string]string{"store": levelOK, "run": levelOK, "state": levelOK, "failed": levelOK,
+		"missing": levelOK, "stuck": levelSkip, "finalize": levelOK, "published": levelOK, "export": levelOK, "dead_letters": levelOK})
+	if r.Batch == nil || r.Batch.Batch.ID != b.ID || r.Batch.Publication == nil || r.Batch.Publication.Players != 10 {
+		t.Errorf("report's batch: got %+v, want %s with 10 published players", r.Batch, b.ID)
+	}
+
+	// A dead letter anywhere degrades it.
+	dl := batch.DeadLetterTopic(batch.TopicOutcomes)
+	if err := e.app.queue.Publish(t.Context(), dl, batch.Message{ID: "x", Body: []byte(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	r, _ = e.health(t, "--date", today())
+	wantHealth(t, r, 2, statusDegraded, map[string]string{"dead_letters": levelWarn})
+	if c := r.check("dead_letters"); !slices.Contains(c.Items, dl+": 1") {
+		t.Errorf("dead letters: got %v, want %s: 1", c.Items, dl)
+	}
+}
+
+// The export file and publication are checked against the batch: missing
+// or stale is unhealthy.
+func TestHealth_PublishedAndExport(t *testing.T) {
+	e := newHealthEnv(t)
+	b := e.create(t, "daily", 4, batch.Policy{}, time.Now().Add(-time.Minute), time.Now().Add(-time.Minute))
+	e.record(t, b.ID, 0, 4, batch.OutcomeSucceeded)
+	e.finalize(t, b.ID, true)
+	path := exportPath(e.exports, predict.MustParseDate(today()))
+	good, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := e.health(t, "--date", today())
+	wantHealth(t, r, 1, statusUnhealthy, map[string]string{"published": levelOK, "export": levelFail})
+
+	// An export of another publication (an earlier run's) is stale.
+	var old predict.Publication
+	if err := json.Unmarshal(good, &old); err != nil {
+		t.Fatal(err)
+	}
+	old.BatchID, old.PublishedAt = "2020-01-01-older", old.PublishedAt.Add(-time.Hour)
+	if _, err := writeExport(e.exports, &old); err != nil {
+		t.Fatal(err)
+	}
+	r, _ = e.health(t, "--date", today())
+	wantHealth(t, r, 1, statusUnhealthy, map[string]string{"export": levelFail})
+	if c := r.check("export"); !strings.Contains(c.Message, "stale") || !strings.Contains(c.Message, "2020-01-01-older") {
+		t.Errorf("stale export: got %q, want it named stale with the batch it holds", c.Message)
+	}
+	if err := os.WriteFile(path, []byte("{not json"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, _ = e.health(t, "--date", today())
+	wantHealth(t, r, 1, statusUnhealthy, map[string]string{"export": levelFail})
+
+	// A finalized batch whose finalize published nothing.
+	e2 := newHealthEnv(t)
+	b2 := e2.create(t, "daily", 2, batch.Policy{}, time.Now().Add(-time.Minute), time.Now().Add(-time.Minute))
+	e2.record(t, b2.ID, 0, 2, batch.OutcomeSucceeded)
+	e2.finalize(t, b2.ID, false)
+	r, _ = e2.health(t, "--date", today())
+	wantHealth(t, r, 1, statusUnhealthy, map[string]string{"state": levelOK, "published": levelFail})
+}
+
+func TestHealth_Running(t *testing.T) {
+	e := newHealthEnv(t)
+	b := e.create(t, "daily", 10, batch.Policy{ItemTimeout: 5 * time.Minute}, time.Now().Add(-time.Minute), time.Now().Add(-time.Minute))
+	e.record(t, b.ID, 0, 6, batch.OutcomeSucceeded)
+	r, _ := e.health(t, "--date", today())
+	wantHealth(t, r, 0, statusHealthy, map[string]string{"state": levelOK, "stuck": levelOK, "missing": levelOK,
+		"finalize": levelOK, "published": levelSkip, "export": levelSkip})
+	if c := r.check("missing"); !cmp.Equal(c.Items, []string{"p07", "p08", "p09", "p10"}) {
+		t.Errorf("missing: got %v, want p07..p10", c.Items)
+	}
+	if c := r.check("state"); !strings.Contains(c.Message, "6/10") {
+		t.Errorf("state: got %q, want the progress 6/10", c.Message)
+	}
+}
+
+func TestHealth_Stuck(t *testing.T) {
+	e := newHealthEnv(t)
+	b := e.create(t, "daily", 5, batch.Policy{ItemTimeout: 2 * time.Minute}, time.Now().Add(-10*time.Minute), time.Now().Add(-9*time.Minute))
+	e.record(t, b.ID, 0, 3, batch.OutcomeSucceeded)
+	r, _ := e.health(t, "--date", today())
+	wantHealth(t, r, 2, statusDegraded, map[string]string{"state": levelOK, "stuck": levelWarn})
+	c := r.check("stuck")
+	if len(c.Items) != 2 || !strings.HasPrefix(c.Items[0], "p04: overdue, 1 attempt(s), waiting 9m") || !strings.HasPrefix(c.Items[1], "p05:") {
+		t.Errorf("stuck: got %q, want p04 and p05 overdue for about 9m", c.Items)
+	}
+
+	// Still running past the deadline: the sweeper is not running at all.
+	e2 := newHealthEnv(t)
+	late := e2.create(t, "daily", 3, batch.Policy{Deadline: time.Hour}, time.Now().Add(-2*time.Hour), time.Now().Add(-2*time.Hour))
+	e2.record(t, late.ID, 0, 1, batch.OutcomeSucceeded)
+	r, _ = e2.health(t, "--date", today())
+	wantHealth(t, r, 1, statusUnhealthy, map[string]string{"state": levelFail, "stuck": levelWarn})
+
+	// Every item has an outcome, but nobody finalized.
+	e3 := newHealthEnv(t)
+	done := e3.create(t, "daily", 2, batch.Policy{}, time.Now().Add(-time.Minute), time.Now().Add(-time.Minute))
+	e3.record(t, done.ID, 0, 2, batch.OutcomeSucceeded)
+	r, _ = e3.health(t, "--date", today())
+	wantHealth(t, r, 2, statusDegraded, map[string]string{"finalize": levelWarn})
+}
+
+func TestHealth_Partial(t *testing.T) {
+	e := newHealthEnv(t)
+	b := e.create(t, "daily", 10, batch.Policy{}, time.Now().Add(-time.Minute), time.Now().Add(-time.Minute))
+	e.record(t, b.ID, 0, 9, batch.OutcomeSucceeded)
+	e.record(t, b.ID, 9, 10, batch.OutcomeFailed)
+	if fin := e.finalize(t, b.ID, true); fin.Result != batch.ResultPartial {
+		t.Fatalf("result %s, want partial", fin.Result)
+	}
+	r, _ := e.health(t, "--date", today())
+	wantHealth(t, r, 2, statusDegraded, map[string]string{"state": levelWarn, "failed": levelWarn, "published": levelOK, "export": levelOK})
+	if c := r.check("failed"); len(c.Items) != 1 || c.Items[0] != "p10: failed after 1 attempt(s): permanent: player p10 has no game on the date" {
+		t.Errorf("failed: got %q, want p10 with its reason", c.Items)
+	}
+
+	// Too many failures: failed is unhealthy.
+	e2 := newHealthEnv(t)
+	b2 := e2.create(t, "daily", 4, batch.Policy{}, time.Now().Add(-time.Minute), time.Now().Add(-time.Minute))
+	e2.record(t, b2.ID, 0, 2, batch.OutcomeSucceeded)
+	e2.record(t, b2.ID, 2, 4, batch.OutcomeFailed)
+	e2.finalize(t, b2.ID, true)
+	r, _ = e2.health(t, "--date", today())
+	wantHealth(t, r, 1, statusUnhealthy, map[string]string{"state": levelFail, "published": levelOK})
+}
+
+func TestHealth_MissingRun(t *testing.T) {
+	e := newHealthEnv(t)
+	now := time.Now()
+	yesterday, tomorrow := LeagueToday(now.Add(-24*time.Hour)), LeagueToday(now.Add(24*time.Hour))
+	r, _ := e.health(t, "--date", yesterday)
+	wantHealth(t, r, 1, statusUnhealthy, map[string]string{"run": levelFail})
+	r, _ = e.health(t, "--date", yesterday, "--daily", "00:00")
+	wantHealth(t, r, 1, statusUnhealthy, map[string]string{"run": levelFail})
+	if c := r.check("run"); !strings.Contains(c.Message, "overdue") {
+		t.Errorf("run: got %q, want it called overdue", c.Message)
+	}
+	r, _ = e.health(t, "--date", tomorrow, "--daily", "23:59")
+	wantHealth(t, r, 0, statusHealthy, map[string]string{"run": levelOK})
+	if c := r.check("run"); !strings.Contains(c.Message, "due at") {
+		t.Errorf("run: got %q, want when it is due", c.Message)
+	}
+
+	// Another label's batch of the date does not count for --run daily.
+	b := e.create(t, "manual", 1, batch.Policy{}, now, now)
+	r, _ = e.health(t, "--date", today(), "--run", "daily")
+	wantHealth(t, r, 1, statusUnhealthy, map[string]string{"run": levelFail})
+	r, _ = e.health(t, "--date", today())
+	if r.Batch == nil || r.Batch.Batch.ID != b.ID {
+		t.Errorf("without --run: got %+v, want the date's newest batch %s", r.Batch, b.ID)
+	}
+}
+
+// A file that does not exist is unhealthy and is not created.
+func TestHealth_NoFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "missing.db")
+	r, code := runHealthJSON(t, "--db", path, "--date", today())
+	wantHealth(t, r, 1, statusUnhealthy, map[string]string{"store": levelFail})
+	if code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("health created %s: %v", path, err)
+	}
+}
+
+// Through a coordinator's API the checks say the same as from the file;
+// an unreachable coordinator is unhealthy.
+func TestHealth_Coordinator(t *testing.T) {
+	e := newHealthEnv(t)
+	b := e.create(t, "daily", 10, batch.Policy{}, time.Now().Add(-time.Minute), time.Now().Add(-time.Minute))
+	e.record(t, b.ID, 0, 9, batch.OutcomeSucceeded)
+	e.record(t, b.ID, 9, 10, batch.OutcomeFailed)
+	e.finalize(t, b.ID, true)
+	srv := httptest.NewServer(httpapi.NewStatus(e.app.statusConfig(time.Now)).Handler())
+	defer srv.Close()
+
+	fromDB, _ := e.health(t, "--date", today())
+	fromAPI, code := runHealthJSON(t, "--coordinator", srv.URL, "--date", today())
+	if code != 2 {
+		t.Errorf("exit %d, want 2 (partial)", code)
+	}
+	if c := fromAPI.check("coordinator"); c.Level != levelOK {
+		t.Errorf("coordinator check: got %+v, want ok", c)
+	}
+	// Both list the same checks after their source line.
+	if diff := cmp.Diff(fromDB.Checks[1:], fromAPI.Checks[1:]); diff != "" {
+		t.Errorf("checks (-db +coordinator):\n%s", diff)
+	}
+
+	srv.Close()
+	r, _ := runHealthJSON(t, "--coordinator", srv.URL, "--date", today())
+	wantHealth(t, r, 1, statusUnhealthy, map[string]string{"coordinator": levelFail})
+}
+
+func TestHealth_BadFlags(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "tipoff.db")
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--db", db, "--date", "2026-02-30"}, `"2026-02-30"`},
+		{[]string{"--db", db, "--daily", "25:00"}, `"25:00"`},
+		{[]string{"--db", db, "--coordinator", "http://127.0.0.1:1"}, "not both"},
+		{[]string{"--coordinator", "127.0.0.1:8080"}, `"127.0.0.1:8080"`},
+		{[]string{"--db", db, "--grace", "-1m"}, "grace"},
+		{[]string{"--db", db, "extra"}, `"extra"`},
+	}
+	for _, tt := range tests {
+		_, err := runMain(t, append([]string{"health"}, tt.args...)...)
+		var ec exitCodeError
+		if err == nil || errors.As(err, &ec) || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("health %v: got %v, want an error naming %s", tt.args, err, tt.want)
+		}
+	}
+	if _, err := os.Stat(db); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("bad flags created %s", db)
+	}
+}
+
+// Text output: a verdict and a line per check; colour only when asked.
+func TestHealth_Text(t *testing.T) {
+	e := newHealthEnv(t)
+	b := e.create(t, "daily", 3, batch.Policy{}, time.Now().Add(-time.Minute), time.Now().Add(-time.Minute))
+	e.record(t, b.ID, 0, 2, batch.OutcomeSucceeded)
+	e.record(t, b.ID, 2, 3, batch.OutcomeFailed)
+	out, err := runMain(t, "health", "--db", e.db, "--export-dir", e.exports, "--date", today())
+	var ec exitCodeError
+	if !errors.As(err, &ec) || ec.code != 2 {
+		t.Fatalf("got %v, want exit 2", err)
+	}
+	for _, want := range []string{": DEGRADED\n", "  WARN failed ", "       - p03: failed after 1 attempt(s): permanent: player p03"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("text output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "\x1b[") {
+		t.Errorf("colour codes in output to a non-terminal:\n%q", out)
+	}
+	var r healthReport
+	r.Status = statusUnhealthy
+	r.add("run", levelFail, "no batch")
+	var buf bytes.Buffer
+	writeHealth(&buf, &r, true)
+	if !strings.Contains(buf.String(), "\x1b[31mFAIL\x1b[0m") {
+		t.Errorf("coloured output: got %q, want FAIL in red", buf.String())
+	}
+}
