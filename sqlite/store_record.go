@@ -98,7 +98,7 @@ func (c *outcomeCombiner) lead(s *Store, st *storeStmts) {
 
 // gatherRounds bounds how many times a leader yields before taking the
 // queue.
-const gatherRounds = 8
+const gatherRounds = 16
 
 // gather yields the processor while the queue keeps growing, so callers the
 // previous group has just answered can queue their next record before this
@@ -107,13 +107,19 @@ const gatherRounds = 8
 // commit), and a commit costs the same either way. It never waits for
 // anyone who is not already running.
 func (c *outcomeCombiner) gather() {
-	n := -1
+	n, still := -1, 0
 	for range gatherRounds {
 		c.mu.Lock()
 		m := len(c.queue)
 		c.mu.Unlock()
 		if m == n {
-			return
+			// The callers may be running on another processor: give up
+			// only after two yields in a row without a newcomer.
+			if still++; still == 2 {
+				return
+			}
+		} else {
+			still = 0
 		}
 		n = m
 		runtime.Gosched()
