@@ -81,7 +81,7 @@ func TestRun_CrashAndResume(t *testing.T) {
 
 	kills := map[string]int{}
 	total := 0
-	for round := 0; total < 24; round++ {
+	for round := 0; total < 20; round++ {
 		label := fmt.Sprintf("crash-%d", round)
 		// Each round walks through the run's phases in order, killing at
 		// some of them (a random count of hits for the repeated ones).
@@ -96,7 +96,8 @@ func TestRun_CrashAndResume(t *testing.T) {
 			case "timer":
 				after = time.Duration(50+rng.IntN(400)) * time.Millisecond
 			case "recorded":
-				fp = fmt.Sprintf("%s:%d", p, 1+rng.IntN(4))
+				// A day of this league is one or two receive batches.
+				fp = fmt.Sprintf("%s:%d", p, 1+rng.IntN(2))
 			default:
 				fp = p
 			}
@@ -104,8 +105,8 @@ func TestRun_CrashAndResume(t *testing.T) {
 			if killed {
 				kills[p]++
 				total++
-			} else {
-				t.Logf("round %d: %s did not kill (point not reached)\n%s", round, p, out)
+			} else if testing.Verbose() {
+				t.Logf("round %d: %s not reached: the run finished\n%s", round, p, out)
 			}
 		}
 		if killed, out := run(label, "", 0); killed {
