@@ -60,7 +60,13 @@ func (s *Store) CreateBatch(ctx context.Context, newID string, spec batch.Spec, 
 	if b, ok, err := s.existing(ctx, spec.Key, newID); err != nil || ok {
 		return b, false, err
 	}
+	return s.create(ctx, newID, spec, now)
+}
 
+// create writes the manifest and commits the batch, or finds that another
+// create of the key won and returns its batch after discarding the
+// manifest.
+func (s *Store) create(ctx context.Context, newID string, spec batch.Spec, now time.Time) (batch.Batch, bool, error) {
 	manifest := newToken()
 	if err := s.writeManifest(ctx, newID, manifest, spec.Items, now); err != nil {
 		return batch.Batch{}, false, fmt.Errorf("create batch %s: write manifest: %w", spec.Key, err)

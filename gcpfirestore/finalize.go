@@ -228,8 +228,12 @@ func (s *Store) PendingEvents(ctx context.Context, limit int) ([]batch.Event, er
 }
 
 // MarkEventPublished records that the event was published; marking it again
-// keeps the first time. [batch.ErrNotFound] if there is no such event.
+// keeps the first time. [batch.ErrNotFound] if there is no such event,
+// [batch.ErrInvalid] for a zero time (which would read as unpublished).
 func (s *Store) MarkEventPublished(ctx context.Context, eventID string, at time.Time) error {
+	if at.IsZero() {
+		return fmt.Errorf("%w: mark event %s published: zero time", batch.ErrInvalid, eventID)
+	}
 	if eventID == "" || len(eventID) > maxEventID {
 		return fmt.Errorf("event %q: %w", eventID, batch.ErrNotFound)
 	}
