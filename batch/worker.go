@@ -2,10 +2,13 @@ package batch
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"runtime"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -162,7 +165,7 @@ func (w *Worker) HandleBatch(ctx context.Context, ds []Delivery) {
 		m, err := w.handle(ctx, d)
 		if err != nil {
 			w.log.Warn("request failed; will be retried", "batch_id", d.Attributes[AttrBatchID],
-				"item_id", d.Attributes[AttrItemID], "attempt", d.Attempt, "err", err)
+				"item_id", d.Attributes[AttrItemID], "attempt", d.Attempt, "trace_id", d.Attributes[AttrTraceID], "err", err)
 			retry = append(retry, d)
 			continue
 		}
@@ -175,7 +178,7 @@ func (w *Worker) HandleBatch(ctx context.Context, ds []Delivery) {
 	}
 	if len(msgs) > 0 {
 		if err := w.sink(ctx, msgs); err != nil {
-			w.log.Warn("outcomes not stored; requests will be retried", "items", len(msgs), "err", err)
+			w.log.Warn("outcomes not stored; requests will be retried", "batch_id", batchIDs(msgs), "items", len(msgs), "err", err)
 			retry = append(retry, done...)
 			done = nil
 		}
@@ -192,6 +195,17 @@ func (w *Worker) HandleBatch(ctx context.Context, ds []Delivery) {
 	}
 }
 
+// batchIDs returns the batch of msgs, or their batches joined by commas.
+func batchIDs(msgs []OutcomeMessage) string {
+	var ids []string
+	for _, m := range msgs {
+		if !slices.Contains(ids, m.BatchID) {
+			ids = append(ids, m.BatchID)
+		}
+	}
+	return strings.Join(ids, ",")
+}
+
 // handle runs the handler on one delivery. It returns a nil message for a
 // request that names no item, and an error only for transient failures.
 func (w *Worker) handle(ctx context.Context, d Delivery) (*OutcomeMessage, error) {
@@ -206,6 +220,11 @@ func (w *Worker) handle(ctx context.Context, d Delivery) (*OutcomeMessage, error
 	ctx, cancel := context.WithTimeout(ctx, w.cfg.ItemTimeout)
 	defer cancel()
 	outcome, result, err := w.h(ctx, d)
+	if err == nil && len(result) > 0 && !json.Valid(result) {
+		// The result travels as JSON: one that is not would make the whole
+		// group of outcomes unencodable and every request in it be retried.
+		err = Permanent(fmt.Errorf("result of %s/%s is not JSON", batchID, itemID))
+	}
 	m := &OutcomeMessage{BatchID: batchID, ItemID: itemID, Attempt: attempt, Worker: w.cfg.Name,
 		TraceID: d.Attributes[AttrTraceID], At: w.cfg.NowFunc()}
 	switch {
@@ -214,6 +233,7 @@ func (w *Worker) handle(ctx context.Context, d Delivery) (*OutcomeMessage, error
 			outcome = OutcomeSucceeded
 		}
 		m.Outcome, m.Result = outcome, result
+		w.log.Debug("request handled", "batch_id", batchID, "item_id", itemID, "attempt", attempt, "outcome", outcome, "trace_id", m.TraceID)
 	case IsPermanent(err):
 		w.log.Warn("request cannot be handled", "batch_id", batchID, "item_id", itemID, "trace_id", d.Attributes[AttrTraceID], "err", err)
 		m.Outcome, m.Error = OutcomeFailed, err.Error()

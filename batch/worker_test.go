@@ -1,0 +1,86 @@
+package batch_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"tipoff/batch"
+)
+
+// ackQueue records what a worker acks and nacks; HandleBatch needs nothing
+// else of a queue.
+type ackQueue struct {
+	batch.Queue
+	mu          sync.Mutex
+	acked, nack []string
+}
+
+func (q *ackQueue) Ack(_ context.Context, ds ...batch.Delivery) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, d := range ds {
+		q.acked = append(q.acked, d.ID)
+	}
+	return nil
+}
+
+func (q *ackQueue) Nack(_ context.Context, ds ...batch.Delivery) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, d := range ds {
+		q.nack = append(q.nack, d.ID)
+	}
+	return nil
+}
+
+// TestWorker_ResultNotJSON checks that one handler result that is not JSON
+// fails only its own item: before, it made the whole receive batch's
+// outcomes unencodable, so every request in it was nacked until it
+// dead-lettered.
+func TestWorker_ResultNotJSON(t *testing.T) {
+	var ds []batch.Delivery
+	for _, id := range []string{"p1", "p2", "p3"} {
+		m := batch.RequestMessage(batch.Item{BatchID: "b1", ID: id}, 1, "")
+		ds = append(ds, batch.Delivery{Message: m, Attempt: 1})
+	}
+	h := func(_ context.Context, d batch.Delivery) (batch.Outcome, []byte, error) {
+		if d.Attributes[batch.AttrItemID] == "p2" {
+			return batch.OutcomeSucceeded, []byte("points=21.5"), nil
+		}
+		return batch.OutcomeSucceeded, []byte(`{"points":21.5}`), nil
+	}
+	var got []batch.OutcomeMessage
+	sink := func(_ context.Context, msgs []batch.OutcomeMessage) error {
+		for _, m := range msgs {
+			if _, err := batch.EncodeOutcome(m); err != nil {
+				return err
+			}
+		}
+		got = append(got, msgs...)
+		return nil
+	}
+	q := &ackQueue{}
+	w := batch.NewWorker(q, h, sink, nil, batch.WorkerConfig{NowFunc: func() time.Time { return time.Unix(1e9, 0) }})
+	w.HandleBatch(t.Context(), ds)
+	if len(q.nack) != 0 || len(q.acked) != 3 {
+		t.Fatalf("acked %v, nacked %v; want all three acked", q.acked, q.nack)
+	}
+	if len(got) != 3 {
+		t.Fatalf("sink got %d outcomes, want 3", len(got))
+	}
+	for _, m := range got {
+		want := batch.OutcomeSucceeded
+		if m.ItemID == "p2" {
+			want = batch.OutcomeFailed
+			if !strings.Contains(m.Error, "not JSON") || m.Result != nil {
+				t.Fatalf("p2 = error %q, result %s; want a failure saying the result is not JSON", m.Error, m.Result)
+			}
+		}
+		if m.Outcome != want {
+			t.Fatalf("%s has outcome %s, want %s", m.ItemID, m.Outcome, want)
+		}
+	}
+}
