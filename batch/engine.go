@@ -156,7 +156,7 @@ func (e *Engine) Dispatch(ctx context.Context, batchID string) (int, error) {
 		}
 	}
 	if total > 0 {
-		e.log.Info("items dispatched", "batch_id", batchID, "items", total)
+		e.log.Info("items dispatched", "batch_id", batchID, "items", total, "trace_id", trace)
 	}
 	return total, nil
 }
@@ -212,7 +212,7 @@ func (e *Engine) Finalize(ctx context.Context, batchID string) (b Batch, err err
 	if err != nil {
 		return Batch{}, fmt.Errorf("finalize %s: %w", batchID, err)
 	}
-	log := e.log.With("batch_id", batchID)
+	log := e.log.With("batch_id", batchID, "trace_id", b.Meta[AttrTraceID])
 	log.Info("finalizing", "attempt", b.FinalizeAttempts, "owner", owner)
 	var payload []byte
 	if e.cfg.Finalize != nil {
@@ -265,16 +265,26 @@ func (e *Engine) HandleOutcome(ctx context.Context, body []byte) error {
 		e.log.Warn("dropping malformed outcome message", "err", err)
 		return nil
 	}
+	return e.RecordMessage(ctx, m)
+}
+
+// RecordMessage records a decoded outcome message. Its return value means
+// what HandleOutcome's does: nil when the message should be acknowledged.
+func (e *Engine) RecordMessage(ctx context.Context, m OutcomeMessage) error {
 	rec := m.Record()
-	_, err = e.Record(ctx, rec)
+	r, err := e.Record(ctx, rec)
 	switch {
 	case err == nil:
+		if !r.Duplicate {
+			e.log.Debug("outcome recorded", "batch_id", rec.BatchID, "item_id", rec.ItemID, "outcome", rec.Outcome,
+				"attempt", m.Attempt, "worker", m.Worker, "trace_id", m.TraceID)
+		}
 		return nil
 	case errors.Is(err, ErrConflict), errors.Is(err, ErrFinalized):
-		e.log.Info("late outcome ignored", "batch_id", rec.BatchID, "item_id", rec.ItemID, "outcome", rec.Outcome, "err", err)
+		e.log.Info("late outcome ignored", "batch_id", rec.BatchID, "item_id", rec.ItemID, "outcome", rec.Outcome, "trace_id", m.TraceID, "err", err)
 		return nil
 	case errors.Is(err, ErrInvalid), errors.Is(err, ErrNotFound):
-		e.log.Warn("dropping outcome that cannot be recorded", "batch_id", rec.BatchID, "item_id", rec.ItemID, "err", err)
+		e.log.Warn("dropping outcome that cannot be recorded", "batch_id", rec.BatchID, "item_id", rec.ItemID, "trace_id", m.TraceID, "err", err)
 		return nil
 	default:
 		return err
@@ -295,7 +305,8 @@ func (e *Engine) HandleDeadLetter(ctx context.Context, d Delivery) error {
 	_, err = e.Record(ctx, rec)
 	switch {
 	case err == nil:
-		e.log.Warn("item failed: request dead-lettered", "batch_id", batchID, "item_id", itemID, "attempt", attempt)
+		e.log.Warn("item failed: request dead-lettered", "batch_id", batchID, "item_id", itemID, "attempt", attempt,
+			"trace_id", d.Attributes[AttrTraceID])
 		return nil
 	case errors.Is(err, ErrConflict), errors.Is(err, ErrFinalized), errors.Is(err, ErrInvalid), errors.Is(err, ErrNotFound):
 		return nil

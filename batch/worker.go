@@ -55,13 +55,7 @@ func RecordOutcomes(e *Engine) OutcomeSink {
 		errs := make([]error, len(msgs))
 		var wg sync.WaitGroup
 		for i, m := range msgs {
-			wg.Go(func() {
-				body, err := EncodeOutcome(m)
-				if err == nil {
-					err = e.HandleOutcome(ctx, body)
-				}
-				errs[i] = err
-			})
+			wg.Go(func() { errs[i] = e.RecordMessage(ctx, m) })
 		}
 		wg.Wait()
 		return errors.Join(errs...)
