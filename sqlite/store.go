@@ -210,7 +210,9 @@ func (s *Store) Items(ctx context.Context, batchID string, opts batch.ItemsOptio
 	}
 	q := `SELECT ` + itemCols + ` FROM items WHERE batch_id = ? AND id > ?`
 	if opts.PendingOnly {
-		q += ` AND outcome = ''`
+		// Named, because without statistics the planner prefers scanning
+		// the whole batch by primary key.
+		q = `SELECT ` + itemCols + ` FROM items INDEXED BY items_pending WHERE batch_id = ? AND id > ? AND outcome = ''`
 	}
 	limit := opts.Limit
 	if limit == 0 {
@@ -242,7 +244,8 @@ func (s *Store) Progress(ctx context.Context, batchID string, missingLimit int) 
 	}
 	p := batch.Progress{Batch: b, Remaining: b.Remaining()}
 	if missingLimit > 0 && p.Remaining > 0 {
-		rows, err := tx.QueryContext(ctx, `SELECT id FROM items WHERE batch_id = ? AND outcome = '' ORDER BY id LIMIT ?`, batchID, missingLimit)
+		rows, err := tx.QueryContext(ctx, `SELECT id FROM items INDEXED BY items_pending
+			WHERE batch_id = ? AND outcome = '' ORDER BY id LIMIT ?`, batchID, missingLimit)
 		if err != nil {
 			return batch.Progress{}, fmt.Errorf("progress of %s: %w", batchID, err)
 		}
@@ -273,7 +276,7 @@ func (s *Store) Unpublished(ctx context.Context, batchID string, limit int) ([]b
 	if st != batch.Running {
 		return nil, nil
 	}
-	items, err := queryItems(ctx, s.db.read, `SELECT `+itemCols+` FROM items
+	items, err := queryItems(ctx, s.db.read, `SELECT `+itemCols+` FROM items INDEXED BY items_outbox
 		WHERE batch_id = ? AND outcome = '' AND published = 0 ORDER BY id LIMIT ?`, batchID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("outbox of %s: %w", batchID, err)
@@ -366,7 +369,7 @@ func (s *Store) Overdue(ctx context.Context, batchID string, before time.Time, l
 	if _, err := batchState(ctx, s.db.read, batchID); err != nil {
 		return nil, fmt.Errorf("overdue: %w", err)
 	}
-	items, err := queryItems(ctx, s.db.read, `SELECT `+itemCols+` FROM items
+	items, err := queryItems(ctx, s.db.read, `SELECT `+itemCols+` FROM items INDEXED BY items_pending
 		WHERE batch_id = ? AND outcome = '' AND published = 1 AND published_at < ? ORDER BY id LIMIT ?`,
 		batchID, micros(before), limit)
 	if err != nil {

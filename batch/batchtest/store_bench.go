@@ -27,12 +27,16 @@ const (
 //     is one batch).
 //   - Progress: reads the progress of a 100,000-item batch of which half has
 //     an outcome, with the first 100 missing items (one op is one read).
+//   - Unpublished: reads the dispatch outbox of a 100,000-item batch whose
+//     last 100 items are unpublished, as every sweep does (one op is one
+//     read).
 //
 // newStore returns an empty store and registers its own cleanup.
 func RunStoreBenchmarks(b *testing.B, newStore func(b *testing.B) batch.Store) {
 	b.Run("RecordOutcome", func(b *testing.B) { benchRecordOutcome(b, newStore(b)) })
 	b.Run("CreateBatch", func(b *testing.B) { benchCreateBatch(b, newStore(b)) })
 	b.Run("Progress", func(b *testing.B) { benchProgress(b, newStore(b)) })
+	b.Run("Unpublished", func(b *testing.B) { benchUnpublished(b, newStore(b)) })
 }
 
 // benchResultBytes returns a JSON result of exactly benchResult bytes.
@@ -158,6 +162,29 @@ func benchProgress(b *testing.B, s batch.Store) {
 		}
 		if p.Remaining != benchBatchSize/2 || len(p.Missing) != 100 || p.Missing[0] != benchItemID(benchBatchSize/2) {
 			b.Fatalf("Progress = %d remaining, missing %v; want %d remaining, 100 missing from %s", p.Remaining, p.Missing, benchBatchSize/2, benchItemID(benchBatchSize/2))
+		}
+	}
+}
+
+func benchUnpublished(b *testing.B, s batch.Store) {
+	bt := benchCreate(b, s, "bench-outbox", "outbox", benchBatchSize)
+	const left = 100
+	for from := 0; from < benchBatchSize-left; from += 1000 {
+		ids := make([]string, 0, 1000)
+		for i := from; i < min(from+1000, benchBatchSize-left); i++ {
+			ids = append(ids, benchItemID(i))
+		}
+		if err := s.MarkPublished(b.Context(), bt.ID, ids, t0.Add(time.Second)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for b.Loop() {
+		items, err := s.Unpublished(b.Context(), bt.ID, 500)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(items) != left || items[0].ID != benchItemID(benchBatchSize-left) {
+			b.Fatalf("Unpublished returned %d items, want the last %d", len(items), left)
 		}
 	}
 }
