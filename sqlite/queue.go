@@ -538,50 +538,31 @@ func (q *Queue) nextVisible(ctx context.Context, topic string) (int64, error) {
 // expired but which nobody has received since is acked normally.
 func (q *Queue) Ack(ctx context.Context, ds ...batch.Delivery) error {
 	return q.settle(ctx, "ack", ds, func(ctx context.Context, tx *sql.Tx, st *queueStmts, rs []parsedReceipt, now int64) ([]bool, []string, error) {
-		buf := make([]byte, 0, 24*len(rs))
-		buf = append(buf, '[')
-		for i, r := range rs {
-			if i > 0 {
-				buf = append(buf, ',')
-			}
-			buf = append(buf, '[')
-			buf = strconv.AppendInt(buf, r.seq, 10)
-			buf = append(buf, ',')
-			buf = strconv.AppendInt(buf, int64(r.deliveries), 10)
-			buf = append(buf, ']')
-		}
-		buf = append(buf, ']')
-		rows, err := tx.StmtContext(ctx, st.ackMany).QueryContext(ctx, string(buf))
-		if err != nil {
-			return nil, nil, err
-		}
-		acked := make(map[int64]bool, len(rs))
-		for rows.Next() {
-			var seq int64
-			if err := rows.Scan(&seq); err != nil {
-				rows.Close()
-				return nil, nil, err
-			}
-			acked[seq] = true
-		}
-		if err := rows.Close(); err != nil {
-			return nil, nil, err
-		}
+		// Per delivery, then the payloads of those acked in one statement.
+		ack := tx.StmtContext(ctx, st.ack)
 		current := make([]bool, len(rs))
-		buf = append(buf[:0], '[')
+		seqs := make([]byte, 0, 12*len(rs))
+		seqs = append(seqs, '[')
 		for i, r := range rs {
-			current[i] = acked[r.seq]
-			if current[i] {
-				if len(buf) > 1 {
-					buf = append(buf, ',')
+			res, err := ack.ExecContext(ctx, r.seq, r.deliveries)
+			if err != nil {
+				return nil, nil, fmt.Errorf("message %d: %w", r.seq, err)
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return nil, nil, fmt.Errorf("message %d: %w", r.seq, err)
+			}
+			if current[i] = n == 1; current[i] {
+				if len(seqs) > 1 {
+					seqs = append(seqs, ',')
 				}
-				buf = strconv.AppendInt(buf, r.seq, 10)
+				seqs = strconv.AppendInt(seqs, r.seq, 10)
 			}
 		}
-		buf = append(buf, ']')
-		if len(acked) > 0 {
-			if _, err := tx.StmtContext(ctx, st.deletePayloads).ExecContext(ctx, string(buf)); err != nil {
-				return nil, nil, err
+		seqs = append(seqs, ']')
+		if len(seqs) > 2 {
+			if _, err := tx.StmtContext(ctx, st.deletePayloads).ExecContext(ctx, string(seqs)); err != nil {
+				return nil, nil, fmt.Errorf("delete payloads: %w", err)
 			}
 		}
 		return current, nil, nil

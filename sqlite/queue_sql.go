@@ -24,8 +24,8 @@ type queueStmts struct {
 	// insertChunks: one statement per chunk instead of one per message.
 	insert, insertPayload map[int]*sql.Stmt
 
-	claim, next, ackMany, deletePayloads, nack, dlDelete, dlInsert, dlMovePayload, dlDeletePayload *sql.Stmt
-	readPayloads                                                                                   *sql.Stmt
+	claim, next, ack, deletePayloads, nack, dlDelete, dlInsert, dlMovePayload, dlDeletePayload *sql.Stmt
+	readPayloads                                                                               *sql.Stmt
 }
 
 // insertChunks are the row counts of the multi-row inserts, largest first.
@@ -71,10 +71,9 @@ var queueSQL = map[string]string{
 		WHERE seq IN (SELECT seq FROM queue_messages WHERE topic = ?2 AND visible_at <= ?3 ORDER BY visible_at LIMIT ?4)
 		RETURNING seq, id, published_at, deliveries`,
 	"next": `SELECT min(visible_at) FROM queue_messages WHERE topic = ?`,
-	// ?1 a JSON array of [seq, deliveries] pairs.
-	"ackMany": `DELETE FROM queue_messages
-		WHERE (seq, deliveries) IN (SELECT value->>0, value->>1 FROM json_each(?1)) AND leased = 1
-		RETURNING seq`,
+	// One statement per delivery: matching (seq, deliveries) pairs from a
+	// JSON array with a row-value IN measured twice as slow.
+	"ack": `DELETE FROM queue_messages WHERE seq = ? AND deliveries = ? AND leased = 1`,
 	// ?1 a JSON array of seqs.
 	"deletePayloads": `DELETE FROM queue_payloads WHERE seq IN (SELECT value FROM json_each(?1))`,
 	"nack": `UPDATE queue_messages SET visible_at = ?, leased = 0 WHERE seq = ? AND deliveries = ? AND leased = 1
@@ -117,7 +116,7 @@ func (q *Queue) prepared(ctx context.Context) (*queueStmts, error) {
 		}
 	}
 	for name, dst := range map[string]**sql.Stmt{
-		"claim": &st.claim, "next": &st.next, "ackMany": &st.ackMany, "deletePayloads": &st.deletePayloads,
+		"claim": &st.claim, "next": &st.next, "ack": &st.ack, "deletePayloads": &st.deletePayloads,
 		"nack": &st.nack, "dlDelete": &st.dlDelete, "dlInsert": &st.dlInsert,
 		"dlMovePayload": &st.dlMovePayload, "dlDeletePayload": &st.dlDeletePayload,
 	} {
@@ -133,7 +132,7 @@ func (q *Queue) prepared(ctx context.Context) (*queueStmts, error) {
 }
 
 func (st *queueStmts) close() error {
-	all := []*sql.Stmt{st.claim, st.next, st.ackMany, st.deletePayloads, st.nack, st.dlDelete, st.dlInsert,
+	all := []*sql.Stmt{st.claim, st.next, st.ack, st.deletePayloads, st.nack, st.dlDelete, st.dlInsert,
 		st.dlMovePayload, st.dlDeletePayload, st.readPayloads}
 	for _, s := range st.insert {
 		all = append(all, s)
