@@ -127,23 +127,31 @@ Commands:
 	tw.Flush()
 }
 
-// Version returns the module version and VCS revision the binary was built
-// from, as far as the build recorded them.
-func Version() (version, commit string) {
-	version, commit = "(devel)", "unknown"
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return version, commit
-	}
-	if bi.Main.Version != "" {
-		version = bi.Main.Version
-	}
-	for _, s := range bi.Settings {
-		if s.Key == "vcs.revision" {
-			commit = s.Value
+// version and commit are stamped by the build (the Dockerfile passes
+// -ldflags "-X main.version=... -X main.commit=..."); empty means unstamped.
+var version, commit string
+
+// Version returns the version and VCS revision the binary was built from:
+// as stamped by the build, else as the Go toolchain recorded them.
+func Version() (v, c string) {
+	v, c = "(devel)", "unknown"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Main.Version != "" {
+			v = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				c = s.Value
+			}
 		}
 	}
-	return version, commit
+	if version != "" {
+		v = version
+	}
+	if commit != "" {
+		c = commit
+	}
+	return v, c
 }
 
 func runVersion(ctx context.Context, m *Main, args []string) error {
