@@ -100,9 +100,14 @@ func (a *embedded) runDay(ctx context.Context, ds *predict.Dataset, key batch.Ke
 	if created && b.Total == 0 {
 		a.log.Warn("no players selected: no games on the date in the data, or nobody qualifies", "run_date", key.Date)
 	}
-	log := a.log.With("batch_id", b.ID)
+	log := a.log.With("batch_id", b.ID, "trace_id", b.Meta[batch.AttrTraceID])
 	if b.State == batch.Finalized {
 		log.Info("batch already finalized", "result", b.Result)
+		// A run killed between finalizing and relaying left the event in
+		// the outbox: relay it now rather than wait for a serve process.
+		if _, err := eng.RelayEvents(ctx); err != nil {
+			log.Warn("event relay incomplete", "err", err)
+		}
 		return &runSummary{batch: b, resumed: true, took: time.Since(start)}, nil
 	}
 	if resumed {

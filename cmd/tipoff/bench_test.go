@@ -1,0 +1,159 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"tipoff/batch"
+	"tipoff/dataimport"
+	"tipoff/predict"
+)
+
+// BenchmarkRun_BusiestDay runs the busiest date of the real data (every
+// selected player, 5 systems × 5 lines) end to end in one process: build
+// the requests, create the batch, dispatch through the durable queue, predict
+// in the workers, record every outcome, finalize (publish + export). The
+// data set is loaded once, outside the timing.
+func BenchmarkRun_BusiestDay(b *testing.B) {
+	ds, err := dataimport.ReadDir(realData(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	date := busiestRealDate(ds)
+	cfg := DefaultConfig()
+	cfg.DB = filepath.Join(b.TempDir(), "tipoff.db")
+	cfg.ExportDir = filepath.Join(b.TempDir(), "exports")
+	cfg.SweepEvery = time.Second
+	app, err := openEmbedded(b.Context(), cfg, discardLogger())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer app.Close()
+	pc := predictConfig{Offsets: []float64{1, 2}, Books: predict.DefaultBooks, MinGames: 3, MinMinutes: 12}
+	players := 0
+	i := 0
+	for b.Loop() {
+		key := batch.Key{Date: date.String(), Run: fmt.Sprintf("bench-%d", i)}
+		i++
+		sum, err := app.runDay(b.Context(), ds, key, pc, discard{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if sum.batch.Result != batch.ResultSucceeded {
+			b.Fatalf("batch %s", sum.batch.Result)
+		}
+		players = sum.batch.Total
+	}
+	b.ReportMetric(float64(players), "players")
+	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/day")
+}
+
+// busiestRealDate returns the 2025-26 date with the most games.
+func busiestRealDate(ds *predict.Dataset) predict.Date {
+	best, n := predict.Date(0), 0
+	for _, g := range ds.Games() {
+		if g.Season != "2025-26" || !g.Final {
+			continue
+		}
+		if k := len(ds.GamesOn(g.Date)); k > n {
+			best, n = g.Date, k
+		}
+	}
+	return best
+}
+
+// BenchmarkRun_NoOp100k burns down a 100,000-item batch whose work does
+// nothing, through the durable queue and the batch store, with every
+// outcome durable before its request is acked: the machinery's own cost.
+// It reports items/s and the process's peak resident memory.
+func BenchmarkRun_NoOp100k(b *testing.B) {
+	const n = 100_000
+	items := make([]batch.NewItem, n)
+	for i := range items {
+		items[i] = batch.NewItem{ID: fmt.Sprintf("p%06d", i), Request: []byte(`{"noop":true}`)}
+	}
+	for i := 0; b.Loop(); i++ {
+		cfg := DefaultConfig()
+		cfg.DB = filepath.Join(b.TempDir(), fmt.Sprintf("noop-%d.db", i))
+		app, err := openEmbedded(b.Context(), cfg, discardLogger())
+		if err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		bt := burnDown(b, app, items)
+		took := time.Since(start)
+		if bt.Counts.Succeeded != n || bt.Result != batch.ResultSucceeded {
+			b.Fatalf("batch ended %s with %+v", bt.Result, bt.Counts)
+		}
+		b.ReportMetric(float64(n)/took.Seconds(), "items/s")
+		app.Close()
+	}
+	b.ReportMetric(peakRSSMB(), "peak-RSS-MB")
+}
+
+// burnDown runs a batch of items with a no-op handler to its end.
+func burnDown(b *testing.B, app *embedded, items []batch.NewItem) batch.Batch {
+	ctx := b.Context()
+	done := make(chan struct{})
+	var once sync.Once
+	eng := app.engine(func(ctx context.Context, bt batch.Batch) ([]byte, error) {
+		once.Do(func() { close(done) })
+		return nil, nil
+	})
+	bt, _, err := eng.Create(ctx, batch.Spec{Key: batch.Key{Date: "2025-12-25", Run: "noop"}, Items: items})
+	if err != nil {
+		b.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	noop := func(context.Context, batch.Delivery) (batch.Outcome, []byte, error) {
+		return batch.OutcomeSucceeded, nil, nil
+	}
+	w := batch.NewWorker(app.queue, noop, batch.RecordOutcomes(eng), nil, batch.WorkerConfig{Concurrency: 4, BatchSize: 256})
+	wg.Go(func() { w.Run(runCtx) })
+	if _, err := eng.Dispatch(ctx, bt.ID); err != nil {
+		b.Fatal(err)
+	}
+	<-done
+	stop()
+	wg.Wait()
+	for {
+		cur, err := app.store.GetBatch(ctx, bt.ID)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if cur.State == batch.Finalized {
+			return cur
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// peakRSSMB returns the process's peak resident set size (VmHWM) in MB.
+func peakRSSMB() float64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			kb, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")))
+			return float64(kb) / 1024
+		}
+	}
+	return 0
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
