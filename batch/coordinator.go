@@ -151,7 +151,7 @@ func (c *Coordinator) HandleDeliveries(ctx context.Context, ds []Delivery, handl
 			ack = append(ack, d)
 		} else {
 			c.log.Warn("message not handled; will be redelivered", "batch_id", d.Attributes[AttrBatchID],
-				"item_id", d.Attributes[AttrItemID], "err", errs[i])
+				"item_id", d.Attributes[AttrItemID], "trace_id", d.Attributes[AttrTraceID], "err", errs[i])
 			nack = append(nack, d)
 		}
 	}

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"tipoff/batch"
@@ -476,6 +478,46 @@ func (s *Status) serveQueue(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeAPIJSON(w, rep)
+}
+
+// TraceID returns the trace ID a request carries, to tag the batch it
+// starts (batch Meta "trace_id") and so every message and outcome of it: the
+// trace ID of a W3C traceparent header, else of Cloud Run's
+// X-Cloud-Trace-Context, else an X-Request-Id of 1-128 letters, digits and
+// . _ : -. It returns "" when none is present and well-formed.
+func TraceID(r *http.Request) string {
+	if tp := r.Header.Get("Traceparent"); tp != "" {
+		// version-traceid-parentid-flags
+		if parts := strings.Split(tp, "-"); len(parts) >= 4 && isTraceHex(parts[1]) {
+			return parts[1]
+		}
+	}
+	if cx := r.Header.Get("X-Cloud-Trace-Context"); cx != "" {
+		id, _, _ := strings.Cut(cx, "/")
+		if isTraceHex(id) {
+			return id
+		}
+	}
+	if id := r.Header.Get("X-Request-Id"); requestID.MatchString(id) {
+		return id
+	}
+	return ""
+}
+
+var requestID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
+
+// isTraceHex reports whether s is a 32-digit lower-case hex trace ID that is
+// not all zeros.
+func isTraceHex(s string) bool {
+	if len(s) != 32 || strings.Trim(s, "0") == "" {
+		return false
+	}
+	for _, c := range s {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // apiErrorStatus maps an error's kind onto an HTTP status: not found 404,

@@ -266,3 +266,34 @@ func TestClient(t *testing.T) {
 		t.Error("Health of an unreachable coordinator: got no error")
 	}
 }
+
+func TestTraceID(t *testing.T) {
+	const trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+	tests := []struct {
+		name   string
+		header map[string]string
+		want   string
+	}{
+		{"none", nil, ""},
+		{"traceparent", map[string]string{"Traceparent": "00-" + trace + "-00f067aa0ba902b7-01"}, trace},
+		{"cloud trace", map[string]string{"X-Cloud-Trace-Context": trace + "/1;o=1"}, trace},
+		{"traceparent first", map[string]string{"Traceparent": "00-" + trace + "-00f067aa0ba902b7-01", "X-Request-Id": "r1"}, trace},
+		{"request id", map[string]string{"X-Request-Id": "req-42:a.b_c"}, "req-42:a.b_c"},
+		{"zero trace falls back", map[string]string{"Traceparent": "00-" + strings.Repeat("0", 32) + "-00f067aa0ba902b7-01", "X-Request-Id": "r1"}, "r1"},
+		{"upper-case hex", map[string]string{"X-Cloud-Trace-Context": strings.ToUpper(trace)}, ""},
+		{"short", map[string]string{"Traceparent": "00-abc-def-01"}, ""},
+		{"request id with spaces", map[string]string{"X-Request-Id": "a b"}, ""},
+		{"request id too long", map[string]string{"X-Request-Id": strings.Repeat("a", 129)}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, _ := http.NewRequest(http.MethodPost, "/start", nil)
+			for k, v := range tt.header {
+				r.Header.Set(k, v)
+			}
+			if got := httpapi.TraceID(r); got != tt.want {
+				t.Errorf("TraceID = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

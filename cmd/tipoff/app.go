@@ -5,6 +5,7 @@ import (
 	"log/slog"
 
 	"tipoff/batch"
+	"tipoff/httpapi"
 	"tipoff/sqlite"
 )
 
@@ -16,6 +17,9 @@ type embedded struct {
 	db    *sqlite.DB
 	store *sqlite.Store
 	queue *sqlite.Queue
+	// metrics observes the engine, coordinator and workers of this process
+	// and reads its gauges from the file; serve exposes it at /metrics.
+	metrics *httpapi.Metrics
 }
 
 // openEmbedded opens the SQLite file named by cfg.DB.
@@ -25,7 +29,9 @@ func openEmbedded(ctx context.Context, cfg Config, log *slog.Logger) (*embedded,
 		return nil, err
 	}
 	q := sqlite.NewQueue(db, sqlite.QueueConfig{Lease: cfg.Lease, MaxDeliveries: cfg.Policy.MaxAttempts + 2})
-	return &embedded{cfg: cfg, log: log, db: db, store: sqlite.NewStore(db), queue: q}, nil
+	store := sqlite.NewStore(db)
+	m := httpapi.NewMetrics(httpapi.MetricsConfig{Store: store, QueueDepths: queueDepths(q), Log: log})
+	return &embedded{cfg: cfg, log: log, db: db, store: store, queue: q, metrics: m}, nil
 }
 
 // Close closes the queue and the file.
@@ -36,7 +42,7 @@ func (a *embedded) Close() error {
 
 // engine returns an engine on the file whose finalize step is fin.
 func (a *embedded) engine(fin batch.FinalizeFunc) *batch.Engine {
-	return batch.NewEngine(a.store, failQueue{a.queue}, a.log, batch.EngineConfig{LeaseTTL: a.cfg.Lease, Finalize: fin})
+	return batch.NewEngine(a.store, failQueue{a.queue}, a.log, batch.EngineConfig{LeaseTTL: a.cfg.Lease, Finalize: fin, Observer: a.metrics})
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"tipoff/batch"
+	"tipoff/httpapi"
 )
 
 const serveUsage = `Usage: tipoff serve [--addr HOST:PORT] [--daily HH:MM] [--workers N] [--db FILE]
@@ -74,7 +75,7 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { coord.Run(ctx) })
 	if cfg.Workers > 0 {
-		w := batch.NewWorker(app.queue, j.handle, batch.RecordOutcomes(eng), log, batch.WorkerConfig{Name: "serve", Concurrency: cfg.Workers})
+		w := batch.NewWorker(app.queue, j.handle, batch.RecordOutcomes(eng), log, batch.WorkerConfig{Name: "serve", Concurrency: cfg.Workers, Observer: app.metrics})
 		wg.Go(func() { w.Run(ctx) })
 	}
 	if sched != nil {
@@ -96,12 +97,14 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 
 // startRun creates the batch for key from the data in the file as it is now
 // (or finds the existing one) and dispatches what waits in its outbox.
-func (a *embedded) startRun(ctx context.Context, eng *batch.Engine, j *job, key batch.Key) (batch.Batch, bool, error) {
+// The new batch carries trace in its meta, and so in every request and
+// outcome of it; an existing batch keeps the trace it was created with.
+func (a *embedded) startRun(ctx context.Context, eng *batch.Engine, j *job, key batch.Key, trace string) (batch.Batch, bool, error) {
 	ds, err := a.db.LoadDataset(ctx)
 	if err != nil {
 		return batch.Batch{}, false, fmt.Errorf("load data: %w", err)
 	}
-	spec, err := j.spec(ds, key, a.cfg.Policy, map[string]string{batch.AttrTraceID: newTraceID()})
+	spec, err := j.spec(ds, key, a.cfg.Policy, map[string]string{batch.AttrTraceID: trace})
 	if err != nil {
 		return batch.Batch{}, false, err
 	}
@@ -121,7 +124,7 @@ func (a *embedded) daily(ctx context.Context, d daily, eng *batch.Engine, j *job
 	for {
 		if date := d.due(time.Now()); date != "" {
 			key := batch.Key{Date: date, Run: a.cfg.Run}
-			b, created, err := a.startRun(ctx, eng, j, key)
+			b, created, err := a.startRun(ctx, eng, j, key, newTraceID())
 			switch {
 			case err != nil && ctx.Err() == nil:
 				log.Error("scheduled run failed to start; retrying in a minute", "run_date", date, "err", err)
@@ -132,7 +135,7 @@ func (a *embedded) daily(ctx context.Context, d daily, eng *batch.Engine, j *job
 					return
 				}
 			case created:
-				log.Info("scheduled run started", "batch_id", b.ID, "run_date", date, "items", b.Total)
+				log.Info("scheduled run started", "batch_id", b.ID, "run_date", date, "items", b.Total, "trace_id", b.Meta[batch.AttrTraceID])
 			case err == nil:
 				log.Info("scheduled run already exists", "batch_id", b.ID, "run_date", date, "state", b.State)
 			}
@@ -147,18 +150,14 @@ func (a *embedded) daily(ctx context.Context, d daily, eng *batch.Engine, j *job
 	}
 }
 
-// routes is the embedded server's HTTP surface: status pages, metrics, and a
-// small JSON API. It listens on loopback by default and has no auth.
+// routes is the embedded server's HTTP surface: the status pages and JSON
+// API (httpapi.Status, the same handler the cloud coordinator mounts),
+// metrics, and POST /start. It listens on loopback by default and has no
+// auth.
 func (a *embedded) routes(eng *batch.Engine, j *job) http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /api/batches", func(w http.ResponseWriter, r *http.Request) {
-		bs, err := a.store.ListBatches(r.Context(), batch.ListOptions{Date: r.URL.Query().Get("date"), Limit: 50})
-		writeJSON(w, bs, err)
-	})
-	mux.HandleFunc("GET /api/batches/{id}", func(w http.ResponseWriter, r *http.Request) {
-		p, err := a.store.Progress(r.Context(), r.PathValue("id"), 1000)
-		writeJSON(w, p, err)
-	})
+	httpapi.NewStatus(a.statusConfig(time.Now)).Register(mux)
+	mux.Handle("GET /metrics", a.metrics.Handler())
 	mux.HandleFunc("POST /start", func(w http.ResponseWriter, r *http.Request) {
 		var body struct {
 			Date string `json:"date"`
@@ -174,8 +173,15 @@ func (a *embedded) routes(eng *batch.Engine, j *job) http.Handler {
 		if body.Run == "" {
 			body.Run = a.cfg.Run
 		}
-		b, _, err := a.startRun(r.Context(), eng, j, batch.Key{Date: body.Date, Run: body.Run})
-		if err == nil {
+		trace := httpapi.TraceID(r)
+		if trace == "" {
+			trace = newTraceID()
+		}
+		b, created, err := a.startRun(r.Context(), eng, j, batch.Key{Date: body.Date, Run: body.Run}, trace)
+		if err != nil {
+			a.log.Warn("start failed", "run_date", body.Date, "run", body.Run, "trace_id", trace, "err", err)
+		} else {
+			a.log.Info("run started by request", "batch_id", b.ID, "run_date", body.Date, "created", created, "trace_id", b.Meta[batch.AttrTraceID])
 			w.WriteHeader(http.StatusAccepted)
 		}
 		writeJSON(w, b, err)
