@@ -1,14 +1,17 @@
 package httpapi_test
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"tipoff/batch"
 	"tipoff/httpapi"
@@ -296,4 +299,49 @@ func TestTraceID(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TraceID reads untrusted headers: it never panics, and what it returns is
+// safe to store and pass on as a message attribute.
+func FuzzTraceID(f *testing.F) {
+	f.Add("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "", "")
+	f.Add("", "4bf92f3577b34da6a3ce929d0e0e4736/1;o=1", "")
+	f.Add("", "", "req-1")
+	f.Add("00--", "/", "a b")
+	safe := regexp.MustCompile(`^[A-Za-z0-9._:-]{0,128}$`)
+	f.Fuzz(func(t *testing.T, traceparent, cloud, reqID string) {
+		r, _ := http.NewRequest(http.MethodPost, "/start", nil)
+		r.Header["Traceparent"] = []string{traceparent}
+		r.Header["X-Cloud-Trace-Context"] = []string{cloud}
+		r.Header["X-Request-Id"] = []string{reqID}
+		if got := httpapi.TraceID(r); !safe.MatchString(got) {
+			t.Fatalf("TraceID(%q, %q, %q) = %q: not 0-128 of A-Z a-z 0-9 . _ : -", traceparent, cloud, reqID, got)
+		}
+	})
+}
+
+// The client decodes whatever a server sends: a report that decodes
+// encodes and decodes to the same value.
+func FuzzBatchReportJSON(f *testing.F) {
+	f.Add([]byte(`{"batch":{"id":"b","key":{"date":"2026-01-15","run":"daily"},"state":"running","total":2,"counts":{"succeeded":1},"done":1,"remaining":1,"percent":50},"missing":["p2"],"failed":[],"stuck":[{"id":"p2","reason":"overdue","attempts":1,"since":"2026-01-15T14:00:01Z","wait_seconds":599}],"finalize":{"attempts":0},"publication_checked":true,"checked_at":"2026-01-15T14:10:00Z"}`))
+	f.Add([]byte(`{"batch":{"meta":{"trace_id":"x"}},"export":{"path":"e.json","exists":true}}`))
+	f.Add([]byte(`null`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var r httpapi.BatchReport
+		if json.Unmarshal(body, &r) != nil {
+			return
+		}
+		out, err := json.Marshal(r)
+		if err != nil {
+			t.Fatalf("encode a decoded report: %v", err)
+		}
+		var again httpapi.BatchReport
+		if err := json.Unmarshal(out, &again); err != nil {
+			t.Fatalf("decode %s: %v", out, err)
+		}
+		// omitempty turns an empty map or list into none, which means the same.
+		if diff := cmp.Diff(r, again, cmpopts.EquateEmpty()); diff != "" {
+			t.Fatalf("round trip (-first +second):\n%s", diff)
+		}
+	})
 }
