@@ -20,7 +20,7 @@
 // Either way the subscription's dead-letter policy moves a message to
 // [batch.DeadLetterTopic] after [Config.MaxDeliveries] deliveries, and its
 // retry policy spaces out redeliveries. [Queue.Setup] creates topics and
-// subscriptions for the emulator and tests; deploy/pubsub.sh creates them
+// subscriptions for the emulator and tests; deploy/deploy.sh creates them
 // in production.
 //
 // # Invariants

@@ -527,7 +527,7 @@ func parseReceipt(s string) (receipt, error) {
 func mapErr(err error) error {
 	switch status.Code(err) {
 	case codes.NotFound:
-		return fmt.Errorf("%w: %w (create it with Queue.Setup or deploy/pubsub.sh)", batch.ErrNotFound, err)
+		return fmt.Errorf("%w: %w (create it with Queue.Setup or deploy/deploy.sh)", batch.ErrNotFound, err)
 	case codes.InvalidArgument, codes.OutOfRange:
 		return fmt.Errorf("%w: %w", batch.ErrInvalid, err)
 	case codes.AlreadyExists:

@@ -32,7 +32,7 @@ type Push struct {
 // and the retry policy ([Config.BackoffMin], [Config.BackoffMax]), and a
 // pull subscription on the dead-letter topic that keeps what lands there
 // for 7 days. What already exists is left as it is. It is meant for the
-// emulator, tests and pull-mode deployments; deploy/pubsub.sh sets up
+// emulator, tests and pull-mode deployments; deploy/deploy.sh sets up
 // production, including the permissions dead-lettering needs.
 func (q *Queue) Setup(ctx context.Context, topics ...string) error {
 	for _, topic := range topics {
