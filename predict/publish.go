@@ -3,6 +3,7 @@ package predict
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
@@ -71,9 +72,16 @@ func Consolidate(b batch.Batch, items []batch.Item, now time.Time) (*Publication
 		if it.Outcome != batch.OutcomeSucceeded || len(it.Result) == 0 {
 			continue
 		}
-		req, err := DecodeRequest(it.Request)
-		if err != nil {
-			return nil, fmt.Errorf("consolidate %s: item %s request: %w", b.ID, it.ID, err)
+		// Only who the player is matters here: skip decoding his history.
+		var req struct {
+			PlayerID   string `json:"player_id"`
+			PlayerName string `json:"player_name"`
+			Team       string `json:"team"`
+			Opponent   string `json:"opponent"`
+			Home       bool   `json:"home"`
+		}
+		if err := json.Unmarshal(it.Request, &req); err != nil {
+			return nil, fmt.Errorf("consolidate %s: item %s request: %w: %v", b.ID, it.ID, batch.ErrInvalid, err)
 		}
 		res, err := DecodeResult(it.Result)
 		if err != nil {
