@@ -257,6 +257,12 @@ func (s *Status) ListBatches(ctx context.Context, opts batch.ListOptions) (Batch
 // Batch returns the report of one batch. [batch.ErrNotFound] if there is
 // none.
 func (s *Status) Batch(ctx context.Context, id string) (BatchReport, error) {
+	return s.report(ctx, id, true)
+}
+
+// report builds a batch's report; withFailed=false leaves Failed empty for
+// a caller that reads every item anyway.
+func (s *Status) report(ctx context.Context, id string, withFailed bool) (BatchReport, error) {
 	now := s.cfg.NowFunc()
 	p, err := s.cfg.Store.Progress(ctx, id, s.cfg.ReportLimit)
 	if err != nil {
@@ -273,7 +279,7 @@ func (s *Status) Batch(ctx context.Context, id string) (BatchReport, error) {
 	if b.State == batch.Finalizing && !b.Lease.Expires.IsZero() && !now.Before(b.Lease.Expires) {
 		r.Finalize.LeaseExpired = true
 	}
-	if b.Counts.Failed+b.Counts.TimedOut > 0 {
+	if withFailed && b.Counts.Failed+b.Counts.TimedOut > 0 {
 		if r.Failed, err = s.problems(ctx, b); err != nil {
 			return BatchReport{}, err
 		}
@@ -304,24 +310,34 @@ func (s *Status) Batch(ctx context.Context, id string) (BatchReport, error) {
 // problems returns the batch's failed and timed-out items, up to the limit.
 func (s *Status) problems(ctx context.Context, b batch.Batch) ([]ItemProblem, error) {
 	out := []ItemProblem{}
-	want := b.Counts.Failed + b.Counts.TimedOut
+	want := min(b.Counts.Failed+b.Counts.TimedOut, s.cfg.ReportLimit)
 	after := ""
-	for len(out) < min(want, s.cfg.ReportLimit) {
+	for len(out) < want {
 		items, err := s.cfg.Store.Items(ctx, b.ID, batch.ItemsOptions{After: after, Limit: 1000})
 		if err != nil {
 			return nil, err
 		}
-		for _, it := range items {
-			if (it.Outcome == batch.OutcomeFailed || it.Outcome == batch.OutcomeTimedOut) && len(out) < s.cfg.ReportLimit {
-				out = append(out, ItemProblem{ID: it.ID, Outcome: it.Outcome, Error: it.Error, Attempts: it.Attempts, CompletedAt: it.CompletedAt})
-			}
-		}
+		out = append(out, problemsOf(items, want-len(out))...)
 		if len(items) < 1000 {
 			break
 		}
 		after = items[len(items)-1].ID
 	}
 	return out, nil
+}
+
+// problemsOf returns up to limit of the items that failed or timed out.
+func problemsOf(items []batch.Item, limit int) []ItemProblem {
+	out := []ItemProblem{}
+	for _, it := range items {
+		if len(out) == limit {
+			break
+		}
+		if it.Outcome == batch.OutcomeFailed || it.Outcome == batch.OutcomeTimedOut {
+			out = append(out, ItemProblem{ID: it.ID, Outcome: it.Outcome, Error: it.Error, Attempts: it.Attempts, CompletedAt: it.CompletedAt})
+		}
+	}
+	return out
 }
 
 // stuck returns the running batch's items that have waited for an outcome

@@ -345,3 +345,26 @@ func FuzzBatchReportJSON(f *testing.F) {
 		}
 	})
 }
+
+// GET /api/batches/{id} of a 300-player batch with failures and stuck
+// players: the report the health command reads.
+func BenchmarkStatusAPI_Batch(b *testing.B) {
+	e := newEnv(b)
+	ps := manyPlayers(b, 300)
+	bt := e.create(b, batch.Key{Date: gameDate, Run: "daily"}, ps, batch.Policy{}, t0)
+	for i, p := range ps[:250] {
+		o := batch.OutcomeSucceeded
+		if i%50 == 0 {
+			o = batch.OutcomeFailed
+		}
+		e.record(b, bt.ID, p, o, t0.Add(time.Duration(i)*100*time.Millisecond))
+	}
+	e.setNow(t0.Add(10 * time.Minute))
+	srv := e.server(b)
+	url := srv.URL + "/api/batches/" + bt.ID
+	for b.Loop() {
+		if _, code := get(b, url); code != http.StatusOK {
+			b.Fatalf("status %d", code)
+		}
+	}
+}

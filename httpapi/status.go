@@ -183,7 +183,9 @@ func (s *Status) serveBatchPage(w http.ResponseWriter, r *http.Request) {
 // batchPage gathers one batch's page: the report, up to pageLimit players
 // after the given ID, the completion chart and the picks.
 func (s *Status) batchPage(ctx context.Context, id, after string) (*batchPage, error) {
-	rep, err := s.Batch(ctx, id)
+	// The page reads every item anyway (for the chart): the report need not
+	// read the failed ones first.
+	rep, err := s.report(ctx, id, false)
 	if err != nil {
 		return nil, err
 	}
@@ -210,16 +212,15 @@ func (s *Status) batchPage(ctx context.Context, id, after string) (*batchPage, e
 			prelim = append(prelim, pickRow{PlayerID: row.ID, Name: row.Name, Team: row.Team, Matchup: row.Matchup, pickCell: *row.Pick})
 		}
 	}
-	// The chart needs every completion time, not only this page's.
-	if after == "" && p.After == "" {
-		p.Chart = completionChart(b.Batch, items, rep.CheckedAt)
-	} else {
-		all, err := s.cfg.Store.Items(ctx, b.ID, batch.ItemsOptions{})
-		if err != nil {
+	// The chart and the failures need every item, not only this page's.
+	all := items
+	if after != "" || p.After != "" {
+		if all, err = s.cfg.Store.Items(ctx, b.ID, batch.ItemsOptions{}); err != nil {
 			return nil, err
 		}
-		p.Chart = completionChart(b.Batch, all, rep.CheckedAt)
 	}
+	p.Chart = completionChart(b.Batch, all, rep.CheckedAt)
+	p.Report.Failed = problemsOf(all, s.cfg.ReportLimit)
 	if rep.Publication != nil {
 		pub, err := s.published(ctx, b.Key.Date)
 		if err != nil {
