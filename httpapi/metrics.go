@@ -24,9 +24,11 @@ type MetricsConfig struct {
 	Store StatusStore
 	// QueueDepths gives the messages per topic and state.
 	QueueDepths QueueDepthFunc
-	// GaugeBatches bounds how many batches (newest first) the batch gauges
-	// count; default 10000.
-	GaugeBatches int
+	// GaugeFinalized bounds how many finalized batches (newest first) the
+	// batch gauge counts, so a scrape reads a bounded number of rows or
+	// documents however long the history; default 100. Running and
+	// finalizing batches are always all counted.
+	GaugeFinalized int
 	// Log receives scrape-time read errors.
 	Log *slog.Logger
 }
@@ -70,8 +72,8 @@ const (
 // NewMetrics returns metrics registered on a new registry, with the Go
 // runtime and process collectors.
 func NewMetrics(cfg MetricsConfig) *Metrics {
-	if cfg.GaugeBatches <= 0 {
-		cfg.GaugeBatches = 10000
+	if cfg.GaugeFinalized <= 0 {
+		cfg.GaugeFinalized = 100
 	}
 	log := cfg.Log
 	if log == nil {
@@ -113,7 +115,7 @@ func NewMetrics(cfg MetricsConfig) *Metrics {
 	})
 	m.batches = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "tipoff_batches",
-		Help: "Batches by state and result (result empty until finalized), read from the store at scrape time.",
+		Help: "Batches by state and result (result empty until finalized): every running and finalizing batch, and the newest finalized ones (100 by default); read from the store at scrape time.",
 	}, []string{"state", "result"})
 	m.remaining = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "tipoff_items_remaining",
@@ -224,18 +226,25 @@ func (m *Metrics) readGauges(ctx context.Context) {
 }
 
 func (m *Metrics) readBatches(ctx context.Context) error {
-	bs, err := m.cfg.Store.ListBatches(ctx, batch.ListOptions{Limit: m.cfg.GaugeBatches})
-	if err != nil {
-		return err
-	}
-	// Every state appears, so a dashboard sees 0 rather than no series.
-	for _, st := range []batch.State{batch.Running, batch.Finalizing} {
-		m.batches.WithLabelValues(string(st), "")
-	}
-	for _, b := range bs {
-		m.batches.WithLabelValues(string(b.State), string(b.Result)).Inc()
-		if b.State != batch.Finalized {
-			m.remaining.Add(float64(b.Remaining()))
+	for _, st := range []batch.State{batch.Running, batch.Finalizing, batch.Finalized} {
+		limit := 1000
+		if st == batch.Finalized {
+			limit = m.cfg.GaugeFinalized
+		}
+		bs, err := m.cfg.Store.ListBatches(ctx, batch.ListOptions{State: st, Limit: limit})
+		if err != nil {
+			return err
+		}
+		if st != batch.Finalized {
+			// Every active state appears, so a dashboard sees 0 rather
+			// than no series.
+			m.batches.WithLabelValues(string(st), "")
+		}
+		for _, b := range bs {
+			m.batches.WithLabelValues(string(b.State), string(b.Result)).Inc()
+			if b.State != batch.Finalized {
+				m.remaining.Add(float64(b.Remaining()))
+			}
 		}
 	}
 	return nil

@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -188,6 +189,24 @@ func TestMetrics_Gauges(t *testing.T) {
 	}
 	if _, ok := fams["tipoff_queue_messages"]; ok {
 		t.Error("queue gauge present without a queue source")
+	}
+
+	// Finalized batches are counted up to the bound, newest first; active
+	// ones always.
+	for i := range 3 {
+		at := t0.Add(time.Duration(i+1) * time.Hour)
+		old := e.create(t, batch.Key{Date: gameDate, Run: fmt.Sprintf("r%d", i)}, ps[:1], batch.Policy{}, at)
+		e.record(t, old.ID, ps[0], batch.OutcomeSucceeded, at)
+		e.finalize(t, old.ID, at)
+	}
+	bounded := httptest.NewServer(httpapi.NewMetrics(httpapi.MetricsConfig{Store: e.store, GaugeFinalized: 2}).Handler())
+	defer bounded.Close()
+	fams = scrape(t, bounded.URL)
+	if got, _ := metricValue(fams, "tipoff_batches", map[string]string{"state": "finalized", "result": "succeeded"}); got != 2 {
+		t.Errorf("finalized batches with GaugeFinalized 2: got %v, want 2", got)
+	}
+	if got, _ := metricValue(fams, "tipoff_batches", map[string]string{"state": "running", "result": ""}); got != 1 {
+		t.Errorf("running batches: got %v, want 1", got)
 	}
 }
 
