@@ -25,7 +25,7 @@ func testQueueConcurrentReceiveAck(h *queueHarness) {
 		limit      = 16
 	)
 	total := publishers * perPub
-	ctx, cancel := context.WithTimeout(h.t.Context(), h.deadline()+prompt)
+	ctx, cancel := context.WithTimeout(h.t.Context(), h.deadline()+queuePrompt)
 	defer cancel()
 
 	var (
@@ -59,7 +59,7 @@ func testQueueConcurrentReceiveAck(h *queueHarness) {
 				mu.Unlock()
 				err = h.q.Ack(context.WithoutCancel(ctx), ds...)
 				if err != nil && (h.clocked() || !errors.Is(err, batch.ErrConflict)) {
-					fail(fmt.Errorf("receiver %d: Ack(%s): %w", r, describe(ds), err))
+					fail(fmt.Errorf("receiver %d: Ack(%s): %w", r, describeDeliveries(ds), err))
 					return
 				}
 				mu.Lock()

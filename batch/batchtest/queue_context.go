@@ -15,35 +15,35 @@ var contextCases = []queueCase{
 	{"WakeOnPublish", testQueueWakeOnPublish},
 }
 
-// received is what a Receive running in the background returned.
-type received struct {
+// queueReceived is what a Receive running in the background returned.
+type queueReceived struct {
 	ds  []batch.Delivery
 	err error
 }
 
 // receiveAsync runs Receive in the background; started is closed just
 // before it calls Receive.
-func (h *queueHarness) receiveAsync(ctx context.Context, topic string, limit int) (started <-chan struct{}, result <-chan received) {
+func (h *queueHarness) receiveAsync(ctx context.Context, topic string, limit int) (started <-chan struct{}, result <-chan queueReceived) {
 	s := make(chan struct{})
-	r := make(chan received, 1)
+	r := make(chan queueReceived, 1)
 	go func() {
 		close(s)
 		ds, err := h.q.Receive(ctx, topic, limit)
-		r <- received{ds, err}
+		r <- queueReceived{ds, err}
 	}()
 	return s, r
 }
 
 // await returns the background Receive's result, failing the test if it
-// has not returned within prompt.
-func (h *queueHarness) await(what string, result <-chan received) received {
+// has not returned within queuePrompt.
+func (h *queueHarness) await(what string, result <-chan queueReceived) queueReceived {
 	h.t.Helper()
 	select {
 	case r := <-result:
 		return r
-	case <-time.After(h.deadline() + prompt):
+	case <-time.After(h.deadline() + queuePrompt):
 		h.t.Fatalf("%s: Receive has not returned", what)
-		return received{}
+		return queueReceived{}
 	}
 }
 
@@ -56,10 +56,10 @@ func testQueueContextAlreadyDone(h *queueHarness) {
 	cancel()
 	ds, err := h.q.Receive(ctx, queueTopic, 1)
 	if len(ds) > 0 || !errors.Is(err, context.Canceled) {
-		h.t.Fatalf("Receive with a cancelled context: got %s, %v; want nothing, %v", describe(ds), err, context.Canceled)
+		h.t.Fatalf("Receive with a cancelled context: got %s, %v; want nothing, %v", describeDeliveries(ds), err, context.Canceled)
 	}
 	d := h.receiveOne(queueTopic)
-	sameMessage(h.t, d, m)
+	sameQueueMessage(h.t, d, m)
 	h.ack(d)
 }
 
@@ -71,11 +71,11 @@ func testQueueContextCancelWhileWaiting(h *queueHarness) {
 	<-started
 	// Let the receiver reach its wait: a look at another topic takes as
 	// long as the receiver's first look.
-	h.expectNone(queueOtherTopic, quiet)
+	h.expectNone(queueOtherTopic, queueQuiet)
 	cancel()
 	r := h.await("cancelled", result)
 	if len(r.ds) > 0 || !errors.Is(r.err, context.Canceled) {
-		h.t.Fatalf("Receive cancelled while waiting: got %s, %v; want nothing, %v", describe(r.ds), r.err, context.Canceled)
+		h.t.Fatalf("Receive cancelled while waiting: got %s, %v; want nothing, %v", describeDeliveries(r.ds), r.err, context.Canceled)
 	}
 }
 
@@ -87,7 +87,7 @@ func testQueueContextDeadline(h *queueHarness) {
 	start := time.Now()
 	ds, err := h.q.Receive(ctx, queueTopic, 5)
 	if len(ds) > 0 || !errors.Is(err, context.DeadlineExceeded) {
-		h.t.Fatalf("Receive on an empty topic with a deadline: got %s, %v; want nothing, %v", describe(ds), err, context.DeadlineExceeded)
+		h.t.Fatalf("Receive on an empty topic with a deadline: got %s, %v; want nothing, %v", describeDeliveries(ds), err, context.DeadlineExceeded)
 	}
 	if time.Since(start) < 50*time.Millisecond {
 		h.t.Fatalf("Receive returned %v before its deadline of 50ms", time.Since(start))
@@ -99,13 +99,13 @@ func testQueueContextDeadline(h *queueHarness) {
 func testQueueWakeOnPublish(h *queueHarness) {
 	started, result := h.receiveAsync(h.t.Context(), queueTopic, 5)
 	<-started
-	h.expectNone(queueOtherTopic, quiet)
+	h.expectNone(queueOtherTopic, queueQuiet)
 	m := queueMsg("wake-1")
 	h.publish(queueTopic, m)
 	r := h.await("waiting for a publish", result)
 	if r.err != nil || len(r.ds) != 1 {
-		h.t.Fatalf("Receive waiting for a publish: got %s, %v; want %q", describe(r.ds), r.err, m.ID)
+		h.t.Fatalf("Receive waiting for a publish: got %s, %v; want %q", describeDeliveries(r.ds), r.err, m.ID)
 	}
-	sameMessage(h.t, r.ds[0], m)
+	sameQueueMessage(h.t, r.ds[0], m)
 	h.ack(r.ds...)
 }

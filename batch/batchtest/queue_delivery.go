@@ -36,10 +36,10 @@ func testQueuePublishReceiveAck(h *queueHarness) {
 	for _, d := range ds {
 		m, ok := byID[d.ID]
 		if !ok {
-			h.t.Fatalf("delivered %q, which was not published or was delivered twice; deliveries %s", d.ID, describe(ds))
+			h.t.Fatalf("delivered %q, which was not published or was delivered twice; deliveries %s", d.ID, describeDeliveries(ds))
 		}
 		delete(byID, d.ID)
-		sameMessage(h.t, d, m)
+		sameQueueMessage(h.t, d, m)
 		if d.Attempt != 1 {
 			h.t.Fatalf("message %q: first delivery has Attempt %d, want 1", d.ID, d.Attempt)
 		}
@@ -84,9 +84,9 @@ func testQueueRoundTrip(h *queueHarness) {
 	for _, m := range msgs {
 		i := slices.IndexFunc(got, func(d batch.Delivery) bool { return d.ID == m.ID })
 		if i < 0 {
-			h.t.Fatalf("message %q not delivered; got %s", m.ID, describe(got))
+			h.t.Fatalf("message %q not delivered; got %s", m.ID, describeDeliveries(got))
 		}
-		sameMessage(h.t, got[i], m)
+		sameQueueMessage(h.t, got[i], m)
 	}
 	h.ack(got...)
 }
@@ -157,14 +157,14 @@ func testQueueDuplicateID(h *queueHarness) {
 		return
 	}
 	d := h.receiveOne(queueTopic)
-	sameMessage(h.t, d, first)
+	sameQueueMessage(h.t, d, first)
 	// A duplicate within one Publish call is dropped too, and so is one
 	// published while the first is leased.
 	h.publish(queueTopic, second, second)
 	h.expectNone(queueTopic, h.caps.Lease/2)
 	h.ack(d)
 	h.publish(queueTopic, third)
-	sameMessage(h.t, h.receiveOne(queueTopic), third)
+	sameQueueMessage(h.t, h.receiveOne(queueTopic), third)
 }
 
 // Topics are independent.
@@ -173,8 +173,8 @@ func testQueueTopics(h *queueHarness) {
 	h.publish(queueTopic, a)
 	h.expectNone(queueOtherTopic, h.caps.Lease/2)
 	h.publish(queueOtherTopic, b)
-	sameMessage(h.t, h.receiveOne(queueOtherTopic), b)
-	sameMessage(h.t, h.receiveOne(queueTopic), a)
+	sameQueueMessage(h.t, h.receiveOne(queueOtherTopic), b)
+	sameQueueMessage(h.t, h.receiveOne(queueTopic), a)
 }
 
 // Bad input gets an error of the right kind and changes nothing.

@@ -106,14 +106,14 @@ type queueHarness struct {
 	owed time.Duration
 }
 
-// quiet is how long a clock-driven case waits to see that nothing is
+// queueQuiet is how long a clock-driven case waits to see that nothing is
 // delivered: nothing can become ready while the clock stands still, so this
 // only has to outlast one look at the backend.
-const quiet = 100 * time.Millisecond
+const queueQuiet = 100 * time.Millisecond
 
-// prompt bounds how long a clock-driven case waits for a message that is
+// queuePrompt bounds how long a clock-driven case waits for a message that is
 // ready now.
-const prompt = 20 * time.Second
+const queuePrompt = 20 * time.Second
 
 func (h *queueHarness) clocked() bool { return h.caps.Clock != nil }
 
@@ -137,7 +137,7 @@ func (h *queueHarness) advance(d time.Duration) {
 // deadline is how long the next receive may wait for a message that is due.
 func (h *queueHarness) deadline() time.Duration {
 	if h.clocked() {
-		return prompt
+		return queuePrompt
 	}
 	d := h.owed + h.caps.Slack
 	h.owed = 0
@@ -196,13 +196,13 @@ func (h *queueHarness) receiveOne(topic string) batch.Delivery {
 func (h *queueHarness) expectNone(topic string, wait time.Duration) {
 	h.t.Helper()
 	if h.clocked() {
-		wait = quiet
+		wait = queueQuiet
 	}
 	ctx, cancel := context.WithTimeout(h.t.Context(), wait)
 	defer cancel()
 	ds, err := h.q.Receive(ctx, topic, 10)
 	if len(ds) > 0 {
-		h.t.Fatalf("Receive(%s) delivered %s, want nothing", topic, describe(ds))
+		h.t.Fatalf("Receive(%s) delivered %s, want nothing", topic, describeDeliveries(ds))
 	}
 	if !errors.Is(err, context.DeadlineExceeded) {
 		h.t.Fatalf("Receive(%s) with nothing to deliver: got %v, want %v", topic, err, context.DeadlineExceeded)
@@ -212,14 +212,14 @@ func (h *queueHarness) expectNone(topic string, wait time.Duration) {
 func (h *queueHarness) ack(ds ...batch.Delivery) {
 	h.t.Helper()
 	if err := h.q.Ack(h.t.Context(), ds...); err != nil {
-		h.t.Fatalf("Ack(%s): %v", describe(ds), err)
+		h.t.Fatalf("Ack(%s): %v", describeDeliveries(ds), err)
 	}
 }
 
 func (h *queueHarness) nack(ds ...batch.Delivery) {
 	h.t.Helper()
 	if err := h.q.Nack(h.t.Context(), ds...); err != nil {
-		h.t.Fatalf("Nack(%s): %v", describe(ds), err)
+		h.t.Fatalf("Nack(%s): %v", describeDeliveries(ds), err)
 	}
 }
 
@@ -248,9 +248,9 @@ func (h *queueHarness) checkPublishedAt(d batch.Delivery, from, to time.Time) {
 	}
 }
 
-// sameMessage checks that d carries want's ID, body and attributes (nil and
+// sameQueueMessage checks that d carries want's ID, body and attributes (nil and
 // empty are the same).
-func sameMessage(t testing.TB, d batch.Delivery, want batch.Message) {
+func sameQueueMessage(t testing.TB, d batch.Delivery, want batch.Message) {
 	t.Helper()
 	if d.ID != want.ID {
 		t.Fatalf("delivered ID %q, want %q", d.ID, want.ID)
@@ -264,7 +264,7 @@ func sameMessage(t testing.TB, d batch.Delivery, want batch.Message) {
 }
 
 // describe lists deliveries as id#attempt for failure messages.
-func describe(ds []batch.Delivery) string {
+func describeDeliveries(ds []batch.Delivery) string {
 	var b bytes.Buffer
 	for i, d := range ds {
 		if i > 0 {

@@ -32,7 +32,7 @@ func testQueueNack(h *queueHarness) {
 	h.staleErr("second Nack", h.q.Nack(h.t.Context(), d1))
 	h.advance(h.caps.NackDelayMax)
 	d2 := h.receiveOne(queueTopic)
-	sameMessage(h.t, d2, m)
+	sameQueueMessage(h.t, d2, m)
 	if d2.Attempt != d1.Attempt+1 {
 		h.t.Fatalf("redelivery after a nack: Attempt %d, want %d", d2.Attempt, d1.Attempt+1)
 	}
@@ -55,7 +55,7 @@ func testQueueLeaseExpiry(h *queueHarness) {
 	h.expectNone(queueTopic, h.caps.Lease/2)
 	h.advance(2 * time.Millisecond)
 	d2 := h.receiveOne(queueTopic)
-	sameMessage(h.t, d2, m)
+	sameQueueMessage(h.t, d2, m)
 	if d2.Attempt != d1.Attempt+1 {
 		h.t.Fatalf("redelivery after the lease: Attempt %d, want %d", d2.Attempt, d1.Attempt+1)
 	}
@@ -77,7 +77,7 @@ func testQueueStaleAck(h *queueHarness) {
 	h.staleErr("Ack", h.q.Ack(h.t.Context(), d1))
 	h.advance(h.caps.Lease + time.Millisecond)
 	d3 := h.receiveOne(queueTopic)
-	sameMessage(h.t, d3, m)
+	sameQueueMessage(h.t, d3, m)
 	if d3.Attempt != 3 {
 		h.t.Fatalf("after a stale ack and another lease: Attempt %d, want 3", d3.Attempt)
 	}
@@ -101,14 +101,14 @@ func testQueueStaleAckInBatch(h *queueHarness) {
 				return d
 			}
 		}
-		h.t.Fatalf("%q not among %s", id, describe(ds))
+		h.t.Fatalf("%q not among %s", id, describeDeliveries(ds))
 		return batch.Delivery{}
 	}
 	staleA, currentB := pick(first, a.ID), pick(second, b.ID)
 	h.staleErr("Ack of [stale, current]", h.q.Ack(h.t.Context(), staleA, currentB))
 	h.advance(h.caps.Lease + time.Millisecond)
 	d := h.receiveOne(queueTopic)
-	sameMessage(h.t, d, a)
+	sameQueueMessage(h.t, d, a)
 	if d.Attempt != 3 {
 		h.t.Fatalf("%q after two leases: Attempt %d, want 3", a.ID, d.Attempt)
 	}
@@ -132,7 +132,7 @@ func testQueueDeadLetterAfterNacks(h *queueHarness) {
 	}
 	h.expectNone(queueTopic, h.caps.NackDelayMax+h.caps.Lease/2)
 	dl := h.receiveOne(batch.DeadLetterTopic(queueTopic))
-	sameMessage(h.t, dl, m)
+	sameQueueMessage(h.t, dl, m)
 	if dl.Attempt < 1 {
 		h.t.Fatalf("dead letter: Attempt %d, want at least 1", dl.Attempt)
 	}
@@ -153,6 +153,6 @@ func testQueueDeadLetterAfterLeaseExpiry(h *queueHarness) {
 	}
 	h.expectNone(queueTopic, h.caps.Lease+h.caps.Lease/2)
 	dl := h.receiveOne(batch.DeadLetterTopic(queueTopic))
-	sameMessage(h.t, dl, m)
+	sameQueueMessage(h.t, dl, m)
 	h.ack(dl)
 }
