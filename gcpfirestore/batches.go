@@ -2,6 +2,7 @@ package gcpfirestore
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -35,6 +36,9 @@ func (s *Store) decodeBatch(sn *firestore.DocumentSnapshot) (batchDoc, error) {
 	var d batchDoc
 	if err := sn.DataTo(&d); err != nil {
 		return batchDoc{}, fmt.Errorf("decode %s: %w", sn.Ref.Path, err)
+	}
+	if len(d.Meta) > 0 && !json.Valid(d.Meta) {
+		return batchDoc{}, fmt.Errorf("decode %s: meta is not JSON", sn.Ref.Path)
 	}
 	s.layouts.Store(sn.Ref.ID, d.layout())
 	return d, nil

@@ -1,6 +1,7 @@
 package gcpfirestore
 
 import (
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -46,21 +47,23 @@ type policyDoc struct {
 // batchDoc is <prefix>_batches/<id>. Counts are not here: they are the sum
 // of the batch's shard documents.
 type batchDoc struct {
-	Date             string            `firestore:"date"`
-	Run              string            `firestore:"run"`
-	State            string            `firestore:"state"`
-	Result           string            `firestore:"result"`
-	Total            int64             `firestore:"total"`
-	Policy           policyDoc         `firestore:"policy"`
-	Meta             map[string]string `firestore:"meta"`
-	CreatedAt        int64             `firestore:"created_at"`
-	UpdatedAt        int64             `firestore:"updated_at"`
-	Deadline         int64             `firestore:"deadline"`
-	FinalizedAt      int64             `firestore:"finalized_at"`
-	LeaseOwner       string            `firestore:"lease_owner"`
-	LeaseExpires     int64             `firestore:"lease_expires"`
-	FinalizeAttempts int64             `firestore:"finalize_attempts"`
-	CancelReason     string            `firestore:"cancel_reason"`
+	Date   string    `firestore:"date"`
+	Run    string    `firestore:"run"`
+	State  string    `firestore:"state"`
+	Result string    `firestore:"result"`
+	Total  int64     `firestore:"total"`
+	Policy policyDoc `firestore:"policy"`
+	// Meta is the metadata as JSON: Firestore map keys may not be empty or
+	// of the form __name__, metadata keys may.
+	Meta             []byte `firestore:"meta"`
+	CreatedAt        int64  `firestore:"created_at"`
+	UpdatedAt        int64  `firestore:"updated_at"`
+	Deadline         int64  `firestore:"deadline"`
+	FinalizedAt      int64  `firestore:"finalized_at"`
+	LeaseOwner       string `firestore:"lease_owner"`
+	LeaseExpires     int64  `firestore:"lease_expires"`
+	FinalizeAttempts int64  `firestore:"finalize_attempts"`
+	CancelReason     string `firestore:"cancel_reason"`
 	// Manifest names the manifests/<id> subcollection that holds the items.
 	Manifest string `firestore:"manifest"`
 	// Shards is how many shards/<nnn> counter documents the batch has.
@@ -107,7 +110,7 @@ func (d batchDoc) toBatch(id string, c batch.Counts, shardUpdated int64) batch.B
 			Deadline:        time.Duration(d.Policy.Deadline),
 			MinSuccessRatio: d.Policy.MinSuccessRatio,
 		},
-		Meta:             d.Meta,
+		Meta:             decodeMeta(d.Meta),
 		CreatedAt:        fromNanos(d.CreatedAt),
 		UpdatedAt:        fromNanos(max(d.UpdatedAt, shardUpdated)),
 		Deadline:         fromNanos(d.Deadline),
@@ -116,6 +119,25 @@ func (d batchDoc) toBatch(id string, c batch.Counts, shardUpdated int64) batch.B
 		FinalizeAttempts: int(d.FinalizeAttempts),
 		CancelReason:     d.CancelReason,
 	}
+}
+
+func encodeMeta(m map[string]string) []byte {
+	if len(m) == 0 {
+		return nil
+	}
+	b, _ := json.Marshal(m) // a map of strings always encodes
+	return b
+}
+
+// decodeMeta reads what encodeMeta wrote; decodeBatch has checked that it
+// is JSON.
+func decodeMeta(b []byte) map[string]string {
+	if len(b) == 0 {
+		return nil
+	}
+	var m map[string]string
+	_ = json.Unmarshal(b, &m)
+	return m
 }
 
 // shardDoc is <prefix>_batches/<id>/shards/<nnn>: one slice of the batch's

@@ -80,7 +80,7 @@ func (s *Store) create(ctx context.Context, newID string, spec batch.Spec, now t
 		Total: int64(len(spec.Items)),
 		Policy: policyDoc{ItemTimeout: int64(pol.ItemTimeout), MaxAttempts: int64(pol.MaxAttempts),
 			Deadline: int64(pol.Deadline), MinSuccessRatio: pol.MinSuccessRatio},
-		Meta:      spec.Meta,
+		Meta:      encodeMeta(spec.Meta),
 		CreatedAt: nanos(now),
 		UpdatedAt: nanos(now),
 		Deadline:  nanos(now.Add(pol.Deadline)),

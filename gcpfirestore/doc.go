@@ -3,7 +3,9 @@
 // the same conformance suite as the SQLite store (batchtest.RunStoreTests),
 // on the Firestore emulator.
 //
-// It imports, of tipoff's packages, only batch.
+// It imports, of tipoff's packages, batch, and predict for the
+// publication store in published.go (a [predict.Publisher] on the same
+// client, documented there).
 //
 // # Documents
 //
@@ -45,9 +47,10 @@
 //
 // Transient Firestore errors (Aborted, Unavailable, DeadlineExceeded,
 // ResourceExhausted) and lost conditional writes are retried with capped
-// exponential backoff and full jitter ([RetryPolicy]). Every write that a
-// retry could repeat after an ambiguous failure carries a random token, so
-// a call recognises its own earlier commit.
+// exponential backoff and full jitter ([RetryPolicy]). Outcome writes and
+// state changes carry a random token, so a call whose commit is retried
+// after an ambiguous failure (it landed, but the reply was lost) recognises
+// its own write; manifest and dispatch writes are idempotent as they are.
 //
 // # Invariants
 //
@@ -58,7 +61,8 @@
 //   - A batch leaves running only when the shards say every item has an
 //     outcome, and is finalized once with one event (Finalize/Concurrent,
 //     Engine/ConcurrentFinalize).
-//   - Times are stored as Unix nanoseconds, so they read back exactly.
+//   - Times are stored as Unix nanoseconds and metadata as JSON, so both
+//     read back exactly.
 //
 // # Deploying
 //

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"runtime"
 	"strings"
 	"sync"
@@ -89,6 +90,19 @@ func TestStore_CreateBatchManyChunks(t *testing.T) {
 		if it.ID != sp.Items[i].ID || !bytes.Equal(it.Request, sp.Items[i].Request) {
 			t.Fatalf("item %d = %s with %d request bytes, want %s with %d", i, it.ID, len(it.Request), sp.Items[i].ID, len(sp.Items[i].Request))
 		}
+	}
+}
+
+// Metadata keys that Firestore refuses as field names still round-trip.
+func TestStore_MetaKeys(t *testing.T) {
+	s := mustOpen(t, batchtest.UniqueID(t), gcpfirestore.Config{})
+	sp := spec("daily", 2, 10)
+	sp.Meta = map[string]string{"": "empty", "__name__": "reserved", "a.b": "dotted", "trace_id": "t-1"}
+	if _, _, err := s.CreateBatch(t.Context(), "b1", sp, t0); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustGet(t, s, "b1").Meta; !maps.Equal(got, sp.Meta) {
+		t.Fatalf("meta read back as %v, want %v", got, sp.Meta)
 	}
 }
 
