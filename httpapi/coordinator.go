@@ -189,6 +189,11 @@ type CoordinatorConfig struct {
 	// SweepEvery is the period of the sweep and event relay [Coordinator.Run]
 	// does; 0 leaves them to POST /sweep.
 	SweepEvery time.Duration
+	// Dispatch fans a started batch out from its outbox; default
+	// Engine.Dispatch, run by [Coordinator.Run]. When another loop sweeps
+	// (batch.Coordinator in pull mode), ask it to sweep soon instead, so
+	// two dispatchers do not publish the same items at once.
+	Dispatch func(ctx context.Context, batchID string)
 	// MaxStartBytes and MaxPushBytes bound request bodies; defaults
 	// [DefaultMaxStartBytes] and [DefaultMaxPushBytes].
 	MaxStartBytes int64
@@ -199,8 +204,9 @@ type CoordinatorConfig struct {
 // Coordinator is the cloud coordinator's HTTP service:
 //
 //	POST /start        create (or find) a date's batch; 202 with its id at once
-//	POST /complete     Pub/Sub push of an outcome message
+//	POST /complete     Pub/Sub push of an outcome message (also /push/outcomes)
 //	POST /dead-letter  Pub/Sub push of a dead-lettered request: a failed outcome
+//	                   (also /push/dead-letters)
 //	POST /sweep        one sweep and event relay, for a scheduler tick
 //	GET  /health, /metrics, /api/..., / and /batches/{id} when configured
 //
@@ -235,6 +241,13 @@ func NewCoordinator(cfg CoordinatorConfig) *Coordinator {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Dispatch == nil {
+		cfg.Dispatch = func(ctx context.Context, id string) {
+			if _, err := cfg.Engine.Dispatch(ctx, id); err != nil && ctx.Err() == nil {
+				log.Warn("dispatch incomplete; the sweeper publishes the rest", "batch_id", id, "err", err)
+			}
+		}
+	}
 	return &Coordinator{cfg: cfg, log: log, kicks: make(chan string, 64)}
 }
 
@@ -246,9 +259,13 @@ func (c *Coordinator) Handler() http.Handler {
 		guard = func(h http.Handler) http.Handler { return h }
 	}
 	mux.Handle("POST /start", guard(http.HandlerFunc(c.serveStart)))
-	mux.Handle("POST /complete", guard(http.HandlerFunc(c.serveComplete)))
-	mux.Handle("POST /dead-letter", guard(http.HandlerFunc(c.serveDeadLetter)))
 	mux.Handle("POST /sweep", guard(http.HandlerFunc(c.serveSweep)))
+	complete, dead := guard(http.HandlerFunc(c.serveComplete)), guard(http.HandlerFunc(c.serveDeadLetter))
+	// deploy/ points the push subscriptions at the /push/... names.
+	mux.Handle("POST /complete", complete)
+	mux.Handle("POST /push/outcomes", complete)
+	mux.Handle("POST /dead-letter", dead)
+	mux.Handle("POST /push/dead-letters", dead)
 	if c.cfg.Status != nil {
 		c.cfg.Status.Register(mux)
 	}
@@ -277,9 +294,7 @@ func (c *Coordinator) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case id := <-c.kicks:
-			if _, err := c.cfg.Engine.Dispatch(ctx, id); err != nil && ctx.Err() == nil {
-				c.log.Warn("dispatch incomplete; the sweeper publishes the rest", "batch_id", id, "err", err)
-			}
+			c.cfg.Dispatch(ctx, id)
 		case <-tick:
 			rep, err := c.SweepOnce(ctx)
 			if err != nil && ctx.Err() == nil {

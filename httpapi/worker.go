@@ -70,7 +70,8 @@ func NewWorker(cfg WorkerConfig) *Worker {
 	return &Worker{cfg: cfg, log: log}
 }
 
-// Handler returns the service's routes: POST /predict, and GET /health and
+// Handler returns the service's routes: POST /predict (also
+// /push/requests), and GET /health and
 // GET /metrics when configured.
 func (wk *Worker) Handler() http.Handler {
 	mux := http.NewServeMux()
@@ -79,6 +80,7 @@ func (wk *Worker) Handler() http.Handler {
 		h = wk.cfg.Auth(h)
 	}
 	mux.Handle("POST /predict", h)
+	mux.Handle("POST /push/requests", h) // the name deploy/ pushes to
 	if wk.cfg.Metrics != nil {
 		mux.Handle("GET /metrics", wk.cfg.Metrics.Handler())
 	}

@@ -1,0 +1,459 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"tipoff/batch"
+	"tipoff/gcppubsub"
+	"tipoff/httpapi"
+)
+
+const testSubscription = "projects/tipoff-test/subscriptions/push"
+
+// coordEnv is a coordinator service on a real SQLite store and queue.
+type coordEnv struct {
+	*env
+	flaky  *flakyStore
+	eng    *batch.Engine
+	coord  *httpapi.Coordinator
+	srv    *httptest.Server
+	mu     sync.Mutex
+	starts []httpapi.StartRequest // what reached the start function
+}
+
+// flakyStore is the SQLite store with failures switched on at will: every
+// write then fails as an unreachable backend would.
+type flakyStore struct {
+	batch.Store
+	down atomic.Bool
+}
+
+var errStoreDown = errors.New("store unreachable")
+
+func (s *flakyStore) RecordOutcome(ctx context.Context, rec batch.OutcomeRecord) (batch.Recorded, error) {
+	if s.down.Load() {
+		return batch.Recorded{}, errStoreDown
+	}
+	return s.Store.RecordOutcome(ctx, rec)
+}
+
+func (s *flakyStore) ListBatches(ctx context.Context, opts batch.ListOptions) ([]batch.Batch, error) {
+	if s.down.Load() {
+		return nil, errStoreDown
+	}
+	return s.Store.ListBatches(ctx, opts)
+}
+
+// newCoordEnv serves a coordinator whose start function makes a batch of
+// the first n synthetic players, with guard as its auth (nil: none), and
+// runs its background loop until the test ends.
+func newCoordEnv(t *testing.T, n int, guard httpapi.Middleware) *coordEnv {
+	t.Helper()
+	e := newEnv(t)
+	ce := &coordEnv{env: e, flaky: &flakyStore{Store: e.store}}
+	ce.eng = batch.NewEngine(ce.flaky, e.queue, testLogger(t), batch.EngineConfig{NowFunc: e.clock})
+	ps := players(t, n)
+	start := func(ctx context.Context, req httpapi.StartRequest) (batch.Batch, bool, error) {
+		ce.mu.Lock()
+		ce.starts = append(ce.starts, req)
+		ce.mu.Unlock()
+		key := batch.Key{Date: req.Date, Run: req.Run}
+		if key.Date == "" {
+			key.Date = gameDate
+			if !req.ScheduleTime.IsZero() {
+				key.Date = req.ScheduleTime.Format(time.DateOnly)
+			}
+		}
+		if key.Run == "" {
+			key.Run = "daily"
+		}
+		spec := batch.Spec{Key: key, Policy: batch.Policy{MaxAttempts: req.Options.MaxAttempts},
+			Meta: map[string]string{batch.AttrTraceID: req.TraceID, "data_version": "test-v1"}}
+		for _, p := range ps {
+			spec.Items = append(spec.Items, batch.NewItem{ID: p.ID, Request: p.Request})
+		}
+		return ce.eng.Create(ctx, spec)
+	}
+	ce.coord = httpapi.NewCoordinator(httpapi.CoordinatorConfig{
+		Engine: ce.eng, Start: start, DecodePush: gcppubsub.DecodePush, Auth: guard,
+		Status: e.status, Log: testLogger(t), MaxStartBytes: 4096,
+	})
+	ctx, cancel := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	wg.Go(func() { ce.coord.Run(ctx) })
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	ce.srv = httptest.NewServer(ce.coord.Handler())
+	t.Cleanup(ce.srv.Close)
+	return ce
+}
+
+// post POSTs body to url with the headers (name, value pairs) and returns
+// the status and body.
+func post(t *testing.T, url string, body []byte, headers ...string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+// pushOf returns the body Pub/Sub pushes for a message.
+func pushOf(t *testing.T, m batch.Message) []byte {
+	t.Helper()
+	if m.ID == "" {
+		m.ID = "msg-" + batch.NewID(batch.Key{Date: gameDate}, time.Now())
+	}
+	b, err := gcppubsub.EncodePush(testSubscription, batch.Delivery{Message: m, Attempt: 1, PublishedAt: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// outcomePush returns the push of player p's outcome o in batch id.
+func outcomePush(t *testing.T, id string, p player, o batch.Outcome) []byte {
+	t.Helper()
+	m := batch.OutcomeMessage{BatchID: id, ItemID: p.ID, Outcome: o, Attempt: 1, At: t0.Add(time.Minute)}
+	if o == batch.OutcomeSucceeded {
+		m.Result = p.Result
+	} else {
+		m.Error = "worker says no"
+	}
+	body, err := batch.EncodeOutcome(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pushOf(t, batch.Message{ID: id + "/" + p.ID + "/1/outcome", Body: body,
+		Attributes: map[string]string{batch.AttrBatchID: id, batch.AttrItemID: p.ID, batch.AttrAttempt: "1"}})
+}
+
+// receiveAll receives n messages of topic from the queue within 10 s, and
+// fails if more arrive.
+func receiveAll(t *testing.T, q batch.Queue, topic string, n int) []batch.Delivery {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	var out []batch.Delivery
+	for len(out) < n {
+		ds, err := q.Receive(ctx, topic, n)
+		if err != nil {
+			t.Fatalf("received %d of %d messages of %s: %v", len(out), n, topic, err)
+		}
+		out = append(out, ds...)
+		if err := q.Ack(ctx, ds...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(out) != n {
+		t.Fatalf("received %d messages of %s, want %d", len(out), topic, n)
+	}
+	return out
+}
+
+func TestCoordinator_Start(t *testing.T) {
+	ce := newCoordEnv(t, 6, nil)
+	start := func(body string, headers ...string) (int, httpapi.StartResponse, string) {
+		t.Helper()
+		code, raw := post(t, ce.srv.URL+"/start", []byte(body), headers...)
+		var resp httpapi.StartResponse
+		if code == http.StatusAccepted {
+			if err := json.Unmarshal([]byte(raw), &resp); err != nil {
+				t.Fatalf("start response: %v\n%s", err, raw)
+			}
+		}
+		return code, resp, raw
+	}
+
+	trace := "4bf92f3577b34da6a3ce929d0e0e4736"
+	code, first, raw := start(`{"date":"`+gameDate+`","run":"daily","options":{"max_attempts":4,"item_timeout":"90s"}}`,
+		"X-Cloud-Trace-Context", trace+"/1;o=1")
+	if code != http.StatusAccepted || !first.Created || first.Total != 6 || first.State != batch.Running ||
+		first.TraceID != trace || first.DataVersion != "test-v1" || first.Status != "/api/batches/"+first.BatchID {
+		t.Fatalf("first start: %d %s; want 202, a created running batch of 6 with trace %s", code, raw, trace)
+	}
+	// The fan-out runs in the background, from the outbox.
+	reqs := receiveAll(t, ce.queue, batch.TopicRequests, 6)
+	for _, d := range reqs {
+		if d.Attributes[batch.AttrBatchID] != first.BatchID || d.Attributes[batch.AttrTraceID] != trace {
+			t.Fatalf("request %s: attributes %v, want batch %s and trace %s", d.ID, d.Attributes, first.BatchID, trace)
+		}
+	}
+	b, err := ce.store.GetBatch(t.Context(), first.BatchID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Policy.MaxAttempts != 4 {
+		t.Errorf("options.max_attempts did not reach the batch: policy %+v", b.Policy)
+	}
+	ce.mu.Lock()
+	got := ce.starts[0].Options.ItemTimeout
+	ce.mu.Unlock()
+	if time.Duration(got) != 90*time.Second {
+		t.Errorf("options.item_timeout reached the start function as %v, want 90s", time.Duration(got))
+	}
+
+	// The same key again returns the same batch and publishes nothing more.
+	code, again, raw := start(`{"date":"` + gameDate + `","run":"daily"}`)
+	if code != http.StatusAccepted || again.Created || again.BatchID != first.BatchID {
+		t.Fatalf("second start: %d %s; want 202 with batch %s, not created", code, raw, first.BatchID)
+	}
+
+	// A scheduler tick retried carries the same schedule time: one batch.
+	tick := "2026-01-16T11:00:00Z"
+	code, s1, raw := start(`{"run":"scheduled"}`, "X-CloudScheduler-ScheduleTime", tick)
+	if code != http.StatusAccepted || !s1.Created || s1.Key.Date != "2026-01-16" {
+		t.Fatalf("scheduled start: %d %s; want a created batch for 2026-01-16", code, raw)
+	}
+	code, s2, raw := start(`{"run":"scheduled"}`, "X-CloudScheduler-ScheduleTime", tick)
+	if code != http.StatusAccepted || s2.Created || s2.BatchID != s1.BatchID {
+		t.Fatalf("retried scheduled start: %d %s; want batch %s again", code, raw, s1.BatchID)
+	}
+	// An empty body is a start with every default: here the first key.
+	if code, def, raw := start(``); code != http.StatusAccepted || def.BatchID != first.BatchID {
+		t.Fatalf("start with an empty body: %d %s; want 202 with batch %s", code, raw, first.BatchID)
+	}
+	bs, err := ce.store.ListBatches(t.Context(), batch.ListOptions{})
+	if err != nil || len(bs) != 2 {
+		t.Fatalf("batches after the starts: %d, %v; want 2", len(bs), err)
+	}
+}
+
+// Bad start requests are refused with what is wrong, and create nothing.
+func TestCoordinator_StartInvalid(t *testing.T) {
+	ce := newCoordEnv(t, 3, nil)
+	tests := []struct {
+		name    string
+		body    string
+		headers []string
+		want    int
+		mention string
+	}{
+		{"not JSON", `date=2026-01-15`, nil, http.StatusBadRequest, "start request body"},
+		{"unknown field", `{"dat":"2026-01-15"}`, nil, http.StatusBadRequest, `unknown field "dat"`},
+		{"two objects", `{"run":"a"}{"run":"b"}`, nil, http.StatusBadRequest, "after the JSON object"},
+		{"bad date", `{"date":"2026-02-30"}`, nil, http.StatusBadRequest, `date "2026-02-30"`},
+		{"bad run", `{"run":"Daily Run"}`, nil, http.StatusBadRequest, `run "Daily Run"`},
+		{"bad duration", `{"options":{"deadline":"soon"}}`, nil, http.StatusBadRequest, `duration "soon"`},
+		{"every bad option", `{"options":{"lines":[0,200],"min_success":1.5,"max_attempts":-1}}`, nil, http.StatusBadRequest,
+			"options.lines[0] = 0"},
+		{"bad schedule time", `{}`, []string{"X-CloudScheduler-ScheduleTime", "tomorrow"}, http.StatusBadRequest, "X-CloudScheduler-ScheduleTime"},
+		{"too large", `{"run":"` + strings.Repeat("a", 5000) + `"}`, nil, http.StatusRequestEntityTooLarge, "larger than 4096"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, body := post(t, ce.srv.URL+"/start", []byte(tt.body), tt.headers...)
+			var e struct{ Error string }
+			if json.Unmarshal([]byte(body), &e) == nil {
+				body = e.Error
+			}
+			if code != tt.want || !strings.Contains(body, tt.mention) {
+				t.Fatalf("status %d body %q; want %d mentioning %q", code, body, tt.want, tt.mention)
+			}
+		})
+	}
+	// Every problem is named at once.
+	_, body := post(t, ce.srv.URL+"/start", []byte(`{"options":{"lines":[0,200],"min_success":1.5,"max_attempts":-1}}`))
+	for _, w := range []string{"options.lines[0]", "options.lines[1]", "options.min_success", "options.max_attempts"} {
+		if !strings.Contains(body, w) {
+			t.Errorf("error %q does not name %s", body, w)
+		}
+	}
+	if bs, err := ce.store.ListBatches(t.Context(), batch.ListOptions{}); err != nil || len(bs) != 0 {
+		t.Fatalf("refused starts left %d batches, %v", len(bs), err)
+	}
+	ce.mu.Lock()
+	defer ce.mu.Unlock()
+	if len(ce.starts) != 0 {
+		t.Fatalf("refused starts reached the start function %d times", len(ce.starts))
+	}
+}
+
+// Outcomes pushed to /complete are recorded before the 2xx; duplicates and
+// undecodable pushes are acked without changing anything; the last outcome
+// finalizes the batch, and /sweep relays its event.
+func TestCoordinator_Complete(t *testing.T) {
+	ce := newCoordEnv(t, 4, nil)
+	ps := players(t, 4)
+	b := ce.create(t, batch.Key{Date: gameDate, Run: "daily"}, ps, batch.Policy{}, t0)
+	url := ce.srv.URL + "/complete"
+
+	if code, body := post(t, url, outcomePush(t, b.ID, ps[0], batch.OutcomeSucceeded)); code != http.StatusNoContent {
+		t.Fatalf("push of an outcome: %d %s, want 204", code, body)
+	}
+	items := map[string]batch.Item{}
+	all, err := ce.store.Items(t.Context(), b.ID, batch.ItemsOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range all {
+		items[x.ID] = x
+	}
+	if got := items[ps[0].ID]; got.Outcome != batch.OutcomeSucceeded || !bytes.Equal(got.Result, ps[0].Result) {
+		t.Fatalf("item %s after its push: outcome %q, result of %d bytes; want succeeded with its predictions", ps[0].ID, got.Outcome, len(got.Result))
+	}
+
+	// A duplicate, even with a different outcome, is acked and changes nothing.
+	for _, o := range []batch.Outcome{batch.OutcomeSucceeded, batch.OutcomeFailed} {
+		if code, body := post(t, url, outcomePush(t, b.ID, ps[0], o)); code != http.StatusNoContent {
+			t.Fatalf("duplicate push (%s): %d %s, want 204", o, code, body)
+		}
+	}
+	// Pushes that never will decode are acked (and logged), not retried.
+	junk := [][]byte{
+		[]byte(`not json`),
+		[]byte(`{"message":{"data":"!!!","messageId":"1","publishTime":"2026-01-15T14:00:00Z"}}`),
+		pushOf(t, batch.Message{Body: []byte(`{"batch_id":"` + b.ID + `"}`)}),                                       // no item, no outcome
+		outcomePush(t, "no-such-batch", ps[1], batch.OutcomeSucceeded),                                              // unknown batch
+		pushOf(t, batch.Message{Body: []byte(`{"batch_id":"` + b.ID + `","item_id":"nobody","outcome":"failed"}`)}), // unknown item
+	}
+	for i, body := range junk {
+		if code, resp := post(t, url, body); code != http.StatusNoContent {
+			t.Fatalf("junk push %d: %d %s, want 204", i, code, resp)
+		}
+	}
+	cur, err := ce.store.GetBatch(t.Context(), b.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cur.Counts != (batch.Counts{Succeeded: 1}) {
+		t.Fatalf("counts after duplicates and junk: %+v, want one success", cur.Counts)
+	}
+
+	// The rest finalize the batch; a sweep relays the finalized event once.
+	for _, p := range ps[1:] {
+		if code, body := post(t, url, outcomePush(t, b.ID, p, batch.OutcomeSucceeded)); code != http.StatusNoContent {
+			t.Fatalf("push of %s: %d %s", p.ID, code, body)
+		}
+	}
+	if cur, _ = ce.store.GetBatch(t.Context(), b.ID); cur.State != batch.Finalized || cur.Result != batch.ResultSucceeded {
+		t.Fatalf("after every outcome: %s %s, want finalized succeeded", cur.State, cur.Result)
+	}
+	code, body := post(t, ce.srv.URL+"/sweep", nil)
+	var sw httpapi.SweepResponse
+	if code != http.StatusOK || json.Unmarshal([]byte(body), &sw) != nil || sw.EventsRelayed != 1 {
+		t.Fatalf("sweep: %d %s; want 200 relaying one event", code, body)
+	}
+	evs := receiveAll(t, ce.queue, batch.TopicEvents, 1)
+	if evs[0].ID != batch.EventID(b.ID, batch.EventFinalized) {
+		t.Fatalf("event %s, want the batch's finalized event", evs[0].ID)
+	}
+	if code, body = post(t, ce.srv.URL+"/sweep", nil); code != http.StatusOK || !strings.Contains(body, `"events_relayed": 0`) {
+		t.Fatalf("second sweep: %d %s; want 200 relaying nothing", code, body)
+	}
+}
+
+// A push is answered 2xx only when its outcome is durable: when the store
+// fails, the answer is 500 and Pub/Sub delivers it again.
+func TestCoordinator_CompleteStoreDown(t *testing.T) {
+	ce := newCoordEnv(t, 2, nil)
+	ps := players(t, 2)
+	b := ce.create(t, batch.Key{Date: gameDate, Run: "daily"}, ps, batch.Policy{}, t0)
+	ce.flaky.down.Store(true)
+	push := outcomePush(t, b.ID, ps[0], batch.OutcomeSucceeded)
+	code, body := post(t, ce.srv.URL+"/complete", push)
+	if code != http.StatusInternalServerError || strings.TrimSpace(body) != "internal error" {
+		t.Fatalf("push with the store down: %d %q; want 500 \"internal error\"", code, body)
+	}
+	// Delivered again once the store is back, it is recorded.
+	ce.flaky.down.Store(false)
+	if code, body := post(t, ce.srv.URL+"/complete", push); code != http.StatusNoContent {
+		t.Fatalf("push after the store came back: %d %s, want 204", code, body)
+	}
+	if cur, err := ce.store.GetBatch(t.Context(), b.ID); err != nil || cur.Counts.Succeeded != 1 {
+		t.Fatalf("counts after the redelivery: %+v, %v; want one success", cur.Counts, err)
+	}
+}
+
+// A dead-lettered request pushed to /dead-letter fails its item.
+func TestCoordinator_DeadLetter(t *testing.T) {
+	ce := newCoordEnv(t, 2, nil)
+	ps := players(t, 2)
+	b := ce.create(t, batch.Key{Date: gameDate, Run: "daily"}, ps, batch.Policy{}, t0)
+	msg := batch.RequestMessage(batch.Item{BatchID: b.ID, ID: ps[1].ID, Request: ps[1].Request}, 2, "trace-x")
+	b1, err := gcppubsub.EncodePush(testSubscription, batch.Delivery{Message: msg, Attempt: 5, PublishedAt: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the second is a duplicate
+		if code, body := post(t, ce.srv.URL+"/dead-letter", b1); code != http.StatusNoContent {
+			t.Fatalf("dead-letter push: %d %s, want 204", code, body)
+		}
+	}
+	all, err := ce.store.Items(t.Context(), b.ID, batch.ItemsOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, it := range all {
+		want := batch.OutcomeNone
+		if it.ID == ps[1].ID {
+			want = batch.OutcomeFailed
+		}
+		if it.Outcome != want || (want == batch.OutcomeFailed && !strings.Contains(it.Error, "dead-lettered after 5 deliveries of attempt 2")) {
+			t.Fatalf("item %s: outcome %q error %q, want %q (dead-lettered)", it.ID, it.Outcome, it.Error, want)
+		}
+	}
+}
+
+func TestCoordinator_ReadsAndMethods(t *testing.T) {
+	ce := newCoordEnv(t, 2, nil)
+	b := ce.create(t, batch.Key{Date: gameDate, Run: "daily"}, players(t, 2), batch.Policy{}, t0)
+	var rep httpapi.BatchReport
+	getJSON(t, ce.srv.URL+"/api/batches/"+b.ID, &rep)
+	if rep.Batch.ID != b.ID || len(rep.Missing) != 2 {
+		t.Fatalf("status API through the coordinator: %+v", rep.Batch)
+	}
+	if _, code := get(t, ce.srv.URL+"/start"); code != http.StatusMethodNotAllowed {
+		t.Fatalf("GET /start: %d, want 405", code)
+	}
+}
+
+// The sweep endpoint reports a store failure as 500, hiding the cause.
+func TestCoordinator_SweepFails(t *testing.T) {
+	ce := newCoordEnv(t, 2, nil)
+	ce.flaky.down.Store(true)
+	code, body := post(t, ce.srv.URL+"/sweep", nil)
+	if code != http.StatusInternalServerError || !strings.Contains(body, `"internal error"`) {
+		t.Fatalf("sweep with the store down: %d %s", code, body)
+	}
+}
+
+func TestStartRequest_Validate(t *testing.T) {
+	ok := httpapi.StartRequest{Date: "2026-01-15", Run: "daily", Options: httpapi.StartOptions{Lines: []float64{1, 2},
+		Books: []string{"draftkings"}, MinGames: 3, MinMinutes: 12, ItemTimeout: httpapi.Duration(time.Minute), MaxAttempts: 3,
+		Deadline: httpapi.Duration(time.Hour), MinSuccess: 0.9}}
+	if err := ok.Validate(); err != nil {
+		t.Fatalf("Validate(%+v) = %v", ok, err)
+	}
+	if err := (httpapi.StartRequest{}).Validate(); err != nil {
+		t.Fatalf("empty request: %v", err)
+	}
+	bad := ok
+	bad.Options.Books = []string{" spaced "}
+	if err := bad.Validate(); !errors.Is(err, batch.ErrInvalid) || !strings.Contains(err.Error(), "options.books[0]") {
+		t.Fatalf("Validate with a bad book = %v; want ErrInvalid naming options.books[0]", err)
+	}
+}
