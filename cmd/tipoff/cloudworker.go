@@ -1,0 +1,64 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"tipoff/batch"
+	"tipoff/gcppubsub"
+	"tipoff/httpapi"
+)
+
+// runCloudWorker is "tipoff worker --cloud": the cloud shape's worker, an
+// HTTP service taking Pub/Sub pushes of requests on POST /predict (or, with
+// --pull, pulling them), publishing each outcome to prediction-outcomes
+// before acknowledging its request.
+func runCloudWorker(ctx context.Context, m *Main, cfg Config, cc *cloudConfig, pc predictConfig) error {
+	var errs []error
+	if err := cc.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if cc.Pull && cfg.Workers < 1 {
+		errs = append(errs, fmt.Errorf("workers %d: want at least 1 with --pull", cfg.Workers))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("worker: %w", errors.Join(errs...))
+	}
+	host, _ := os.Hostname()
+	name := fmt.Sprintf("%s:%d", host, os.Getpid())
+	log := cloudLogger(cfg, m, cc.Project).With("role", "worker", "worker", name)
+
+	queue, err := cc.openQueue(ctx, cfg, batch.TopicRequests, batch.TopicOutcomes)
+	if err != nil {
+		return err
+	}
+	defer queue.Close()
+	topics, err := newTopicCheck(ctx, cc.Project, batch.TopicOutcomes)
+	if err != nil {
+		return err
+	}
+	defer topics.Close()
+	guard, err := cc.auth(ctx, httpapi.DefaultMaxPushBytes, log)
+	if err != nil {
+		return err
+	}
+	// Workers need no store: everything a prediction needs is in the
+	// request, and the outcome travels back in a message.
+	j := pc.newJob(nil, nil, "", log)
+	metrics := httpapi.NewMetrics(httpapi.MetricsConfig{Log: log})
+	version, commit := Version()
+	health := httpapi.NewHealth(httpapi.HealthConfig{Program: "tipoff", Version: version, Commit: commit, Role: "worker",
+		Checks: []httpapi.HealthCheck{{Name: "queue", Check: topics.check}}, Log: log})
+	sink := batch.PublishOutcomes(queue)
+	svc := httpapi.NewWorker(httpapi.WorkerConfig{Handler: j.handle, Sink: sink, DecodePush: gcppubsub.DecodePush,
+		Auth: guard, Metrics: metrics, Health: health, Name: name, Log: log})
+	var loops []func(context.Context)
+	if cc.Pull {
+		w := batch.NewWorker(queue, j.handle, sink, log, batch.WorkerConfig{Name: name, Concurrency: cfg.Workers, Observer: metrics})
+		loops = append(loops, func(ctx context.Context) { w.Run(ctx) })
+	}
+	return serve(ctx, cc.Addr, svc.Handler(), log,
+		[]any{"project", cc.Project, "pull", cc.Pull, "auth", !cc.NoAuth, "version", version, "commit", commit}, loops...)
+}
