@@ -98,7 +98,7 @@ func (a *embedded) runDay(ctx context.Context, ds *predict.Dataset, key batch.Ke
 	resumed := !created
 	failpoint("created")
 	if created && b.Total == 0 {
-		a.log.Warn("no players selected: no games on the date in the data, or nobody qualifies", "run_date", key.Date)
+		a.log.Warn("no players selected: no games on the date in the data, or nobody qualifies", "batch_id", b.ID, "run_date", key.Date)
 	}
 	log := a.log.With("batch_id", b.ID, "trace_id", b.Meta[batch.AttrTraceID])
 	if b.State == batch.Finalized {
