@@ -234,3 +234,33 @@ func TestStore_PublishAtomic(t *testing.T) {
 	}
 	t.Logf("%d consistent reads during the publishes", reads)
 }
+
+// BenchmarkStore_Publish publishes a day of 250 players (4 predictions
+// each), each time as a newer run, so every publish also deletes the
+// previous run's set.
+func BenchmarkStore_Publish(b *testing.B) {
+	batchtest.RequireEnv(b, "FIRESTORE_EMULATOR_HOST")
+	s := mustOpen(b, batchtest.UniqueID(b), gcpfirestore.Config{})
+	t0 := time.Date(2025, 12, 25, 12, 0, 0, 0, time.UTC)
+	i := 0
+	for b.Loop() {
+		i++
+		if err := s.Publish(b.Context(), publication(fmt.Sprintf("b%06d", i), t0.Add(time.Duration(i)*time.Second), 250)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkStore_Published reads a day of 250 players.
+func BenchmarkStore_Published(b *testing.B) {
+	batchtest.RequireEnv(b, "FIRESTORE_EMULATOR_HOST")
+	s := mustOpen(b, batchtest.UniqueID(b), gcpfirestore.Config{})
+	if err := s.Publish(b.Context(), publication("b1", time.Date(2025, 12, 25, 12, 0, 0, 0, time.UTC), 250)); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := s.Published(b.Context(), pubDate); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
