@@ -268,6 +268,16 @@ func runCloudDay(t *testing.T, f faults) {
 	}
 	checkCloudEvents(t, q, b)
 
+	// The operators' health check reads the same state through the
+	// coordinator's API.
+	out, err := runMain(t, "health", "--coordinator", coord.url, "--date", cloudDate, "--run", "e2e", "--json")
+	var health struct {
+		Status string `json:"status"`
+	}
+	if err != nil || json.Unmarshal([]byte(out), &health) != nil || health.Status != "healthy" {
+		t.Errorf("tipoff health --coordinator: %v\n%s", err, out)
+	}
+
 	// SIGTERM stops each service within 10 s, cleanly.
 	for _, s := range append([]*service{coord}, workers...) {
 		s.stop(t)
