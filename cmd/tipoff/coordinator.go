@@ -174,11 +174,17 @@ func (co *cloudCoordinator) start(ctx context.Context, req httpapi.StartRequest)
 	if key.Run == "" {
 		key.Run = co.cfg.Run
 	}
-	// A retry finds its batch without reading the data again.
-	if bs, err := co.store.ListBatches(ctx, batch.ListOptions{Date: key.Date, Run: key.Run, Limit: 1}); err != nil {
+	// A retry finds its batch without reading the data again. The run is
+	// matched here, not in the query: Firestore has an index for the date
+	// alone, and a date has a handful of batches.
+	bs, err := co.store.ListBatches(ctx, batch.ListOptions{Date: key.Date, Limit: 1000})
+	if err != nil {
 		return batch.Batch{}, false, err
-	} else if len(bs) == 1 {
-		return bs[0], false, nil
+	}
+	for _, b := range bs {
+		if b.Key == key {
+			return b, false, nil
+		}
 	}
 	ds, err := co.data.load(ctx)
 	if err != nil {
