@@ -221,10 +221,10 @@ func (s *Store) retry(ctx context.Context, what string, op func() error) error {
 	for attempt := 0; ; attempt++ {
 		err = op()
 		if err == nil || !transient(err) || ctx.Err() != nil {
-			return err
+			return withKind(err)
 		}
 		if attempt+1 >= s.cfg.Retry.Attempts {
-			return fmt.Errorf("%s: gave up after %d attempts: %w", what, attempt+1, err)
+			return withKind(fmt.Errorf("%s: gave up after %d attempts: %w", what, attempt+1, err))
 		}
 		wait := backoff(s.cfg.Retry, attempt)
 		s.log.Debug("firestore retry", "op", what, "attempt", attempt+1, "wait", wait, "err", err)
@@ -232,10 +232,33 @@ func (s *Store) retry(ctx context.Context, what string, op func() error) error {
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return err
+			return withKind(err)
 		case <-t.C:
 		}
 	}
+}
+
+// withKind adds the batch error kind that a Firestore error means, once, at
+// the boundary: a conditional write that kept losing is a lost
+// compare-and-set (ErrConflict), as is AlreadyExists; NotFound is
+// ErrNotFound; InvalidArgument (a value Firestore cannot store) is
+// ErrInvalid. Errors that already carry a kind, and others, pass unchanged.
+func withKind(err error) error {
+	if err == nil || hasKind(err) {
+		return err
+	}
+	if errors.Is(err, errStale) {
+		return fmt.Errorf("%w: %w", batch.ErrConflict, err)
+	}
+	switch status.Code(err) {
+	case codes.AlreadyExists:
+		return fmt.Errorf("%w: %w", batch.ErrConflict, err)
+	case codes.NotFound:
+		return fmt.Errorf("%w: %w", batch.ErrNotFound, err)
+	case codes.InvalidArgument:
+		return fmt.Errorf("%w: %w", batch.ErrInvalid, err)
+	}
+	return err
 }
 
 // backoff returns the wait before retry attempt+1: full jitter under a cap
@@ -250,6 +273,12 @@ func backoff(p RetryPolicy, attempt int) time.Duration {
 		return 0
 	}
 	return rand.N(ceil)
+}
+
+// hasKind reports whether err already carries one of the batch error kinds.
+func hasKind(err error) bool {
+	return errors.Is(err, batch.ErrNotFound) || errors.Is(err, batch.ErrConflict) || errors.Is(err, batch.ErrInvalid) ||
+		errors.Is(err, batch.ErrFinalized) || errors.Is(err, batch.ErrPending)
 }
 
 // errStale marks a conditional write that lost: the document changed after
@@ -272,8 +301,7 @@ func transient(err error) bool {
 	if errors.Is(err, errStale) {
 		return true
 	}
-	if errors.Is(err, batch.ErrNotFound) || errors.Is(err, batch.ErrConflict) || errors.Is(err, batch.ErrInvalid) ||
-		errors.Is(err, batch.ErrFinalized) || errors.Is(err, batch.ErrPending) {
+	if hasKind(err) {
 		return false
 	}
 	switch status.Code(err) {

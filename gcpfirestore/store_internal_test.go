@@ -100,6 +100,14 @@ func TestRetry(t *testing.T) {
 			t.Fatalf("retry = %v after %d calls, want the Aborted error after 4 attempts", err, calls)
 		}
 	})
+	t.Run("LostCompareAndSet", func(t *testing.T) {
+		err := retryStore(3).retry(t.Context(), "op", func() error {
+			return stale(status.Error(codes.FailedPrecondition, "update time does not match"))
+		})
+		if !errors.Is(err, batch.ErrConflict) {
+			t.Fatalf("retry of a conditional write that keeps losing = %v, want a conflict", err)
+		}
+	})
 	t.Run("Permanent", func(t *testing.T) {
 		calls := 0
 		err := retryStore(5).retry(t.Context(), "op", func() error {
@@ -122,6 +130,30 @@ func TestRetry(t *testing.T) {
 			t.Fatalf("retry = %v after %d calls, want an error after 1", err, calls)
 		}
 	})
+}
+
+func TestWithKind(t *testing.T) {
+	tests := []struct {
+		err  error
+		want error
+	}{
+		{status.Error(codes.AlreadyExists, "exists"), batch.ErrConflict},
+		{status.Error(codes.NotFound, "gone"), batch.ErrNotFound},
+		{status.Error(codes.InvalidArgument, "too big"), batch.ErrInvalid},
+		{fmt.Errorf("commit: %w", status.Error(codes.NotFound, "gone")), batch.ErrNotFound},
+		{fmt.Errorf("%w: already", batch.ErrFinalized), batch.ErrFinalized},
+	}
+	for _, tt := range tests {
+		got := withKind(tt.err)
+		if !errors.Is(got, tt.want) || !errors.Is(got, tt.err) {
+			t.Errorf("withKind(%v) = %v, want it to wrap %v and keep the cause", tt.err, got, tt.want)
+		}
+	}
+	for _, err := range []error{status.Error(codes.PermissionDenied, "no"), status.Error(codes.Internal, "bug")} {
+		if got := withKind(err); hasKind(got) {
+			t.Errorf("withKind(%v) = %v, want no batch kind", err, got)
+		}
+	}
 }
 
 func TestChunks(t *testing.T) {
