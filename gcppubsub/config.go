@@ -46,6 +46,10 @@ type Config struct {
 	// an exponential backoff between them. Up to 10m; defaults 10s and 10m.
 	BackoffMin time.Duration
 	BackoffMax time.Duration
+	// PullWait bounds how long one pull waits for messages before Receive
+	// asks again, so a pull the server or the connection loses costs at
+	// most that long. Zero leaves it to the client library's 60s.
+	PullWait time.Duration
 	// AutoSetup makes the queue run [Queue.Setup] for a topic the first
 	// time it publishes to or receives from it (for a dead-letter topic,
 	// Setup of its source topic). For the emulator and tests: in
@@ -120,6 +124,9 @@ func (c Config) Validate() error {
 	}
 	if c.BackoffMin < 0 || c.BackoffMin > MaxBackoff {
 		bad("BackoffMin %v is outside 0 to %v", c.BackoffMin, MaxBackoff)
+	}
+	if c.PullWait < 0 {
+		bad("PullWait %v is negative", c.PullWait)
 	}
 	if c.BackoffMax < c.BackoffMin || c.BackoffMax > MaxBackoff {
 		bad("BackoffMax %v is outside BackoffMin (%v) to %v", c.BackoffMax, c.BackoffMin, MaxBackoff)

@@ -67,6 +67,12 @@
 //     the emulator sends no OIDC token (no Authorization header even with a
 //     service account configured) and no deliveryAttempt, so push handlers
 //     see Attempt 1 on every push.
+//   - A request the client cancels (a Receive whose context ends during a
+//     pull, or the client library's own 60s pull timeout) makes the
+//     emulator log NoSuchMethodError in onRstStreamRead. Once, under load,
+//     another pull waiting on the same connection then never returned, so
+//     the tests bound each pull ([Config.PullWait]) and each AutoSetup
+//     attempt.
 //   - No ordering without ordering keys and no deduplication of publishes,
 //     as in production. Exactly-once delivery can be switched on but is not
 //     relied on.

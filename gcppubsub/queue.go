@@ -48,6 +48,12 @@ const (
 	perMessageBytes = 64
 )
 
+// AutoSetup tries Setup this many times, each bounded by autoSetupTimeout.
+const (
+	autoSetupAttempts = 3
+	autoSetupTimeout  = 15 * time.Second
+)
+
 // emptyPullPause is the least time between two pulls that found nothing.
 const emptyPullPause = 100 * time.Millisecond
 
@@ -272,8 +278,8 @@ func (q *Queue) Receive(ctx context.Context, topic string, limit int) ([]batch.D
 		return nil, fmt.Errorf("receive from %s: %w: max is %d, want at least 1", topic, batch.ErrInvalid, limit)
 	}
 	if err := q.autoSetup(ctx, topic); err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
+		if err := ctxErr(ctx); err != nil {
+			return nil, err
 		}
 		return nil, fmt.Errorf("receive from %s: %w", topic, err)
 	}
@@ -294,10 +300,10 @@ func (q *Queue) Receive(ctx context.Context, topic string, limit int) ([]batch.D
 	req := &pb.PullRequest{Subscription: q.subscriptionPath(sub), MaxMessages: int32(min(limit, maxPull))}
 	for {
 		start := time.Now()
-		resp, err := q.client.SubscriptionAdminClient.Pull(pctx, req)
-		if ctx.Err() != nil {
+		resp, err := q.pull(pctx, req)
+		if err := ctxErr(ctx); err != nil {
 			// What a pull cut short took comes back after its deadline.
-			return nil, ctx.Err()
+			return nil, err
 		}
 		if q.isClosed() {
 			return nil, errClosed
@@ -324,6 +330,16 @@ func (q *Queue) Receive(ctx context.Context, topic string, limit int) ([]batch.D
 		}
 		return q.lease(ctx, topic, sub, resp.GetReceivedMessages())
 	}
+}
+
+// pull runs one Pull, bounded by [Config.PullWait].
+func (q *Queue) pull(ctx context.Context, req *pb.PullRequest) (*pb.PullResponse, error) {
+	if q.cfg.PullWait > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, q.cfg.PullWait)
+		defer cancel()
+	}
+	return q.client.SubscriptionAdminClient.Pull(ctx, req)
 }
 
 // lease sets the ack deadline of pulled messages to the configured lease
@@ -382,13 +398,35 @@ func (q *Queue) autoSetup(ctx context.Context, topic string) error {
 	if done {
 		return nil
 	}
-	if err := q.Setup(ctx, src); err != nil {
+	// Each attempt is bounded, so one request the server loses does not
+	// hold up the caller for the client library's minute.
+	var err error
+	for range autoSetupAttempts {
+		actx, cancel := context.WithTimeout(ctx, autoSetupTimeout)
+		err = q.Setup(actx, src)
+		timedOut := actx.Err() == context.DeadlineExceeded && ctx.Err() == nil
+		cancel()
+		if err == nil || !timedOut {
+			break
+		}
+	}
+	if err != nil {
 		return err
 	}
 	q.mu.Lock()
 	q.setUp[src] = true
 	q.mu.Unlock()
 	return nil
+}
+
+// ctxErr returns ctx's error if ctx is done or its deadline has passed.
+// gRPC may report the deadline a moment before ctx itself ends; then it
+// waits that moment, so the error is ctx's own.
+func ctxErr(ctx context.Context) error {
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		<-ctx.Done()
+	}
+	return ctx.Err()
 }
 
 func (q *Queue) isClosed() bool {

@@ -18,12 +18,22 @@ import (
 	"tipoff/gcppubsub"
 )
 
-// Settings of the queues the emulator runs: leases and backoffs short
-// enough for the suite to wait for them.
+// Settings of the queues the emulator runs.
 const (
-	emuLease      = 10 * time.Second
+	// emuLease is Pub/Sub's shortest ack deadline. It must also exceed
+	// twice the emulator's extra delay before a message whose lease ended
+	// can be delivered (its ~1s backoff plus up to ~2s): the emulator
+	// dead-letters such a message only when a pull comes after that, and
+	// the suite's check for it waits 1.5 leases.
+	emuLease = 10 * time.Second
+	// The shortest retry backoff the emulator applies (it raises less to 1s).
 	emuBackoffMin = time.Second
 	emuBackoffMax = time.Second
+	// emuPullWait bounds each pull: the emulator has been seen to lose a
+	// waiting pull (under load, after another request on the connection
+	// was cancelled, which makes it log NoSuchMethodError in
+	// onRstStreamRead), and a bounded pull is asked again.
+	emuPullWait = 10 * time.Second
 )
 
 // TestConformance runs the queue suite against the Pub/Sub emulator
@@ -59,6 +69,9 @@ func mustOpenEmulator(t testing.TB, cfg gcppubsub.Config) *gcppubsub.Queue {
 	batchtest.RequireEnv(t, "PUBSUB_EMULATOR_HOST")
 	cfg.Project = batchtest.UniqueID(t)
 	cfg.AutoSetup = true
+	if cfg.PullWait == 0 {
+		cfg.PullWait = emuPullWait
+	}
 	return mustOpen(t, cfg)
 }
 
@@ -325,6 +338,7 @@ func TestConfig_Validate(t *testing.T) {
 		{"many deliveries", gcppubsub.Config{Project: "tipoff-prod", MaxDeliveries: 101}, []string{"MaxDeliveries 101"}},
 		{"backoff order", gcppubsub.Config{Project: "tipoff-prod", BackoffMin: time.Minute, BackoffMax: time.Second}, []string{"BackoffMax 1s"}},
 		{"long backoff", gcppubsub.Config{Project: "tipoff-prod", BackoffMin: time.Hour}, []string{"BackoffMin 1h0m0s"}},
+		{"negative pull wait", gcppubsub.Config{Project: "tipoff-prod", PullWait: -time.Second}, []string{"PullWait -1s"}},
 		{"bad subscription", gcppubsub.Config{Project: "tipoff-prod", Subscriptions: map[string]string{"a-topic": "goog-sub"}}, []string{`Subscriptions["a-topic"]`}},
 		{"all at once", gcppubsub.Config{Project: "x", Lease: time.Hour, MaxDeliveries: 1}, []string{"Project", "Lease", "MaxDeliveries"}},
 	}
@@ -346,5 +360,21 @@ func TestConfig_Validate(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Pulls cut short by PullWait are asked again: Receive waits on past them
+// until its own context ends, then still gets what is published.
+func TestQueue_PullWait(t *testing.T) {
+	q := mustOpenEmulator(t, gcppubsub.Config{Lease: emuLease, PullWait: time.Second})
+	if err := q.Setup(t.Context(), "pull-wait"); err != nil {
+		t.Fatal(err)
+	}
+	expectNone(t, q, "pull-wait", 3500*time.Millisecond) // three bounded pulls and a half
+	if err := q.Publish(t.Context(), "pull-wait", batch.Message{ID: "late"}); err != nil {
+		t.Fatal(err)
+	}
+	if d := mustReceive(t, q, "pull-wait", 1)[0]; d.ID != "late" {
+		t.Fatalf("received %q, want %q", d.ID, "late")
 	}
 }
