@@ -403,7 +403,9 @@ func (q *Queue) claim(ctx context.Context, st *queueStmts, topic string, limit i
 	if len(rows) == 0 {
 		return nil, next, nil
 	}
-	ds, err := q.deliveries(ctx, st, topic, rows)
+	// The leases are taken: read the payloads even if ctx ends meanwhile,
+	// rather than leave the messages stranded until their leases expire.
+	ds, err := q.deliveries(context.WithoutCancel(ctx), st, topic, rows)
 	return ds, 0, err
 }
 
