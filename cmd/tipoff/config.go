@@ -137,7 +137,7 @@ func (b *flagBinder) work() {
 	b.env.duration("TIPOFF_SWEEP_EVERY", &b.cfg.SweepEvery)
 	b.env.str("TIPOFF_EXPORT_DIR", &b.cfg.ExportDir)
 	b.fs.IntVar(&b.cfg.Workers, "workers", b.cfg.Workers, "worker goroutines `n` (TIPOFF_WORKERS)")
-	b.fs.DurationVar(&b.cfg.Lease, "lease", b.cfg.Lease, "how long a received request stays leased to a worker before redelivery (TIPOFF_LEASE)")
+	b.fs.DurationVar(&b.cfg.Lease, "lease", b.cfg.Lease, "how long a received request, or the finalize step, stays claimed by a process before another may take it over (TIPOFF_LEASE)")
 	b.fs.DurationVar(&b.cfg.SweepEvery, "sweep-every", b.cfg.SweepEvery, "period of the sweeper that re-drives overdue items and enforces deadlines (TIPOFF_SWEEP_EVERY)")
 	b.fs.StringVar(&b.cfg.ExportDir, "export-dir", b.cfg.ExportDir, "`directory` for the day's picks export, <date>.json (TIPOFF_EXPORT_DIR)")
 }
@@ -322,7 +322,7 @@ func (b *flagBinder) predict(p *predictConfig) {
 	b.fs.Func("lines", "line variants: comma-separated offsets `k` adding base-k and base+k lines, e.g. 1,2 for five lines (TIPOFF_LINES)", parseOffsets)
 	b.fs.Func("books", "bookmaker preference for the base line, comma-separated (TIPOFF_BOOKS; default "+books+")", parseBooks)
 	b.fs.IntVar(&p.MinGames, "min-games", p.MinGames, "select players who played at least `n` of their team's last 10 games (TIPOFF_MIN_GAMES)")
-	b.fs.Float64Var(&p.MinMinutes, "min-minutes", p.MinMinutes, "... averaging at least this many minutes in them (TIPOFF_MIN_MINUTES)")
+	b.fs.Float64Var(&p.MinMinutes, "min-minutes", p.MinMinutes, "select players averaging at least this many minutes in those games (TIPOFF_MIN_MINUTES)")
 }
 
 // newJob returns the prediction job tuned by p, on store and publisher.

@@ -95,7 +95,11 @@ func commands() []command {
 func (m *Main) Run(ctx context.Context, args []string) error {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
 		if len(args) > 1 {
-			return m.Run(ctx, []string{args[1], "-help"})
+			// Help that was asked for is not an error.
+			if err := m.Run(ctx, []string{args[1], "-help"}); !errors.Is(err, flag.ErrHelp) {
+				return err
+			}
+			return nil
 		}
 		m.usage(m.Stdout)
 		if len(args) == 0 {
