@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"tipoff/batch"
+	"tipoff/dataimport"
 	"tipoff/predict"
 	"tipoff/predict/systems"
 	"tipoff/sqlite"
@@ -142,6 +143,44 @@ func TestRun_RealDay(t *testing.T) {
 	}
 	checkPublished(t, dbPath, exports, b)
 	checkEvents(t, dbPath, b.ID)
+
+	// The batch holds exactly the players selection picks for the date,
+	// each with the base line and its four variants.
+	ds, err := dataimport.ReadDir(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	date := predict.MustParseDate("2025-12-25")
+	want := map[string]bool{}
+	for _, c := range predict.SelectPlayers(ds, date, predict.SelectOptions{}) {
+		if _, err := predict.BuildRequest(ds, date, c.PlayerID, predict.RequestOptions{}); err == nil {
+			want[c.PlayerID] = true
+		}
+	}
+	db, err := sqlite.Open(t.Context(), dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	items, err := sqlite.NewStore(db).Items(t.Context(), b.ID, batch.ItemsOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(items) != len(want) {
+		t.Errorf("batch has %d players, selection gives %d", len(items), len(want))
+	}
+	for _, it := range items {
+		if !want[it.ID] {
+			t.Errorf("player %s is in the batch but not selected", it.ID)
+		}
+		req, err := predict.DecodeRequest(it.Request)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(req.Lines) != 5 && req.Lines[0].Value >= 2.5 {
+			t.Errorf("player %s has %d lines around %v, want 5", it.ID, len(req.Lines), req.Lines[0].Value)
+		}
+	}
 
 	// Running the same date and label again finds the finalized batch.
 	out, err = runMain(t, "run", "--db", dbPath, "--date", "2025-12-25", "--export-dir", exports)
