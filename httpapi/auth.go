@@ -128,7 +128,7 @@ func (a *Auth) verify(r *http.Request) (Caller, int, error) {
 	scheme, token, _ := strings.Cut(h, " ")
 	token = strings.TrimSpace(token)
 	if !strings.EqualFold(scheme, "Bearer") || token == "" {
-		return Caller{}, http.StatusUnauthorized, fmt.Errorf("Authorization header is not a bearer token (scheme %.20q)", scheme)
+		return Caller{}, http.StatusUnauthorized, fmt.Errorf("authorization header is not a bearer token (scheme %.20q)", scheme)
 	}
 	// The audience is checked below against every allowed one.
 	p, err := a.cfg.Validator.Validate(r.Context(), token, "")
