@@ -697,8 +697,8 @@ func startService(t *testing.T, bin string, args ...string) *service {
 			s.cmd.Process.Kill()
 			<-s.done
 		}
-		if t.Failed() {
-			t.Logf("%s %d logs:\n%s", s.name, s.cmd.Process.Pid, tail(s.logs.String(), 60))
+		if true {
+			t.Logf("%s %d logs:\n%s", s.name, s.cmd.Process.Pid, tail(s.logs.String(), 100000))
 		}
 	})
 	addr := make(chan string, 1)

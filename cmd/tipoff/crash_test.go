@@ -67,6 +67,9 @@ func TestRun_CrashAndResume(t *testing.T) {
 			defer timer.Stop()
 		}
 		err := cmd.Wait()
+		if ctx.Err() != nil {
+			t.Fatalf("run %s (failpoint %q) hung for 2 minutes\n%s", label, failpoint, buf.Bytes())
+		}
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
 			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
