@@ -27,8 +27,9 @@ type QueueConfig struct {
 	// is acked or nacked. Default 30s.
 	Lease time.Duration
 	// MaxDeliveries is how many times a message is delivered. When its
-	// last delivery is nacked, or that delivery's lease expires, the message
-	// moves to [batch.DeadLetterTopic] of its topic. Default 5.
+	// last delivery is nacked the message moves to [batch.DeadLetterTopic]
+	// of its topic at once; when that delivery's lease expires instead, it
+	// moves there as the next Receive on its topic reaches it. Default 5.
 	MaxDeliveries int
 	// BackoffMin and BackoffMax bound the delay before a nacked message is
 	// delivered again. After its n-th delivery the delay is
