@@ -74,6 +74,9 @@ func benchQueuePipeline(b *testing.B, q batch.Queue, n, consumers, limit int) {
 			})
 		}
 		wg.Wait()
+		if b.Failed() {
+			return
+		}
 		mid := time.Now()
 
 		var left atomic.Int64
@@ -86,11 +89,13 @@ func benchQueuePipeline(b *testing.B, q batch.Queue, n, consumers, limit int) {
 					if err != nil {
 						if cctx.Err() == nil {
 							b.Error(err)
+							cancel()
 						}
 						return
 					}
 					if err := q.Ack(ctx, ds...); err != nil {
 						b.Error(err)
+						cancel()
 						return
 					}
 					if left.Add(-int64(len(ds))) <= 0 {
@@ -101,6 +106,9 @@ func benchQueuePipeline(b *testing.B, q batch.Queue, n, consumers, limit int) {
 		}
 		wg.Wait()
 		cancel()
+		if b.Failed() {
+			return
+		}
 		if got := left.Load(); got != 0 {
 			b.Fatalf("%d messages left unconsumed (negative: delivered twice)", got)
 		}
