@@ -32,6 +32,9 @@ func RunQueueTests(t *testing.T, newQueue func(t *testing.T) batch.Queue, caps Q
 	}
 	for _, a := range areas {
 		t.Run(a.name, func(t *testing.T) {
+			if caps.Clock == nil {
+				t.Parallel()
+			}
 			for _, c := range a.cases {
 				t.Run(c.name, func(t *testing.T) {
 					if caps.Clock == nil {
