@@ -9,8 +9,8 @@ import (
 // Key identifies a batch by what it is for: the game date it predicts and a
 // run label. Creating a batch whose key exists returns the existing batch.
 type Key struct {
-	Date string // game date, YYYY-MM-DD in the league's time zone
-	Run  string // run label, e.g. "daily"; lower-case letters, digits, '-', '_' and '.'
+	Date string `json:"date"` // game date, YYYY-MM-DD in the league's time zone
+	Run  string `json:"run"`  // run label, e.g. "daily"; lower-case letters, digits, '-', '_' and '.'
 }
 
 var runLabel = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)

@@ -178,7 +178,10 @@ func (e *Engine) Record(ctx context.Context, rec OutcomeRecord) (Recorded, error
 	if r.Duplicate {
 		e.log.Debug("duplicate outcome absorbed", "batch_id", rec.BatchID, "item_id", rec.ItemID, "outcome", rec.Outcome)
 	}
-	if r.Remaining == 0 {
+	// Only the record that completed the batch finalizes it; a duplicate
+	// after completion leaves a missed finalize to the sweeper rather than
+	// every late redelivery contending for the lease.
+	if r.Remaining == 0 && !r.Duplicate {
 		e.finalizeQuietly(ctx, rec.BatchID)
 	}
 	return r, nil

@@ -338,24 +338,24 @@ func (c *Coordinator) serveStart(w http.ResponseWriter, r *http.Request) {
 		dec := json.NewDecoder(bytes.NewReader(body))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&req); err != nil {
-			writeError(w, c.log, r, fmt.Errorf("%w: start request body: want JSON like {\"date\":\"YYYY-MM-DD\",\"run\":\"daily\",\"options\":{...}}: %v", batch.ErrInvalid, err))
+			WriteError(w, c.log, r, fmt.Errorf("%w: start request body: want JSON like {\"date\":\"YYYY-MM-DD\",\"run\":\"daily\",\"options\":{...}}: %v", batch.ErrInvalid, err))
 			return
 		}
 		if dec.More() {
-			writeError(w, c.log, r, fmt.Errorf("%w: start request body has data after the JSON object", batch.ErrInvalid))
+			WriteError(w, c.log, r, fmt.Errorf("%w: start request body has data after the JSON object", batch.ErrInvalid))
 			return
 		}
 	}
 	if v := r.Header.Get("X-CloudScheduler-ScheduleTime"); v != "" {
 		t, err := time.Parse(time.RFC3339Nano, v)
 		if err != nil {
-			writeError(w, c.log, r, fmt.Errorf("%w: header X-CloudScheduler-ScheduleTime %q is not an RFC 3339 time", batch.ErrInvalid, v))
+			WriteError(w, c.log, r, fmt.Errorf("%w: header X-CloudScheduler-ScheduleTime %q is not an RFC 3339 time", batch.ErrInvalid, v))
 			return
 		}
 		req.ScheduleTime = t.UTC()
 	}
 	if err := req.Validate(); err != nil {
-		writeError(w, c.log, r, err)
+		WriteError(w, c.log, r, err)
 		return
 	}
 	req.TraceID = TraceID(r)
@@ -365,7 +365,7 @@ func (c *Coordinator) serveStart(w http.ResponseWriter, r *http.Request) {
 	ctx := WithTraceID(r.Context(), req.TraceID)
 	b, created, err := c.cfg.Start(ctx, req)
 	if err != nil {
-		writeError(w, c.log, r.WithContext(ctx), err)
+		WriteError(w, c.log, r.WithContext(ctx), err)
 		return
 	}
 	if b.State == batch.Running {
@@ -412,7 +412,7 @@ func (c *Coordinator) serveDeadLetter(w http.ResponseWriter, r *http.Request) {
 func (c *Coordinator) serveSweep(w http.ResponseWriter, r *http.Request) {
 	rep, err := c.SweepOnce(r.Context())
 	if err != nil {
-		writeError(w, c.log, r, fmt.Errorf("sweep: %w", err))
+		WriteError(w, c.log, r, fmt.Errorf("sweep: %w", err))
 		return
 	}
 	writeAPIJSON(w, rep)
@@ -460,9 +460,10 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool
 	return body, true
 }
 
-// writeError answers with err's kind as a JSON error, as the status API
-// does; a 500 says only "internal error" and logs the rest.
-func writeError(w http.ResponseWriter, log *slog.Logger, r *http.Request, err error) {
+// WriteError answers with err's kind mapped onto a status code (not found
+// 404, invalid 400, conflict and finalized 409, anything else 500) as a JSON
+// error; a 500 says only "internal error" and logs the rest.
+func WriteError(w http.ResponseWriter, log *slog.Logger, r *http.Request, err error) {
 	code := apiErrorStatus(err)
 	msg := err.Error()
 	if code == http.StatusInternalServerError {

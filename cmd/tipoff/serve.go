@@ -180,31 +180,13 @@ func (a *embedded) routes(eng *batch.Engine, j *job) http.Handler {
 		b, created, err := a.startRun(r.Context(), eng, j, batch.Key{Date: body.Date, Run: body.Run}, trace)
 		if err != nil {
 			a.log.Warn("start failed", "run_date", body.Date, "run", body.Run, "trace_id", trace, "err", err)
-		} else {
-			a.log.Info("run started by request", "batch_id", b.ID, "run_date", body.Date, "created", created, "trace_id", b.Meta[batch.AttrTraceID])
-			w.WriteHeader(http.StatusAccepted)
+			httpapi.WriteError(w, a.log, r, err)
+			return
 		}
-		writeJSON(w, b, err)
+		a.log.Info("run started by request", "batch_id", b.ID, "run_date", body.Date, "created", created, "trace_id", b.Meta[batch.AttrTraceID])
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusAccepted)
+		json.NewEncoder(w).Encode(b)
 	})
 	return mux
-}
-
-// writeJSON writes v, or err mapped onto a status code.
-func writeJSON(w http.ResponseWriter, v any, err error) {
-	if err != nil {
-		code := http.StatusInternalServerError
-		msg := "internal error"
-		switch {
-		case errors.Is(err, batch.ErrNotFound):
-			code, msg = http.StatusNotFound, err.Error()
-		case errors.Is(err, batch.ErrInvalid):
-			code, msg = http.StatusBadRequest, err.Error()
-		case errors.Is(err, batch.ErrConflict), errors.Is(err, batch.ErrFinalized):
-			code, msg = http.StatusConflict, err.Error()
-		}
-		http.Error(w, msg, code)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(v)
 }
