@@ -122,7 +122,9 @@ func (s *Store) CompleteFinalize(ctx context.Context, batchID, owner string, res
 // creates ev in the event outbox, in one commit like CompleteFinalize's.
 // Outcomes being recorded at the same time hold a shared lock on the batch
 // document, so they either commit before the cancel (and are counted) or
-// find the batch finalized. It returns [batch.ErrFinalized] if the batch is
+// find the batch finalized. (On the emulator, whose locks let new readers
+// pass a waiting writer, a cancel under a steady stream of outcomes waits
+// until the stream pauses.) It returns [batch.ErrFinalized] if the batch is
 // already finalized, [batch.ErrNotFound] if it does not exist and
 // [batch.ErrInvalid] for an event that fails [batch.Event.Validate].
 func (s *Store) Cancel(ctx context.Context, batchID, reason string, ev batch.Event, now time.Time) (batch.Batch, error) {
