@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"net/url"
@@ -11,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
 )
@@ -32,6 +34,8 @@ type DB struct {
 	writes     chan writeReq
 	closed     chan struct{}
 	writerDone chan struct{}
+	closeOnce  sync.Once
+	closeErr   error
 }
 
 // Open opens (creating if needed) the SQLite file at path and brings its
@@ -86,16 +90,14 @@ func Open(ctx context.Context, path string) (*DB, error) {
 func (db *DB) Path() string { return db.path }
 
 // Close stops the group-commit writer, failing writes still queued, and
-// closes the file.
+// closes the file. Closing again returns the first Close's result.
 func (db *DB) Close() error {
-	close(db.closed)
-	<-db.writerDone
-	err1 := db.read.Close()
-	err2 := db.write.Close()
-	if err2 != nil {
-		return err2
-	}
-	return err1
+	db.closeOnce.Do(func() {
+		close(db.closed)
+		<-db.writerDone
+		db.closeErr = errors.Join(db.write.Close(), db.read.Close())
+	})
+	return db.closeErr
 }
 
 // Ping checks that the file can be read.

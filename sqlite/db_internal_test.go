@@ -50,3 +50,19 @@ func TestDB_WriteGroupCommit(t *testing.T) {
 		t.Fatalf("got %d rows with %d odd, want 100 rows with 0 odd", n, odd)
 	}
 }
+
+func TestDB_CloseTwice(t *testing.T) {
+	db, err := Open(t.Context(), filepath.Join(t.TempDir(), "t.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if err := db.Write(t.Context(), func(*sql.Tx) error { return nil }); !errors.Is(err, errClosed) {
+		t.Fatalf("Write after Close: got %v, want errClosed", err)
+	}
+}
