@@ -1,14 +1,11 @@
 package httpapi_test
 
 import (
-	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"io"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -21,46 +18,27 @@ import (
 	"google.golang.org/api/option"
 
 	"tipoff/httpapi"
+	"tipoff/internal/oidctest"
 )
 
 const (
 	testAudience = "https://coordinator-abc123-uc.a.run.app"
 	pushAccount  = "pubsub-push@tipoff-prod.iam.gserviceaccount.com"
 	schedAccount = "scheduler@tipoff-prod.iam.gserviceaccount.com"
-	testKeyID    = "test-key-1"
+	testKeyID    = oidctest.KeyID
 )
 
-// issuer signs ID tokens the way Google does (RS256, with a key ID) with a
-// key of its own, and serves the public half as a JWKS.
-type issuer struct {
-	key  *rsa.PrivateKey
-	jwks *httptest.Server
-}
+// newIssuer returns a test OIDC issuer: a key and its JWKS server.
+func newIssuer(t *testing.T) *oidctest.Issuer { return oidctest.New(t) }
 
-func newIssuer(t *testing.T) *issuer {
-	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Cache-Control", "public, max-age=3600")
-		json.NewEncoder(w).Encode(map[string]any{"keys": []map[string]string{{
-			"kty": "RSA", "alg": "RS256", "use": "sig", "kid": testKeyID,
-			"n": base64.RawURLEncoding.EncodeToString(key.N.Bytes()),
-			"e": base64.RawURLEncoding.EncodeToString(big.NewInt(int64(key.E)).Bytes()),
-		}}})
-	}))
-	t.Cleanup(jwks.Close)
-	return &issuer{key: key, jwks: jwks}
-}
+// sign is oidctest.Sign: a JWT of claims signed with key under kid and alg.
+var sign = oidctest.Sign
 
 // validator returns the real idtoken validator, with Google's key endpoint
 // answered by the issuer's JWKS server.
-func (is *issuer) validator(t *testing.T) *idtoken.Validator {
+func validator(t *testing.T, is *oidctest.Issuer) *idtoken.Validator {
 	t.Helper()
-	target, _ := url.Parse(is.jwks.URL)
+	target, _ := url.Parse(is.JWKS.URL)
 	client := &http.Client{Transport: redirect{target: target}}
 	v, err := idtoken.NewValidator(t.Context(), option.WithHTTPClient(client))
 	if err != nil {
@@ -87,28 +65,6 @@ func goodClaims() map[string]any {
 		"iat": now.Unix(), "exp": now.Add(time.Hour).Unix(),
 		"sub": "112233445566778899000", "email": pushAccount, "email_verified": true,
 	}
-}
-
-// sign returns a JWT of claims signed with key under kid and alg.
-func sign(t *testing.T, key *rsa.PrivateKey, kid, alg string, claims map[string]any) string {
-	t.Helper()
-	enc := func(v any) string {
-		b, err := json.Marshal(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return base64.RawURLEncoding.EncodeToString(b)
-	}
-	unsigned := enc(map[string]string{"alg": alg, "typ": "JWT", "kid": kid}) + "." + enc(claims)
-	if alg == "none" {
-		return unsigned + "."
-	}
-	sum := sha256.Sum256([]byte(unsigned))
-	sig, err := rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, sum[:])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return unsigned + "." + base64.RawURLEncoding.EncodeToString(sig)
 }
 
 // guarded is a handler behind Auth that records what reached it.
@@ -153,7 +109,7 @@ func TestAuth(t *testing.T) {
 		change(c)
 		return c
 	}
-	good := sign(t, is.key, testKeyID, "RS256", goodClaims())
+	good := sign(t, is.Key, testKeyID, "RS256", goodClaims())
 	tests := []struct {
 		name   string
 		header string // Authorization
@@ -161,35 +117,35 @@ func TestAuth(t *testing.T) {
 	}{
 		{"good", "Bearer " + good, http.StatusNoContent},
 		{"scheme in lower case", "bearer " + good, http.StatusNoContent},
-		{"scheduler account", "Bearer " + sign(t, is.key, testKeyID, "RS256", with(func(c map[string]any) { c["email"] = schedAccount })), http.StatusNoContent},
-		{"issuer without scheme", "Bearer " + sign(t, is.key, testKeyID, "RS256", with(func(c map[string]any) { c["iss"] = "accounts.google.com" })), http.StatusNoContent},
-		{"second audience", "Bearer " + sign(t, is.key, testKeyID, "RS256", with(func(c map[string]any) { c["aud"] = "tipoff-push" })), http.StatusNoContent},
-		{"email_verified as a string", "Bearer " + sign(t, is.key, testKeyID, "RS256", with(func(c map[string]any) { c["email_verified"] = "true" })), http.StatusNoContent},
+		{"scheduler account", "Bearer " + sign(t, is.Key, testKeyID, "RS256", with(func(c map[string]any) { c["email"] = schedAccount })), http.StatusNoContent},
+		{"issuer without scheme", "Bearer " + sign(t, is.Key, testKeyID, "RS256", with(func(c map[string]any) { c["iss"] = "accounts.google.com" })), http.StatusNoContent},
+		{"second audience", "Bearer " + sign(t, is.Key, testKeyID, "RS256", with(func(c map[string]any) { c["aud"] = "tipoff-push" })), http.StatusNoContent},
+		{"email_verified as a string", "Bearer " + sign(t, is.Key, testKeyID, "RS256", with(func(c map[string]any) { c["email_verified"] = "true" })), http.StatusNoContent},
 
 		{"missing", "", http.StatusUnauthorized},
 		{"basic auth", "Basic cHVzaDpzZWNyZXQ=", http.StatusUnauthorized},
 		{"empty bearer", "Bearer ", http.StatusUnauthorized},
 		{"malformed", "Bearer not-a-jwt", http.StatusUnauthorized},
 		{"malformed segments", "Bearer a.b.c", http.StatusUnauthorized},
-		{"unsigned", "Bearer " + sign(t, is.key, testKeyID, "none", goodClaims()), http.StatusUnauthorized},
+		{"unsigned", "Bearer " + sign(t, is.Key, testKeyID, "none", goodClaims()), http.StatusUnauthorized},
 		{"signed by another key", "Bearer " + sign(t, otherKey, testKeyID, "RS256", goodClaims()), http.StatusUnauthorized},
-		{"unknown key id", "Bearer " + sign(t, is.key, "no-such-key", "RS256", goodClaims()), http.StatusUnauthorized},
+		{"unknown key id", "Bearer " + sign(t, is.Key, "no-such-key", "RS256", goodClaims()), http.StatusUnauthorized},
 		{"tampered claims", "Bearer " + tamper(t, good), http.StatusUnauthorized},
-		{"expired", "Bearer " + sign(t, is.key, testKeyID, "RS256", with(func(c map[string]any) {
+		{"expired", "Bearer " + sign(t, is.Key, testKeyID, "RS256", with(func(c map[string]any) {
 			c["iat"], c["exp"] = time.Now().Add(-2*time.Hour).Unix(), time.Now().Add(-time.Hour).Unix()
 		})), http.StatusUnauthorized},
-		{"wrong issuer", "Bearer " + sign(t, is.key, testKeyID, "RS256", with(func(c map[string]any) { c["iss"] = "https://evil.example.com" })), http.StatusUnauthorized},
-		{"wrong audience", "Bearer " + sign(t, is.key, testKeyID, "RS256", with(func(c map[string]any) { c["aud"] = "https://worker-abc123-uc.a.run.app" })), http.StatusUnauthorized},
+		{"wrong issuer", "Bearer " + sign(t, is.Key, testKeyID, "RS256", with(func(c map[string]any) { c["iss"] = "https://evil.example.com" })), http.StatusUnauthorized},
+		{"wrong audience", "Bearer " + sign(t, is.Key, testKeyID, "RS256", with(func(c map[string]any) { c["aud"] = "https://worker-abc123-uc.a.run.app" })), http.StatusUnauthorized},
 
-		{"wrong email", "Bearer " + sign(t, is.key, testKeyID, "RS256", with(func(c map[string]any) { c["email"] = "intruder@other-project.iam.gserviceaccount.com" })), http.StatusForbidden},
-		{"email not verified", "Bearer " + sign(t, is.key, testKeyID, "RS256", with(func(c map[string]any) { c["email_verified"] = false })), http.StatusForbidden},
-		{"no email", "Bearer " + sign(t, is.key, testKeyID, "RS256", with(func(c map[string]any) { delete(c, "email") })), http.StatusForbidden},
+		{"wrong email", "Bearer " + sign(t, is.Key, testKeyID, "RS256", with(func(c map[string]any) { c["email"] = "intruder@other-project.iam.gserviceaccount.com" })), http.StatusForbidden},
+		{"email not verified", "Bearer " + sign(t, is.Key, testKeyID, "RS256", with(func(c map[string]any) { c["email_verified"] = false })), http.StatusForbidden},
+		{"no email", "Bearer " + sign(t, is.Key, testKeyID, "RS256", with(func(c map[string]any) { delete(c, "email") })), http.StatusForbidden},
 	}
 	g := &guarded{}
 	a := mustNewAuth(t, httpapi.AuthConfig{
 		Audiences: []string{testAudience, "tipoff-push"},
 		Emails:    []string{pushAccount, schedAccount},
-		Validator: is.validator(t),
+		Validator: validator(t, is),
 	})
 	srv := httptest.NewServer(a.Wrap(g))
 	defer srv.Close()
@@ -243,11 +199,11 @@ func TestAuth_ExpiryByClock(t *testing.T) {
 	is := newIssuer(t)
 	g := &guarded{}
 	a := mustNewAuth(t, httpapi.AuthConfig{
-		Audiences: []string{testAudience}, Emails: []string{pushAccount}, Validator: is.validator(t),
+		Audiences: []string{testAudience}, Emails: []string{pushAccount}, Validator: validator(t, is),
 		NowFunc: func() time.Time { return time.Now().Add(2 * time.Hour) },
 	})
 	req := httptest.NewRequestWithContext(t.Context(), http.MethodPost, "/start", nil)
-	req.Header.Set("Authorization", "Bearer "+sign(t, is.key, testKeyID, "RS256", goodClaims()))
+	req.Header.Set("Authorization", "Bearer "+sign(t, is.Key, testKeyID, "RS256", goodClaims()))
 	rec := httptest.NewRecorder()
 	a.Wrap(g).ServeHTTP(rec, req)
 	if rec.Code != http.StatusUnauthorized || g.calls.Load() != 0 {
@@ -259,11 +215,11 @@ func TestAuth_BodyLimit(t *testing.T) {
 	is := newIssuer(t)
 	g := &guarded{}
 	a := mustNewAuth(t, httpapi.AuthConfig{
-		Audiences: []string{testAudience}, Emails: []string{pushAccount}, Validator: is.validator(t), MaxBodyBytes: 1024,
+		Audiences: []string{testAudience}, Emails: []string{pushAccount}, Validator: validator(t, is), MaxBodyBytes: 1024,
 	})
 	srv := httptest.NewServer(a.Wrap(g))
 	defer srv.Close()
-	token := sign(t, is.key, testKeyID, "RS256", goodClaims())
+	token := sign(t, is.Key, testKeyID, "RS256", goodClaims())
 	tests := []struct {
 		name    string
 		body    io.Reader

@@ -15,7 +15,7 @@ import (
 func TestServices_Auth(t *testing.T) {
 	is := newIssuer(t)
 	auth := mustNewAuth(t, httpapi.AuthConfig{
-		Audiences: []string{testAudience}, Emails: []string{pushAccount, schedAccount}, Validator: is.validator(t),
+		Audiences: []string{testAudience}, Emails: []string{pushAccount, schedAccount}, Validator: validator(t, is),
 	})
 	ce := newCoordEnv(t, 3, auth.Wrap)
 	wsrv := newWorkerServer(t, ce.env, nil, auth.Wrap)
@@ -25,7 +25,7 @@ func TestServices_Auth(t *testing.T) {
 	with := func(change func(c map[string]any)) string {
 		c := goodClaims()
 		change(c)
-		return "Bearer " + sign(t, is.key, testKeyID, "RS256", c)
+		return "Bearer " + sign(t, is.Key, testKeyID, "RS256", c)
 	}
 	refused := []struct {
 		name   string
@@ -75,7 +75,7 @@ func TestServices_Auth(t *testing.T) {
 	expectNone(t, ce.queue, batch.TopicOutcomes)
 
 	// The allowed callers get through.
-	good := "Bearer " + sign(t, is.key, testKeyID, "RS256", goodClaims())
+	good := "Bearer " + sign(t, is.Key, testKeyID, "RS256", goodClaims())
 	sched := with(func(c map[string]any) { c["email"] = schedAccount })
 	for _, ep := range endpoints {
 		h := good

@@ -4,16 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	mrand "math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -36,6 +30,7 @@ import (
 	"tipoff/gcpfirestore"
 	"tipoff/gcppubsub"
 	"tipoff/httpapi"
+	"tipoff/internal/oidctest"
 	"tipoff/predict"
 	"tipoff/predict/systems"
 )
@@ -73,7 +68,6 @@ const (
 	workerAud    = "https://worker.tipoff.test"
 	pushEmail    = "push@tipoff-e2e.iam.gserviceaccount.com"
 	schedEmail   = "scheduler@tipoff-e2e.iam.gserviceaccount.com"
-	e2eKeyID     = "e2e-key"
 	cloudTimeout = 3 * time.Minute
 )
 
@@ -88,7 +82,7 @@ func runCloudDay(t *testing.T, f faults) {
 	ctx, cancel := context.WithTimeout(t.Context(), cloudTimeout)
 	defer cancel()
 	project := batchtest.UniqueID(t)
-	is := newTestIssuer(t)
+	is := oidctest.New(t)
 
 	// The gateway comes first: the push subscriptions point at it.
 	gw := newGateway(t, is, f)
@@ -122,7 +116,7 @@ func runCloudDay(t *testing.T, f faults) {
 		t.Fatal(err)
 	}
 
-	common := []string{"--project", project, "--auth-keys-url", is.jwks.URL, "--addr", "127.0.0.1:0", "--log-format", "json"}
+	common := []string{"--project", project, "--auth-keys-url", is.JWKS.URL, "--addr", "127.0.0.1:0", "--log-format", "json"}
 	if f.pull {
 		common = append(common, "--pull", "--lease", "10s")
 	}
@@ -159,10 +153,10 @@ func runCloudDay(t *testing.T, f faults) {
 		want             int
 	}{
 		{"start without a token", coord.url + "/start", "", http.StatusUnauthorized},
-		{"start by another account", coord.url + "/start", is.token(t, coordAud, "intruder@elsewhere.iam.gserviceaccount.com", time.Hour), http.StatusForbidden},
-		{"start with an expired token", coord.url + "/start", is.token(t, coordAud, schedEmail, -time.Minute), http.StatusUnauthorized},
-		{"start with the worker's audience", coord.url + "/start", is.token(t, workerAud, schedEmail, time.Hour), http.StatusUnauthorized},
-		{"predict with the coordinator's audience", workers[0].url + "/predict", is.token(t, coordAud, pushEmail, time.Hour), http.StatusUnauthorized},
+		{"start by another account", coord.url + "/start", token(t, is, coordAud, "intruder@elsewhere.iam.gserviceaccount.com", time.Hour), http.StatusForbidden},
+		{"start with an expired token", coord.url + "/start", token(t, is, coordAud, schedEmail, -time.Minute), http.StatusUnauthorized},
+		{"start with the worker's audience", coord.url + "/start", token(t, is, workerAud, schedEmail, time.Hour), http.StatusUnauthorized},
+		{"predict with the coordinator's audience", workers[0].url + "/predict", token(t, is, coordAud, pushEmail, time.Hour), http.StatusUnauthorized},
 	} {
 		if code, body := postWith(t, c.url, c.token, startBody, nil); code != c.want {
 			t.Fatalf("%s: status %d (%s), want %d", c.name, code, body, c.want)
@@ -173,7 +167,7 @@ func runCloudDay(t *testing.T, f faults) {
 	}
 
 	// Start the day, twice: the second finds the first's batch.
-	sched := is.token(t, coordAud, schedEmail, time.Hour)
+	sched := token(t, is, coordAud, schedEmail, time.Hour)
 	code, body := postWith(t, coord.url+"/start", sched, startBody, nil)
 	var started httpapi.StartResponse
 	if code != http.StatusAccepted || json.Unmarshal([]byte(body), &started) != nil || !started.Created || started.Total == 0 {
@@ -207,7 +201,7 @@ func runCloudDay(t *testing.T, f faults) {
 				gw.route("/predict", workerAud, workers[0].url)
 				it := anyItem(t, store, started.BatchID, "")
 				push := pushBody(t, batch.RequestMessage(it, 1, ""))
-				inflight(t, workers[1], "/predict", is.token(t, workerAud, pushEmail, time.Hour), push)
+				inflight(t, workers[1], "/predict", token(t, is, workerAud, pushEmail, time.Hour), push)
 				stopped = append(stopped, workers[1])
 				workers = workers[:1]
 				t.Logf("worker stopped mid-day (gateway: %s)", gw.stats())
@@ -227,7 +221,7 @@ func runCloudDay(t *testing.T, f faults) {
 				}
 				push := pushBody(t, batch.Message{ID: it.BatchID + "/" + it.ID + "/1/outcome", Body: body,
 					Attributes: map[string]string{batch.AttrBatchID: it.BatchID, batch.AttrItemID: it.ID, batch.AttrAttempt: "1"}})
-				inflight(t, coord, "/complete", is.token(t, coordAud, pushEmail, time.Hour), push)
+				inflight(t, coord, "/complete", token(t, is, coordAud, pushEmail, time.Hour), push)
 				if got := anyItem(t, store, started.BatchID, it.ID); got.Outcome != m.Outcome {
 					t.Fatalf("outcome of %s acked during shutdown but not stored: %q", it.ID, got.Outcome)
 				}
@@ -444,7 +438,7 @@ type faults struct {
 // Cloud Run holds requests while an instance starts), and injects faults.
 type gateway struct {
 	url string
-	is  *testIssuer
+	is  *oidctest.Issuer
 	f   faults
 
 	mu      sync.Mutex
@@ -466,7 +460,7 @@ type gwRoute struct {
 	tokenExp time.Time
 }
 
-func newGateway(t *testing.T, is *testIssuer, f faults) *gateway {
+func newGateway(t *testing.T, is *oidctest.Issuer, f faults) *gateway {
 	t.Helper()
 	seed := time.Now().UnixNano()
 	t.Logf("gateway seed %d", seed)
@@ -577,7 +571,7 @@ func (gw *gateway) plan(t *testing.T, path, msgID string) (gwPlan, bool) {
 	p.targets[1] = rt.backends[(rt.next+1)%len(rt.backends)]
 	rt.next++
 	if time.Until(rt.tokenExp) < 10*time.Minute {
-		rt.token = gw.is.token(t, rt.aud, pushEmail, time.Hour)
+		rt.token = token(t, gw.is, rt.aud, pushEmail, time.Hour)
 		rt.tokenExp = time.Now().Add(time.Hour)
 	}
 	p.token = rt.token
@@ -604,34 +598,9 @@ func (gw *gateway) stats() string {
 		gw.pushes.Load(), gw.failed.Load(), gw.lostAcks.Load(), gw.dups.Load(), gw.broken.Load())
 }
 
-// testIssuer signs ID tokens as Google does (RS256 with a key ID) with a key
-// of its own, and serves the public key as a JWKS for --auth-keys-url.
-type testIssuer struct {
-	key  *rsa.PrivateKey
-	jwks *httptest.Server
-}
-
-func newTestIssuer(t *testing.T) *testIssuer {
-	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(map[string]any{"keys": []map[string]string{{
-			"kty": "RSA", "alg": "RS256", "use": "sig", "kid": e2eKeyID,
-			"n": base64.RawURLEncoding.EncodeToString(key.N.Bytes()),
-			"e": base64.RawURLEncoding.EncodeToString(big.NewInt(int64(key.E)).Bytes()),
-		}}})
-	}))
-	t.Cleanup(jwks.Close)
-	return &testIssuer{key: key, jwks: jwks}
-}
-
-// token returns an ID token for aud and email that expires after ttl
-// (already expired for a negative ttl).
-func (is *testIssuer) token(t *testing.T, aud, email string, ttl time.Duration) string {
+// token returns an ID token from is for aud and email that expires after
+// ttl (already expired for a negative ttl).
+func token(t *testing.T, is *oidctest.Issuer, aud, email string, ttl time.Duration) string {
 	t.Helper()
 	now := time.Now()
 	claims := map[string]any{"iss": "https://accounts.google.com", "aud": aud, "sub": "1234567890",
@@ -639,20 +608,7 @@ func (is *testIssuer) token(t *testing.T, aud, email string, ttl time.Duration) 
 	if ttl < 0 {
 		claims["iat"] = now.Add(ttl - time.Hour).Unix()
 	}
-	enc := func(v any) string {
-		b, err := json.Marshal(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return base64.RawURLEncoding.EncodeToString(b)
-	}
-	unsigned := enc(map[string]string{"alg": "RS256", "typ": "JWT", "kid": e2eKeyID}) + "." + enc(claims)
-	sum := sha256.Sum256([]byte(unsigned))
-	sig, err := rsa.SignPKCS1v15(rand.Reader, is.key, crypto.SHA256, sum[:])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return unsigned + "." + base64.RawURLEncoding.EncodeToString(sig)
+	return is.Token(t, claims)
 }
 
 // service is a cloud service running as a process of the binary.
