@@ -56,7 +56,7 @@ func runCloudWorker(ctx context.Context, m *Main, cfg Config, cc *cloudConfig, p
 		Auth: guard, Metrics: metrics, Health: health, Name: name, Log: log})
 	var loops []func(context.Context)
 	if cc.Pull {
-		w := batch.NewWorker(queue, j.handle, sink, log, batch.WorkerConfig{Name: name, Concurrency: cfg.Workers, Observer: metrics})
+		w := batch.NewWorker(queue, j.handle, sink, log, batch.WorkerConfig{Name: name, Concurrency: cfg.Workers, BatchSize: cfg.Receive, Observer: metrics})
 		loops = append(loops, func(ctx context.Context) { w.Run(ctx) })
 	}
 	return serve(ctx, cc.Addr, svc.Handler(), log,

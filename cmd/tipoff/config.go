@@ -27,6 +27,7 @@ type Config struct {
 	Date       string        // game date YYYY-MM-DD; "" means today in LeagueTZ
 	Run        string        // run label
 	Workers    int           // worker goroutines
+	Receive    int           // requests a worker takes from the queue at a time
 	ExportDir  string        // where finalize writes the day's picks JSON
 	Policy     batch.Policy  // item timeout, attempts, deadline, success ratio
 	Lease      time.Duration // queue visibility timeout
@@ -41,6 +42,7 @@ func DefaultConfig() Config {
 		DB:         "tipoff.db",
 		Run:        "daily",
 		Workers:    runtime.NumCPU(),
+		Receive:    64,
 		ExportDir:  "exports",
 		Policy:     batch.Policy{}.WithDefaults(),
 		Lease:      30 * time.Second,
@@ -133,10 +135,12 @@ func (b *flagBinder) run() {
 
 func (b *flagBinder) work() {
 	b.env.int("TIPOFF_WORKERS", &b.cfg.Workers)
+	b.env.int("TIPOFF_RECEIVE_BATCH", &b.cfg.Receive)
 	b.env.duration("TIPOFF_LEASE", &b.cfg.Lease)
 	b.env.duration("TIPOFF_SWEEP_EVERY", &b.cfg.SweepEvery)
 	b.env.str("TIPOFF_EXPORT_DIR", &b.cfg.ExportDir)
 	b.fs.IntVar(&b.cfg.Workers, "workers", b.cfg.Workers, "worker goroutines `n` (TIPOFF_WORKERS)")
+	b.fs.IntVar(&b.cfg.Receive, "receive-batch", b.cfg.Receive, "requests a worker takes from the queue at a time, `n` (TIPOFF_RECEIVE_BATCH)")
 	b.fs.DurationVar(&b.cfg.Lease, "lease", b.cfg.Lease, "how long a received request, or the finalize step, stays claimed by a process before another may take it over (TIPOFF_LEASE)")
 	b.fs.DurationVar(&b.cfg.SweepEvery, "sweep-every", b.cfg.SweepEvery, "period of the sweeper that re-drives overdue items and enforces deadlines (TIPOFF_SWEEP_EVERY)")
 	b.fs.StringVar(&b.cfg.ExportDir, "export-dir", b.cfg.ExportDir, "`directory` for the day's picks export, <date>.json (TIPOFF_EXPORT_DIR)")
@@ -192,6 +196,9 @@ func (c Config) Validate() error {
 	}
 	if c.Workers < 0 || c.Workers > 1024 {
 		errs = append(errs, fmt.Errorf("workers %d: want 0 to 1024", c.Workers))
+	}
+	if c.Receive < 1 || c.Receive > 1000 {
+		errs = append(errs, fmt.Errorf("receive-batch %d: want 1 to 1000", c.Receive))
 	}
 	if c.Lease < 100*time.Millisecond {
 		errs = append(errs, fmt.Errorf("lease %v: want at least 100ms", c.Lease))

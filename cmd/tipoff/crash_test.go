@@ -54,7 +54,8 @@ func TestRun_CrashAndResume(t *testing.T) {
 		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 		defer cancel()
 		cmd := exec.CommandContext(ctx, bin, "run", "--db", dbPath, "--date", demoDate, "--run", label,
-			"--lines", "1,2", "--export-dir", exports, "--workers", "2", "--lease", "300ms", "--sweep-every", "50ms",
+			"--lines", "1,2", "--export-dir", exports, "--workers", "2", "--receive-batch", "8",
+			"--lease", "300ms", "--sweep-every", "50ms",
 			"--log-level", "warn")
 		cmd.Env = append(os.Environ(), "TIPOFF_FAILPOINT="+failpoint)
 		var buf bytes.Buffer // one writer for both: exec serializes its writes
@@ -99,8 +100,9 @@ func TestRun_CrashAndResume(t *testing.T) {
 			case "timer":
 				after = time.Duration(50+rng.IntN(400)) * time.Millisecond
 			case "recorded":
-				// A day of this league is one or two receive batches.
-				fp = fmt.Sprintf("%s:%d", p, 1+rng.IntN(2))
+				// Requests come 8 at a time, so a day of this league is
+				// several receive batches: the first three leave work to do.
+				fp = fmt.Sprintf("%s:%d", p, 1+rng.IntN(3))
 			default:
 				fp = p
 			}

@@ -127,7 +127,7 @@ func (a *embedded) runDay(ctx context.Context, ds *predict.Dataset, key batch.Ke
 		return err
 	}
 	wk := batch.NewWorker(a.queue, j.handle, sink, log,
-		batch.WorkerConfig{Name: "run", Concurrency: a.cfg.Workers})
+		batch.WorkerConfig{Name: "run", Concurrency: a.cfg.Workers, BatchSize: a.cfg.Receive})
 	wg.Go(func() { wk.Run(runCtx) })
 	defer func() { stop(); wg.Wait() }()
 

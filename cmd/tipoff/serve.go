@@ -75,7 +75,7 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { coord.Run(ctx) })
 	if cfg.Workers > 0 {
-		w := batch.NewWorker(app.queue, j.handle, batch.RecordOutcomes(eng), log, batch.WorkerConfig{Name: "serve", Concurrency: cfg.Workers, Observer: app.metrics})
+		w := batch.NewWorker(app.queue, j.handle, batch.RecordOutcomes(eng), log, batch.WorkerConfig{Name: "serve", Concurrency: cfg.Workers, BatchSize: cfg.Receive, Observer: app.metrics})
 		wg.Go(func() { w.Run(ctx) })
 	}
 	if sched != nil {

@@ -65,7 +65,7 @@ func runWorker(ctx context.Context, m *Main, args []string) error {
 	host, _ := os.Hostname()
 	name := fmt.Sprintf("%s:%d", host, os.Getpid())
 	w := batch.NewWorker(app.queue, j.handle, batch.PublishOutcomes(app.queue), log.With("worker", name),
-		batch.WorkerConfig{Name: name, Concurrency: cfg.Workers})
+		batch.WorkerConfig{Name: name, Concurrency: cfg.Workers, BatchSize: cfg.Receive})
 	log.Info("worker started", "db", cfg.DB, "workers", cfg.Workers)
 	err = w.Run(ctx)
 	log.Info("worker stopped")
