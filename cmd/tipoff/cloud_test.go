@@ -616,25 +616,8 @@ type service struct {
 	name string
 	cmd  *exec.Cmd
 	url  string
-	logs *lockedBuffer
+	logs *syncBuffer
 	done chan error
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // startService starts the binary with args and waits for its "serving" log
@@ -642,7 +625,7 @@ func (l *lockedBuffer) String() string {
 // test fails.
 func startService(t *testing.T, bin string, args ...string) *service {
 	t.Helper()
-	s := &service{name: args[0], logs: &lockedBuffer{}, done: make(chan error, 1)}
+	s := &service{name: args[0], logs: &syncBuffer{}, done: make(chan error, 1)}
 	s.cmd = exec.Command(bin, args...)
 	s.cmd.Env = os.Environ()
 	pr, pw := io.Pipe()
