@@ -73,6 +73,14 @@
 //     another pull waiting on the same connection then never returned, so
 //     the tests bound each pull ([Config.PullWait]) and each AutoSetup
 //     attempt.
+//   - A subscription another client is creating is reported as existing
+//     (CreateSubscription says AlreadyExists, GetSubscription finds it) a
+//     moment before it receives what is published to its topic, and a
+//     message published in that moment reaches no subscription. Within a
+//     process AutoSetup lets one caller at a time set up a topic, so no
+//     publish goes ahead on such a report; processes that share a topic
+//     should set it up before any of them publishes, as the cloud
+//     end-to-end test does and as deploy/ does in production.
 //   - No ordering without ordering keys and no deduplication of publishes,
 //     as in production. Exactly-once delivery can be switched on but is not
 //     relied on.

@@ -95,7 +95,7 @@ type Queue struct {
 	inflight  sync.WaitGroup
 	settled   map[string]time.Time // receipt → lease end, for receipts settled here
 	lastPrune time.Time
-	setUp     map[string]bool // topics AutoSetup has set up
+	setUp     map[string]*setupCall // AutoSetup's calls, by source topic
 }
 
 var _ batch.Queue = (*Queue)(nil)
@@ -117,7 +117,7 @@ func Open(ctx context.Context, cfg Config, opts ...option.ClientOption) (*Queue,
 		return nil, fmt.Errorf("gcppubsub: connect to project %s: %w", cfg.Project, err)
 	}
 	return &Queue{client: client, cfg: cfg, done: make(chan struct{}),
-		settled: make(map[string]time.Time), setUp: make(map[string]bool)}, nil
+		settled: make(map[string]time.Time), setUp: make(map[string]*setupCall)}, nil
 }
 
 // Close ends waiting receives, waits for calls in progress and closes the
@@ -382,8 +382,20 @@ func (q *Queue) lease(ctx context.Context, topic, sub string, rms []*pb.Received
 	return ds, nil
 }
 
+// setupCall is one AutoSetup of a topic: done is closed when it has
+// ended, with err its result.
+type setupCall struct {
+	done chan struct{}
+	err  error
+}
+
 // autoSetup runs Setup for topic's source topic the first time, if
-// [Config.AutoSetup] is set.
+// [Config.AutoSetup] is set. Callers that come while it runs wait for it:
+// a publish must not go ahead on the word of a Setup that found the topic
+// and subscription already being created by another caller, since Pub/Sub
+// gives a subscription only the messages published after it exists (the
+// emulator has been seen to drop a publish that way). A Setup that failed
+// is tried again by the next caller.
 func (q *Queue) autoSetup(ctx context.Context, topic string) error {
 	if !q.cfg.AutoSetup {
 		return nil
@@ -392,14 +404,43 @@ func (q *Queue) autoSetup(ctx context.Context, topic string) error {
 	if s, ok := strings.CutSuffix(topic, batch.DeadLetterTopic("")); ok && s != "" {
 		src = s
 	}
-	q.mu.Lock()
-	done := q.setUp[src]
-	q.mu.Unlock()
-	if done {
-		return nil
+	for {
+		q.mu.Lock()
+		c := q.setUp[src]
+		if c == nil {
+			c = &setupCall{done: make(chan struct{})}
+			q.setUp[src] = c
+			q.mu.Unlock()
+			c.err = q.runSetup(ctx, src)
+			q.mu.Lock()
+			if c.err != nil {
+				delete(q.setUp, src)
+			}
+			q.mu.Unlock()
+			close(c.done)
+			return c.err
+		}
+		q.mu.Unlock()
+		select {
+		case <-c.done:
+			if c.err == nil {
+				return nil
+			}
+			// It failed, perhaps only for its caller's context: try
+			// again, unless this caller's context has ended too.
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
-	// Each attempt is bounded, so one request the server loses does not
-	// hold up the caller for the client library's minute.
+}
+
+// runSetup runs Setup for src, each attempt bounded, so one request the
+// server loses does not hold up the caller for the client library's
+// minute.
+func (q *Queue) runSetup(ctx context.Context, src string) error {
 	var err error
 	for range autoSetupAttempts {
 		actx, cancel := context.WithTimeout(ctx, autoSetupTimeout)
@@ -410,13 +451,7 @@ func (q *Queue) autoSetup(ctx context.Context, topic string) error {
 			break
 		}
 	}
-	if err != nil {
-		return err
-	}
-	q.mu.Lock()
-	q.setUp[src] = true
-	q.mu.Unlock()
-	return nil
+	return err
 }
 
 // ctxErr returns ctx's error if ctx is done or its deadline has passed.

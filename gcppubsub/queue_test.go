@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -213,6 +214,52 @@ func TestQueue_NotSetUp(t *testing.T) {
 	defer cancel()
 	if _, err := q.Receive(ctx, "nowhere", 1); !errors.Is(err, batch.ErrNotFound) {
 		t.Fatalf("Receive from a missing subscription: got %v, want an error wrapping %v", err, batch.ErrNotFound)
+	}
+}
+
+// Publishers that all use a topic nobody has set up yet lose nothing:
+// AutoSetup lets one of them set it up while the others wait, so none
+// publishes before the subscription exists. Each round is a new project,
+// since only the first use of a topic races. Before the others waited,
+// the emulator lost whole publishes within the first few rounds.
+func TestQueue_AutoSetupConcurrentPublish(t *testing.T) {
+	const rounds, publishers, perPub = 20, 6, 15
+	for round := range rounds {
+		q := mustOpenEmulator(t, gcppubsub.Config{Lease: emuLease})
+		var wg sync.WaitGroup
+		for p := range publishers {
+			wg.Go(func() {
+				msgs := make([]batch.Message, perPub)
+				for i := range msgs {
+					msgs[i] = batch.Message{ID: fmt.Sprintf("p%d-%d", p, i), Body: []byte("x")}
+				}
+				if err := q.Publish(t.Context(), "fresh", msgs...); err != nil {
+					t.Errorf("round %d: publisher %d: %v", round, p, err)
+				}
+			})
+		}
+		wg.Wait()
+		if t.Failed() {
+			return
+		}
+		got := make(map[string]bool)
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		for len(got) < publishers*perPub {
+			ds, err := q.Receive(ctx, "fresh", 100)
+			if err != nil {
+				break
+			}
+			for _, d := range ds {
+				got[d.ID] = true
+			}
+			if err := q.Ack(t.Context(), ds...); err != nil {
+				t.Errorf("round %d: Ack: %v", round, err)
+			}
+		}
+		cancel()
+		if len(got) != publishers*perPub {
+			t.Fatalf("round %d: received %d distinct messages of the %d published", round, len(got), publishers*perPub)
+		}
 	}
 }
 
