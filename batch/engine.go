@@ -304,7 +304,7 @@ func (e *Engine) HandleDeadLetter(ctx context.Context, d Delivery) error {
 	}
 	e.cfg.Observer.DeadLettered()
 	rec := OutcomeRecord{BatchID: batchID, ItemID: itemID, Outcome: OutcomeFailed,
-		Error: fmt.Sprintf("request dead-lettered after %d deliveries of attempt %d", d.Attempt, attempt)}
+		Error: fmt.Sprintf("request of attempt %d dead-lettered: the queue gave up delivering it", attempt)}
 	_, err = e.Record(ctx, rec)
 	switch {
 	case err == nil:

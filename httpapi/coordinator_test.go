@@ -412,7 +412,7 @@ func TestCoordinator_DeadLetter(t *testing.T) {
 		if it.ID == ps[1].ID {
 			want = batch.OutcomeFailed
 		}
-		if it.Outcome != want || (want == batch.OutcomeFailed && !strings.Contains(it.Error, "dead-lettered after 5 deliveries of attempt 2")) {
+		if it.Outcome != want || (want == batch.OutcomeFailed && !strings.Contains(it.Error, "request of attempt 2 dead-lettered")) {
 			t.Fatalf("item %s: outcome %q error %q, want %q (dead-lettered)", it.ID, it.Outcome, it.Error, want)
 		}
 	}
