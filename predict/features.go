@@ -40,28 +40,27 @@ const seasonPriorGames = 5
 // with last season's by [seasonPriorGames] games (or the recent form when
 // he has neither).
 func (r *Request) SeasonPoints() float64 {
-	s, p := r.Season, r.PrevSeason
-	switch {
-	case s.Games == 0 && p.Games == 0:
-		return r.Form(len(r.Recent))
-	case p.Games == 0:
-		return s.Points
-	}
-	k := float64(min(seasonPriorGames, p.Games))
-	return (float64(s.Games)*s.Points + k*p.Points) / (float64(s.Games) + k)
+	return r.seasonMean(func(a Averages) float64 { return a.Points }, r.Form)
 }
 
 // SeasonMinutes is [Request.SeasonPoints] for minutes.
 func (r *Request) SeasonMinutes() float64 {
+	return r.seasonMean(func(a Averages) float64 { return a.Minutes }, r.MinutesForm)
+}
+
+// seasonMean blends this season's and last season's value of stat as
+// [Request.SeasonPoints] describes, falling back to form over all the
+// recent games.
+func (r *Request) seasonMean(stat func(Averages) float64, form func(int) float64) float64 {
 	s, p := r.Season, r.PrevSeason
 	switch {
 	case s.Games == 0 && p.Games == 0:
-		return r.MinutesForm(len(r.Recent))
+		return form(len(r.Recent))
 	case p.Games == 0:
-		return s.Minutes
+		return stat(s)
 	}
 	k := float64(min(seasonPriorGames, p.Games))
-	return (float64(s.Games)*s.Minutes + k*p.Minutes) / (float64(s.Games) + k)
+	return (float64(s.Games)*stat(s) + k*stat(p)) / (float64(s.Games) + k)
 }
 
 // Blend is the classic moving-average expectation:
