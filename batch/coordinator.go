@@ -12,6 +12,12 @@ import (
 type CoordinatorConfig struct {
 	// SweepEvery is the period of the sweep and the event relay; default 5 s.
 	SweepEvery time.Duration
+	// PullOutcomes makes the coordinator receive outcomes and dead-lettered
+	// requests from the queue: the embedded shape, and the cloud shape in
+	// pull mode. Leave it false when they arrive as pushes that an HTTP
+	// handler passes to [Coordinator.HandleOutcome] and
+	// [Coordinator.HandleDeadLetter].
+	PullOutcomes bool
 	// BatchSize is how many outcome messages are received at a time;
 	// default 256. They are recorded concurrently, so the store can commit
 	// them together.
@@ -20,19 +26,26 @@ type CoordinatorConfig struct {
 	Consumers int
 }
 
-// Coordinator is the only writer of batch state at run time: it records the
-// outcomes workers publish, records dead-lettered requests as failed, and on
-// a clock sweeps and relays outbox events. Run it next to an [Engine].
+// Coordinator is the run-time side of an [Engine], the same in every shape:
+// it dispatches started batches from their outbox, records the outcomes and
+// dead letters it receives (or is handed), sweeps on a clock and relays
+// outbox events. Dispatch, sweep and relay run in one goroutine of
+// [Coordinator.Run], so they never publish the same items at once; a sweep
+// asked for by [Coordinator.SweepOnce] takes the same lock.
 type Coordinator struct {
 	e   *Engine
 	q   Queue
 	log *slog.Logger
 	cfg CoordinatorConfig
-	// sweepNow asks the sweeper to run at once.
+	// sweepNow asks the sweep loop to sweep at once; kicks carries the IDs
+	// of batches for it to dispatch.
 	sweepNow chan struct{}
+	kicks    chan string
+	// sweepMu serializes sweeps, dispatches and relays in this process.
+	sweepMu sync.Mutex
 }
 
-// NewCoordinator returns a coordinator for engine e consuming from q.
+// NewCoordinator returns a coordinator for engine e on queue q.
 func NewCoordinator(e *Engine, q Queue, log *slog.Logger, cfg CoordinatorConfig) *Coordinator {
 	if cfg.SweepEvery <= 0 {
 		cfg.SweepEvery = 5 * time.Second
@@ -46,23 +59,49 @@ func NewCoordinator(e *Engine, q Queue, log *slog.Logger, cfg CoordinatorConfig)
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Coordinator{e: e, q: q, log: log, cfg: cfg, sweepNow: make(chan struct{}, 1)}
+	return &Coordinator{e: e, q: q, log: log, cfg: cfg, sweepNow: make(chan struct{}, 1), kicks: make(chan string, 64)}
 }
 
-// Run consumes outcomes and dead letters and sweeps periodically until ctx
-// ends; then it returns nil.
+// Engine returns the engine the coordinator runs.
+func (c *Coordinator) Engine() *Engine { return c.e }
+
+// Run dispatches, sweeps, relays and (with PullOutcomes) receives until ctx
+// ends; then it returns nil. Work cut short by the end of ctx is safe to
+// cut: what was not published stays in the outbox for the next sweep, and
+// what was not recorded is delivered again.
 func (c *Coordinator) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	for range c.cfg.Consumers {
-		wg.Go(func() { c.consume(ctx, TopicOutcomes, c.e.HandleOutcome) })
+	if c.cfg.PullOutcomes {
+		for range c.cfg.Consumers {
+			wg.Go(func() {
+				receiveLoop(ctx, c.q, TopicOutcomes, c.cfg.BatchSize, c.log, func(ctx context.Context, ds []Delivery) {
+					c.HandleDeliveries(ctx, ds, func(ctx context.Context, d Delivery) error { return c.e.HandleOutcome(ctx, d.Body) })
+				})
+			})
+		}
+		wg.Go(func() {
+			receiveLoop(ctx, c.q, DeadLetterTopic(TopicRequests), c.cfg.BatchSize, c.log, func(ctx context.Context, ds []Delivery) {
+				c.HandleDeliveries(ctx, ds, c.e.HandleDeadLetter)
+			})
+		})
 	}
-	wg.Go(func() { c.consumeDeadLetters(ctx) })
 	wg.Go(func() { c.sweepLoop(ctx) })
 	wg.Wait()
 	return nil
 }
 
-// SweepSoon asks the sweeper to run now rather than at its next tick.
+// Dispatch asks Run to publish the batch's waiting requests now. If Run is
+// busy with many, the next sweep dispatches them instead.
+func (c *Coordinator) Dispatch(batchID string) {
+	select {
+	case c.kicks <- batchID:
+	default:
+		c.log.Info("dispatch left to the sweeper", "batch_id", batchID)
+		c.SweepSoon()
+	}
+}
+
+// SweepSoon asks Run to sweep now rather than at its next tick.
 func (c *Coordinator) SweepSoon() {
 	select {
 	case c.sweepNow <- struct{}{}:
@@ -74,66 +113,73 @@ func (c *Coordinator) sweepLoop(ctx context.Context) {
 	t := time.NewTicker(c.cfg.SweepEvery)
 	defer t.Stop()
 	for {
-		c.SweepOnce(ctx)
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-c.sweepNow:
+		c.sweep(ctx)
+	wait:
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case id := <-c.kicks:
+				c.dispatch(ctx, id)
+			case <-t.C:
+				break wait
+			case <-c.sweepNow:
+				break wait
+			}
 		}
 	}
 }
 
-// SweepOnce runs one sweep and one event relay, logging what they did.
-func (c *Coordinator) SweepOnce(ctx context.Context) {
-	rep, err := c.e.Sweep(ctx)
+// sweep runs SweepOnce and logs what it did.
+func (c *Coordinator) sweep(ctx context.Context) {
+	rep, n, err := c.SweepOnce(ctx)
 	if err != nil && ctx.Err() == nil {
 		c.log.Warn("sweep incomplete", "err", err)
 	}
-	if rep.Redriven+rep.TimedOut+rep.Finalized > 0 {
+	if rep.Redriven+rep.TimedOut+rep.Finalized+n > 0 {
 		c.log.Info("sweep", "batches", rep.Batches, "redriven", rep.Redriven, "timed_out", rep.TimedOut,
-			"dispatched", rep.Dispatched, "finalized", rep.Finalized)
-	}
-	if _, err := c.e.RelayEvents(ctx); err != nil && ctx.Err() == nil {
-		c.log.Warn("event relay incomplete", "err", err)
+			"dispatched", rep.Dispatched, "finalized", rep.Finalized, "events", n)
 	}
 }
 
-// consume receives messages of topic and hands each body to handle,
-// concurrently; it acks those handled (nil) and nacks the rest.
-func (c *Coordinator) consume(ctx context.Context, topic string, handle func(context.Context, []byte) error) {
-	backoff := 50 * time.Millisecond
-	for ctx.Err() == nil {
-		ds, err := c.q.Receive(ctx, topic, c.cfg.BatchSize)
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			c.log.Warn("receive failed; retrying", "topic", topic, "err", err)
-			sleep(ctx, backoff)
-			backoff = min(2*backoff, 5*time.Second)
-			continue
-		}
-		backoff = 50 * time.Millisecond
-		c.HandleDeliveries(context.WithoutCancel(ctx), ds, func(ctx context.Context, d Delivery) error {
-			return handle(ctx, d.Body)
-		})
+func (c *Coordinator) dispatch(ctx context.Context, batchID string) {
+	c.sweepMu.Lock()
+	defer c.sweepMu.Unlock()
+	if _, err := c.e.Dispatch(ctx, batchID); err != nil && ctx.Err() == nil {
+		c.log.Warn("dispatch incomplete; the sweeper publishes the rest", "batch_id", batchID, "err", err)
 	}
 }
 
-func (c *Coordinator) consumeDeadLetters(ctx context.Context) {
-	for ctx.Err() == nil {
-		ds, err := c.q.Receive(ctx, DeadLetterTopic(TopicRequests), c.cfg.BatchSize)
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			c.log.Warn("receive dead letters failed; retrying", "err", err)
-			sleep(ctx, time.Second)
-			continue
-		}
-		c.HandleDeliveries(context.WithoutCancel(ctx), ds, c.e.HandleDeadLetter)
+// SweepOnce runs one sweep and one event relay. It returns what the sweep
+// did, how many events were relayed, and their errors joined.
+func (c *Coordinator) SweepOnce(ctx context.Context) (SweepReport, int, error) {
+	c.sweepMu.Lock()
+	defer c.sweepMu.Unlock()
+	rep, err := c.e.Sweep(ctx)
+	n, rerr := c.e.RelayEvents(ctx)
+	return rep, n, errors.Join(err, rerr)
+}
+
+// HandleOutcome records a pushed outcome message body; see
+// [Engine.HandleOutcome].
+func (c *Coordinator) HandleOutcome(ctx context.Context, body []byte) error {
+	return c.e.HandleOutcome(ctx, body)
+}
+
+// HandleDeadLetter records a pushed dead-lettered request; see
+// [Engine.HandleDeadLetter].
+func (c *Coordinator) HandleDeadLetter(ctx context.Context, d Delivery) error {
+	return c.e.HandleDeadLetter(ctx, d)
+}
+
+// Cancel ends a running batch with result cancelled and relays its event
+// soon; see [Engine.Cancel].
+func (c *Coordinator) Cancel(ctx context.Context, batchID, reason string) (Batch, error) {
+	b, err := c.e.Cancel(ctx, batchID, reason)
+	if err == nil {
+		c.SweepSoon()
 	}
+	return b, err
 }
 
 // HandleDeliveries runs handle on each delivery concurrently, then acks the
@@ -164,12 +210,5 @@ func (c *Coordinator) HandleDeliveries(ctx context.Context, ds []Delivery, handl
 		if err := c.q.Nack(ctx, nack...); err != nil {
 			c.log.Warn("nack failed; messages come back after their lease", "err", err)
 		}
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	select {
-	case <-time.After(d):
-	case <-ctx.Done():
 	}
 }

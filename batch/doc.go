@@ -1,7 +1,11 @@
 // Package batch is tipoff's domain: batches of prediction requests, their
 // items and outcomes, the Store and Queue interfaces every backend
-// implements, and the Engine that drives a batch from creation to exactly one
-// finalize. It imports only the standard library.
+// implements, the Engine that drives a batch from creation to exactly one
+// finalize, and the two run-time sides on it, the same in every shape: the
+// [Coordinator] (dispatch, outcome and dead-letter consumption or pushes,
+// sweep, event relay, cancel) and the [Worker] (receive, handle, hand the
+// outcome to a sink, ack only once it is durable; or one pushed delivery at
+// a time). It imports only the standard library.
 //
 // # State machine
 //
@@ -20,8 +24,9 @@
 //	  takeover      ▼
 //	            finalized ─── result succeeded | partial | failed | cancelled
 //
-// Cancel moves a running or finalizing batch straight to finalized with
-// result cancelled.
+// Cancel ([Engine.Cancel], "tipoff cancel", POST /batches/{id}/cancel)
+// moves a running or finalizing batch straight to finalized with result
+// cancelled.
 //
 // # Invariants
 //

@@ -84,12 +84,6 @@ func NewEngine(store Store, queue Queue, log *slog.Logger, cfg EngineConfig) *En
 	return &Engine{store: store, queue: queue, log: log, cfg: cfg}
 }
 
-// Store returns the engine's store.
-func (e *Engine) Store() Store { return e.store }
-
-// Observer returns the engine's observer.
-func (e *Engine) Observer() Observer { return e.cfg.Observer }
-
 // NewID returns a batch ID that sorts by creation time: the key's date, the
 // creation time in milliseconds and 6 random bytes.
 func NewID(k Key, now time.Time) string {

@@ -71,3 +71,19 @@ type Queue interface {
 	// deliveries.
 	Nack(ctx context.Context, ds ...Delivery) error
 }
+
+// TopicDepth counts the unacknowledged messages of one topic by state, at
+// one instant of the queue's clock.
+type TopicDepth struct {
+	Topic string `json:"topic"`
+	// Ready messages can be received now: never delivered, or their lease
+	// or backoff has ended.
+	Ready int `json:"ready"`
+	// Leased messages are held by a receiver whose lease has not ended.
+	Leased int `json:"leased"`
+	// Delayed messages were nacked and wait out their backoff.
+	Delayed int `json:"delayed"`
+}
+
+// Total returns the number of messages on the topic.
+func (d TopicDepth) Total() int { return d.Ready + d.Leased + d.Delayed }

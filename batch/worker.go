@@ -89,7 +89,8 @@ type Worker struct {
 	cfg  WorkerConfig
 }
 
-// NewWorker returns a worker that takes requests from q.
+// NewWorker returns a worker that takes requests from q. q may be nil for a
+// worker used only through [Worker.HandleDelivery].
 func NewWorker(q Queue, h Handler, sink OutcomeSink, log *slog.Logger, cfg WorkerConfig) *Worker {
 	if cfg.Name == "" {
 		cfg.Name = "worker"
@@ -127,56 +128,13 @@ func (w *Worker) Run(ctx context.Context) error {
 }
 
 func (w *Worker) loop(ctx context.Context) {
-	backoff := 50 * time.Millisecond
-	for ctx.Err() == nil {
-		ds, err := w.q.Receive(ctx, TopicRequests, w.cfg.BatchSize)
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			w.log.Warn("receive failed; retrying", "err", err, "in", backoff)
-			select {
-			case <-time.After(backoff):
-			case <-ctx.Done():
-				return
-			}
-			backoff = min(2*backoff, 5*time.Second)
-			continue
-		}
-		backoff = 50 * time.Millisecond
-		// Handling is finished with a context that outlives shutdown, so
-		// work already done is not thrown away by a SIGTERM.
-		w.HandleBatch(context.WithoutCancel(ctx), ds)
-	}
+	receiveLoop(ctx, w.q, TopicRequests, w.cfg.BatchSize, w.log, w.HandleBatch)
 }
 
 // HandleBatch handles received deliveries: runs the handler on each, hands
 // the outcomes to the sink, then acks what is durable and nacks the rest.
 func (w *Worker) HandleBatch(ctx context.Context, ds []Delivery) {
-	var msgs []OutcomeMessage
-	var done, retry []Delivery
-	for _, d := range ds {
-		m, err := w.handle(ctx, d)
-		if err != nil {
-			w.log.Warn("request failed; will be retried", "batch_id", d.Attributes[AttrBatchID],
-				"item_id", d.Attributes[AttrItemID], "attempt", d.Attempt, "trace_id", d.Attributes[AttrTraceID], "err", err)
-			retry = append(retry, d)
-			continue
-		}
-		if m == nil { // undecodable attributes: nothing to record
-			done = append(done, d)
-			continue
-		}
-		msgs = append(msgs, *m)
-		done = append(done, d)
-	}
-	if len(msgs) > 0 {
-		if err := w.sink(ctx, msgs); err != nil {
-			w.log.Warn("outcomes not stored; requests will be retried", "batch_id", batchIDs(msgs), "items", len(msgs), "err", err)
-			retry = append(retry, done...)
-			done = nil
-		}
-	}
+	done, retry := w.settle(ctx, ds)
 	if len(done) > 0 {
 		if err := w.q.Ack(ctx, done...); err != nil {
 			w.log.Warn("ack failed; requests may be handled again", "err", err)
@@ -187,6 +145,42 @@ func (w *Worker) HandleBatch(ctx context.Context, ds []Delivery) {
 			w.log.Warn("nack failed; requests come back after their lease", "err", err)
 		}
 	}
+}
+
+// HandleDelivery handles one delivery that the caller settles itself, such
+// as a Pub/Sub push answered by HTTP status: it runs the handler, hands the
+// outcome to the sink, and reports whether the delivery is done (ack) or
+// must be delivered again (nack). The worker's queue is not used.
+func (w *Worker) HandleDelivery(ctx context.Context, d Delivery) (ack bool) {
+	done, _ := w.settle(ctx, []Delivery{d})
+	return len(done) == 1
+}
+
+// settle runs the handler on each delivery and the sink on the outcomes,
+// and splits the deliveries into those done (outcome durable, or nothing to
+// record) and those to retry.
+func (w *Worker) settle(ctx context.Context, ds []Delivery) (done, retry []Delivery) {
+	var msgs []OutcomeMessage
+	for _, d := range ds {
+		m, err := w.handle(ctx, d)
+		if err != nil {
+			w.log.Warn("request failed; will be retried", "batch_id", d.Attributes[AttrBatchID],
+				"item_id", d.Attributes[AttrItemID], "attempt", d.Attempt, "trace_id", d.Attributes[AttrTraceID], "err", err)
+			retry = append(retry, d)
+			continue
+		}
+		if m != nil { // nil: undecodable attributes, nothing to record
+			msgs = append(msgs, *m)
+		}
+		done = append(done, d)
+	}
+	if len(msgs) > 0 {
+		if err := w.sink(ctx, msgs); err != nil {
+			w.log.Warn("outcomes not stored; requests will be retried", "batch_id", batchIDs(msgs), "items", len(msgs), "err", err)
+			return nil, append(retry, done...)
+		}
+	}
+	return done, retry
 }
 
 // batchIDs returns the batch of msgs, or their batches joined by commas.

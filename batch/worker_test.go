@@ -2,6 +2,7 @@ package batch_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -82,5 +83,55 @@ func TestWorker_ResultNotJSON(t *testing.T) {
 		if m.Outcome != want {
 			t.Fatalf("%s has outcome %s, want %s", m.ItemID, m.Outcome, want)
 		}
+	}
+}
+
+// HandleDelivery settles one delivery by its return value, as a push is
+// settled by its HTTP answer, and never touches the worker's queue: done
+// (ack) when the outcome reached the sink or the input is bad for good,
+// retry (nack) when the handler or the sink failed transiently.
+func TestWorker_HandleDelivery(t *testing.T) {
+	t.Parallel()
+	d := batch.Delivery{Message: batch.RequestMessage(batch.Item{BatchID: "b1", ID: "p1"}, 2, "trace"), Attempt: 1}
+	errTransient := errors.New("try again")
+	tests := []struct {
+		name     string
+		handle   batch.Handler
+		sinkErr  error
+		wantAck  bool
+		wantSink batch.Outcome // "" for no outcome reaching the sink
+	}{
+		{"succeeded", func(context.Context, batch.Delivery) (batch.Outcome, []byte, error) {
+			return batch.OutcomeSucceeded, []byte(`{}`), nil
+		}, nil, true, batch.OutcomeSucceeded},
+		{"permanent", func(context.Context, batch.Delivery) (batch.Outcome, []byte, error) {
+			return "", nil, batch.Permanent(errors.New("bad request"))
+		}, nil, true, batch.OutcomeFailed},
+		{"transient", func(context.Context, batch.Delivery) (batch.Outcome, []byte, error) {
+			return "", nil, errTransient
+		}, nil, false, ""},
+		{"sink fails", func(context.Context, batch.Delivery) (batch.Outcome, []byte, error) {
+			return batch.OutcomeSkipped, nil, nil
+		}, errTransient, false, batch.OutcomeSkipped},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var got []batch.OutcomeMessage
+			sink := func(_ context.Context, msgs []batch.OutcomeMessage) error {
+				got = append(got, msgs...)
+				return tt.sinkErr
+			}
+			w := batch.NewWorker(nil, tt.handle, sink, nil, batch.WorkerConfig{})
+			if ack := w.HandleDelivery(t.Context(), d); ack != tt.wantAck {
+				t.Errorf("HandleDelivery = %v, want %v", ack, tt.wantAck)
+			}
+			switch {
+			case tt.wantSink == "" && len(got) != 0:
+				t.Errorf("sink got %+v, want nothing", got)
+			case tt.wantSink != "" && (len(got) != 1 || got[0].Outcome != tt.wantSink || got[0].ItemID != "p1" || got[0].Attempt != 2):
+				t.Errorf("sink got %+v, want one %s outcome of p1, attempt 2", got, tt.wantSink)
+			}
+		})
 	}
 }

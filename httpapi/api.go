@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -39,20 +38,9 @@ type DeadLetterCounter interface {
 	DeadLetters(ctx context.Context, topic string) (int, error)
 }
 
-// TopicDepth is how many unacknowledged messages a topic holds, by state.
-type TopicDepth struct {
-	Topic   string `json:"topic"`
-	Ready   int    `json:"ready"`   // deliverable now
-	Leased  int    `json:"leased"`  // held by a receiver
-	Delayed int    `json:"delayed"` // nacked, waiting out a backoff
-}
-
-// Total returns every message on the topic.
-func (d TopicDepth) Total() int { return d.Ready + d.Leased + d.Delayed }
-
 // QueueDepthFunc returns the depth of every topic that holds messages,
 // dead-letter topics included.
-type QueueDepthFunc func(ctx context.Context) ([]TopicDepth, error)
+type QueueDepthFunc func(ctx context.Context) ([]batch.TopicDepth, error)
 
 // Export describes the export file of a date's picks as the process that
 // wrote it sees it.
@@ -178,8 +166,8 @@ type QueueReport struct {
 	// dead-letter topic; nil when the queue cannot tell.
 	DeadLetters map[string]int `json:"dead_letters"`
 	// Topics is the depth of every topic; nil when the queue cannot tell.
-	Topics    []TopicDepth `json:"topics"`
-	CheckedAt time.Time    `json:"checked_at"`
+	Topics    []batch.TopicDepth `json:"topics"`
+	CheckedAt time.Time          `json:"checked_at"`
 }
 
 // StatusConfig is what a [Status] reads. Store is required; every other
@@ -420,7 +408,7 @@ func (s *Status) Queue(ctx context.Context) (QueueReport, error) {
 		}
 		r.Topics = ds
 		if r.Topics == nil {
-			r.Topics = []TopicDepth{}
+			r.Topics = []batch.TopicDepth{}
 		}
 	}
 	return r, nil
@@ -450,12 +438,12 @@ func (s *Status) Handler() http.Handler {
 func (s *Status) serveList(w http.ResponseWriter, r *http.Request) {
 	opts, err := listOptions(r)
 	if err != nil {
-		s.writeAPIError(w, r, err)
+		writeError(w, s.log, r, err)
 		return
 	}
 	l, err := s.ListBatches(r.Context(), opts)
 	if err != nil {
-		s.writeAPIError(w, r, err)
+		writeError(w, s.log, r, err)
 		return
 	}
 	writeAPIJSON(w, l)
@@ -481,7 +469,7 @@ func listOptions(r *http.Request) (batch.ListOptions, error) {
 func (s *Status) serveBatch(w http.ResponseWriter, r *http.Request) {
 	rep, err := s.Batch(r.Context(), r.PathValue("id"))
 	if err != nil {
-		s.writeAPIError(w, r, err)
+		writeError(w, s.log, r, err)
 		return
 	}
 	writeAPIJSON(w, rep)
@@ -490,7 +478,7 @@ func (s *Status) serveBatch(w http.ResponseWriter, r *http.Request) {
 func (s *Status) serveQueue(w http.ResponseWriter, r *http.Request) {
 	rep, err := s.Queue(r.Context())
 	if err != nil {
-		s.writeAPIError(w, r, err)
+		writeError(w, s.log, r, err)
 		return
 	}
 	writeAPIJSON(w, rep)
@@ -499,8 +487,10 @@ func (s *Status) serveQueue(w http.ResponseWriter, r *http.Request) {
 // TraceID returns the trace ID a request carries, to tag the batch it
 // starts (batch Meta "trace_id") and so every message and outcome of it: the
 // trace ID of a W3C traceparent header, else of Cloud Run's
-// X-Cloud-Trace-Context, else an X-Request-Id of 1-128 letters, digits and
-// . _ : -. It returns "" when none is present and well-formed.
+// X-Cloud-Trace-Context, else of an X-Request-Id that is one: 32 lower-case
+// hex digits, not all zeros, the one form of trace ID the system uses
+// ([batch.NewTraceID], Cloud Trace). It returns "" when none is present and
+// well-formed.
 func TraceID(r *http.Request) string {
 	if tp := r.Header.Get("Traceparent"); tp != "" {
 		// version-traceid-parentid-flags
@@ -514,13 +504,11 @@ func TraceID(r *http.Request) string {
 			return id
 		}
 	}
-	if id := r.Header.Get("X-Request-Id"); requestID.MatchString(id) {
+	if id := r.Header.Get("X-Request-Id"); isTraceHex(id) {
 		return id
 	}
 	return ""
 }
-
-var requestID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
 
 // isTraceHex reports whether s is a 32-digit lower-case hex trace ID that is
 // not all zeros.
@@ -534,40 +522,6 @@ func isTraceHex(s string) bool {
 		}
 	}
 	return true
-}
-
-// apiErrorStatus maps an error's kind onto an HTTP status: not found 404,
-// conflict and finalized 409, invalid 400, anything else 500.
-func apiErrorStatus(err error) int {
-	switch {
-	case errors.Is(err, batch.ErrNotFound):
-		return http.StatusNotFound
-	case errors.Is(err, batch.ErrInvalid):
-		return http.StatusBadRequest
-	case errors.Is(err, batch.ErrConflict), errors.Is(err, batch.ErrFinalized):
-		return http.StatusConflict
-	}
-	return http.StatusInternalServerError
-}
-
-// apiError is the JSON body of an API error.
-type apiError struct {
-	Error string `json:"error"`
-}
-
-// writeAPIError writes err as a JSON error. A 500 says only "internal
-// error"; the details go to the log.
-func (s *Status) writeAPIError(w http.ResponseWriter, r *http.Request, err error) {
-	code := apiErrorStatus(err)
-	msg := err.Error()
-	if code == http.StatusInternalServerError {
-		s.log.Error("status request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-		msg = "internal error"
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(apiError{Error: msg})
 }
 
 func writeAPIJSON(w http.ResponseWriter, v any) {

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -109,13 +110,53 @@ func (c *Client) getJSON(ctx context.Context, path string, v any) error {
 // maxResponse bounds what the client reads of one response.
 const maxResponse = 32 << 20
 
+// Cancel calls POST /batches/{id}/cancel, ending a running batch as
+// cancelled with reason. Errors wrap the kind the coordinator answered
+// with: [batch.ErrNotFound] for an unknown batch, [batch.ErrConflict] for
+// one that has ended.
+func (c *Client) Cancel(ctx context.Context, id, reason string) (CancelResponse, error) {
+	path := "/batches/" + url.PathEscape(id) + "/cancel"
+	body, err := json.Marshal(CancelRequest{Reason: reason})
+	if err != nil {
+		return CancelResponse{}, err
+	}
+	resp, code, err := c.do(ctx, http.MethodPost, path, body)
+	if err != nil {
+		return CancelResponse{}, err
+	}
+	if code != http.StatusOK {
+		if kind := kindOfStatus(code); kind != nil {
+			return CancelResponse{}, fmt.Errorf("POST %s%s: %w: %s", c.BaseURL, path, kind, errorText(resp))
+		}
+		return CancelResponse{}, fmt.Errorf("POST %s%s: %d %s: %s", c.BaseURL, path, code, http.StatusText(code), errorText(resp))
+	}
+	var out CancelResponse
+	if err := json.Unmarshal(resp, &out); err != nil {
+		return CancelResponse{}, fmt.Errorf("POST %s%s: response is not JSON: %v", c.BaseURL, path, err)
+	}
+	return out, nil
+}
+
 func (c *Client) get(ctx context.Context, path string) ([]byte, int, error) {
+	return c.do(ctx, http.MethodGet, path, nil)
+}
+
+// do sends one request with body (nil for none) and returns the response's
+// body and status.
+func (c *Client) do(ctx context.Context, method, path string, body []byte) ([]byte, int, error) {
 	base := strings.TrimRight(c.BaseURL, "/")
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, base+path, rd)
 	if err != nil {
 		return nil, 0, fmt.Errorf("coordinator URL %q: %w", c.BaseURL, err)
 	}
 	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	hc := c.HTTPClient
 	if hc == nil {
 		hc = http.DefaultClient
@@ -125,11 +166,11 @@ func (c *Client) get(ctx context.Context, path string) ([]byte, int, error) {
 		return nil, 0, err
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	out, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
 	if err != nil {
-		return nil, 0, fmt.Errorf("GET %s%s: read response: %w", base, path, err)
+		return nil, 0, fmt.Errorf("%s %s%s: read response: %w", method, base, path, err)
 	}
-	return body, resp.StatusCode, nil
+	return out, resp.StatusCode, nil
 }
 
 // kindOfStatus maps a status code back onto the error kind the server

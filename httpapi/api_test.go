@@ -217,7 +217,7 @@ func TestStatus_API_Queue(t *testing.T) {
 	if q.DeadLetters[batch.TopicRequests] != 2 || q.DeadLetters[batch.TopicOutcomes] != 0 {
 		t.Errorf("dead letters: got %v, want 2 of %s and none of %s", q.DeadLetters, batch.TopicRequests, batch.TopicOutcomes)
 	}
-	want := []httpapi.TopicDepth{{Topic: batch.TopicRequests, Ready: 1}, {Topic: dl, Ready: 2}}
+	want := []batch.TopicDepth{{Topic: batch.TopicRequests, Ready: 1}, {Topic: dl, Ready: 2}}
 	if diff := cmp.Diff(want, q.Topics); diff != "" {
 		t.Errorf("topics (-want +got):\n%s", diff)
 	}
@@ -281,8 +281,9 @@ func TestTraceID(t *testing.T) {
 		{"traceparent", map[string]string{"Traceparent": "00-" + trace + "-00f067aa0ba902b7-01"}, trace},
 		{"cloud trace", map[string]string{"X-Cloud-Trace-Context": trace + "/1;o=1"}, trace},
 		{"traceparent first", map[string]string{"Traceparent": "00-" + trace + "-00f067aa0ba902b7-01", "X-Request-Id": "r1"}, trace},
-		{"request id", map[string]string{"X-Request-Id": "req-42:a.b_c"}, "req-42:a.b_c"},
-		{"zero trace falls back", map[string]string{"Traceparent": "00-" + strings.Repeat("0", 32) + "-00f067aa0ba902b7-01", "X-Request-Id": "r1"}, "r1"},
+		{"request id in trace form", map[string]string{"X-Request-Id": trace}, trace},
+		{"request id not in trace form", map[string]string{"X-Request-Id": "req-42:a.b_c"}, ""},
+		{"zero trace falls back", map[string]string{"Traceparent": "00-" + strings.Repeat("0", 32) + "-00f067aa0ba902b7-01", "X-Request-Id": trace}, trace},
 		{"upper-case hex", map[string]string{"X-Cloud-Trace-Context": strings.ToUpper(trace)}, ""},
 		{"short", map[string]string{"Traceparent": "00-abc-def-01"}, ""},
 		{"request id with spaces", map[string]string{"X-Request-Id": "a b"}, ""},
@@ -308,14 +309,14 @@ func FuzzTraceID(f *testing.F) {
 	f.Add("", "4bf92f3577b34da6a3ce929d0e0e4736/1;o=1", "")
 	f.Add("", "", "req-1")
 	f.Add("00--", "/", "a b")
-	safe := regexp.MustCompile(`^[A-Za-z0-9._:-]{0,128}$`)
+	safe := regexp.MustCompile(`^([0-9a-f]{32})?$`)
 	f.Fuzz(func(t *testing.T, traceparent, cloud, reqID string) {
 		r, _ := http.NewRequest(http.MethodPost, "/start", nil)
 		r.Header["Traceparent"] = []string{traceparent}
 		r.Header["X-Cloud-Trace-Context"] = []string{cloud}
 		r.Header["X-Request-Id"] = []string{reqID}
 		if got := httpapi.TraceID(r); !safe.MatchString(got) {
-			t.Fatalf("TraceID(%q, %q, %q) = %q: not 0-128 of A-Z a-z 0-9 . _ : -", traceparent, cloud, reqID, got)
+			t.Fatalf("TraceID(%q, %q, %q) = %q: neither empty nor 32 lower-case hex digits", traceparent, cloud, reqID, got)
 		}
 	})
 }

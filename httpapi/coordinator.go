@@ -3,20 +3,16 @@ package httpapi
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"net/http"
-	"strings"
-	"sync"
 	"time"
 
 	"tipoff/batch"
+	"tipoff/pipeline"
 )
 
 // PushDecoder decodes the body of a Pub/Sub push request into the delivery
@@ -34,122 +30,10 @@ const (
 	DefaultMaxPushBytes  = 1 << 20
 )
 
-// StartRequest is the body of POST /start. Every field is optional.
-type StartRequest struct {
-	// Date is the game date, YYYY-MM-DD. Empty means the league's date at
-	// ScheduleTime, or today.
-	Date string `json:"date,omitempty"`
-	// Run is the run label; empty means the coordinator's default.
-	Run     string       `json:"run,omitempty"`
-	Options StartOptions `json:"options,omitzero"`
-
-	// ScheduleTime is the X-CloudScheduler-ScheduleTime header: when the
-	// scheduler meant the run to start. A retry of the same tick carries
-	// the same time, so it resolves to the same date and finds the batch
-	// the first try created.
-	ScheduleTime time.Time `json:"-"`
-	// TraceID is the request's trace (see [TraceID]), or a new one.
-	TraceID string `json:"-"`
-}
-
-// StartOptions tune one run; zero fields keep the coordinator's settings.
-// They apply only when the run creates its batch: starting an existing key
-// returns the batch as it was created.
-type StartOptions struct {
-	// Lines are line offsets k adding base-k and base+k lines.
-	Lines []float64 `json:"lines,omitempty"`
-	// Books is the bookmaker preference for the base line.
-	Books      []string `json:"books,omitempty"`
-	MinGames   int      `json:"min_games,omitempty"`
-	MinMinutes float64  `json:"min_minutes,omitempty"`
-	// Policy overrides; durations are Go durations ("90s", "2h").
-	ItemTimeout Duration `json:"item_timeout,omitzero"`
-	MaxAttempts int      `json:"max_attempts,omitempty"`
-	Deadline    Duration `json:"deadline,omitzero"`
-	MinSuccess  float64  `json:"min_success,omitempty"`
-}
-
-// Duration is a time.Duration that is a string ("2m30s") in JSON.
-type Duration time.Duration
-
-// MarshalJSON writes d as a duration string.
-func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
-
-// UnmarshalJSON reads a duration string such as "90s".
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("want a duration string like \"90s\": %v", err)
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("duration %q: want a duration like \"90s\" or \"2h\"", s)
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// Validate reports every problem with r, each naming the field; the error
-// wraps [batch.ErrInvalid].
-func (r StartRequest) Validate() error {
-	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	if r.Date != "" {
-		if _, err := time.Parse(time.DateOnly, r.Date); err != nil {
-			bad("date %q: want YYYY-MM-DD", r.Date)
-		}
-	}
-	if r.Run != "" {
-		if err := (batch.Key{Date: "2000-01-01", Run: r.Run}).Validate(); err != nil {
-			bad("run %q: 1-64 of a-z 0-9 . _ - starting with a letter or digit", r.Run)
-		}
-	}
-	o := r.Options
-	if len(o.Lines) > 10 {
-		bad("options.lines: %d offsets, want at most 10", len(o.Lines))
-	}
-	for i, k := range o.Lines {
-		if !(k > 0 && k < 100) {
-			bad("options.lines[%d] = %v: want a number above 0 and below 100", i, k)
-		}
-	}
-	if len(o.Books) > 20 {
-		bad("options.books: %d books, want at most 20", len(o.Books))
-	}
-	for i, b := range o.Books {
-		if b == "" || len(b) > 64 || strings.TrimSpace(b) != b {
-			bad("options.books[%d] = %q: want a bookmaker name of 1-64 characters", i, b)
-		}
-	}
-	if o.MinGames < 0 || o.MinGames > 10 {
-		bad("options.min_games %d: want 0 to 10", o.MinGames)
-	}
-	if o.MinMinutes < 0 || o.MinMinutes > 48 || math.IsNaN(o.MinMinutes) {
-		bad("options.min_minutes %v: want 0 to 48", o.MinMinutes)
-	}
-	if o.ItemTimeout < 0 {
-		bad("options.item_timeout %v: want a positive duration", time.Duration(o.ItemTimeout))
-	}
-	if o.MaxAttempts < 0 || o.MaxAttempts > 100 {
-		bad("options.max_attempts %d: want 1 to 100", o.MaxAttempts)
-	}
-	if o.Deadline < 0 || time.Duration(o.Deadline) > 48*time.Hour {
-		bad("options.deadline %v: want a positive duration up to 48h", time.Duration(o.Deadline))
-	}
-	if o.MinSuccess < 0 || o.MinSuccess > 1 || math.IsNaN(o.MinSuccess) {
-		bad("options.min_success %v: want 0 to 1", o.MinSuccess)
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("%w: start request: %w", batch.ErrInvalid, errors.Join(errs...))
-	}
-	return nil
-}
-
-// StartFunc creates the batch a start request asks for (reading the input
-// data afresh) or, when its key has a batch, returns that one with
-// created=false. It does not dispatch. Errors wrapping [batch.ErrInvalid]
-// or [batch.ErrNotFound] (e.g. no games on the date) are the caller's.
-type StartFunc func(ctx context.Context, req StartRequest) (b batch.Batch, created bool, err error)
+// StartFunc returns the batch a start request asks for, creating it (reading
+// the input data) when its key has none; created says which. It does not
+// dispatch. [pipeline.Starter.Start] is the one both shapes use.
+type StartFunc func(ctx context.Context, req pipeline.StartRequest) (b batch.Batch, created bool, err error)
 
 // StartResponse is the body of a 202 answer to POST /start.
 type StartResponse struct {
@@ -170,30 +54,37 @@ type SweepResponse struct {
 	EventsRelayed int `json:"events_relayed"`
 }
 
-// CoordinatorConfig configures a [Coordinator]. Engine, Start and
-// DecodePush are required.
+// CancelRequest is the body of POST /batches/{id}/cancel; it may be empty.
+type CancelRequest struct {
+	Reason string `json:"reason,omitempty"`
+}
+
+// CancelResponse is the body of a 200 answer to POST /batches/{id}/cancel.
+type CancelResponse struct {
+	BatchID string       `json:"batch_id"`
+	State   batch.State  `json:"state"`
+	Result  batch.Result `json:"result"`
+	Reason  string       `json:"reason"`
+}
+
+// CoordinatorConfig configures a [CoordinatorHandler]. Coordinator and
+// Start are required.
 type CoordinatorConfig struct {
-	Engine     *batch.Engine
-	Start      StartFunc
+	Coordinator *batch.Coordinator
+	Start       StartFunc
+	// DecodePush, when set, mounts the Pub/Sub push endpoints for outcomes
+	// and dead letters (the cloud shape in push mode).
 	DecodePush PushDecoder
-	// Auth guards the endpoints that change state: /start, /sweep and the
-	// push endpoints. Nil leaves them open, for loopback tests and
-	// development only.
+	// Auth guards the endpoints that change state: /start, /sweep, cancel
+	// and the push endpoints. Nil leaves them open: the embedded shape on
+	// loopback, and tests.
 	Auth Middleware
-	// Status, Metrics and Health, when set, are mounted as they are in
-	// "tipoff serve": the status API and pages, GET /metrics and
-	// GET /health. They read state only and are not behind Auth.
+	// Status, Metrics and Health, when set, are mounted too: the status
+	// API and pages, GET /metrics and GET /health. They read state only and
+	// are not behind Auth.
 	Status  *Status
 	Metrics *Metrics
 	Health  http.Handler
-	// SweepEvery is the period of the sweep and event relay [Coordinator.Run]
-	// does; 0 leaves them to POST /sweep.
-	SweepEvery time.Duration
-	// Dispatch fans a started batch out from its outbox; default
-	// Engine.Dispatch, run by [Coordinator.Run]. When another loop sweeps
-	// (batch.Coordinator in pull mode), ask it to sweep soon instead, so
-	// two dispatchers do not publish the same items at once.
-	Dispatch func(ctx context.Context, batchID string)
 	// MaxStartBytes and MaxPushBytes bound request bodies; defaults
 	// [DefaultMaxStartBytes] and [DefaultMaxPushBytes].
 	MaxStartBytes int64
@@ -201,35 +92,32 @@ type CoordinatorConfig struct {
 	Log           *slog.Logger
 }
 
-// Coordinator is the cloud coordinator's HTTP service:
+// CoordinatorHandler is the coordinator's HTTP surface, the same in both
+// shapes ("tipoff serve" and "tipoff coordinator"):
 //
-//	POST /start        create (or find) a date's batch; 202 with its id at once
-//	POST /complete     Pub/Sub push of an outcome message (also /push/outcomes)
-//	POST /dead-letter  Pub/Sub push of a dead-lettered request: a failed outcome
-//	                   (also /push/dead-letters)
-//	POST /sweep        one sweep and event relay, for a scheduler tick
+//	POST /start                 create (or find) a date's batch; 202 with its id at once
+//	POST /batches/{id}/cancel   end a running batch as cancelled
+//	POST /sweep                 one sweep and event relay, for a scheduler tick
+//	POST /complete              Pub/Sub push of an outcome (also /push/outcomes)
+//	POST /dead-letter           Pub/Sub push of a dead-lettered request (also /push/dead-letters)
 //	GET  /health, /metrics, /api/..., / and /batches/{id} when configured
 //
-// A push is answered 2xx (acked) only once what it carries is durable, or
-// when it never can be (a body that does not decode: logged and dropped).
-// Anything transient is 500, and Pub/Sub delivers the message again. The
-// fan-out of a started batch, the periodic sweep and the event relay run in
-// [Coordinator.Run].
-type Coordinator struct {
+// The push endpoints exist only with a DecodePush. A push is answered 2xx
+// (acked) only once what it carries is durable, or when it never can be (a
+// body that does not decode: logged and dropped). Anything transient is
+// 500, and Pub/Sub delivers the message again. The work itself (dispatch,
+// sweep, relay) is the [batch.Coordinator]'s.
+type CoordinatorHandler struct {
 	cfg CoordinatorConfig
 	log *slog.Logger
-	// kicks carries the IDs of batches to dispatch to Run.
-	kicks chan string
-	// relayMu serializes sweeps and relays in this process, so one event
-	// is not published twice by two of them at once.
-	relayMu sync.Mutex
+	mux *http.ServeMux
 }
 
-// NewCoordinator returns a coordinator service. It panics without an
-// engine, a start function or a push decoder: a wiring mistake.
-func NewCoordinator(cfg CoordinatorConfig) *Coordinator {
-	if cfg.Engine == nil || cfg.Start == nil || cfg.DecodePush == nil {
-		panic("httpapi: NewCoordinator needs Engine, Start and DecodePush")
+// NewCoordinatorHandler returns the handler. It panics without a
+// coordinator or a start function: a wiring mistake.
+func NewCoordinatorHandler(cfg CoordinatorConfig) *CoordinatorHandler {
+	if cfg.Coordinator == nil || cfg.Start == nil {
+		panic("httpapi: NewCoordinatorHandler needs Coordinator and Start")
 	}
 	if cfg.MaxStartBytes <= 0 {
 		cfg.MaxStartBytes = DefaultMaxStartBytes
@@ -241,138 +129,97 @@ func NewCoordinator(cfg CoordinatorConfig) *Coordinator {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if cfg.Dispatch == nil {
-		cfg.Dispatch = func(ctx context.Context, id string) {
-			if _, err := cfg.Engine.Dispatch(ctx, id); err != nil && ctx.Err() == nil {
-				log.Warn("dispatch incomplete; the sweeper publishes the rest", "batch_id", id, "err", err)
-			}
-		}
-	}
-	return &Coordinator{cfg: cfg, log: log, kicks: make(chan string, 64)}
+	h := &CoordinatorHandler{cfg: cfg, log: log, mux: http.NewServeMux()}
+	h.routes()
+	return h
 }
 
-// Handler returns the service's routes.
-func (c *Coordinator) Handler() http.Handler {
-	mux := http.NewServeMux()
-	guard := c.cfg.Auth
+// ServeHTTP serves the routes.
+func (h *CoordinatorHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+func (h *CoordinatorHandler) routes() {
+	mux := h.mux
+	guard := h.cfg.Auth
 	if guard == nil {
 		guard = func(h http.Handler) http.Handler { return h }
 	}
-	mux.Handle("POST /start", guard(http.HandlerFunc(c.serveStart)))
-	mux.Handle("POST /sweep", guard(http.HandlerFunc(c.serveSweep)))
-	complete, dead := guard(http.HandlerFunc(c.serveComplete)), guard(http.HandlerFunc(c.serveDeadLetter))
-	// deploy/ points the push subscriptions at the /push/... names.
-	mux.Handle("POST /complete", complete)
-	mux.Handle("POST /push/outcomes", complete)
-	mux.Handle("POST /dead-letter", dead)
-	mux.Handle("POST /push/dead-letters", dead)
-	if c.cfg.Status != nil {
-		c.cfg.Status.Register(mux)
+	mux.Handle("POST /start", guard(http.HandlerFunc(h.serveStart)))
+	mux.Handle("POST /sweep", guard(http.HandlerFunc(h.serveSweep)))
+	mux.Handle("POST /batches/{id}/cancel", guard(http.HandlerFunc(h.serveCancel)))
+	if h.cfg.DecodePush != nil {
+		complete, dead := guard(http.HandlerFunc(h.serveComplete)), guard(http.HandlerFunc(h.serveDeadLetter))
+		// deploy/ points the push subscriptions at the /push/... names.
+		mux.Handle("POST /complete", complete)
+		mux.Handle("POST /push/outcomes", complete)
+		mux.Handle("POST /dead-letter", dead)
+		mux.Handle("POST /push/dead-letters", dead)
 	}
-	if c.cfg.Metrics != nil {
-		mux.Handle("GET /metrics", c.cfg.Metrics.Handler())
+	if h.cfg.Status != nil {
+		h.cfg.Status.Register(mux)
 	}
-	if c.cfg.Health != nil {
-		mux.Handle("GET /health", c.cfg.Health)
+	if h.cfg.Metrics != nil {
+		mux.Handle("GET /metrics", h.cfg.Metrics.Handler())
 	}
-	return mux
+	if h.cfg.Health != nil {
+		mux.Handle("GET /health", h.cfg.Health)
+	}
 }
 
-// Run dispatches started batches from their outbox and, every SweepEvery,
-// sweeps and relays events, until ctx ends. Work cut short by the end of
-// ctx is safe to cut: what was not published stays in the outbox for the
-// next sweep.
-func (c *Coordinator) Run(ctx context.Context) error {
-	var tick <-chan time.Time
-	if c.cfg.SweepEvery > 0 {
-		t := time.NewTicker(c.cfg.SweepEvery)
-		defer t.Stop()
-		tick = t.C
+// crossOrigin reports whether a browser sent r from another site's page: a
+// state-changing request no page of another origin may make.
+func crossOrigin(r *http.Request) bool {
+	if site := r.Header.Get("Sec-Fetch-Site"); site == "cross-site" || site == "same-site" {
+		return true
 	}
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case id := <-c.kicks:
-			c.cfg.Dispatch(ctx, id)
-		case <-tick:
-			rep, err := c.SweepOnce(ctx)
-			if err != nil && ctx.Err() == nil {
-				c.log.Warn("sweep incomplete", "err", err)
-			}
-			if rep.Redriven+rep.TimedOut+rep.Finalized+rep.EventsRelayed > 0 {
-				c.log.Info("sweep", "batches", rep.Batches, "redriven", rep.Redriven, "timed_out", rep.TimedOut,
-					"dispatched", rep.Dispatched, "finalized", rep.Finalized, "events", rep.EventsRelayed)
-			}
+	origin := r.Header.Get("Origin")
+	if origin == "" || origin == "null" {
+		return origin == "null"
+	}
+	for _, scheme := range []string{"http://", "https://"} {
+		if origin == scheme+r.Host {
+			return false
 		}
 	}
+	return true
 }
 
-// SweepOnce runs one sweep and one event relay. It returns what they did
-// and their errors joined.
-func (c *Coordinator) SweepOnce(ctx context.Context) (SweepResponse, error) {
-	c.relayMu.Lock()
-	defer c.relayMu.Unlock()
-	rep, err := c.cfg.Engine.Sweep(ctx)
-	n, rerr := c.cfg.Engine.RelayEvents(ctx)
-	return SweepResponse{SweepReport: rep, EventsRelayed: n}, errors.Join(err, rerr)
-}
-
-// kick asks Run to dispatch the batch; if Run is busy with many, the next
-// sweep dispatches it instead.
-func (c *Coordinator) kick(id string) {
-	select {
-	case c.kicks <- id:
-	default:
-		c.log.Info("dispatch left to the sweeper", "batch_id", id)
+func (h *CoordinatorHandler) serveStart(w http.ResponseWriter, r *http.Request) {
+	if crossOrigin(r) {
+		writeError(w, h.log, r, fmt.Errorf("%w: start request from another origin (%s)", errForbidden, r.Header.Get("Origin")))
+		return
 	}
-}
-
-func (c *Coordinator) serveStart(w http.ResponseWriter, r *http.Request) {
-	body, ok := readBody(w, r, c.cfg.MaxStartBytes)
+	body, ok := readBody(w, r, h.cfg.MaxStartBytes)
 	if !ok {
 		return
 	}
-	var req StartRequest
-	if len(bytes.TrimSpace(body)) > 0 {
-		dec := json.NewDecoder(bytes.NewReader(body))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&req); err != nil {
-			WriteError(w, c.log, r, fmt.Errorf("%w: start request body: want JSON like {\"date\":\"YYYY-MM-DD\",\"run\":\"daily\",\"options\":{...}}: %v", batch.ErrInvalid, err))
-			return
-		}
-		if dec.More() {
-			WriteError(w, c.log, r, fmt.Errorf("%w: start request body has data after the JSON object", batch.ErrInvalid))
-			return
-		}
+	req, err := pipeline.DecodeStartRequest(body)
+	if err != nil {
+		writeError(w, h.log, r, err)
+		return
 	}
 	if v := r.Header.Get("X-CloudScheduler-ScheduleTime"); v != "" {
 		t, err := time.Parse(time.RFC3339Nano, v)
 		if err != nil {
-			WriteError(w, c.log, r, fmt.Errorf("%w: header X-CloudScheduler-ScheduleTime %q is not an RFC 3339 time", batch.ErrInvalid, v))
+			writeError(w, h.log, r, fmt.Errorf("%w: header X-CloudScheduler-ScheduleTime %q is not an RFC 3339 time", batch.ErrInvalid, v))
 			return
 		}
 		req.ScheduleTime = t.UTC()
 	}
-	if err := req.Validate(); err != nil {
-		WriteError(w, c.log, r, err)
-		return
-	}
 	req.TraceID = TraceID(r)
 	if req.TraceID == "" {
-		req.TraceID = NewTraceID()
+		req.TraceID = batch.NewTraceID()
 	}
-	ctx := WithTraceID(r.Context(), req.TraceID)
-	b, created, err := c.cfg.Start(ctx, req)
+	ctx := batch.WithTraceID(r.Context(), req.TraceID)
+	b, created, err := h.cfg.Start(ctx, req)
 	if err != nil {
-		WriteError(w, c.log, r.WithContext(ctx), err)
+		writeError(w, h.log, r.WithContext(ctx), err)
 		return
 	}
 	if b.State == batch.Running {
-		c.kick(b.ID)
+		h.cfg.Coordinator.Dispatch(b.ID)
 	}
 	trace := b.Meta[batch.AttrTraceID]
-	c.log.InfoContext(WithTraceID(ctx, trace), "start", "batch_id", b.ID, "run_date", b.Key.Date, "run", b.Key.Run,
+	h.log.InfoContext(batch.WithTraceID(ctx, trace), "start", "batch_id", b.ID, "run_date", b.Key.Date, "run", b.Key.Run,
 		"created", created, "state", b.State, "items", b.Total, "trace_id", trace)
 	w.Header().Set("Location", "/api/batches/"+b.ID)
 	w.Header().Set("Content-Type", "application/json")
@@ -381,13 +228,48 @@ func (c *Coordinator) serveStart(w http.ResponseWriter, r *http.Request) {
 		DataVersion: b.Meta["data_version"], TraceID: trace, Status: "/api/batches/" + b.ID})
 }
 
-func (c *Coordinator) serveComplete(w http.ResponseWriter, r *http.Request) {
-	d, ctx, ok := c.readPush(w, r)
+func (h *CoordinatorHandler) serveCancel(w http.ResponseWriter, r *http.Request) {
+	if crossOrigin(r) {
+		writeError(w, h.log, r, fmt.Errorf("%w: cancel request from another origin (%s)", errForbidden, r.Header.Get("Origin")))
+		return
+	}
+	body, ok := readBody(w, r, h.cfg.MaxStartBytes)
 	if !ok {
 		return
 	}
-	if err := c.cfg.Engine.HandleOutcome(ctx, d.Body); err != nil {
-		c.log.WarnContext(ctx, "outcome not recorded; Pub/Sub delivers it again", "batch_id", d.Attributes[batch.AttrBatchID],
+	var req CancelRequest
+	if len(bytes.TrimSpace(body)) > 0 {
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil || dec.More() {
+			writeError(w, h.log, r, fmt.Errorf("%w: cancel request body: want JSON like {\"reason\":\"...\"}", batch.ErrInvalid))
+			return
+		}
+	}
+	if len(req.Reason) > 500 {
+		writeError(w, h.log, r, fmt.Errorf("%w: cancel reason: %d bytes, want at most 500", batch.ErrInvalid, len(req.Reason)))
+		return
+	}
+	if req.Reason == "" {
+		req.Reason = "cancelled by an operator"
+	}
+	id := r.PathValue("id")
+	b, err := h.cfg.Coordinator.Cancel(r.Context(), id, req.Reason)
+	if err != nil {
+		writeError(w, h.log, r, err)
+		return
+	}
+	h.log.Info("batch cancelled by request", "batch_id", b.ID, "reason", req.Reason)
+	writeAPIJSON(w, CancelResponse{BatchID: b.ID, State: b.State, Result: b.Result, Reason: req.Reason})
+}
+
+func (h *CoordinatorHandler) serveComplete(w http.ResponseWriter, r *http.Request) {
+	d, ctx, ok := readPush(w, r, h.cfg.DecodePush, h.cfg.MaxPushBytes, h.log)
+	if !ok {
+		return
+	}
+	if err := h.cfg.Coordinator.HandleOutcome(ctx, d.Body); err != nil {
+		h.log.WarnContext(ctx, "outcome not recorded; Pub/Sub delivers it again", "batch_id", d.Attributes[batch.AttrBatchID],
 			"item_id", d.Attributes[batch.AttrItemID], "trace_id", d.Attributes[batch.AttrTraceID], "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
@@ -395,13 +277,13 @@ func (c *Coordinator) serveComplete(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (c *Coordinator) serveDeadLetter(w http.ResponseWriter, r *http.Request) {
-	d, ctx, ok := c.readPush(w, r)
+func (h *CoordinatorHandler) serveDeadLetter(w http.ResponseWriter, r *http.Request) {
+	d, ctx, ok := readPush(w, r, h.cfg.DecodePush, h.cfg.MaxPushBytes, h.log)
 	if !ok {
 		return
 	}
-	if err := c.cfg.Engine.HandleDeadLetter(ctx, d); err != nil {
-		c.log.WarnContext(ctx, "dead letter not recorded; Pub/Sub delivers it again", "batch_id", d.Attributes[batch.AttrBatchID],
+	if err := h.cfg.Coordinator.HandleDeadLetter(ctx, d); err != nil {
+		h.log.WarnContext(ctx, "dead letter not recorded; Pub/Sub delivers it again", "batch_id", d.Attributes[batch.AttrBatchID],
 			"item_id", d.Attributes[batch.AttrItemID], "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
@@ -409,23 +291,19 @@ func (c *Coordinator) serveDeadLetter(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (c *Coordinator) serveSweep(w http.ResponseWriter, r *http.Request) {
-	rep, err := c.SweepOnce(r.Context())
+func (h *CoordinatorHandler) serveSweep(w http.ResponseWriter, r *http.Request) {
+	rep, n, err := h.cfg.Coordinator.SweepOnce(r.Context())
 	if err != nil {
-		WriteError(w, c.log, r, fmt.Errorf("sweep: %w", err))
+		writeError(w, h.log, r, fmt.Errorf("sweep: %w", err))
 		return
 	}
-	writeAPIJSON(w, rep)
+	writeAPIJSON(w, SweepResponse{SweepReport: rep, EventsRelayed: n})
 }
 
 // readPush reads and decodes a push request. When it returns false it has
 // answered: 413 for a body over the limit (Pub/Sub retries it, then
 // dead-letters it), 204 for one that does not decode (acked and logged:
 // it never will).
-func (c *Coordinator) readPush(w http.ResponseWriter, r *http.Request) (batch.Delivery, context.Context, bool) {
-	return readPush(w, r, c.cfg.DecodePush, c.cfg.MaxPushBytes, c.log)
-}
-
 func readPush(w http.ResponseWriter, r *http.Request, decode PushDecoder, limit int64, log *slog.Logger) (batch.Delivery, context.Context, bool) {
 	body, ok := readBody(w, r, limit)
 	if !ok {
@@ -441,7 +319,7 @@ func readPush(w http.ResponseWriter, r *http.Request, decode PushDecoder, limit 
 	if trace == "" {
 		trace = TraceID(r)
 	}
-	return d, WithTraceID(r.Context(), trace), true
+	return d, batch.WithTraceID(r.Context(), trace), true
 }
 
 // readBody reads the request body up to limit bytes. Over the limit it
@@ -458,45 +336,4 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool
 		return nil, false
 	}
 	return body, true
-}
-
-// WriteError answers with err's kind mapped onto a status code (not found
-// 404, invalid 400, conflict and finalized 409, anything else 500) as a JSON
-// error; a 500 says only "internal error" and logs the rest.
-func WriteError(w http.ResponseWriter, log *slog.Logger, r *http.Request, err error) {
-	code := apiErrorStatus(err)
-	msg := err.Error()
-	if code == http.StatusInternalServerError {
-		log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-		msg = "internal error"
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(apiError{Error: msg})
-}
-
-// traceKey is the context key of the request's trace ID.
-type traceKey struct{}
-
-// WithTraceID returns ctx carrying trace ID id (unchanged for "").
-func WithTraceID(ctx context.Context, id string) context.Context {
-	if id == "" {
-		return ctx
-	}
-	return context.WithValue(ctx, traceKey{}, id)
-}
-
-// TraceIDFrom returns the trace ID ctx carries, or "".
-func TraceIDFrom(ctx context.Context) string {
-	id, _ := ctx.Value(traceKey{}).(string)
-	return id
-}
-
-// NewTraceID returns a random trace ID in Cloud Trace's form: 32 lower-case
-// hex digits.
-func NewTraceID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }

@@ -21,6 +21,7 @@ func TestServices_Auth(t *testing.T) {
 	wsrv := newWorkerServer(t, ce.env, nil, auth.Wrap)
 	ps := players(t, 3)
 	b := ce.create(t, batch.Key{Date: gameDate, Run: "daily"}, ps, batch.Policy{}, t0)
+	doomed := ce.create(t, batch.Key{Date: gameDate, Run: "doomed"}, ps, batch.Policy{}, t0)
 
 	with := func(change func(c map[string]any)) string {
 		c := goodClaims()
@@ -49,6 +50,7 @@ func TestServices_Auth(t *testing.T) {
 		{"coordinator /dead-letter", ce.srv.URL + "/dead-letter",
 			pushOf(t, batch.RequestMessage(batch.Item{BatchID: b.ID, ID: ps[1].ID}, 1, ""))},
 		{"coordinator /sweep", ce.srv.URL + "/sweep", nil},
+		{"coordinator cancel", ce.srv.URL + "/batches/" + doomed.ID + "/cancel", []byte(`{"reason":"test"}`)},
 		{"worker /predict", wsrv.URL + "/predict", requestPush(t, b.ID, ps[2], "")},
 	}
 	for _, ep := range endpoints {
@@ -69,8 +71,11 @@ func TestServices_Auth(t *testing.T) {
 	if err != nil || cur.Counts.Done() != 0 {
 		t.Fatalf("refused pushes recorded outcomes: %+v, %v", cur.Counts, err)
 	}
-	if bs, err := ce.store.ListBatches(t.Context(), batch.ListOptions{}); err != nil || len(bs) != 1 {
-		t.Fatalf("refused starts created batches: %d, %v; want only the test's", len(bs), err)
+	if bs, err := ce.store.ListBatches(t.Context(), batch.ListOptions{}); err != nil || len(bs) != 2 {
+		t.Fatalf("refused starts created batches: %d, %v; want only the test's two", len(bs), err)
+	}
+	if cur, err := ce.store.GetBatch(t.Context(), doomed.ID); err != nil || cur.State != batch.Running {
+		t.Fatalf("refused cancels ended the batch: %s, %v", cur.State, err)
 	}
 	expectNone(t, ce.queue, batch.TopicOutcomes)
 
@@ -79,7 +84,7 @@ func TestServices_Auth(t *testing.T) {
 	sched := with(func(c map[string]any) { c["email"] = schedAccount })
 	for _, ep := range endpoints {
 		h := good
-		if ep.name == "coordinator /start" || ep.name == "coordinator /sweep" {
+		if ep.name == "coordinator /start" || ep.name == "coordinator /sweep" || ep.name == "coordinator cancel" {
 			h = sched
 		}
 		if code, body := post(t, ep.url, ep.body, "Authorization", h); code >= 300 {
@@ -90,4 +95,7 @@ func TestServices_Auth(t *testing.T) {
 		t.Fatalf("after the good pushes: %+v, %v; want one success and one dead letter", cur.Counts, err)
 	}
 	receiveAll(t, ce.queue, batch.TopicOutcomes, 1)
+	if cur, err := ce.store.GetBatch(t.Context(), doomed.ID); err != nil || cur.Result != batch.ResultCancelled {
+		t.Fatalf("after the good cancel: %s %s, %v; want cancelled", cur.State, cur.Result, err)
+	}
 }

@@ -17,6 +17,7 @@ import (
 	"tipoff/batch"
 	"tipoff/gcppubsub"
 	"tipoff/httpapi"
+	"tipoff/pipeline"
 )
 
 const testSubscription = "projects/tipoff-test/subscriptions/push"
@@ -24,12 +25,13 @@ const testSubscription = "projects/tipoff-test/subscriptions/push"
 // coordEnv is a coordinator service on a real SQLite store and queue.
 type coordEnv struct {
 	*env
-	flaky  *flakyStore
-	eng    *batch.Engine
-	coord  *httpapi.Coordinator
-	srv    *httptest.Server
-	mu     sync.Mutex
-	starts []httpapi.StartRequest // what reached the start function
+	flaky   *flakyStore
+	eng     *batch.Engine
+	coord   *batch.Coordinator
+	handler *httpapi.CoordinatorHandler
+	srv     *httptest.Server
+	mu      sync.Mutex
+	starts  []pipeline.StartRequest // what reached the start function
 }
 
 // flakyStore is the SQLite store with failures switched on at will: every
@@ -64,7 +66,7 @@ func newCoordEnv(t *testing.T, n int, guard httpapi.Middleware) *coordEnv {
 	ce := &coordEnv{env: e, flaky: &flakyStore{Store: e.store}}
 	ce.eng = batch.NewEngine(ce.flaky, e.queue, testLogger(t), batch.EngineConfig{NowFunc: e.clock})
 	ps := players(t, n)
-	start := func(ctx context.Context, req httpapi.StartRequest) (batch.Batch, bool, error) {
+	start := func(ctx context.Context, req pipeline.StartRequest) (batch.Batch, bool, error) {
 		ce.mu.Lock()
 		ce.starts = append(ce.starts, req)
 		ce.mu.Unlock()
@@ -85,15 +87,16 @@ func newCoordEnv(t *testing.T, n int, guard httpapi.Middleware) *coordEnv {
 		}
 		return ce.eng.Create(ctx, spec)
 	}
-	ce.coord = httpapi.NewCoordinator(httpapi.CoordinatorConfig{
-		Engine: ce.eng, Start: start, DecodePush: gcppubsub.DecodePush, Auth: guard,
+	ce.coord = batch.NewCoordinator(ce.eng, e.queue, testLogger(t), batch.CoordinatorConfig{SweepEvery: time.Hour})
+	ce.handler = httpapi.NewCoordinatorHandler(httpapi.CoordinatorConfig{
+		Coordinator: ce.coord, Start: start, DecodePush: gcppubsub.DecodePush, Auth: guard,
 		Status: e.status, Log: testLogger(t), MaxStartBytes: 4096,
 	})
 	ctx, cancel := context.WithCancel(t.Context())
 	var wg sync.WaitGroup
 	wg.Go(func() { ce.coord.Run(ctx) })
 	t.Cleanup(func() { cancel(); wg.Wait() })
-	ce.srv = httptest.NewServer(ce.coord.Handler())
+	ce.srv = httptest.NewServer(ce.handler)
 	t.Cleanup(ce.srv.Close)
 	return ce
 }
@@ -438,22 +441,5 @@ func TestCoordinator_SweepFails(t *testing.T) {
 	code, body := post(t, ce.srv.URL+"/sweep", nil)
 	if code != http.StatusInternalServerError || !strings.Contains(body, `"internal error"`) {
 		t.Fatalf("sweep with the store down: %d %s", code, body)
-	}
-}
-
-func TestStartRequest_Validate(t *testing.T) {
-	ok := httpapi.StartRequest{Date: "2026-01-15", Run: "daily", Options: httpapi.StartOptions{Lines: []float64{1, 2},
-		Books: []string{"draftkings"}, MinGames: 3, MinMinutes: 12, ItemTimeout: httpapi.Duration(time.Minute), MaxAttempts: 3,
-		Deadline: httpapi.Duration(time.Hour), MinSuccess: 0.9}}
-	if err := ok.Validate(); err != nil {
-		t.Fatalf("Validate(%+v) = %v", ok, err)
-	}
-	if err := (httpapi.StartRequest{}).Validate(); err != nil {
-		t.Fatalf("empty request: %v", err)
-	}
-	bad := ok
-	bad.Options.Books = []string{" spaced "}
-	if err := bad.Validate(); !errors.Is(err, batch.ErrInvalid) || !strings.Contains(err.Error(), "options.books[0]") {
-		t.Fatalf("Validate with a bad book = %v; want ErrInvalid naming options.books[0]", err)
 	}
 }

@@ -1,10 +1,14 @@
-// Package httpapi holds tipoff's HTTP surface: the coordinator's and
-// workers' handlers, their auth, and what operators read — the status JSON
+// Package httpapi holds tipoff's HTTP surface, handlers only: the
+// coordinator's ([CoordinatorHandler]: /start, cancel, sweep, pushes — the
+// same handler in "tipoff serve" and "tipoff coordinator") and the cloud
+// worker's ([WorkerHandler]), their auth, and what operators read — the status JSON
 // API (GET /api/batches, /api/batches/{id}, /api/queue) and its [Client],
 // the server-rendered status pages (GET /, /batches/{id}) and the
 // Prometheus metrics (GET /metrics, a [batch.Observer]).
 //
-// It imports batch and predict only, never a backend: what it reads comes
+// The work behind the handlers is batch's ([batch.Coordinator],
+// [batch.Worker]) and pipeline's (the start request and [pipeline.Starter]).
+// It imports batch, predict and pipeline only, never a backend: what it reads comes
 // in as small interfaces ([StatusStore], [Publications],
 // [DeadLetterCounter], [QueueDepthFunc], [ExportFunc]) that cmd/tipoff
 // satisfies with the SQLite or cloud backends.
@@ -16,6 +20,6 @@
 //   - everything is read from durable state at request time (gauges
 //     included), never from what one process happened to observe;
 //   - errors map onto HTTP statuses by kind in one place (not found 404,
-//     invalid 400, conflict and finalized 409, else 500 whose body says
+//     invalid 400, forbidden 403, conflict and finalized 409, else 500 whose body says
 //     only "internal error"); the pages work without JavaScript.
 package httpapi

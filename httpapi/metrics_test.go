@@ -33,7 +33,7 @@ func TestMetrics_MatchOutcomes(t *testing.T) {
 	q := sqlite.NewQueue(e.db, sqlite.QueueConfig{MaxDeliveries: 2, BackoffMin: 10 * time.Millisecond,
 		BackoffMax: 20 * time.Millisecond, PollInterval: 10 * time.Millisecond})
 	t.Cleanup(func() { q.Close() })
-	m := httpapi.NewMetrics(httpapi.MetricsConfig{Store: e.store, QueueDepths: queueDepths(q), Log: testLogger(t)})
+	m := httpapi.NewMetrics(httpapi.MetricsConfig{Store: e.store, QueueDepths: q.Depths, Log: testLogger(t)})
 	log := testLogger(t)
 	eng := batch.NewEngine(e.store, q, log, batch.EngineConfig{Observer: m,
 		Finalize: func(ctx context.Context, b batch.Batch) ([]byte, error) {
@@ -92,7 +92,7 @@ func TestMetrics_MatchOutcomes(t *testing.T) {
 	}
 	ctx, stop := context.WithCancel(t.Context())
 	var wg sync.WaitGroup
-	coord := batch.NewCoordinator(eng, q, log, batch.CoordinatorConfig{SweepEvery: 50 * time.Millisecond})
+	coord := batch.NewCoordinator(eng, q, log, batch.CoordinatorConfig{SweepEvery: 50 * time.Millisecond, PullOutcomes: true})
 	wg.Go(func() { coord.Run(ctx) })
 	w := batch.NewWorker(q, handle, batch.RecordOutcomes(eng), log, batch.WorkerConfig{Concurrency: 2, Observer: m})
 	wg.Go(func() { w.Run(ctx) })

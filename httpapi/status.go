@@ -432,10 +432,10 @@ type errorPage struct {
 	Message string
 }
 
-// writePageError renders an error page with the status apiErrorStatus
+// writePageError renders an error page with the status errorStatus
 // gives; a 500 shows only "internal error" and logs the details.
 func (s *Status) writePageError(w http.ResponseWriter, r *http.Request, err error) {
-	code := apiErrorStatus(err)
+	code := errorStatus(err)
 	msg := err.Error()
 	if code == http.StatusInternalServerError {
 		s.log.Error("status page failed", "path", r.URL.Path, "err", err)

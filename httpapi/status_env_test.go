@@ -140,23 +140,8 @@ func newEnv(tb testing.TB) *env {
 	e.queue = sqlite.NewQueue(db, sqlite.QueueConfig{NowFunc: e.clock})
 	tb.Cleanup(func() { e.queue.Close() })
 	e.status = httpapi.NewStatus(httpapi.StatusConfig{Store: e.store, Publications: db, DeadLetters: e.queue,
-		QueueDepths: queueDepths(e.queue), NowFunc: e.clock, Log: testLogger(tb)})
+		QueueDepths: e.queue.Depths, NowFunc: e.clock, Log: testLogger(tb)})
 	return e
-}
-
-// queueDepths adapts the SQLite queue's depths as cmd/tipoff does.
-func queueDepths(q *sqlite.Queue) httpapi.QueueDepthFunc {
-	return func(ctx context.Context) ([]httpapi.TopicDepth, error) {
-		ds, err := q.Depths(ctx)
-		if err != nil {
-			return nil, err
-		}
-		out := make([]httpapi.TopicDepth, len(ds))
-		for i, d := range ds {
-			out[i] = httpapi.TopicDepth{Topic: d.Topic, Ready: d.Ready, Leased: d.Leased, Delayed: d.Delayed}
-		}
-		return out, nil
-	}
 }
 
 func (e *env) clock() time.Time {

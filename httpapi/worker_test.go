@@ -46,9 +46,9 @@ func newWorkerServer(t *testing.T, e *env, sink batch.OutcomeSink, guard httpapi
 	if sink == nil {
 		sink = batch.PublishOutcomes(e.queue)
 	}
-	wk := httpapi.NewWorker(httpapi.WorkerConfig{Handler: predictHandler, Sink: sink, DecodePush: gcppubsub.DecodePush,
+	wk := httpapi.NewWorkerHandler(httpapi.WorkerConfig{Handler: predictHandler, Sink: sink, DecodePush: gcppubsub.DecodePush,
 		Auth: guard, Name: "worker-test", MaxPushBytes: 64 << 10, Log: testLogger(t)})
-	srv := httptest.NewServer(wk.Handler())
+	srv := httptest.NewServer(wk)
 	t.Cleanup(srv.Close)
 	return srv
 }

@@ -7,22 +7,6 @@ import (
 	"tipoff/batch"
 )
 
-// TopicDepth counts the unacked messages of one topic by state, at one
-// instant of the queue's clock.
-type TopicDepth struct {
-	Topic string
-	// Ready messages can be received now: never delivered, or their lease
-	// or backoff has ended.
-	Ready int
-	// Leased messages are held by a receiver whose lease has not ended.
-	Leased int
-	// Delayed messages were nacked and wait out their backoff.
-	Delayed int
-}
-
-// Total returns the number of messages on the topic.
-func (d TopicDepth) Total() int { return d.Ready + d.Leased + d.Delayed }
-
 // The counts read only the (topic, visible_at, leased) index, on the read
 // pool, so they never wait for writers.
 const depthSQL = `SELECT topic,
@@ -33,28 +17,28 @@ const depthSQL = `SELECT topic,
 
 // Depth returns the depth of topic; a topic without messages has zero
 // counts.
-func (q *Queue) Depth(ctx context.Context, topic string) (TopicDepth, error) {
-	d := TopicDepth{Topic: topic}
+func (q *Queue) Depth(ctx context.Context, topic string) (batch.TopicDepth, error) {
+	d := batch.TopicDepth{Topic: topic}
 	var name any
 	err := q.db.read.QueryRowContext(ctx, depthSQL+" WHERE topic = ?2", q.now(), topic).
 		Scan(&name, &d.Ready, &d.Leased, &d.Delayed)
 	if err != nil {
-		return TopicDepth{}, fmt.Errorf("queue depth of %s: %w", topic, err)
+		return batch.TopicDepth{}, fmt.Errorf("queue depth of %s: %w", topic, err)
 	}
 	return d, nil
 }
 
 // Depths returns the depth of every topic that has messages, dead-letter
 // topics included, ordered by topic.
-func (q *Queue) Depths(ctx context.Context) ([]TopicDepth, error) {
+func (q *Queue) Depths(ctx context.Context) ([]batch.TopicDepth, error) {
 	rows, err := q.db.read.QueryContext(ctx, depthSQL+" GROUP BY topic ORDER BY topic", q.now())
 	if err != nil {
 		return nil, fmt.Errorf("queue depths: %w", err)
 	}
 	defer rows.Close()
-	var ds []TopicDepth
+	var ds []batch.TopicDepth
 	for rows.Next() {
-		var d TopicDepth
+		var d batch.TopicDepth
 		if err := rows.Scan(&d.Topic, &d.Ready, &d.Leased, &d.Delayed); err != nil {
 			return nil, fmt.Errorf("queue depths: %w", err)
 		}

@@ -129,7 +129,7 @@ func TestQueue_NackBackoff(t *testing.T) {
 		clock.Advance(step/2 - time.Millisecond)
 		receiveNone(t, q, "backoff")
 		d, err := q.Depth(t.Context(), "backoff")
-		if err != nil || d != (sqlite.TopicDepth{Topic: "backoff", Delayed: 1}) {
+		if err != nil || d != (batch.TopicDepth{Topic: "backoff", Delayed: 1}) {
 			t.Fatalf("depth while backing off: got %+v, %v", d, err)
 		}
 		clock.Advance(step - step/2 + time.Millisecond)
@@ -271,7 +271,7 @@ func TestQueue_Depth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []sqlite.TopicDepth{
+	want := []batch.TopicDepth{
 		{Topic: "depth", Ready: 3, Leased: 2},
 		{Topic: batch.DeadLetterTopic("depth"), Ready: 1},
 		{Topic: "other", Ready: 1},
@@ -284,10 +284,10 @@ func TestQueue_Depth(t *testing.T) {
 	}
 	// Leases expire: the leased messages count as ready again.
 	clock.Advance(cfg.Lease)
-	if d, err := q.Depth(t.Context(), "depth"); err != nil || d != (sqlite.TopicDepth{Topic: "depth", Ready: 5}) || d.Total() != 5 {
+	if d, err := q.Depth(t.Context(), "depth"); err != nil || d != (batch.TopicDepth{Topic: "depth", Ready: 5}) || d.Total() != 5 {
 		t.Fatalf("Depth after the leases: got %+v, %v", d, err)
 	}
-	if d, err := q.Depth(t.Context(), "empty"); err != nil || d != (sqlite.TopicDepth{Topic: "empty"}) {
+	if d, err := q.Depth(t.Context(), "empty"); err != nil || d != (batch.TopicDepth{Topic: "empty"}) {
 		t.Fatalf("Depth of an empty topic: got %+v, %v", d, err)
 	}
 }

@@ -35,6 +35,7 @@ func decodeBacktest(t *testing.T, out string) backtestJSON {
 }
 
 func TestBacktest_Synthetic(t *testing.T) {
+	t.Parallel()
 	db := filepath.Join(t.TempDir(), "tipoff.db")
 	if _, err := runMain(t, "import", "--db", db, "--synthetic", "--from", "2025-10-21", "--to", "2025-12-31"); err != nil {
 		t.Fatal(err)
@@ -58,6 +59,7 @@ func TestBacktest_Synthetic(t *testing.T) {
 }
 
 func TestBacktest_Errors(t *testing.T) {
+	t.Parallel()
 	db := filepath.Join(t.TempDir(), "tipoff.db")
 	tests := []struct {
 		name string
@@ -86,6 +88,7 @@ func TestBacktest_Errors(t *testing.T) {
 // line-aware system's MAE within 0.10 of the line's, and a hit rate above
 // the -110 break-even (52.4 %) on at least 500 picks.
 func TestBacktest_RealData(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("imports the whole real data set")
 	}

@@ -14,6 +14,7 @@ import (
 
 	"tipoff/batch"
 	"tipoff/dataimport"
+	"tipoff/pipeline"
 	"tipoff/predict"
 )
 
@@ -32,18 +33,18 @@ func BenchmarkRun_BusiestDay(b *testing.B) {
 	cfg.DB = filepath.Join(b.TempDir(), "tipoff.db")
 	cfg.ExportDir = filepath.Join(b.TempDir(), "exports")
 	cfg.SweepEvery = time.Second
-	app, err := openEmbedded(b.Context(), cfg, discardLogger())
+	pc := predictConfig{Offsets: []float64{1, 2}, Books: predict.DefaultBooks, MinGames: 3, MinMinutes: 12}
+	app, err := openEmbedded(b.Context(), cfg, pc.settings(cfg), func(context.Context) (*predict.Dataset, error) { return ds, nil }, discardLogger())
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer app.Close()
-	pc := predictConfig{Offsets: []float64{1, 2}, Books: predict.DefaultBooks, MinGames: 3, MinMinutes: 12}
 	players := 0
 	i := 0
 	for b.Loop() {
-		key := batch.Key{Date: date.String(), Run: fmt.Sprintf("bench-%d", i)}
+		req := pipeline.StartRequest{Date: date.String(), Run: fmt.Sprintf("bench-%d", i)}
 		i++
-		sum, err := app.runDay(b.Context(), ds, key, pc, discard{})
+		sum, err := app.runDay(b.Context(), req, discard{})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -83,7 +84,7 @@ func BenchmarkRun_NoOp100k(b *testing.B) {
 	for i := 0; b.Loop(); i++ {
 		cfg := DefaultConfig()
 		cfg.DB = filepath.Join(b.TempDir(), fmt.Sprintf("noop-%d.db", i))
-		app, err := openEmbedded(b.Context(), cfg, discardLogger())
+		app, err := openEmbedded(b.Context(), cfg, pipeline.Settings{}, nil, discardLogger())
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -104,10 +105,10 @@ func burnDown(b *testing.B, app *embedded, items []batch.NewItem) batch.Batch {
 	ctx := b.Context()
 	done := make(chan struct{})
 	var once sync.Once
-	eng := app.engine(func(ctx context.Context, bt batch.Batch) ([]byte, error) {
+	eng := batch.NewEngine(app.store, app.queue, nil, batch.EngineConfig{Finalize: func(ctx context.Context, bt batch.Batch) ([]byte, error) {
 		once.Do(func() { close(done) })
 		return nil, nil
-	})
+	}})
 	bt, _, err := eng.Create(ctx, batch.Spec{Key: batch.Key{Date: "2025-12-25", Run: "noop"}, Items: items})
 	if err != nil {
 		b.Fatal(err)

@@ -2,330 +2,91 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/url"
-	"strings"
-	"sync"
 	"time"
-
-	pubsub "cloud.google.com/go/pubsub/v2"
-	pb "cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
-	"google.golang.org/api/idtoken"
-	"google.golang.org/api/option"
 
 	"tipoff/batch"
 	"tipoff/gcpfirestore"
 	"tipoff/gcppubsub"
 	"tipoff/httpapi"
+	"tipoff/pipeline"
 )
 
-// shutdownBudget is how long a cloud service takes to stop after SIGTERM:
-// Cloud Run kills the container 10 s after it.
-const shutdownBudget = 8 * time.Second
-
-// cloudConfig is what the cloud shape's services (coordinator and worker)
-// add to Config: where Firestore and Pub/Sub are, how callers are
-// authenticated, and where to listen.
-type cloudConfig struct {
-	Project string // Google Cloud project of Firestore and Pub/Sub
-	Addr    string // listen address; ":$PORT" on Cloud Run
-	Pull    bool   // pull subscriptions instead of push endpoints
-
-	FirestoreDatabase string
-	FirestorePrefix   string
-	// PubsubSetup creates missing topics and subscriptions (emulator and
-	// tests; production's come from deploy/).
-	PubsubSetup bool
-
-	AuthAudiences []string
-	AuthEmails    []string
-	// AuthKeysURL replaces Google's ID-token signing keys endpoint, for
-	// tests with an issuer of their own.
-	AuthKeysURL string
-	// NoAuth turns the OIDC check off; it must be asked for by name.
-	NoAuth bool
+// cloud is the cloud shape's coordinator wiring: batch state and
+// publications in Firestore, work over Pub/Sub, input data read afresh from
+// a path for each new batch, and on them the prediction job, the engine,
+// the coordinator runtime and the starter.
+type cloud struct {
+	cfg     Config
+	cc      *cloudConfig
+	log     *slog.Logger
+	store   *gcpfirestore.Store
+	queue   *gcppubsub.Queue
+	data    *dataSource
+	metrics *httpapi.Metrics
+	job     *pipeline.Job
+	engine  *batch.Engine
+	coord   *batch.Coordinator
+	starter *pipeline.Starter
 }
 
-// cloud binds the cloud services' flags, with defaults from TIPOFF_* (and
-// GOOGLE_CLOUD_PROJECT, and PORT as Cloud Run sets it).
-func (b *flagBinder) cloud() *cloudConfig {
-	cc := &cloudConfig{Addr: "127.0.0.1:8080", FirestorePrefix: "tipoff"}
-	if p := b.env.getenv("PORT"); p != "" {
-		cc.Addr = ":" + p
-	}
-	b.env.str("GOOGLE_CLOUD_PROJECT", &cc.Project)
-	b.env.str("TIPOFF_PROJECT", &cc.Project)
-	b.env.str("TIPOFF_ADDR", &cc.Addr)
-	switch mode := b.env.getenv("TIPOFF_PUBSUB_MODE"); mode {
-	case "", "push":
-	case "pull":
-		cc.Pull = true
-	default:
-		b.env.errs = append(b.env.errs, fmt.Errorf("TIPOFF_PUBSUB_MODE=%q: want push or pull", mode))
-	}
-	b.env.bool("TIPOFF_PULL", &cc.Pull)
-	for name, want := range map[string]string{"TIPOFF_STORE": "firestore", "TIPOFF_QUEUE": "pubsub"} {
-		if v := b.env.getenv(name); v != "" && v != want && b.fs.Name() == "coordinator" {
-			b.env.errs = append(b.env.errs, fmt.Errorf("%s=%q: the coordinator runs on %s only", name, v, want))
-		}
-	}
-	b.env.str("TIPOFF_FIRESTORE_DATABASE", &cc.FirestoreDatabase)
-	b.env.str("TIPOFF_FIRESTORE_PREFIX", &cc.FirestorePrefix)
-	b.env.bool("TIPOFF_PUBSUB_SETUP", &cc.PubsubSetup)
-	audiences, emails := "", ""
-	b.env.str("TIPOFF_AUTH_AUDIENCE", &audiences)
-	b.env.str("TIPOFF_AUTH_AUDIENCES", &audiences)
-	b.env.str("TIPOFF_AUTH_EMAILS", &emails)
-	cc.AuthAudiences, cc.AuthEmails = splitList(audiences), splitList(emails)
-	b.env.str("TIPOFF_AUTH_KEYS_URL", &cc.AuthKeysURL)
-	b.env.bool("TIPOFF_INSECURE_NO_AUTH", &cc.NoAuth)
-
-	fs := b.fs
-	fs.StringVar(&cc.Project, "project", cc.Project, "Google Cloud `project` of Firestore and Pub/Sub (TIPOFF_PROJECT, else GOOGLE_CLOUD_PROJECT)")
-	fs.StringVar(&cc.Addr, "addr", cc.Addr, "listen `address`; :$PORT when Cloud Run sets PORT (TIPOFF_ADDR)")
-	fs.BoolVar(&cc.Pull, "pull", cc.Pull, "receive through pull subscriptions instead of Pub/Sub pushes to the HTTP endpoints (TIPOFF_PULL, or TIPOFF_PUBSUB_MODE=pull)")
-	fs.StringVar(&cc.FirestoreDatabase, "firestore-database", cc.FirestoreDatabase, "Firestore `database`; default (default) (TIPOFF_FIRESTORE_DATABASE)")
-	fs.StringVar(&cc.FirestorePrefix, "firestore-prefix", cc.FirestorePrefix, "`prefix` of the Firestore collections (TIPOFF_FIRESTORE_PREFIX)")
-	fs.BoolVar(&cc.PubsubSetup, "pubsub-setup", cc.PubsubSetup, "create missing topics and subscriptions, for the emulator (TIPOFF_PUBSUB_SETUP)")
-	fs.Func("auth-audiences", "comma-separated `audiences` an OIDC token may be for: the service URL, or those set on the push subscriptions and scheduler job (TIPOFF_AUTH_AUDIENCES or TIPOFF_AUTH_AUDIENCE)",
-		func(s string) error { cc.AuthAudiences = splitList(s); return nil })
-	fs.Func("auth-emails", "comma-separated service `accounts` allowed to call: the push subscriptions' and the scheduler's (TIPOFF_AUTH_EMAILS)",
-		func(s string) error { cc.AuthEmails = splitList(s); return nil })
-	fs.StringVar(&cc.AuthKeysURL, "auth-keys-url", cc.AuthKeysURL, "fetch the ID-token signing keys (JWKS) from `url` instead of Google's, for tests with their own issuer (TIPOFF_AUTH_KEYS_URL)")
-	fs.BoolVar(&cc.NoAuth, "insecure-no-auth", cc.NoAuth, "accept pushes and starts without an OIDC token: only for loopback development (TIPOFF_INSECURE_NO_AUTH)")
-	return cc
-}
-
-// validate returns every problem with cc.
-func (cc *cloudConfig) validate() error {
-	var errs []error
-	if cc.Project == "" {
-		errs = append(errs, errors.New("project: empty: set --project, TIPOFF_PROJECT or GOOGLE_CLOUD_PROJECT"))
-	}
-	if _, _, err := net.SplitHostPort(cc.Addr); err != nil {
-		errs = append(errs, fmt.Errorf("addr %q: want HOST:PORT or :PORT", cc.Addr))
-	}
-	if !cc.NoAuth {
-		if len(cc.AuthAudiences) == 0 {
-			errs = append(errs, errors.New("auth-audiences: empty: name the audiences callers' tokens are for (or --insecure-no-auth for loopback development)"))
-		}
-		if len(cc.AuthEmails) == 0 {
-			errs = append(errs, errors.New("auth-emails: empty: name the service accounts allowed to call (or --insecure-no-auth for loopback development)"))
-		}
-	}
-	if cc.AuthKeysURL != "" {
-		if u, err := url.Parse(cc.AuthKeysURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			errs = append(errs, fmt.Errorf("auth-keys-url %q: want an http or https URL", cc.AuthKeysURL))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func (e *envSource) bool(name string, dst *bool) {
-	switch strings.ToLower(e.getenv(name)) {
-	case "":
-	case "1", "true", "yes":
-		*dst = true
-	case "0", "false", "no":
-		*dst = false
-	default:
-		e.errs = append(e.errs, fmt.Errorf("%s=%q: want true or false", name, e.getenv(name)))
-	}
-}
-
-func splitList(s string) []string {
-	var out []string
-	for f := range strings.SplitSeq(s, ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			out = append(out, f)
-		}
-	}
-	return out
-}
-
-// auth returns the OIDC check for the service's state-changing endpoints,
-// or nil (with a warning) when it is turned off.
-func (cc *cloudConfig) auth(ctx context.Context, limit int64, log *slog.Logger) (httpapi.Middleware, error) {
-	if cc.NoAuth {
-		log.Warn("OIDC authentication is off (--insecure-no-auth): anyone who reaches this service can start runs and push messages")
-		return nil, nil
-	}
-	var opts []option.ClientOption
-	if cc.AuthKeysURL != "" {
-		u, _ := url.Parse(cc.AuthKeysURL)
-		opts = append(opts, option.WithHTTPClient(&http.Client{Transport: keysRedirect{to: u}, Timeout: 10 * time.Second}))
-		log.Warn("ID-token signing keys come from a test issuer", "url", cc.AuthKeysURL)
-	}
-	v, err := idtoken.NewValidator(ctx, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("auth: %w", err)
-	}
-	a, err := httpapi.NewAuth(ctx, httpapi.AuthConfig{Audiences: cc.AuthAudiences, Emails: cc.AuthEmails, Validator: v,
-		MaxBodyBytes: limit}, log)
+// openCloud connects to Firestore and Pub/Sub (their emulators when
+// FIRESTORE_EMULATOR_HOST and PUBSUB_EMULATOR_HOST are set) and wires the
+// coordinator on them. Outcomes arrive by push unless cc.Pull.
+func openCloud(ctx context.Context, cfg Config, cc *cloudConfig, s pipeline.Settings, dataPath string, log *slog.Logger) (*cloud, error) {
+	store, err := cc.openStore(ctx, log)
 	if err != nil {
 		return nil, err
 	}
-	return a.Wrap, nil
-}
-
-// keysRedirect sends every request of the ID-token validator to one URL.
-type keysRedirect struct{ to *url.URL }
-
-func (k keysRedirect) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.URL = k.to
-	r.Host = k.to.Host
-	return http.DefaultTransport.RoundTrip(r)
-}
-
-// openQueue connects to Pub/Sub (the emulator when PUBSUB_EMULATOR_HOST is
-// set) and, with --pubsub-setup, creates the topics the role uses.
-func (cc *cloudConfig) openQueue(ctx context.Context, cfg Config, topics ...string) (*gcppubsub.Queue, error) {
-	q, err := gcppubsub.Open(ctx, gcppubsub.Config{Project: cc.Project, Lease: cfg.Lease, AutoSetup: cc.PubsubSetup})
+	queue, err := cc.openQueue(ctx, cfg, batch.TopicRequests, batch.TopicOutcomes, batch.TopicEvents)
 	if err != nil {
+		store.Close()
 		return nil, err
 	}
-	if cc.PubsubSetup {
-		if err := q.Setup(ctx, topics...); err != nil {
-			q.Close()
-			return nil, err
-		}
-	}
-	return q, nil
+	c := &cloud{cfg: cfg, cc: cc, log: log, store: store, queue: queue, data: &dataSource{path: dataPath, log: log}}
+	c.metrics = httpapi.NewMetrics(httpapi.MetricsConfig{Store: store, Log: log})
+	c.job = pipeline.NewJob(pipeline.JobConfig{Store: store, Publisher: store, ExportDir: cfg.ExportDir, Log: log})
+	c.engine = batch.NewEngine(store, queue, log, batch.EngineConfig{LeaseTTL: time.Minute, Finalize: c.job.Finalize, Observer: c.metrics})
+	c.coord = batch.NewCoordinator(c.engine, queue, log, batch.CoordinatorConfig{SweepEvery: cfg.SweepEvery, PullOutcomes: cc.Pull})
+	c.starter = pipeline.NewStarter(pipeline.StarterConfig{Engine: c.engine, Store: store, Load: c.data.load, Settings: s,
+		Meta: map[string]string{"data_path": dataPath}, Log: log})
+	return c, nil
 }
 
-// topicCheck is a health check that the topic exists and is readable with
-// the service's credentials. It has its own connection: the queue does not
-// expose one.
-type topicCheck struct {
-	client *pubsub.Client
-	path   string
+// Close closes the queue and the store.
+func (c *cloud) Close() error {
+	c.queue.Close()
+	return c.store.Close()
 }
 
-func newTopicCheck(ctx context.Context, project, topic string) (*topicCheck, error) {
-	c, err := pubsub.NewClient(ctx, project)
-	if err != nil {
-		return nil, fmt.Errorf("pubsub health check: %w", err)
+// handler is the coordinator's HTTP surface: the coordinator's routes
+// behind guard (nil: open), the pushes unless it pulls, status pages and
+// API, /metrics and /health.
+func (c *cloud) handler(guard httpapi.Middleware) http.Handler {
+	version, commit := Version()
+	health := httpapi.NewHealth(httpapi.HealthConfig{Program: "tipoff", Version: version, Commit: commit, Role: "coordinator",
+		Checks: []httpapi.HealthCheck{{Name: "store", Check: func(ctx context.Context) error {
+			_, err := c.store.ListBatches(ctx, batch.ListOptions{Limit: 1})
+			return err
+		}}},
+		Data: c.data.info, Log: c.log})
+	cfg := httpapi.CoordinatorConfig{Coordinator: c.coord, Start: c.starter.Start, Auth: guard,
+		Status:  httpapi.NewStatus(httpapi.StatusConfig{Store: c.store, Publications: c.store, Log: c.log}),
+		Metrics: c.metrics, Health: health, Log: c.log}
+	if !c.cc.Pull {
+		cfg.DecodePush = gcppubsub.DecodePush
 	}
-	return &topicCheck{client: c, path: "projects/" + project + "/topics/" + topic}, nil
+	return httpapi.NewCoordinatorHandler(cfg)
 }
 
-func (t *topicCheck) check(ctx context.Context) error {
-	_, err := t.client.TopicAdminClient.GetTopic(ctx, &pb.GetTopicRequest{Topic: t.path})
-	if err != nil {
-		return fmt.Errorf("topic %s: %w", t.path, err)
-	}
-	return nil
-}
-
-func (t *topicCheck) Close() error { return t.client.Close() }
-
-// openStore connects to Firestore (the emulator when
-// FIRESTORE_EMULATOR_HOST is set).
-func (cc *cloudConfig) openStore(ctx context.Context, log *slog.Logger) (*gcpfirestore.Store, error) {
-	return gcpfirestore.Open(ctx, gcpfirestore.Config{ProjectID: cc.Project, DatabaseID: cc.FirestoreDatabase,
-		CollectionPrefix: cc.FirestorePrefix, Logger: log})
-}
-
-// serve serves h on addr until ctx ends, running the background loops
-// meanwhile, each with ctx. On SIGTERM (ctx done) it stops taking
-// requests, lets those in flight finish within shutdownBudget (a push is
-// acked only by its answer, so none is lost), and waits for the loops,
-// which finish what they hold.
-func serve(ctx context.Context, addr string, h http.Handler, log *slog.Logger, attrs []any, loops ...func(context.Context)) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	log.Info("serving", append([]any{"addr", ln.Addr().String()}, attrs...)...)
-	var wg sync.WaitGroup
-	for _, l := range loops {
-		wg.Go(func() { l(ctx) })
-	}
-	stopped := make(chan struct{})
-	wg.Go(func() {
-		select {
-		case <-ctx.Done():
-		case <-stopped:
-			return
-		}
-		shut, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownBudget)
-		defer cancel()
-		if err := srv.Shutdown(shut); err != nil {
-			log.Warn("shutdown: requests still in flight were cut off", "err", err)
-		}
-	})
-	err = srv.Serve(ln)
-	close(stopped)
-	wg.Wait()
-	if errors.Is(err, http.ErrServerClosed) {
-		log.Info("stopped")
-		return nil
-	}
-	return err
-}
-
-// cloudLogger is Config.Logger with, for JSON logs, Cloud Logging's trace
-// field on every record that belongs to a trace: the request's (from its
-// context), or the trace_id attribute a record carries.
-func cloudLogger(cfg Config, m *Main, project string) *slog.Logger {
-	log := cfg.Logger(m.Stderr)
-	if cfg.LogFormat != "json" || project == "" {
-		return log
-	}
-	return slog.New(traceHandler{Handler: log.Handler(), project: project})
-}
-
-// traceKey is the field Cloud Logging reads a log entry's trace from.
-const traceKey = "logging.googleapis.com/trace"
-
-// traceHandler adds traceKey ("projects/P/traces/ID") to records with a
-// trace ID.
-type traceHandler struct {
-	slog.Handler
-	project string
-	bound   string // a trace_id attribute bound by With
-	grouped bool   // attributes added now would land in a group
-}
-
-func (h traceHandler) Handle(ctx context.Context, r slog.Record) error {
-	id := httpapi.TraceIDFrom(ctx)
-	if id == "" {
-		r.Attrs(func(a slog.Attr) bool {
-			if a.Key == batch.AttrTraceID {
-				id = a.Value.String()
-				return false
-			}
-			return true
-		})
-	}
-	if id == "" {
-		id = h.bound
-	}
-	if id != "" && !h.grouped {
-		r = r.Clone()
-		r.AddAttrs(slog.String(traceKey, "projects/"+h.project+"/traces/"+id))
-	}
-	return h.Handler.Handle(ctx, r)
-}
-
-func (h traceHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
-	for _, a := range attrs {
-		if a.Key == batch.AttrTraceID && !h.grouped {
-			h.bound = a.Value.String()
-		}
-	}
-	h.Handler = h.Handler.WithAttrs(attrs)
-	return h
-}
-
-func (h traceHandler) WithGroup(name string) slog.Handler {
-	h.Handler = h.Handler.WithGroup(name)
-	h.grouped = true
-	return h
+// run serves the coordinator on cc.Addr until ctx ends, with its runtime
+// and a first data load (so /health shows the data's version and a bad path
+// shows before the first run) in the background.
+func (c *cloud) run(ctx context.Context, guard httpapi.Middleware) error {
+	version, commit := Version()
+	return serve(ctx, c.cc.Addr, c.handler(guard), c.log,
+		[]any{"project", c.cc.Project, "data", c.data.path, "pull", c.cc.Pull, "auth", guard != nil, "version", version, "commit", commit},
+		func(ctx context.Context) { c.data.load(ctx) },
+		func(ctx context.Context) { c.coord.Run(ctx) })
 }

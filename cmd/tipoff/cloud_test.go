@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"io"
 	mrand "math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
 	"os"
 	"os/exec"
 	"strings"
@@ -31,6 +33,7 @@ import (
 	"tipoff/gcppubsub"
 	"tipoff/httpapi"
 	"tipoff/internal/oidctest"
+	"tipoff/pipeline"
 	"tipoff/predict"
 	"tipoff/predict/systems"
 )
@@ -43,6 +46,7 @@ import (
 // from the real data is started through /start and must end with every
 // player's predictions published once and one finalized event.
 func TestCloud_EndToEnd(t *testing.T) {
+	t.Parallel()
 	runCloudDay(t, faults{})
 }
 
@@ -53,12 +57,14 @@ func TestCloud_EndToEnd(t *testing.T) {
 // pushes to them are in flight: the result must be exactly the same, and
 // no push may find its connection cut.
 func TestCloud_EndToEndFaults(t *testing.T) {
+	t.Parallel()
 	runCloudDay(t, faults{fail: 0.2, dup: 0.1, maxFails: 2, disrupt: true})
 }
 
 // The same day with coordinator and workers pulling from their
 // subscriptions (--pull) instead of taking pushes.
 func TestCloud_EndToEndPull(t *testing.T) {
+	t.Parallel()
 	runCloudDay(t, faults{pull: true})
 }
 
@@ -296,8 +302,8 @@ func checkCloudBatch(t *testing.T, store *gcpfirestore.Store, data string, b bat
 	if err != nil {
 		t.Fatal(err)
 	}
-	j := predictConfig{MinGames: 3, MinMinutes: 12, Books: predict.DefaultBooks}.newJob(nil, nil, "", discardLogger())
-	spec, err := j.spec(ds, b.Key, batch.Policy{}, nil)
+	settings := predictConfig{MinGames: 3, MinMinutes: 12, Books: predict.DefaultBooks}.settings(DefaultConfig())
+	spec, err := pipeline.BuildSpec(ds, b.Key, settings, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -410,7 +416,7 @@ func checkCloudEvents(t *testing.T, q *gcppubsub.Queue, b batch.Batch) {
 	if len(got) != 1 || got[0].ID != batch.EventID(b.ID, batch.EventFinalized) || got[0].Type != batch.EventFinalized {
 		t.Fatalf("events published: %+v; want the one finalized event of %s", got, b.ID)
 	}
-	var payload finalizedEvent
+	var payload pipeline.FinalizedEvent
 	if err := json.Unmarshal(got[0].Payload, &payload); err != nil {
 		t.Fatal(err)
 	}
@@ -713,24 +719,30 @@ func (s *service) wait(t *testing.T, start time.Time) {
 
 // inflight sends a push to the service and, while the service is reading
 // its body, sends the service SIGTERM: the push must still get its 204, and
-// the service must then exit cleanly within 10 s.
+// the service must then exit cleanly within 10 s. The request asks for 100
+// Continue, which the service sends when it starts reading the body; the
+// rest of the body is sent only once the service has stopped listening, so
+// the request is in flight across the start of the shutdown.
 func inflight(t *testing.T, s *service, path, token string, body []byte) {
 	t.Helper()
+	reading := make(chan struct{})
+	ctx := httptrace.WithClientTrace(t.Context(), &httptrace.ClientTrace{Got100Continue: func() { close(reading) }})
 	pr, pw := io.Pipe()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, s.url+path, pr)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url+path, pr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.ContentLength = int64(len(body))
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Expect", "100-continue")
 	type result struct {
 		code int
 		err  error
 	}
 	done := make(chan result, 1)
 	go func() {
-		resp, err := (&http.Client{Transport: &http.Transport{}}).Do(req)
+		resp, err := (&http.Client{Transport: &http.Transport{ExpectContinueTimeout: time.Minute}}).Do(req)
 		if err != nil {
 			done <- result{err: err}
 			return
@@ -738,14 +750,31 @@ func inflight(t *testing.T, s *service, path, token string, body []byte) {
 		resp.Body.Close()
 		done <- result{code: resp.StatusCode}
 	}()
+	select {
+	case <-reading:
+	case r := <-done:
+		t.Fatalf("push to %s answered before its body was sent: %d, %v", s.name, r.code, r.err)
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s did not start reading a push within 10 s", s.name)
+	}
 	half := len(body) / 2
 	if _, err := pw.Write(body[:half]); err != nil {
 		t.Fatal(err)
 	}
-	// Give the service time to take the connection and start reading.
-	time.Sleep(300 * time.Millisecond)
 	sent := s.term(t)
-	time.Sleep(300 * time.Millisecond)
+	// The listener closes when the shutdown starts.
+	host := strings.TrimPrefix(s.url, "http://")
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		c, err := net.DialTimeout("tcp", host, 100*time.Millisecond)
+		if err != nil {
+			break
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatalf("%s still accepts connections 5 s after SIGTERM", s.name)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	if _, err := pw.Write(body[half:]); err != nil {
 		t.Fatalf("%s stopped reading a push in flight at SIGTERM: %v", s.name, err)
 	}
@@ -757,7 +786,6 @@ func inflight(t *testing.T, s *service, path, token string, body []byte) {
 	s.wait(t, sent)
 }
 
-// deleteSubscriptions deletes the project's subscriptions from the
 // emulator, so it stops pushing to the test's closed gateway.
 func deleteSubscriptions(t *testing.T, project string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(t.Context()), 30*time.Second)
@@ -809,8 +837,8 @@ func anyItem(t *testing.T, store *gcpfirestore.Store, batchID, id string) batch.
 // cloudOutcome returns the outcome a worker publishes for the item.
 func cloudOutcome(t *testing.T, it batch.Item) batch.OutcomeMessage {
 	t.Helper()
-	j := predictConfig{MinGames: 3, MinMinutes: 12, Books: predict.DefaultBooks}.newJob(nil, nil, "", discardLogger())
-	o, result, err := j.handle(t.Context(), batch.Delivery{Message: batch.RequestMessage(it, 1, "")})
+	j := pipeline.NewJob(pipeline.JobConfig{})
+	o, result, err := j.Handle(t.Context(), batch.Delivery{Message: batch.RequestMessage(it, 1, "")})
 	if err != nil {
 		t.Fatal(err)
 	}

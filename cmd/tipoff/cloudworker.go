@@ -9,6 +9,7 @@ import (
 	"tipoff/batch"
 	"tipoff/gcppubsub"
 	"tipoff/httpapi"
+	"tipoff/pipeline"
 )
 
 // runCloudWorker is "tipoff worker --cloud": the cloud shape's worker, an
@@ -28,37 +29,31 @@ func runCloudWorker(ctx context.Context, m *Main, cfg Config, cc *cloudConfig, p
 	}
 	host, _ := os.Hostname()
 	name := fmt.Sprintf("%s:%d", host, os.Getpid())
-	log := cloudLogger(cfg, m, cc.Project).With("role", "worker", "worker", name)
+	log := cfg.Logger(m.Stderr, cc.Project).With("role", "worker", "worker", name)
 
 	queue, err := cc.openQueue(ctx, cfg, batch.TopicRequests, batch.TopicOutcomes)
 	if err != nil {
 		return err
 	}
 	defer queue.Close()
-	topics, err := newTopicCheck(ctx, cc.Project, batch.TopicOutcomes)
-	if err != nil {
-		return err
-	}
-	defer topics.Close()
 	guard, err := cc.auth(ctx, httpapi.DefaultMaxPushBytes, log)
 	if err != nil {
 		return err
 	}
 	// Workers need no store: everything a prediction needs is in the
 	// request, and the outcome travels back in a message.
-	j := pc.newJob(nil, nil, "", log)
+	j := pipeline.NewJob(pipeline.JobConfig{Log: log})
 	metrics := httpapi.NewMetrics(httpapi.MetricsConfig{Log: log})
 	version, commit := Version()
-	health := httpapi.NewHealth(httpapi.HealthConfig{Program: "tipoff", Version: version, Commit: commit, Role: "worker",
-		Checks: []httpapi.HealthCheck{{Name: "queue", Check: topics.check}}, Log: log})
+	health := httpapi.NewHealth(httpapi.HealthConfig{Program: "tipoff", Version: version, Commit: commit, Role: "worker", Log: log})
 	sink := batch.PublishOutcomes(queue)
-	svc := httpapi.NewWorker(httpapi.WorkerConfig{Handler: j.handle, Sink: sink, DecodePush: gcppubsub.DecodePush,
+	h := httpapi.NewWorkerHandler(httpapi.WorkerConfig{Handler: j.Handle, Sink: sink, DecodePush: gcppubsub.DecodePush,
 		Auth: guard, Metrics: metrics, Health: health, Name: name, Log: log})
 	var loops []func(context.Context)
 	if cc.Pull {
-		w := batch.NewWorker(queue, j.handle, sink, log, batch.WorkerConfig{Name: name, Concurrency: cfg.Workers, BatchSize: cfg.Receive, Observer: metrics})
+		w := batch.NewWorker(queue, j.Handle, sink, log, batch.WorkerConfig{Name: name, Concurrency: cfg.Workers, BatchSize: cfg.Receive, Observer: metrics})
 		loops = append(loops, func(ctx context.Context) { w.Run(ctx) })
 	}
-	return serve(ctx, cc.Addr, svc.Handler(), log,
+	return serve(ctx, cc.Addr, h, log,
 		[]any{"project", cc.Project, "pull", cc.Pull, "auth", !cc.NoAuth, "version", version, "commit", commit}, loops...)
 }

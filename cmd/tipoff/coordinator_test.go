@@ -2,8 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"log/slog"
@@ -11,11 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"tipoff/batch"
-	"tipoff/httpapi"
-	"tipoff/predict"
-	"tipoff/sqlite"
 )
 
 // runWithEnv runs Main with the environment env and returns stdout,
@@ -31,6 +24,7 @@ func runWithEnv(t *testing.T, env map[string]string, args ...string) (string, st
 // Bad settings of the cloud services are refused before anything is
 // opened, each problem named.
 func TestCloudConfig_Invalid(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		env  map[string]string
@@ -69,6 +63,7 @@ func TestCloudConfig_Invalid(t *testing.T) {
 
 // The deploy script's environment names are understood.
 func TestCloudConfig_DeployEnv(t *testing.T) {
+	t.Parallel()
 	_, b := newFlagSet(&Main{Stderr: &bytes.Buffer{}, Getenv: func(k string) string {
 		return map[string]string{"PORT": "9090", "GOOGLE_CLOUD_PROJECT": "from-metadata", "TIPOFF_PROJECT": "tipoff-prod",
 			"TIPOFF_PUBSUB_MODE": "pull", "TIPOFF_AUTH_AUDIENCE": "https://coordinator.example",
@@ -88,6 +83,7 @@ func TestCloudConfig_DeployEnv(t *testing.T) {
 }
 
 func TestCoordinator_Help(t *testing.T) {
+	t.Parallel()
 	_, stderr, err := runWithEnv(t, nil, "coordinator", "-help")
 	if !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("coordinator -help: %v", err)
@@ -99,48 +95,10 @@ func TestCoordinator_Help(t *testing.T) {
 	}
 }
 
-// JSON logs carry Cloud Logging's trace field when a record belongs to a
-// trace: by the request's context, its own trace_id attribute, or one bound
-// with With.
-func TestCloudLogger_Trace(t *testing.T) {
-	var buf bytes.Buffer
-	cfg := DefaultConfig()
-	cfg.LogFormat = "json"
-	log := cloudLogger(cfg, &Main{Stderr: &buf}, "tipoff-prod")
-	trace := "4bf92f3577b34da6a3ce929d0e0e4736"
-	want := "projects/tipoff-prod/traces/" + trace
-	log.InfoContext(httpapi.WithTraceID(context.Background(), trace), "from context")
-	log.Warn("from attribute", "batch_id", "b1", "trace_id", trace)
-	log.With("trace_id", trace).Info("bound")
-	log.Info("no trace")
-	log.With("trace_id", "").Info("empty trace")
-	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
-	if len(lines) != 5 {
-		t.Fatalf("%d log lines, want 5:\n%s", len(lines), buf.String())
-	}
-	for i, l := range lines {
-		var rec map[string]any
-		if err := json.Unmarshal([]byte(l), &rec); err != nil {
-			t.Fatal(err)
-		}
-		got, _ := rec[traceKey].(string)
-		if (i < 3 && got != want) || (i >= 3 && got != "") {
-			t.Errorf("line %d (%s): trace field %q", i, rec["message"], got)
-		}
-		if rec["severity"] == nil || rec["message"] == nil {
-			t.Errorf("line %d lacks severity or message: %s", i, l)
-		}
-	}
-	// Text logs are left alone.
-	cfg.LogFormat = "text"
-	if _, ok := cloudLogger(cfg, &Main{Stderr: &buf}, "tipoff-prod").Handler().(traceHandler); ok {
-		t.Error("text logger got the trace field")
-	}
-}
-
 // The coordinator reads its data from a CSV directory or a SQLite file,
 // afresh each time, and says what it found.
 func TestDataSource(t *testing.T) {
+	t.Parallel()
 	dbPath := filepath.Join(t.TempDir(), "data.db")
 	if _, err := runMain(t, "import", "--db", dbPath, "--synthetic", "--seed", "3"); err != nil {
 		t.Fatal(err)
@@ -172,24 +130,5 @@ func TestDataSource(t *testing.T) {
 	bad := &dataSource{path: filepath.Join(t.TempDir(), "missing"), log: log}
 	if _, err := bad.load(t.Context()); err == nil || !strings.Contains(bad.info().Problem, "missing") {
 		t.Fatalf("load of a missing path: %v, problem %q", err, bad.info().Problem)
-	}
-}
-
-// A start for a date without games is refused as not found, naming the
-// date and the data.
-func TestCloudCoordinator_Start(t *testing.T) {
-	data := realData(t)
-	log := slog.New(slog.DiscardHandler)
-	co := &cloudCoordinator{cfg: DefaultConfig(), pc: predictConfig{MinGames: 3, MinMinutes: 12, Books: predict.DefaultBooks},
-		data: &dataSource{path: data, log: log}, log: log}
-	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	co.store = sqlite.NewStore(db)
-	_, _, err = co.start(t.Context(), httpapi.StartRequest{Date: "2025-07-04", Run: "daily"})
-	if !errors.Is(err, batch.ErrNotFound) || !strings.Contains(err.Error(), "2025-07-04") || !strings.Contains(err.Error(), data) {
-		t.Fatalf("start on a day without games: %v; want not found naming the date and data", err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -16,16 +17,44 @@ import (
 	"tipoff/batch"
 )
 
-// buildBinary builds tipoff into a temporary directory.
+// testBinary is tipoff built once for the tests that run it as processes;
+// TestMain removes its directory.
+var testBinary struct {
+	once sync.Once
+	dir  string
+	path string
+	err  error
+}
+
+// buildBinary returns tipoff built into a temporary directory, building it
+// on the first call.
 func buildBinary(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "tipoff")
-	cmd := exec.CommandContext(t.Context(), "go", "build", "-o", bin, ".")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	testBinary.once.Do(func() {
+		dir, err := os.MkdirTemp("", "tipoff-test-bin-")
+		if err != nil {
+			testBinary.err = err
+			return
+		}
+		testBinary.dir, testBinary.path = dir, filepath.Join(dir, "tipoff")
+		cmd := exec.Command("go", "build", "-o", testBinary.path, ".")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			testBinary.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if testBinary.err != nil {
+		t.Fatal(testBinary.err)
 	}
-	return bin
+	return testBinary.path
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if testBinary.dir != "" {
+		os.RemoveAll(testBinary.dir)
+	}
+	os.Exit(code)
 }
 
 // TestRun_CrashAndResume kills "tipoff run" with SIGKILL at random points
@@ -35,6 +64,7 @@ func buildBinary(t *testing.T) string {
 // it each time, and checks that every batch finishes with every prediction
 // stored once, one finalize and one finalized event.
 func TestRun_CrashAndResume(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds and runs the binary dozens of times")
 	}

@@ -7,6 +7,7 @@ import (
 
 	"tipoff/batch"
 	"tipoff/dataimport"
+	"tipoff/pipeline"
 	"tipoff/predict"
 )
 
@@ -64,17 +65,16 @@ func runDemo(ctx context.Context, m *Main, args []string) error {
 	if cfg.Workers < 1 {
 		return fmt.Errorf("%s: workers %d: want at least 1", fs.Name(), cfg.Workers)
 	}
-	log := cfg.Logger(m.Stderr)
-	app, err := openEmbedded(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer app.Close()
-
+	log := cfg.Logger(m.Stderr, "")
 	league, err := dataimport.Synthetic(*seed, dataimport.SyntheticOptions{})
 	if err != nil {
 		return err
 	}
+	app, err := openEmbedded(ctx, cfg, pc.settings(cfg), func(context.Context) (*predict.Dataset, error) { return league, nil }, log)
+	if err != nil {
+		return err
+	}
+	defer app.Close()
 	if v, err := app.db.DatasetVersion(ctx); err != nil || v != league.Version() {
 		fmt.Fprintf(m.Stdout, "making the synthetic league (seed %d) in %s\n", *seed, cfg.DB)
 		if err := app.db.ImportDataset(ctx, league); err != nil {
@@ -92,13 +92,13 @@ func runDemo(ctx context.Context, m *Main, args []string) error {
 		return fmt.Errorf("demo: the synthetic league has no games on %s; pick another --date", date)
 	}
 	fmt.Fprintf(m.Stdout, "running %s: %d games\n", batch.Key{Date: cfg.Date, Run: cfg.Run}, len(league.GamesOn(date)))
-	sum, err := app.runDay(ctx, league, batch.Key{Date: cfg.Date, Run: cfg.Run}, pc, m.Stdout)
+	sum, err := app.runDay(ctx, pipeline.StartRequest{Date: cfg.Date, Run: cfg.Run}, m.Stdout)
 	if err != nil {
 		return err
 	}
 	if err := sum.report(ctx, m.Stdout, app.db); err != nil {
 		return err
 	}
-	fmt.Fprintf(m.Stdout, "\nexport: %s\nstatus: tipoff status --db %s --date %s\n", exportPath(cfg.ExportDir, date), cfg.DB, cfg.Date)
+	fmt.Fprintf(m.Stdout, "\nexport: %s\nstatus: tipoff status --db %s --date %s\n", pipeline.ExportPath(cfg.ExportDir, date), cfg.DB, cfg.Date)
 	return nil
 }

@@ -18,8 +18,8 @@ import (
 
 	"tipoff/batch"
 	"tipoff/httpapi"
+	"tipoff/pipeline"
 	"tipoff/predict"
-	"tipoff/sqlite"
 )
 
 const healthUsage = `Usage: tipoff health [--date D] [--run LABEL] [--db FILE | --coordinator URL] [--daily HH:MM] [--json]
@@ -210,7 +210,7 @@ func healthFromDB(ctx context.Context, cfg Config, in healthInput) (*healthRepor
 		rep.add("store", levelFail, fmt.Sprintf("cannot read %s: %v", cfg.DB, err))
 		return rep, nil
 	}
-	app, err := openEmbedded(ctx, cfg, discardLogger())
+	app, err := openEmbedded(ctx, cfg, pipeline.Settings{}, nil, discardLogger())
 	if err != nil {
 		rep.add("store", levelFail, fmt.Sprintf("cannot open %s: %v", cfg.DB, err))
 		return rep, nil
@@ -487,34 +487,11 @@ func checkDeadLetters(rep *healthReport, q httpapi.QueueReport) {
 	rep.add("dead_letters", levelWarn, fmt.Sprintf("%d dead-lettered message(s) waiting (all dates); a dead-lettered request the coordinator has not recorded as failed means it is not consuming them", total), items...)
 }
 
-// statusConfig is what the status API, pages and health read in the
-// embedded shape: the file's store, publications, queue and export
-// directory.
-func (a *embedded) statusConfig(now func() time.Time) httpapi.StatusConfig {
-	return httpapi.StatusConfig{Store: a.store, Publications: a.db, DeadLetters: a.queue, QueueDepths: queueDepths(a.queue),
-		Export: exportInfo(a.cfg.ExportDir), NowFunc: now, Log: a.log}
-}
-
-// queueDepths reads the SQLite queue's depth of every topic.
-func queueDepths(q *sqlite.Queue) httpapi.QueueDepthFunc {
-	return func(ctx context.Context) ([]httpapi.TopicDepth, error) {
-		ds, err := q.Depths(ctx)
-		if err != nil {
-			return nil, err
-		}
-		out := make([]httpapi.TopicDepth, len(ds))
-		for i, d := range ds {
-			out[i] = httpapi.TopicDepth{Topic: d.Topic, Ready: d.Ready, Leased: d.Leased, Delayed: d.Delayed}
-		}
-		return out, nil
-	}
-}
-
 // exportInfo returns an [httpapi.ExportFunc] that reads the export file of a
 // date in dir.
 func exportInfo(dir string) httpapi.ExportFunc {
 	return func(ctx context.Context, date predict.Date) (httpapi.Export, error) {
-		path := exportPath(dir, date)
+		path := pipeline.ExportPath(dir, date)
 		ex := httpapi.Export{Path: path}
 		st, err := os.Stat(path)
 		if errors.Is(err, fs.ErrNotExist) {

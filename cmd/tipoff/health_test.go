@@ -16,6 +16,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"tipoff/pipeline"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -37,7 +38,7 @@ func newHealthEnv(t *testing.T) *healthEnv {
 	dir := t.TempDir()
 	cfg := DefaultConfig()
 	cfg.DB, cfg.ExportDir = filepath.Join(dir, "tipoff.db"), filepath.Join(dir, "exports")
-	app, err := openEmbedded(t.Context(), cfg, discardLogger())
+	app, err := openEmbedded(t.Context(), cfg, pipeline.Settings{}, nil, discardLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +48,7 @@ func newHealthEnv(t *testing.T) *healthEnv {
 
 // today is the league date the tests' batches are for: time-relative
 // checks (deadlines, item timeouts) run against the real clock.
-func today() string { return LeagueToday(time.Now()) }
+func today() string { return pipeline.LeagueToday(time.Now()) }
 
 // create makes a batch of n players (p01, p02, …) created at created and
 // published at published.
@@ -89,13 +90,13 @@ func (e *healthEnv) record(t *testing.T, id string, from, to int, o batch.Outcom
 // does.
 func (e *healthEnv) finalize(t *testing.T, id string, publish bool) batch.Batch {
 	t.Helper()
-	eng := e.app.engine(func(ctx context.Context, b batch.Batch) ([]byte, error) {
+	eng := batch.NewEngine(e.app.store, e.app.queue, nil, batch.EngineConfig{Finalize: func(ctx context.Context, b batch.Batch) ([]byte, error) {
 		if !publish {
 			return nil, nil
 		}
 		_, err := e.publish(t, b)
 		return nil, err
-	})
+	}})
 	b, err := eng.Finalize(t.Context(), id)
 	if err != nil {
 		t.Fatal(err)
@@ -126,7 +127,7 @@ func (e *healthEnv) publish(t *testing.T, b batch.Batch) (*predict.Publication, 
 	if err != nil {
 		return nil, err
 	}
-	_, err = writeExport(e.exports, cur)
+	_, err = pipeline.WriteExport(e.exports, cur)
 	return cur, err
 }
 
@@ -219,7 +220,7 @@ func TestHealth_PublishedAndExport(t *testing.T) {
 	b := e.create(t, "daily", 4, batch.Policy{}, time.Now().Add(-time.Minute), time.Now().Add(-time.Minute))
 	e.record(t, b.ID, 0, 4, batch.OutcomeSucceeded)
 	e.finalize(t, b.ID, true)
-	path := exportPath(e.exports, predict.MustParseDate(today()))
+	path := pipeline.ExportPath(e.exports, predict.MustParseDate(today()))
 	good, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -237,7 +238,7 @@ func TestHealth_PublishedAndExport(t *testing.T) {
 		t.Fatal(err)
 	}
 	old.BatchID, old.PublishedAt = "2020-01-01-older", old.PublishedAt.Add(-time.Hour)
-	if _, err := writeExport(e.exports, &old); err != nil {
+	if _, err := pipeline.WriteExport(e.exports, &old); err != nil {
 		t.Fatal(err)
 	}
 	r, _ = e.health(t, "--date", today())
@@ -328,7 +329,7 @@ func TestHealth_Partial(t *testing.T) {
 func TestHealth_MissingRun(t *testing.T) {
 	e := newHealthEnv(t)
 	now := time.Now()
-	yesterday, tomorrow := LeagueToday(now.Add(-24*time.Hour)), LeagueToday(now.Add(24*time.Hour))
+	yesterday, tomorrow := pipeline.LeagueToday(now.Add(-24*time.Hour)), pipeline.LeagueToday(now.Add(24*time.Hour))
 	r, _ := e.health(t, "--date", yesterday)
 	wantHealth(t, r, 1, statusUnhealthy, map[string]string{"run": levelFail})
 	r, _ = e.health(t, "--date", yesterday, "--daily", "00:00")
@@ -477,32 +478,30 @@ func TestServe_Observability(t *testing.T) {
 	cfg.DB, cfg.ExportDir, cfg.LogLevel, cfg.LogFormat = filepath.Join(dir, "tipoff.db"), filepath.Join(dir, "exports"), "debug", "json"
 	cfg.SweepEvery = 50 * time.Millisecond
 	var logs syncBuffer
-	log := cfg.Logger(&logs)
-	app, err := openEmbedded(t.Context(), cfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer app.Close()
+	log := cfg.Logger(&logs, "")
 	// A small league keeps the test quick under -race.
 	league, err := dataimport.Synthetic(1, dataimport.SyntheticOptions{From: predict.MustParseDate("2025-10-21"),
 		To: predict.MustParseDate("2026-01-20"), PlayedThrough: predict.MustParseDate("2026-01-14"), Teams: 8})
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg.Workers = 2
+	pc := predictConfig{Books: predict.DefaultBooks, MinGames: 3, MinMinutes: 12}
+	app, err := openEmbedded(t.Context(), cfg, pc.settings(cfg), nil, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
 	if err := app.db.ImportDataset(t.Context(), league); err != nil {
 		t.Fatal(err)
 	}
-	pc := predictConfig{Books: predict.DefaultBooks, MinGames: 3, MinMinutes: 12}
-	j := pc.newJob(app.store, app.db, cfg.ExportDir, log)
-	eng := app.engine(j.finalize)
 	ctx, stop := context.WithCancel(t.Context())
 	var wg sync.WaitGroup
 	defer func() { stop(); wg.Wait() }()
-	coord := batch.NewCoordinator(eng, app.queue, log, batch.CoordinatorConfig{SweepEvery: cfg.SweepEvery})
-	wg.Go(func() { coord.Run(ctx) })
-	w := batch.NewWorker(app.queue, j.handle, batch.RecordOutcomes(eng), log, batch.WorkerConfig{Name: "serve", Concurrency: 2, Observer: app.metrics})
+	wg.Go(func() { app.coord.Run(ctx) })
+	w := app.worker("serve", nil)
 	wg.Go(func() { w.Run(ctx) })
-	srv := httptest.NewServer(app.routes(eng, j))
+	srv := httptest.NewServer(app.handler())
 	defer srv.Close()
 
 	const trace = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -515,11 +514,11 @@ func TestServe_Observability(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var b batch.Batch
+	var b httpapi.StartResponse
 	err = json.NewDecoder(resp.Body).Decode(&b)
 	resp.Body.Close()
-	if err != nil || resp.StatusCode != http.StatusAccepted || b.Meta[batch.AttrTraceID] != trace {
-		t.Fatalf("POST /start: %d, %v, batch %+v; want 202 and a batch with trace %s", resp.StatusCode, err, b, trace)
+	if err != nil || resp.StatusCode != http.StatusAccepted || b.TraceID != trace || !b.Created {
+		t.Fatalf("POST /start: %d, %v, %+v; want 202 and a new batch with trace %s", resp.StatusCode, err, b, trace)
 	}
 
 	var r healthReport
@@ -584,7 +583,7 @@ func TestServe_Observability(t *testing.T) {
 			if l["trace_id"] != trace {
 				t.Errorf("worker line without the trace: %s", line)
 			}
-		case "batch created", "items dispatched", "finalizing", "batch finalized", "run started by request":
+		case "batch created", "items dispatched", "finalizing", "batch finalized", "start":
 			if l["batch_id"] != fin.ID || l["trace_id"] != trace && l["message"] != "batch created" {
 				t.Errorf("batch line without the batch and trace: %s", line)
 			}

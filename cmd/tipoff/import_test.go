@@ -7,6 +7,7 @@ import (
 )
 
 func TestImport_Synthetic(t *testing.T) {
+	t.Parallel()
 	db := filepath.Join(t.TempDir(), "tipoff.db")
 	args := []string{"import", "--db", db, "--synthetic", "--seed", "3", "--from", "2025-10-21", "--to", "2025-12-15"}
 	out, err := runMain(t, args...)
@@ -25,6 +26,7 @@ func TestImport_Synthetic(t *testing.T) {
 }
 
 func TestImport_Errors(t *testing.T) {
+	t.Parallel()
 	db := filepath.Join(t.TempDir(), "tipoff.db")
 	tests := []struct {
 		name string

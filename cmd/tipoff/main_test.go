@@ -14,6 +14,7 @@ import (
 
 	"tipoff/batch"
 	"tipoff/dataimport"
+	"tipoff/pipeline"
 	"tipoff/predict"
 	"tipoff/predict/systems"
 	"tipoff/sqlite"
@@ -110,7 +111,7 @@ func checkPublished(t *testing.T, dbPath, exportDir string, b batch.Batch) {
 		}
 	}
 	check("published", pub)
-	raw, err := os.ReadFile(exportPath(exportDir, date))
+	raw, err := os.ReadFile(pipeline.ExportPath(exportDir, date))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,6 +123,7 @@ func checkPublished(t *testing.T, dbPath, exportDir string, b batch.Batch) {
 }
 
 func TestRun_RealDay(t *testing.T) {
+	t.Parallel()
 	data := realData(t)
 	dir := t.TempDir()
 	dbPath := filepath.Join(dir, "tipoff.db")

@@ -5,15 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sync"
 	"text/tabwriter"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
-	"golang.org/x/term"
-
 	"tipoff/batch"
+	"tipoff/pipeline"
 	"tipoff/predict"
 )
 
@@ -51,23 +48,15 @@ func runRun(ctx context.Context, m *Main, args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("run: unexpected arguments %q", fs.Args())
 	}
-	log := cfg.Logger(m.Stderr)
-	app, err := openEmbedded(ctx, cfg, log)
+	log := cfg.Logger(m.Stderr, "")
+	app, err := openEmbedded(ctx, cfg, pc.settings(cfg), nil, log)
 	if err != nil {
 		return err
 	}
 	defer app.Close()
-	ds, err := app.db.LoadDataset(ctx)
+	sum, err := app.runDay(ctx, pipeline.StartRequest{Date: cfg.GameDate(time.Now())}, m.Stdout)
 	if err != nil {
-		return fmt.Errorf("run: load data from %s: %w", cfg.DB, err)
-	}
-	if len(ds.Games()) == 0 {
-		return fmt.Errorf("run: %s holds no data: import some with \"tipoff import DIR\" (or \"tipoff import --synthetic\"), or try \"tipoff demo\"", cfg.DB)
-	}
-	key := batch.Key{Date: cfg.GameDate(time.Now()), Run: cfg.Run}
-	sum, err := app.runDay(ctx, ds, key, pc, m.Stdout)
-	if err != nil {
-		return err
+		return fmt.Errorf("run: %w", err)
 	}
 	return sum.report(ctx, m.Stdout, app.db)
 }
@@ -79,64 +68,47 @@ type runSummary struct {
 	took    time.Duration
 }
 
-// runDay creates (or resumes) the batch for key and runs coordinator and
-// workers in this process until it is finalized. Progress goes to out.
-func (a *embedded) runDay(ctx context.Context, ds *predict.Dataset, key batch.Key, pc predictConfig, out io.Writer) (*runSummary, error) {
+// runDay starts (or resumes) the batch req asks for and runs the
+// coordinator and workers in this process until it is finalized. Progress
+// goes to out. Starting an existing key reads no data: after a crash this
+// resumes the batch the first run created, with its manifest, whatever the
+// data says now.
+func (a *embedded) runDay(ctx context.Context, req pipeline.StartRequest, out io.Writer) (*runSummary, error) {
 	start := time.Now()
-	j := pc.newJob(a.store, a.db, a.cfg.ExportDir, a.log)
-	eng := a.engine(j.finalize)
-	// Creating is idempotent by key: after a crash this returns the batch
-	// the first run created, with its manifest, whatever the data says now.
-	spec, err := j.spec(ds, key, a.cfg.Policy, map[string]string{batch.AttrTraceID: newTraceID()})
+	b, created, err := a.starter.Start(ctx, req)
 	if err != nil {
 		return nil, err
 	}
-	b, created, err := eng.Create(ctx, spec)
-	if err != nil {
-		return nil, err
-	}
-	resumed := !created
 	failpoint("created")
-	if created && b.Total == 0 {
-		a.log.Warn("no players selected: no games on the date in the data, or nobody qualifies", "batch_id", b.ID, "run_date", key.Date)
-	}
 	log := a.log.With("batch_id", b.ID, "trace_id", b.Meta[batch.AttrTraceID])
 	if b.State == batch.Finalized {
 		log.Info("batch already finalized", "result", b.Result)
 		// A run killed between finalizing and relaying left the event in
 		// the outbox: relay it now rather than wait for a serve process.
-		if _, err := eng.RelayEvents(ctx); err != nil {
+		if _, err := a.engine.RelayEvents(ctx); err != nil {
 			log.Warn("event relay incomplete", "err", err)
 		}
 		return &runSummary{batch: b, resumed: true, took: time.Since(start)}, nil
 	}
-	if resumed {
+	if !created {
 		log.Info("resuming batch", "done", b.Counts.Done(), "total", b.Total)
 	}
 
 	runCtx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	coord := batch.NewCoordinator(eng, a.queue, log, batch.CoordinatorConfig{SweepEvery: a.cfg.SweepEvery})
-	wg.Go(func() { coord.Run(runCtx) })
-	record := batch.RecordOutcomes(eng)
-	sink := func(ctx context.Context, msgs []batch.OutcomeMessage) error {
+	wg.Go(func() { a.coord.Run(runCtx) })
+	record := batch.RecordOutcomes(a.engine)
+	wk := a.worker("run", func(ctx context.Context, msgs []batch.OutcomeMessage) error {
 		err := record(ctx, msgs)
 		if err == nil {
 			failpoint("recorded") // outcomes durable, requests not yet acked
 		}
 		return err
-	}
-	wk := batch.NewWorker(a.queue, j.handle, sink, log,
-		batch.WorkerConfig{Name: "run", Concurrency: a.cfg.Workers, BatchSize: a.cfg.Receive})
+	})
 	wg.Go(func() { wk.Run(runCtx) })
 	defer func() { stop(); wg.Wait() }()
+	a.coord.Dispatch(b.ID)
 
-	if _, err := eng.Dispatch(ctx, b.ID); err != nil {
-		return nil, err
-	}
-	if b.Total == 0 {
-		coord.SweepSoon()
-	}
 	view := newProgressView(out, b.Total)
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
@@ -144,7 +116,7 @@ func (a *embedded) runDay(ctx context.Context, ds *predict.Dataset, key batch.Ke
 		select {
 		case <-ctx.Done():
 			view.abort()
-			return nil, fmt.Errorf("run interrupted with batch %s unfinished; run the same command again to resume it", b.ID)
+			return nil, fmt.Errorf("interrupted with batch %s unfinished; run the same command again to resume it", b.ID)
 		case <-tick.C:
 		}
 		cur, err := a.store.GetBatch(ctx, b.ID)
@@ -157,10 +129,10 @@ func (a *embedded) runDay(ctx context.Context, ds *predict.Dataset, key batch.Ke
 			view.finish()
 			stop()
 			wg.Wait()
-			if _, err := eng.RelayEvents(ctx); err != nil {
+			if _, err := a.engine.RelayEvents(ctx); err != nil {
 				log.Warn("event relay incomplete; the next run or serve relays it", "err", err)
 			}
-			return &runSummary{batch: cur, resumed: resumed, took: time.Since(start)}, nil
+			return &runSummary{batch: cur, resumed: !created, took: time.Since(start)}, nil
 		}
 	}
 }
@@ -215,64 +187,3 @@ func writeTopPicks(w io.Writer, pub *predict.Publication, n int) {
 	}
 	tw.Flush()
 }
-
-// progressView shows a batch's progress: a live bar on a terminal, a line
-// every few seconds otherwise.
-type progressView struct {
-	total int
-	bar   *progressbar.ProgressBar
-	w     io.Writer
-	start time.Time
-	last  time.Time
-	done  int
-}
-
-func newProgressView(w io.Writer, total int) *progressView {
-	v := &progressView{total: total, w: w, start: time.Now(), last: time.Now()}
-	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		v.bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(w), progressbar.OptionSetDescription("players"),
-			progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString("players"),
-			progressbar.OptionSetPredictTime(true), progressbar.OptionThrottle(100*time.Millisecond),
-			progressbar.OptionSetWidth(30), progressbar.OptionFullWidth())
-	}
-	return v
-}
-
-func (v *progressView) update(done int) {
-	v.done = done
-	if v.bar != nil {
-		v.bar.Set(done)
-		return
-	}
-	if time.Since(v.last) >= 2*time.Second {
-		v.last = time.Now()
-		v.line()
-	}
-}
-
-func (v *progressView) line() {
-	el := time.Since(v.start).Seconds()
-	rate := float64(v.done) / max(el, 1e-3)
-	eta := "?"
-	if rate > 0 {
-		eta = (time.Duration(float64(v.total-v.done)/rate) * time.Second).Round(time.Second).String()
-	}
-	fmt.Fprintf(v.w, "progress %d/%d players (%.0f%%), %.0f/s, eta %s\n", v.done, v.total, 100*float64(v.done)/max(float64(v.total), 1), rate, eta)
-}
-
-func (v *progressView) finish() {
-	if v.bar != nil {
-		v.bar.Finish()
-		fmt.Fprintln(v.w)
-		return
-	}
-	v.line()
-}
-
-func (v *progressView) abort() {
-	if v.bar != nil {
-		fmt.Fprintln(v.w)
-	}
-}
-
-func newTraceID() string { return batch.NewID(batch.Key{Date: "trace"}, time.Now()) }

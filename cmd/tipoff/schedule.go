@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"time"
+	"tipoff/pipeline"
 )
 
 // daily is a time of day in the league's time zone at which the day's run
@@ -16,9 +17,9 @@ type daily struct {
 func parseDaily(s string) (daily, error) {
 	t, err := time.Parse("15:04", s)
 	if err != nil {
-		return daily{}, fmt.Errorf("daily %q: want HH:MM in 24-hour league time (%s)", s, LeagueTZ)
+		return daily{}, fmt.Errorf("daily %q: want HH:MM in 24-hour league time (%s)", s, pipeline.LeagueTZ)
 	}
-	loc, err := time.LoadLocation(LeagueTZ)
+	loc, err := time.LoadLocation(pipeline.LeagueTZ)
 	if err != nil {
 		return daily{}, err
 	}

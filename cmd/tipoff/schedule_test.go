@@ -3,14 +3,16 @@ package main
 import (
 	"testing"
 	"time"
+	"tipoff/pipeline"
 )
 
 func TestDaily(t *testing.T) {
+	t.Parallel()
 	d, err := parseDaily("07:00")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ny, _ := time.LoadLocation(LeagueTZ)
+	ny, _ := time.LoadLocation(pipeline.LeagueTZ)
 	tests := []struct {
 		name     string
 		now      time.Time
@@ -41,8 +43,9 @@ func TestDaily(t *testing.T) {
 }
 
 func TestLeagueToday(t *testing.T) {
+	t.Parallel()
 	// 02:00 UTC on Dec 26 is 21:00 on Dec 25 in New York.
-	if got := LeagueToday(time.Date(2025, 12, 26, 2, 0, 0, 0, time.UTC)); got != "2025-12-25" {
+	if got := pipeline.LeagueToday(time.Date(2025, 12, 26, 2, 0, 0, 0, time.UTC)); got != "2025-12-25" {
 		t.Fatalf("LeagueToday = %s, want 2025-12-25", got)
 	}
 }

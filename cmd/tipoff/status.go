@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"tipoff/batch"
+	"tipoff/pipeline"
 )
 
 const statusUsage = `Usage: tipoff status [--date D | BATCH_ID] [--json] [--db FILE]
@@ -31,7 +32,7 @@ func runStatus(ctx context.Context, m *Main, args []string) error {
 	if fs.NArg() > 1 {
 		return fmt.Errorf("status: want at most one batch id, got %q", fs.Args())
 	}
-	app, err := openEmbedded(ctx, cfg, discardLogger())
+	app, err := openEmbedded(ctx, cfg, pipeline.Settings{}, nil, discardLogger())
 	if err != nil {
 		return err
 	}

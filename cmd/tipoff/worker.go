@@ -55,17 +55,15 @@ func runWorker(ctx context.Context, m *Main, args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("worker: unexpected arguments %q", fs.Args())
 	}
-	log := cfg.Logger(m.Stderr)
-	app, err := openEmbedded(ctx, cfg, log)
+	log := cfg.Logger(m.Stderr, "")
+	host, _ := os.Hostname()
+	name := fmt.Sprintf("%s:%d", host, os.Getpid())
+	app, err := openEmbedded(ctx, cfg, pc.settings(cfg), nil, log.With("worker", name))
 	if err != nil {
 		return err
 	}
 	defer app.Close()
-	j := pc.newJob(app.store, app.db, "", log)
-	host, _ := os.Hostname()
-	name := fmt.Sprintf("%s:%d", host, os.Getpid())
-	w := batch.NewWorker(app.queue, j.handle, batch.PublishOutcomes(app.queue), log.With("worker", name),
-		batch.WorkerConfig{Name: name, Concurrency: cfg.Workers, BatchSize: cfg.Receive})
+	w := app.worker(name, batch.PublishOutcomes(app.queue))
 	log.Info("worker started", "db", cfg.DB, "workers", cfg.Workers)
 	err = w.Run(ctx)
 	log.Info("worker stopped")

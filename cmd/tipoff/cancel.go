@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+
+	"google.golang.org/api/idtoken"
+
+	"tipoff/batch"
+	"tipoff/httpapi"
+	"tipoff/pipeline"
+)
+
+const cancelUsage = `Usage: tipoff cancel [--db FILE | --coordinator URL [--id-token]] [--reason TEXT] BATCH_ID
+
+Ends a running batch at once with result cancelled: players still without an
+outcome get none, nothing is published for it, and its "batch cancelled"
+event is relayed. Outcomes that arrive later are ignored. A batch that has
+already ended is left as it is (exit 1, "already finalized").
+
+It changes the SQLite file (--db), or asks a coordinator to cancel
+(--coordinator URL: POST /batches/BATCH_ID/cancel on "tipoff serve" or the
+cloud coordinator, which requires an operator's token: --id-token sends a
+Google ID token for the URL from Application Default Credentials).`
+
+func runCancel(ctx context.Context, m *Main, args []string) error {
+	fs, b := newFlagSet(m, "cancel", cancelUsage)
+	b.db()
+	coord := ""
+	b.env.str("TIPOFF_COORDINATOR", &coord)
+	fs.StringVar(&coord, "coordinator", coord, "cancel through the coordinator at this `URL` instead of the SQLite file (TIPOFF_COORDINATOR)")
+	useToken := fs.Bool("id-token", false, "call the coordinator with a Google ID token for its URL, from Application Default Credentials")
+	reason := fs.String("reason", "cancelled by an operator", "why, recorded with the batch and its event")
+	cfg, err := b.parse(args)
+	if err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return fmt.Errorf("cancel: want one batch id, got %q", fs.Args())
+	}
+	id := fs.Arg(0)
+	if len(*reason) > 500 {
+		return fmt.Errorf("cancel: reason: %d bytes, want at most 500", len(*reason))
+	}
+	var got batch.Batch
+	if coord != "" {
+		if !strings.HasPrefix(coord, "http://") && !strings.HasPrefix(coord, "https://") {
+			return fmt.Errorf("cancel: coordinator %q: want an http:// or https:// URL", coord)
+		}
+		hc := http.DefaultClient
+		if *useToken {
+			if hc, err = idtoken.NewClient(ctx, strings.TrimRight(coord, "/")); err != nil {
+				return fmt.Errorf("cancel: ID token for %s: %w", coord, err)
+			}
+		}
+		r, err := (&httpapi.Client{BaseURL: coord, HTTPClient: hc}).Cancel(ctx, id, *reason)
+		if err != nil {
+			return fmt.Errorf("cancel: %w", err)
+		}
+		got = batch.Batch{ID: r.BatchID, State: r.State, Result: r.Result}
+	} else {
+		if _, err := os.Stat(cfg.DB); err != nil {
+			return fmt.Errorf("cancel: %w", err)
+		}
+		app, err := openEmbedded(ctx, cfg, pipeline.Settings{}, nil, cfg.Logger(m.Stderr, ""))
+		if err != nil {
+			return err
+		}
+		defer app.Close()
+		if got, err = app.engine.Cancel(ctx, id, *reason); err != nil {
+			return fmt.Errorf("cancel: %w", err)
+		}
+		// Relay the cancelled event now rather than leave it to a serve
+		// process that may not be running.
+		if _, err := app.engine.RelayEvents(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			fmt.Fprintf(m.Stderr, "tipoff: cancel: the batch is cancelled; its event waits for the next relay: %v\n", err)
+		}
+	}
+	fmt.Fprintf(m.Stdout, "batch %s: %s, %s\n", got.ID, got.State, got.Result)
+	return nil
+}

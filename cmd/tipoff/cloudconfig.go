@@ -1,0 +1,198 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"google.golang.org/api/idtoken"
+	"google.golang.org/api/option"
+
+	"tipoff/gcpfirestore"
+	"tipoff/gcppubsub"
+	"tipoff/httpapi"
+)
+
+// cloudConfig is what the cloud shape's services (coordinator and worker)
+// add to Config: where Firestore and Pub/Sub are, how callers are
+// authenticated, and where to listen.
+type cloudConfig struct {
+	Project string // Google Cloud project of Firestore and Pub/Sub
+	Addr    string // listen address; ":$PORT" on Cloud Run
+	Pull    bool   // pull subscriptions instead of push endpoints
+
+	FirestoreDatabase string
+	FirestorePrefix   string
+	// PubsubSetup creates missing topics and subscriptions (emulator and
+	// tests; production's come from deploy/).
+	PubsubSetup bool
+
+	AuthAudiences []string
+	AuthEmails    []string
+	// AuthKeysURL replaces Google's ID-token signing keys endpoint, for
+	// tests with an issuer of their own.
+	AuthKeysURL string
+	// NoAuth turns the OIDC check off; it must be asked for by name.
+	NoAuth bool
+}
+
+// cloud binds the cloud services' flags, with defaults from TIPOFF_* (and
+// GOOGLE_CLOUD_PROJECT, and PORT as Cloud Run sets it).
+func (b *flagBinder) cloud() *cloudConfig {
+	cc := &cloudConfig{Addr: "127.0.0.1:8080", FirestorePrefix: "tipoff"}
+	if p := b.env.getenv("PORT"); p != "" {
+		cc.Addr = ":" + p
+	}
+	b.env.str("GOOGLE_CLOUD_PROJECT", &cc.Project)
+	b.env.str("TIPOFF_PROJECT", &cc.Project)
+	b.env.str("TIPOFF_ADDR", &cc.Addr)
+	switch mode := b.env.getenv("TIPOFF_PUBSUB_MODE"); mode {
+	case "", "push":
+	case "pull":
+		cc.Pull = true
+	default:
+		b.env.errs = append(b.env.errs, fmt.Errorf("TIPOFF_PUBSUB_MODE=%q: want push or pull", mode))
+	}
+	b.env.bool("TIPOFF_PULL", &cc.Pull)
+	for name, want := range map[string]string{"TIPOFF_STORE": "firestore", "TIPOFF_QUEUE": "pubsub"} {
+		if v := b.env.getenv(name); v != "" && v != want && b.fs.Name() == "coordinator" {
+			b.env.errs = append(b.env.errs, fmt.Errorf("%s=%q: the coordinator runs on %s only", name, v, want))
+		}
+	}
+	b.env.str("TIPOFF_FIRESTORE_DATABASE", &cc.FirestoreDatabase)
+	b.env.str("TIPOFF_FIRESTORE_PREFIX", &cc.FirestorePrefix)
+	b.env.bool("TIPOFF_PUBSUB_SETUP", &cc.PubsubSetup)
+	audiences, emails := "", ""
+	b.env.str("TIPOFF_AUTH_AUDIENCE", &audiences)
+	b.env.str("TIPOFF_AUTH_AUDIENCES", &audiences)
+	b.env.str("TIPOFF_AUTH_EMAILS", &emails)
+	cc.AuthAudiences, cc.AuthEmails = splitList(audiences), splitList(emails)
+	b.env.str("TIPOFF_AUTH_KEYS_URL", &cc.AuthKeysURL)
+	b.env.bool("TIPOFF_INSECURE_NO_AUTH", &cc.NoAuth)
+
+	fs := b.fs
+	fs.StringVar(&cc.Project, "project", cc.Project, "Google Cloud `project` of Firestore and Pub/Sub (TIPOFF_PROJECT, else GOOGLE_CLOUD_PROJECT)")
+	fs.StringVar(&cc.Addr, "addr", cc.Addr, "listen `address`; :$PORT when Cloud Run sets PORT (TIPOFF_ADDR)")
+	fs.BoolVar(&cc.Pull, "pull", cc.Pull, "receive through pull subscriptions instead of Pub/Sub pushes to the HTTP endpoints (TIPOFF_PULL, or TIPOFF_PUBSUB_MODE=pull)")
+	fs.StringVar(&cc.FirestoreDatabase, "firestore-database", cc.FirestoreDatabase, "Firestore `database`; default (default) (TIPOFF_FIRESTORE_DATABASE)")
+	fs.StringVar(&cc.FirestorePrefix, "firestore-prefix", cc.FirestorePrefix, "`prefix` of the Firestore collections (TIPOFF_FIRESTORE_PREFIX)")
+	fs.BoolVar(&cc.PubsubSetup, "pubsub-setup", cc.PubsubSetup, "create missing topics and subscriptions, for the emulator (TIPOFF_PUBSUB_SETUP)")
+	fs.Func("auth-audiences", "comma-separated `audiences` an OIDC token may be for: the service URL, or those set on the push subscriptions and scheduler job (TIPOFF_AUTH_AUDIENCES or TIPOFF_AUTH_AUDIENCE)",
+		func(s string) error { cc.AuthAudiences = splitList(s); return nil })
+	fs.Func("auth-emails", "comma-separated service `accounts` allowed to call: the push subscriptions' and the scheduler's (TIPOFF_AUTH_EMAILS)",
+		func(s string) error { cc.AuthEmails = splitList(s); return nil })
+	fs.StringVar(&cc.AuthKeysURL, "auth-keys-url", cc.AuthKeysURL, "fetch the ID-token signing keys (JWKS) from `url` instead of Google's, for tests with their own issuer (TIPOFF_AUTH_KEYS_URL)")
+	fs.BoolVar(&cc.NoAuth, "insecure-no-auth", cc.NoAuth, "accept pushes and starts without an OIDC token: only for loopback development (TIPOFF_INSECURE_NO_AUTH)")
+	return cc
+}
+
+// validate returns every problem with cc.
+func (cc *cloudConfig) validate() error {
+	var errs []error
+	if cc.Project == "" {
+		errs = append(errs, errors.New("project: empty: set --project, TIPOFF_PROJECT or GOOGLE_CLOUD_PROJECT"))
+	}
+	if _, _, err := net.SplitHostPort(cc.Addr); err != nil {
+		errs = append(errs, fmt.Errorf("addr %q: want HOST:PORT or :PORT", cc.Addr))
+	}
+	if !cc.NoAuth {
+		if len(cc.AuthAudiences) == 0 {
+			errs = append(errs, errors.New("auth-audiences: empty: name the audiences callers' tokens are for (or --insecure-no-auth for loopback development)"))
+		}
+		if len(cc.AuthEmails) == 0 {
+			errs = append(errs, errors.New("auth-emails: empty: name the service accounts allowed to call (or --insecure-no-auth for loopback development)"))
+		}
+	}
+	if cc.AuthKeysURL != "" {
+		if u, err := url.Parse(cc.AuthKeysURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("auth-keys-url %q: want an http or https URL", cc.AuthKeysURL))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (e *envSource) bool(name string, dst *bool) {
+	switch strings.ToLower(e.getenv(name)) {
+	case "":
+	case "1", "true", "yes":
+		*dst = true
+	case "0", "false", "no":
+		*dst = false
+	default:
+		e.errs = append(e.errs, fmt.Errorf("%s=%q: want true or false", name, e.getenv(name)))
+	}
+}
+
+func splitList(s string) []string {
+	var out []string
+	for f := range strings.SplitSeq(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// auth returns the OIDC check for the service's state-changing endpoints,
+// or nil (with a warning) when it is turned off.
+func (cc *cloudConfig) auth(ctx context.Context, limit int64, log *slog.Logger) (httpapi.Middleware, error) {
+	if cc.NoAuth {
+		log.Warn("OIDC authentication is off (--insecure-no-auth): anyone who reaches this service can start runs and push messages")
+		return nil, nil
+	}
+	var opts []option.ClientOption
+	if cc.AuthKeysURL != "" {
+		u, _ := url.Parse(cc.AuthKeysURL)
+		opts = append(opts, option.WithHTTPClient(&http.Client{Transport: keysRedirect{to: u}, Timeout: 10 * time.Second}))
+		log.Warn("ID-token signing keys come from a test issuer", "url", cc.AuthKeysURL)
+	}
+	v, err := idtoken.NewValidator(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
+	a, err := httpapi.NewAuth(ctx, httpapi.AuthConfig{Audiences: cc.AuthAudiences, Emails: cc.AuthEmails, Validator: v,
+		MaxBodyBytes: limit}, log)
+	if err != nil {
+		return nil, err
+	}
+	return a.Wrap, nil
+}
+
+// keysRedirect sends every request of the ID-token validator to one URL.
+type keysRedirect struct{ to *url.URL }
+
+func (k keysRedirect) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.URL = k.to
+	r.Host = k.to.Host
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// openQueue connects to Pub/Sub (the emulator when PUBSUB_EMULATOR_HOST is
+// set) and, with --pubsub-setup, creates the topics the role uses.
+func (cc *cloudConfig) openQueue(ctx context.Context, cfg Config, topics ...string) (*gcppubsub.Queue, error) {
+	q, err := gcppubsub.Open(ctx, gcppubsub.Config{Project: cc.Project, Lease: cfg.Lease, AutoSetup: cc.PubsubSetup})
+	if err != nil {
+		return nil, err
+	}
+	if cc.PubsubSetup {
+		if err := q.Setup(ctx, topics...); err != nil {
+			q.Close()
+			return nil, err
+		}
+	}
+	return q, nil
+}
+
+// openStore connects to Firestore (the emulator when
+// FIRESTORE_EMULATOR_HOST is set).
+func (cc *cloudConfig) openStore(ctx context.Context, log *slog.Logger) (*gcpfirestore.Store, error) {
+	return gcpfirestore.Open(ctx, gcpfirestore.Config{ProjectID: cc.Project, DatabaseID: cc.FirestoreDatabase,
+		CollectionPrefix: cc.FirestorePrefix, Logger: log})
+}

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"tipoff/batch"
+	"tipoff/httpapi"
+	"tipoff/pipeline"
+	"tipoff/predict"
+	"tipoff/sqlite"
+)
+
+// embedded is the embedded shape's wiring: one SQLite file holding the
+// data, the batch store, the queue and the published picks, and on it the
+// prediction job, the engine, the coordinator runtime and the starter.
+// "tipoff run", "serve", "worker" and "demo" each build one.
+type embedded struct {
+	cfg     Config
+	log     *slog.Logger
+	db      *sqlite.DB
+	store   *sqlite.Store
+	queue   *sqlite.Queue
+	metrics *httpapi.Metrics
+	job     *pipeline.Job
+	engine  *batch.Engine
+	coord   *batch.Coordinator
+	starter *pipeline.Starter
+}
+
+// openEmbedded opens the SQLite file named by cfg.DB and wires the shape on
+// it. New batches are built from load's data, or from the file's own when
+// load is nil.
+func openEmbedded(ctx context.Context, cfg Config, s pipeline.Settings, load pipeline.LoadFunc, log *slog.Logger) (*embedded, error) {
+	db, err := sqlite.Open(ctx, cfg.DB)
+	if err != nil {
+		return nil, err
+	}
+	a := &embedded{cfg: cfg, log: log, db: db, store: sqlite.NewStore(db)}
+	a.queue = sqlite.NewQueue(db, sqlite.QueueConfig{Lease: cfg.Lease, MaxDeliveries: cfg.Policy.MaxAttempts + 2})
+	a.metrics = httpapi.NewMetrics(httpapi.MetricsConfig{Store: a.store, QueueDepths: a.queue.Depths, Log: log})
+	a.job = pipeline.NewJob(pipeline.JobConfig{Store: a.store, Publisher: db, ExportDir: cfg.ExportDir, Failpoint: failpoint, Log: log})
+	a.engine = batch.NewEngine(a.store, failQueue{a.queue}, log, batch.EngineConfig{LeaseTTL: cfg.Lease, Finalize: a.job.Finalize, Observer: a.metrics})
+	a.coord = batch.NewCoordinator(a.engine, a.queue, log, batch.CoordinatorConfig{SweepEvery: cfg.SweepEvery, PullOutcomes: true})
+	if load == nil {
+		load = a.loadData
+	}
+	a.starter = pipeline.NewStarter(pipeline.StarterConfig{Engine: a.engine, Store: a.store, Load: load, Settings: s, Log: log})
+	return a, nil
+}
+
+// Close closes the queue and the file.
+func (a *embedded) Close() error {
+	a.queue.Close()
+	return a.db.Close()
+}
+
+// loadData reads the data set imported into the file.
+func (a *embedded) loadData(ctx context.Context) (*predict.Dataset, error) {
+	start := time.Now()
+	ds, err := a.db.LoadDataset(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load data from %s: %w", a.cfg.DB, err)
+	}
+	if len(ds.Games()) == 0 {
+		return nil, fmt.Errorf("%s holds no data: import some with \"tipoff import DIR\" (or \"tipoff import --synthetic\"), or try \"tipoff demo\"", a.cfg.DB)
+	}
+	a.log.Debug("data loaded", "db", a.cfg.DB, "data_version", ds.Version(), "took", time.Since(start).Round(time.Millisecond).String())
+	return ds, nil
+}
+
+// worker returns in-process workers that record outcomes straight through
+// the engine.
+func (a *embedded) worker(name string, sink batch.OutcomeSink) *batch.Worker {
+	if sink == nil {
+		sink = batch.RecordOutcomes(a.engine)
+	}
+	return batch.NewWorker(a.queue, a.job.Handle, sink, a.log,
+		batch.WorkerConfig{Name: name, Concurrency: a.cfg.Workers, BatchSize: a.cfg.Receive, Observer: a.metrics})
+}
+
+// statusConfig is what the status API, pages and health read in the
+// embedded shape: the file's store, publications, queue and export
+// directory.
+func (a *embedded) statusConfig(now func() time.Time) httpapi.StatusConfig {
+	return httpapi.StatusConfig{Store: a.store, Publications: a.db, DeadLetters: a.queue, QueueDepths: a.queue.Depths,
+		Export: exportInfo(a.cfg.ExportDir), NowFunc: now, Log: a.log}
+}
+
+// handler is the embedded shape's HTTP surface: the coordinator's routes
+// (POST /start, cancel, sweep), the status pages and API, and /metrics. It
+// has no pushes and no auth: it listens on loopback.
+func (a *embedded) handler() http.Handler {
+	return httpapi.NewCoordinatorHandler(httpapi.CoordinatorConfig{Coordinator: a.coord, Start: a.starter.Start,
+		Status: httpapi.NewStatus(a.statusConfig(time.Now)), Metrics: a.metrics, Log: a.log})
+}
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// shutdownBudget is how long a service takes to stop after SIGTERM: Cloud
+// Run kills the container 10 s after it.
+const shutdownBudget = 8 * time.Second
+
+// newHTTPServer returns the server both shapes listen with. Every phase of
+// a request is bounded, so slow or idle clients cannot hold connections
+// open: headers in 10 s, a whole request body in 30 s, an answer in 60 s,
+// an idle keep-alive for 2 minutes; headers are at most 64 KiB.
+func newHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
+}
+
+// serve serves h on addr until ctx ends, running the background loops
+// meanwhile, each with ctx. On SIGTERM (ctx done) it stops taking
+// requests, lets those in flight finish within shutdownBudget (a push is
+// acked only by its answer, so none is lost), and waits for the loops,
+// which finish what they hold.
+func serve(ctx context.Context, addr string, h http.Handler, log *slog.Logger, attrs []any, loops ...func(context.Context)) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	srv := newHTTPServer(h)
+	log.Info("serving", append([]any{"addr", ln.Addr().String()}, attrs...)...)
+	var wg sync.WaitGroup
+	for _, l := range loops {
+		wg.Go(func() { l(ctx) })
+	}
+	stopped := make(chan struct{})
+	wg.Go(func() {
+		select {
+		case <-ctx.Done():
+		case <-stopped:
+			return
+		}
+		shut, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownBudget)
+		defer cancel()
+		if err := srv.Shutdown(shut); err != nil {
+			log.Warn("shutdown: requests still in flight were cut off", "err", err)
+		}
+	})
+	err = srv.Serve(ln)
+	close(stopped)
+	wg.Wait()
+	if errors.Is(err, http.ErrServerClosed) {
+		log.Info("stopped")
+		return nil
+	}
+	return err
+}

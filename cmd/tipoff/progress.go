@@ -1,0 +1,70 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+)
+
+// progressView shows a batch's progress: a live bar on a terminal, a line
+// every few seconds otherwise.
+type progressView struct {
+	total int
+	bar   *progressbar.ProgressBar
+	w     io.Writer
+	start time.Time
+	last  time.Time
+	done  int
+}
+
+func newProgressView(w io.Writer, total int) *progressView {
+	v := &progressView{total: total, w: w, start: time.Now(), last: time.Now()}
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		v.bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(w), progressbar.OptionSetDescription("players"),
+			progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString("players"),
+			progressbar.OptionSetPredictTime(true), progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionSetWidth(30), progressbar.OptionFullWidth())
+	}
+	return v
+}
+
+func (v *progressView) update(done int) {
+	v.done = done
+	if v.bar != nil {
+		v.bar.Set(done)
+		return
+	}
+	if time.Since(v.last) >= 2*time.Second {
+		v.last = time.Now()
+		v.line()
+	}
+}
+
+func (v *progressView) line() {
+	el := time.Since(v.start).Seconds()
+	rate := float64(v.done) / max(el, 1e-3)
+	eta := "?"
+	if rate > 0 {
+		eta = (time.Duration(float64(v.total-v.done)/rate) * time.Second).Round(time.Second).String()
+	}
+	fmt.Fprintf(v.w, "progress %d/%d players (%.0f%%), %.0f/s, eta %s\n", v.done, v.total, 100*float64(v.done)/max(float64(v.total), 1), rate, eta)
+}
+
+func (v *progressView) finish() {
+	if v.bar != nil {
+		v.bar.Finish()
+		fmt.Fprintln(v.w)
+		return
+	}
+	v.line()
+}
+
+func (v *progressView) abort() {
+	if v.bar != nil {
+		fmt.Fprintln(v.w)
+	}
+}

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"tipoff/batch/batchtest"
+	"tipoff/dataimport"
+	"tipoff/httpapi"
+	"tipoff/predict"
+	"tipoff/sqlite"
+)
+
+// startCase is one request to POST /start and what both shapes answer.
+type startCase struct {
+	name    string
+	body    string
+	headers map[string]string
+	status  int
+	created bool   // for 202: a new batch
+	errHas  string // for an error: a word the message names
+}
+
+// The embedded and cloud shapes serve POST /start with one implementation:
+// the same requests get the same statuses, the same keys and counts, and
+// the same errors.
+func TestStart_SameAnswersBothShapes(t *testing.T) {
+	t.Parallel()
+	league, err := dataimport.Synthetic(4, dataimport.SyntheticOptions{From: predict.MustParseDate("2025-10-21"),
+		To: predict.MustParseDate("2025-12-31"), Teams: 6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	date := busiestDate(league).String()
+	cases := []startCase{
+		{name: "new", body: `{"date":"` + date + `","run":"a"}`, status: http.StatusAccepted, created: true},
+		{name: "again", body: `{"date":"` + date + `","run":"a","options":{"max_attempts":9}}`, status: http.StatusAccepted},
+		{name: "with options", body: `{"date":"` + date + `","run":"b","options":{"lines":[1],"max_attempts":2,"deadline":"1h"}}`,
+			status: http.StatusAccepted, created: true},
+		{name: "no games", body: `{"date":"2025-07-04","run":"a"}`, status: http.StatusNotFound, errHas: "2025-07-04"},
+		{name: "not JSON", body: `date=2025-12-01`, status: http.StatusBadRequest, errHas: "JSON"},
+		{name: "unknown field", body: `{"date":"` + date + `","runn":"a"}`, status: http.StatusBadRequest, errHas: "runn"},
+		{name: "trailing data", body: `{"date":"` + date + `"} {}`, status: http.StatusBadRequest, errHas: "after the JSON"},
+		{name: "bad date and label", body: `{"date":"2025-02-30","run":"Bad Label"}`, status: http.StatusBadRequest, errHas: "run"},
+		{name: "bad options", body: `{"options":{"min_games":-1,"deadline":"forever"}}`, status: http.StatusBadRequest, errHas: "deadline"},
+		{name: "bad schedule time", body: ``, headers: map[string]string{"X-CloudScheduler-ScheduleTime": "yesterday"},
+			status: http.StatusBadRequest, errHas: "X-CloudScheduler-ScheduleTime"},
+		{name: "another origin", body: `{"date":"` + date + `","run":"c"}`, headers: map[string]string{"Origin": "http://evil.example"},
+			status: http.StatusForbidden, errHas: "origin"},
+		{name: "too large", body: `{"run":"` + strings.Repeat("x", 70<<10) + `"}`, status: http.StatusRequestEntityTooLarge},
+	}
+
+	// The embedded shape reads the league from its file; the cloud shape
+	// from a SQLite file at its data path.
+	dir := t.TempDir()
+	cfg := DefaultConfig()
+	cfg.DB = filepath.Join(dir, "tipoff.db")
+	pc := predictConfig{Books: predict.DefaultBooks, MinGames: 3, MinMinutes: 12}
+	emb, err := openEmbedded(t.Context(), cfg, pc.settings(cfg), nil, discardLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { emb.Close() })
+	if err := emb.db.ImportDataset(t.Context(), league); err != nil {
+		t.Fatal(err)
+	}
+	embedded := httptest.NewServer(emb.handler())
+	t.Cleanup(embedded.Close)
+	got := map[string][]string{"embedded": answers(t, embedded.URL, cases)}
+
+	batchtest.RequireEnv(t, "FIRESTORE_EMULATOR_HOST")
+	batchtest.RequireEnv(t, "PUBSUB_EMULATOR_HOST")
+	dataPath := filepath.Join(dir, "data.db")
+	data, err := sqlite.Open(t.Context(), dataPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := data.ImportDataset(t.Context(), league); err != nil {
+		t.Fatal(err)
+	}
+	data.Close()
+	project := batchtest.UniqueID(t)
+	cc := &cloudConfig{Project: project, FirestorePrefix: "tipoff", PubsubSetup: true, NoAuth: true}
+	cl, err := openCloud(t.Context(), cfg, cc, pc.settings(cfg), dataPath, discardLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Close() })
+	cloudSrv := httptest.NewServer(cl.handler(nil))
+	t.Cleanup(cloudSrv.Close)
+	got["cloud"] = answers(t, cloudSrv.URL, cases)
+
+	for i, c := range cases {
+		if got["embedded"][i] != got["cloud"][i] {
+			t.Errorf("%s: the shapes answer differently:\nembedded: %s\ncloud:    %s", c.name, got["embedded"][i], got["cloud"][i])
+		}
+	}
+}
+
+// answers sends the cases in order to base/start, checks each against its
+// expectation, and returns each answer in a comparable form: the status
+// with the key, created flag, total and state of a 202, or the error text.
+func answers(t *testing.T, base string, cases []startCase) []string {
+	t.Helper()
+	var out []string
+	for _, c := range cases {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, base+"/start", strings.NewReader(c.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range c.headers {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != c.status {
+			t.Errorf("%s %s: status %d (%s), want %d", base, c.name, resp.StatusCode, body, c.status)
+		}
+		var a string
+		if resp.StatusCode == http.StatusAccepted {
+			var r httpapi.StartResponse
+			if err := json.Unmarshal(body, &r); err != nil || r.BatchID == "" || r.Status != "/api/batches/"+r.BatchID || r.TraceID == "" {
+				t.Errorf("%s %s: 202 body %s, %v; want a start response", base, c.name, body, err)
+			}
+			if r.Created != c.created || r.Total == 0 {
+				t.Errorf("%s %s: created %v with %d players, want created %v and players", base, c.name, r.Created, r.Total, c.created)
+			}
+			a = fmt.Sprintf("202 %v %s created=%v players=%d", r.Key, r.State, r.Created, r.Total)
+		} else {
+			a = resp.Status + " " + string(bytes.TrimSpace(body))
+			if c.errHas != "" && !strings.Contains(a, c.errHas) {
+				t.Errorf("%s %s: %s; want it to name %q", base, c.name, a, c.errHas)
+			}
+		}
+		out = append(out, a)
+	}
+	return out
+}

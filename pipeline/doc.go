@@ -1,0 +1,16 @@
+// Package pipeline is the day's prediction job on the batch engine, the
+// same in the embedded and cloud shapes: what a start request asks for and
+// how it is checked ([StartRequest]), building a date's batch from a data
+// set ([BuildSpec]) and starting it once per key ([Starter]), what a worker
+// does with one request ([Job.Handle]), and what finalizing a batch
+// publishes and exports ([Job.Finalize]).
+//
+// It may import batch and predict (with its systems); it never picks a
+// backend: stores, publishers and the data loader are handed to it.
+//
+// Invariants:
+//   - Starting an existing key touches no data and returns its batch as it
+//     was created (TestStarter_ExistingKeyLoadsNothing).
+//   - Finalize replaces whole sets (publication, export file), so running
+//     it again after a crash gives the same state (TestJob_FinalizeTwice).
+package pipeline
