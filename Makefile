@@ -1,13 +1,17 @@
 # make check: what must be clean before anything lands.
-.PHONY: check fmt vet staticcheck test build imports
+.PHONY: check fmt vet staticcheck test build imports tidy
 
-check: fmt vet imports staticcheck test
+check: fmt vet tidy imports staticcheck test
 
 fmt:
 	@out=$$(gofmt -s -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt -s would change:"; echo "$$out"; exit 1; fi
 
 vet:
 	go vet ./...
+
+# go.mod and go.sum say exactly what the code imports.
+tidy:
+	@go mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
 
 staticcheck:
 	go tool staticcheck ./...
