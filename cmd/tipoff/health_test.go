@@ -22,6 +22,7 @@ import (
 
 	"tipoff/batch"
 	"tipoff/dataimport"
+	"tipoff/health"
 	"tipoff/httpapi"
 	"tipoff/predict"
 )
@@ -133,12 +134,12 @@ func (e *healthEnv) publish(t *testing.T, b batch.Batch) (*predict.Publication, 
 
 // health runs "tipoff health --json" on the file with args and returns the
 // report and exit code.
-func (e *healthEnv) health(t *testing.T, args ...string) (healthReport, int) {
+func (e *healthEnv) health(t *testing.T, args ...string) (health.Report, int) {
 	t.Helper()
 	return runHealthJSON(t, append([]string{"--db", e.db, "--export-dir", e.exports}, args...)...)
 }
 
-func runHealthJSON(t *testing.T, args ...string) (healthReport, int) {
+func runHealthJSON(t *testing.T, args ...string) (health.Report, int) {
 	t.Helper()
 	out, err := runMain(t, append([]string{"health", "--json"}, args...)...)
 	code := 0
@@ -149,7 +150,7 @@ func runHealthJSON(t *testing.T, args ...string) (healthReport, int) {
 	case err != nil:
 		t.Fatalf("health %v: %v", args, err)
 	}
-	var r healthReport
+	var r health.Report
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatalf("health %v: output is not the JSON report: %v\n%s", args, err, out)
 	}
@@ -159,44 +160,43 @@ func runHealthJSON(t *testing.T, args ...string) (healthReport, int) {
 	return r, code
 }
 
-// level returns the level of the named check, and the check.
-func (r healthReport) check(name string) healthCheck {
-	for _, c := range r.Checks {
-		if c.Name == name {
-			return c
-		}
+// checkOf returns the named check of r, or one of level "absent".
+func checkOf(r health.Report, name string) health.Check {
+	if c, ok := r.Find(name); ok {
+		return c
 	}
-	return healthCheck{Name: name, Level: "absent"}
+	return health.Check{Name: name, Level: "absent"}
 }
 
 // want checks the exit code, status and the levels of the named checks.
-func wantHealth(t *testing.T, r healthReport, code int, status string, levels map[string]string) {
+func wantHealth(t *testing.T, r health.Report, code int, status health.Status, levels map[string]health.Level) {
 	t.Helper()
 	if r.Status != status || r.ExitCode != code {
 		t.Errorf("got %s (exit %d), want %s (exit %d); checks:\n%s", r.Status, r.ExitCode, status, code, describe(r))
 	}
 	for name, lv := range levels {
-		if c := r.check(name); c.Level != lv {
+		if c := checkOf(r, name); c.Level != lv {
 			t.Errorf("check %s: got %s %q, want %s", name, c.Level, c.Message, lv)
 		}
 	}
 }
 
-func describe(r healthReport) string {
+func describe(r health.Report) string {
 	var b bytes.Buffer
 	writeHealth(&b, &r, false)
 	return b.String()
 }
 
 func TestHealth_Healthy(t *testing.T) {
+	t.Parallel()
 	e := newHealthEnv(t)
 	b := e.create(t, "daily", 10, batch.Policy{}, time.Now().Add(-time.Minute), time.Now().Add(-time.Minute))
 	e.record(t, b.ID, 0, 10, batch.OutcomeSucceeded)
 	e.finalize(t, b.ID, true)
 
 	r, _ := e.health(t, "--date", today())
-	wantHealth(t, r, 0, statusHealthy, map[string]string{"store": levelOK, "run": levelOK, "state": levelOK, "failed": levelOK,
-		"missing": levelOK, "stuck": levelSkip, "finalize": levelOK, "published": levelOK, "export": levelOK, "dead_letters": levelOK})
+	wantHealth(t, r, 0, health.Healthy, map[string]health.Level{"store": health.OK, "run": health.OK, "state": health.OK, "failed": health.OK,
+		"missing": health.OK, "stuck": health.Skip, "finalize": health.OK, "published": health.OK, "export": health.OK, "dead_letters": health.OK})
 	if r.Batch == nil || r.Batch.Batch.ID != b.ID || r.Batch.Publication == nil || r.Batch.Publication.Players != 10 {
 		t.Errorf("report's batch: got %+v, want %s with 10 published players", r.Batch, b.ID)
 	}
@@ -207,8 +207,8 @@ func TestHealth_Healthy(t *testing.T) {
 		t.Fatal(err)
 	}
 	r, _ = e.health(t, "--date", today())
-	wantHealth(t, r, 2, statusDegraded, map[string]string{"dead_letters": levelWarn})
-	if c := r.check("dead_letters"); !slices.Contains(c.Items, dl+": 1") {
+	wantHealth(t, r, 2, health.Degraded, map[string]health.Level{"dead_letters": health.Warn})
+	if c := checkOf(r, "dead_letters"); !slices.Contains(c.Items, dl+": 1") {
 		t.Errorf("dead letters: got %v, want %s: 1", c.Items, dl)
 	}
 }
@@ -216,6 +216,7 @@ func TestHealth_Healthy(t *testing.T) {
 // The export file and publication are checked against the batch: missing
 // or stale is unhealthy.
 func TestHealth_PublishedAndExport(t *testing.T) {
+	t.Parallel()
 	e := newHealthEnv(t)
 	b := e.create(t, "daily", 4, batch.Policy{}, time.Now().Add(-time.Minute), time.Now().Add(-time.Minute))
 	e.record(t, b.ID, 0, 4, batch.OutcomeSucceeded)
@@ -230,7 +231,7 @@ func TestHealth_PublishedAndExport(t *testing.T) {
 		t.Fatal(err)
 	}
 	r, _ := e.health(t, "--date", today())
-	wantHealth(t, r, 1, statusUnhealthy, map[string]string{"published": levelOK, "export": levelFail})
+	wantHealth(t, r, 1, health.Unhealthy, map[string]health.Level{"published": health.OK, "export": health.Fail})
 
 	// An export of another publication (an earlier run's) is stale.
 	var old predict.Publication
@@ -242,15 +243,15 @@ func TestHealth_PublishedAndExport(t *testing.T) {
 		t.Fatal(err)
 	}
 	r, _ = e.health(t, "--date", today())
-	wantHealth(t, r, 1, statusUnhealthy, map[string]string{"export": levelFail})
-	if c := r.check("export"); !strings.Contains(c.Message, "stale") || !strings.Contains(c.Message, "2020-01-01-older") {
+	wantHealth(t, r, 1, health.Unhealthy, map[string]health.Level{"export": health.Fail})
+	if c := checkOf(r, "export"); !strings.Contains(c.Message, "stale") || !strings.Contains(c.Message, "2020-01-01-older") {
 		t.Errorf("stale export: got %q, want it named stale with the batch it holds", c.Message)
 	}
 	if err := os.WriteFile(path, []byte("{not json"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	r, _ = e.health(t, "--date", today())
-	wantHealth(t, r, 1, statusUnhealthy, map[string]string{"export": levelFail})
+	wantHealth(t, r, 1, health.Unhealthy, map[string]health.Level{"export": health.Fail})
 
 	// A finalized batch whose finalize published nothing.
 	e2 := newHealthEnv(t)
@@ -258,31 +259,33 @@ func TestHealth_PublishedAndExport(t *testing.T) {
 	e2.record(t, b2.ID, 0, 2, batch.OutcomeSucceeded)
 	e2.finalize(t, b2.ID, false)
 	r, _ = e2.health(t, "--date", today())
-	wantHealth(t, r, 1, statusUnhealthy, map[string]string{"state": levelOK, "published": levelFail})
+	wantHealth(t, r, 1, health.Unhealthy, map[string]health.Level{"state": health.OK, "published": health.Fail})
 }
 
 func TestHealth_Running(t *testing.T) {
+	t.Parallel()
 	e := newHealthEnv(t)
 	b := e.create(t, "daily", 10, batch.Policy{ItemTimeout: 5 * time.Minute}, time.Now().Add(-time.Minute), time.Now().Add(-time.Minute))
 	e.record(t, b.ID, 0, 6, batch.OutcomeSucceeded)
 	r, _ := e.health(t, "--date", today())
-	wantHealth(t, r, 0, statusHealthy, map[string]string{"state": levelOK, "stuck": levelOK, "missing": levelOK,
-		"finalize": levelOK, "published": levelSkip, "export": levelSkip})
-	if c := r.check("missing"); !cmp.Equal(c.Items, []string{"p07", "p08", "p09", "p10"}) {
+	wantHealth(t, r, 0, health.Healthy, map[string]health.Level{"state": health.OK, "stuck": health.OK, "missing": health.OK,
+		"finalize": health.OK, "published": health.Skip, "export": health.Skip})
+	if c := checkOf(r, "missing"); !cmp.Equal(c.Items, []string{"p07", "p08", "p09", "p10"}) {
 		t.Errorf("missing: got %v, want p07..p10", c.Items)
 	}
-	if c := r.check("state"); !strings.Contains(c.Message, "6/10") {
+	if c := checkOf(r, "state"); !strings.Contains(c.Message, "6/10") {
 		t.Errorf("state: got %q, want the progress 6/10", c.Message)
 	}
 }
 
 func TestHealth_Stuck(t *testing.T) {
+	t.Parallel()
 	e := newHealthEnv(t)
 	b := e.create(t, "daily", 5, batch.Policy{ItemTimeout: 2 * time.Minute}, time.Now().Add(-10*time.Minute), time.Now().Add(-9*time.Minute))
 	e.record(t, b.ID, 0, 3, batch.OutcomeSucceeded)
 	r, _ := e.health(t, "--date", today())
-	wantHealth(t, r, 2, statusDegraded, map[string]string{"state": levelOK, "stuck": levelWarn})
-	c := r.check("stuck")
+	wantHealth(t, r, 2, health.Degraded, map[string]health.Level{"state": health.OK, "stuck": health.Warn})
+	c := checkOf(r, "stuck")
 	if len(c.Items) != 2 || !strings.HasPrefix(c.Items[0], "p04: overdue, 1 attempt(s), waiting 9m") || !strings.HasPrefix(c.Items[1], "p05:") {
 		t.Errorf("stuck: got %q, want p04 and p05 overdue for about 9m", c.Items)
 	}
@@ -292,17 +295,18 @@ func TestHealth_Stuck(t *testing.T) {
 	late := e2.create(t, "daily", 3, batch.Policy{Deadline: time.Hour}, time.Now().Add(-2*time.Hour), time.Now().Add(-2*time.Hour))
 	e2.record(t, late.ID, 0, 1, batch.OutcomeSucceeded)
 	r, _ = e2.health(t, "--date", today())
-	wantHealth(t, r, 1, statusUnhealthy, map[string]string{"state": levelFail, "stuck": levelWarn})
+	wantHealth(t, r, 1, health.Unhealthy, map[string]health.Level{"state": health.Fail, "stuck": health.Warn})
 
 	// Every item has an outcome, but nobody finalized.
 	e3 := newHealthEnv(t)
 	done := e3.create(t, "daily", 2, batch.Policy{}, time.Now().Add(-time.Minute), time.Now().Add(-time.Minute))
 	e3.record(t, done.ID, 0, 2, batch.OutcomeSucceeded)
 	r, _ = e3.health(t, "--date", today())
-	wantHealth(t, r, 2, statusDegraded, map[string]string{"finalize": levelWarn})
+	wantHealth(t, r, 2, health.Degraded, map[string]health.Level{"finalize": health.Warn})
 }
 
 func TestHealth_Partial(t *testing.T) {
+	t.Parallel()
 	e := newHealthEnv(t)
 	b := e.create(t, "daily", 10, batch.Policy{}, time.Now().Add(-time.Minute), time.Now().Add(-time.Minute))
 	e.record(t, b.ID, 0, 9, batch.OutcomeSucceeded)
@@ -311,8 +315,8 @@ func TestHealth_Partial(t *testing.T) {
 		t.Fatalf("result %s, want partial", fin.Result)
 	}
 	r, _ := e.health(t, "--date", today())
-	wantHealth(t, r, 2, statusDegraded, map[string]string{"state": levelWarn, "failed": levelWarn, "published": levelOK, "export": levelOK})
-	if c := r.check("failed"); len(c.Items) != 1 || c.Items[0] != "p10: failed after 1 attempt(s): permanent: player p10 has no game on the date" {
+	wantHealth(t, r, 2, health.Degraded, map[string]health.Level{"state": health.Warn, "failed": health.Warn, "published": health.OK, "export": health.OK})
+	if c := checkOf(r, "failed"); len(c.Items) != 1 || c.Items[0] != "p10: failed after 1 attempt(s): permanent: player p10 has no game on the date" {
 		t.Errorf("failed: got %q, want p10 with its reason", c.Items)
 	}
 
@@ -323,30 +327,31 @@ func TestHealth_Partial(t *testing.T) {
 	e2.record(t, b2.ID, 2, 4, batch.OutcomeFailed)
 	e2.finalize(t, b2.ID, true)
 	r, _ = e2.health(t, "--date", today())
-	wantHealth(t, r, 1, statusUnhealthy, map[string]string{"state": levelFail, "published": levelOK})
+	wantHealth(t, r, 1, health.Unhealthy, map[string]health.Level{"state": health.Fail, "published": health.OK})
 }
 
 func TestHealth_MissingRun(t *testing.T) {
+	t.Parallel()
 	e := newHealthEnv(t)
 	now := time.Now()
 	yesterday, tomorrow := pipeline.LeagueToday(now.Add(-24*time.Hour)), pipeline.LeagueToday(now.Add(24*time.Hour))
 	r, _ := e.health(t, "--date", yesterday)
-	wantHealth(t, r, 1, statusUnhealthy, map[string]string{"run": levelFail})
+	wantHealth(t, r, 1, health.Unhealthy, map[string]health.Level{"run": health.Fail})
 	r, _ = e.health(t, "--date", yesterday, "--daily", "00:00")
-	wantHealth(t, r, 1, statusUnhealthy, map[string]string{"run": levelFail})
-	if c := r.check("run"); !strings.Contains(c.Message, "overdue") {
+	wantHealth(t, r, 1, health.Unhealthy, map[string]health.Level{"run": health.Fail})
+	if c := checkOf(r, "run"); !strings.Contains(c.Message, "overdue") {
 		t.Errorf("run: got %q, want it called overdue", c.Message)
 	}
 	r, _ = e.health(t, "--date", tomorrow, "--daily", "23:59")
-	wantHealth(t, r, 0, statusHealthy, map[string]string{"run": levelOK})
-	if c := r.check("run"); !strings.Contains(c.Message, "due at") {
+	wantHealth(t, r, 0, health.Healthy, map[string]health.Level{"run": health.OK})
+	if c := checkOf(r, "run"); !strings.Contains(c.Message, "due at") {
 		t.Errorf("run: got %q, want when it is due", c.Message)
 	}
 
 	// Another label's batch of the date does not count for --run daily.
 	b := e.create(t, "manual", 1, batch.Policy{}, now, now)
 	r, _ = e.health(t, "--date", today(), "--run", "daily")
-	wantHealth(t, r, 1, statusUnhealthy, map[string]string{"run": levelFail})
+	wantHealth(t, r, 1, health.Unhealthy, map[string]health.Level{"run": health.Fail})
 	r, _ = e.health(t, "--date", today())
 	if r.Batch == nil || r.Batch.Batch.ID != b.ID {
 		t.Errorf("without --run: got %+v, want the date's newest batch %s", r.Batch, b.ID)
@@ -355,9 +360,10 @@ func TestHealth_MissingRun(t *testing.T) {
 
 // A file that does not exist is unhealthy and is not created.
 func TestHealth_NoFile(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "missing.db")
 	r, code := runHealthJSON(t, "--db", path, "--date", today())
-	wantHealth(t, r, 1, statusUnhealthy, map[string]string{"store": levelFail})
+	wantHealth(t, r, 1, health.Unhealthy, map[string]health.Level{"store": health.Fail})
 	if code != 1 {
 		t.Errorf("exit %d, want 1", code)
 	}
@@ -369,6 +375,7 @@ func TestHealth_NoFile(t *testing.T) {
 // Through a coordinator's API the checks say the same as from the file;
 // an unreachable coordinator is unhealthy.
 func TestHealth_Coordinator(t *testing.T) {
+	t.Parallel()
 	e := newHealthEnv(t)
 	b := e.create(t, "daily", 10, batch.Policy{}, time.Now().Add(-time.Minute), time.Now().Add(-time.Minute))
 	e.record(t, b.ID, 0, 9, batch.OutcomeSucceeded)
@@ -382,7 +389,7 @@ func TestHealth_Coordinator(t *testing.T) {
 	if code != 2 {
 		t.Errorf("exit %d, want 2 (partial)", code)
 	}
-	if c := fromAPI.check("coordinator"); c.Level != levelOK {
+	if c := checkOf(fromAPI, "coordinator"); c.Level != health.OK {
 		t.Errorf("coordinator check: got %+v, want ok", c)
 	}
 	// Both list the same checks after their source line.
@@ -392,10 +399,11 @@ func TestHealth_Coordinator(t *testing.T) {
 
 	srv.Close()
 	r, _ := runHealthJSON(t, "--coordinator", srv.URL, "--date", today())
-	wantHealth(t, r, 1, statusUnhealthy, map[string]string{"coordinator": levelFail})
+	wantHealth(t, r, 1, health.Unhealthy, map[string]health.Level{"coordinator": health.Fail})
 }
 
 func TestHealth_BadFlags(t *testing.T) {
+	t.Parallel()
 	db := filepath.Join(t.TempDir(), "tipoff.db")
 	tests := []struct {
 		args []string
@@ -422,6 +430,7 @@ func TestHealth_BadFlags(t *testing.T) {
 
 // Text output: a verdict and a line per check; colour only when asked.
 func TestHealth_Text(t *testing.T) {
+	t.Parallel()
 	e := newHealthEnv(t)
 	b := e.create(t, "daily", 3, batch.Policy{}, time.Now().Add(-time.Minute), time.Now().Add(-time.Minute))
 	e.record(t, b.ID, 0, 2, batch.OutcomeSucceeded)
@@ -439,9 +448,9 @@ func TestHealth_Text(t *testing.T) {
 	if strings.Contains(out, "\x1b[") {
 		t.Errorf("colour codes in output to a non-terminal:\n%q", out)
 	}
-	var r healthReport
-	r.Status = statusUnhealthy
-	r.add("run", levelFail, "no batch")
+	var r health.Report
+	r.Status = health.Unhealthy
+	r.Add("run", health.Fail, "no batch")
 	var buf bytes.Buffer
 	writeHealth(&buf, &r, true)
 	if !strings.Contains(buf.String(), "\x1b[31mFAIL\x1b[0m") {
@@ -473,6 +482,7 @@ func (b *syncBuffer) String() string {
 // trace ID runs from the request through every request message to every
 // recorded outcome, in logs that name the batch and item of each line.
 func TestServe_Observability(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	cfg := DefaultConfig()
 	cfg.DB, cfg.ExportDir, cfg.LogLevel, cfg.LogFormat = filepath.Join(dir, "tipoff.db"), filepath.Join(dir, "exports"), "debug", "json"
@@ -521,7 +531,7 @@ func TestServe_Observability(t *testing.T) {
 		t.Fatalf("POST /start: %d, %v, %+v; want 202 and a new batch with trace %s", resp.StatusCode, err, b, trace)
 	}
 
-	var r healthReport
+	var r health.Report
 	for deadline := time.Now().Add(60 * time.Second); ; {
 		r, _ = runHealthJSON(t, "--coordinator", srv.URL, "--date", "2026-01-15")
 		if r.Batch != nil && r.Batch.Batch.State == batch.Finalized {
@@ -536,7 +546,7 @@ func TestServe_Observability(t *testing.T) {
 	wg.Wait()
 	// The coordinator's API does not know the export directory of the
 	// file's shape, and this one serves it: every check passes.
-	wantHealth(t, r, 0, statusHealthy, map[string]string{"coordinator": levelOK, "state": levelOK, "published": levelOK, "export": levelOK})
+	wantHealth(t, r, 0, health.Healthy, map[string]health.Level{"coordinator": health.OK, "state": health.OK, "published": health.OK, "export": health.OK})
 	fin := r.Batch.Batch
 
 	body, code := getText(t, srv.URL+"/metrics")

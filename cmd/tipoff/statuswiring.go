@@ -1,0 +1,43 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"os"
+
+	"tipoff/httpapi"
+	"tipoff/pipeline"
+	"tipoff/predict"
+)
+
+// exportInfo returns an [httpapi.ExportFunc] that reads the export file of a
+// date in dir.
+func exportInfo(dir string) httpapi.ExportFunc {
+	return func(ctx context.Context, date predict.Date) (httpapi.Export, error) {
+		path := pipeline.ExportPath(dir, date)
+		ex := httpapi.Export{Path: path}
+		st, err := os.Stat(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return ex, nil
+		}
+		if err != nil {
+			return ex, err
+		}
+		ex.Exists, ex.ModTime = true, st.ModTime().UTC()
+		f, err := os.Open(path)
+		if err != nil {
+			ex.Problem = err.Error()
+			return ex, nil
+		}
+		defer f.Close()
+		var pub predict.Publication
+		if err := json.NewDecoder(f).Decode(&pub); err != nil {
+			ex.Problem = "not a publication: " + err.Error()
+			return ex, nil
+		}
+		ex.BatchID, ex.PublishedAt, ex.Players, ex.Predictions = pub.BatchID, pub.PublishedAt, len(pub.Players), pub.Count()
+		return ex, nil
+	}
+}

@@ -1,0 +1,449 @@
+package health_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"tipoff/batch"
+	"tipoff/health"
+	"tipoff/httpapi"
+	"tipoff/predict"
+)
+
+// The tests' game date, and the clock they check it at: 18:00 UTC, 13:00
+// in the league's time zone.
+var (
+	date = predict.MustParseDate("2026-01-15")
+	now  = time.Date(2026, 1, 15, 18, 0, 0, 0, time.UTC)
+)
+
+const batchID = "2026-01-15-daily-1"
+
+// fakeSource answers as the status API would with a fixed batch report and
+// queue report, or fails where an error is set.
+type fakeSource struct {
+	batches  []httpapi.BatchSummary
+	report   httpapi.BatchReport
+	queue    httpapi.QueueReport
+	listErr  error
+	batchErr error
+	queueErr error
+
+	listed []batch.ListOptions // what ListBatches was asked
+	read   []string            // the batches Batch was asked for
+}
+
+var _ health.Source = (*fakeSource)(nil)
+
+func (f *fakeSource) ListBatches(ctx context.Context, opts batch.ListOptions) (httpapi.BatchList, error) {
+	f.listed = append(f.listed, opts)
+	if f.listErr != nil {
+		return httpapi.BatchList{}, f.listErr
+	}
+	return httpapi.BatchList{Batches: f.batches}, nil
+}
+
+func (f *fakeSource) Batch(ctx context.Context, id string) (httpapi.BatchReport, error) {
+	f.read = append(f.read, id)
+	if f.batchErr != nil {
+		return httpapi.BatchReport{}, f.batchErr
+	}
+	if id != f.report.Batch.ID {
+		return httpapi.BatchReport{}, fmt.Errorf("batch %s: %w", id, batch.ErrNotFound)
+	}
+	return f.report, nil
+}
+
+func (f *fakeSource) Queue(ctx context.Context) (httpapi.QueueReport, error) {
+	if f.queueErr != nil {
+		return httpapi.QueueReport{}, f.queueErr
+	}
+	return f.queue, nil
+}
+
+// healthySource is a date whose 10-player batch, created an hour ago,
+// succeeded, was published and exported, with no dead letters.
+func healthySource() *fakeSource {
+	created := now.Add(-time.Hour)
+	finalized := now.Add(-30 * time.Minute)
+	b := batch.Batch{ID: batchID, Key: batch.Key{Date: date.String(), Run: "daily"}, State: batch.Finalized, Result: batch.ResultSucceeded,
+		Total: 10, Counts: batch.Counts{Succeeded: 10}, CreatedAt: created, Deadline: created.Add(3 * time.Hour), FinalizedAt: finalized}
+	s := httpapi.Summarize(b)
+	return &fakeSource{
+		batches: []httpapi.BatchSummary{s},
+		report: httpapi.BatchReport{
+			Batch:    s,
+			TraceID:  "trace-1",
+			Finalize: httpapi.FinalizeReport{Attempts: 1, FinalizedAt: finalized},
+			Publication: &httpapi.PublicationReport{Date: date.String(), BatchID: batchID, Run: "daily", Result: batch.ResultSucceeded,
+				BatchAt: created, PublishedAt: finalized, Players: 10, Predictions: 50, ThisBatch: true},
+			PublicationChecked: true,
+			Export: &httpapi.Export{Path: "exports/2026-01-15.json", Exists: true, ModTime: finalized, BatchID: batchID,
+				PublishedAt: finalized, Players: 10, Predictions: 50},
+			CheckedAt: now,
+		},
+		queue: httpapi.QueueReport{DeadLetters: map[string]int{}, CheckedAt: now},
+	}
+}
+
+// setBatch puts the batch in state with result and counts, summarized as
+// the status API does. A batch that is not finalized has no finalize time,
+// publication or export file yet.
+func (f *fakeSource) setBatch(state batch.State, result batch.Result, c batch.Counts) {
+	b := f.report.Batch.Batch
+	b.State, b.Result, b.Counts = state, result, c
+	if state != batch.Finalized {
+		b.FinalizedAt = time.Time{}
+		f.report.Finalize = httpapi.FinalizeReport{}
+		f.report.Publication = nil
+		f.report.Export = &httpapi.Export{Path: f.report.Export.Path}
+	}
+	f.report.Batch = httpapi.Summarize(b)
+	f.batches[0] = f.report.Batch
+}
+
+// noBatch empties the date.
+func (f *fakeSource) noBatch() { f.batches = nil }
+
+func TestAssess(t *testing.T) {
+	loc, err := time.LoadLocation("America/New_York")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		edit   func(f *fakeSource, in *health.Input)
+		want   health.Status
+		levels map[string]health.Level
+		// items, when set, are the items the named check must list.
+		items map[string][]string
+	}{
+		{
+			name: "finalized, published and exported",
+			edit: func(*fakeSource, *health.Input) {},
+			want: health.Healthy,
+			levels: map[string]health.Level{"run": health.OK, "state": health.OK, "outcomes": health.OK, "failed": health.OK, "missing": health.OK,
+				"stuck": health.Skip, "finalize": health.OK, "published": health.OK, "export": health.OK, "dead_letters": health.OK},
+		},
+		{
+			name: "running on time",
+			edit: func(f *fakeSource, _ *health.Input) {
+				f.setBatch(batch.Running, "", batch.Counts{Succeeded: 6})
+				f.report.Missing = []string{"p07", "p08", "p09", "p10"}
+			},
+			want: health.Healthy,
+			levels: map[string]health.Level{"state": health.OK, "missing": health.OK, "stuck": health.OK, "finalize": health.OK,
+				"published": health.Skip, "export": health.Skip},
+			items: map[string][]string{"missing": {"p07", "p08", "p09", "p10"}},
+		},
+		{
+			name: "running with another batch's publication",
+			edit: func(f *fakeSource, _ *health.Input) {
+				f.setBatch(batch.Running, "", batch.Counts{Succeeded: 6})
+				f.report.Publication = &httpapi.PublicationReport{BatchID: "2026-01-15-early-1", Run: "early", PublishedAt: now.Add(-5 * time.Hour)}
+			},
+			want:   health.Healthy,
+			levels: map[string]health.Level{"published": health.Skip, "export": health.Skip},
+		},
+		{
+			name: "running past its deadline",
+			edit: func(f *fakeSource, in *health.Input) {
+				f.setBatch(batch.Running, "", batch.Counts{Succeeded: 6})
+				in.Now = f.report.Batch.Deadline
+			},
+			want:   health.Unhealthy,
+			levels: map[string]health.Level{"state": health.Fail},
+		},
+		{
+			name: "every player has an outcome, not finalized",
+			edit: func(f *fakeSource, _ *health.Input) {
+				f.setBatch(batch.Running, "", batch.Counts{Succeeded: 10})
+				f.report.Finalize.Attempts = 2
+			},
+			want:   health.Degraded,
+			levels: map[string]health.Level{"state": health.OK, "missing": health.OK, "finalize": health.Warn},
+		},
+		{
+			name: "stuck players",
+			edit: func(f *fakeSource, _ *health.Input) {
+				f.setBatch(batch.Running, "", batch.Counts{Succeeded: 8})
+				f.report.Stuck = []httpapi.StuckItem{
+					{ID: "p09", Reason: httpapi.StuckOverdue, Attempts: 2, WaitSeconds: 540},
+					{ID: "p10", Reason: httpapi.StuckUndispatched, WaitSeconds: 600},
+				}
+			},
+			want:   health.Degraded,
+			levels: map[string]health.Level{"state": health.OK, "stuck": health.Warn},
+			items:  map[string][]string{"stuck": {"p09: overdue, 2 attempt(s), waiting 9m0s", "p10: undispatched, 0 attempt(s), waiting 10m0s"}},
+		},
+		{
+			name: "stuck players of a finalized batch are not checked",
+			edit: func(f *fakeSource, _ *health.Input) {
+				f.report.Stuck = []httpapi.StuckItem{{ID: "p09", Reason: httpapi.StuckOverdue, WaitSeconds: 540}}
+			},
+			want:   health.Healthy,
+			levels: map[string]health.Level{"stuck": health.Skip},
+		},
+		{
+			name: "failed players while running",
+			edit: func(f *fakeSource, _ *health.Input) {
+				f.setBatch(batch.Running, "", batch.Counts{Succeeded: 6, Failed: 1})
+				f.report.Failed = []httpapi.ItemProblem{{ID: "p07", Outcome: batch.OutcomeFailed, Attempts: 1, Error: "permanent: no game"}}
+			},
+			want:   health.Degraded,
+			levels: map[string]health.Level{"state": health.OK, "failed": health.Warn},
+			items:  map[string][]string{"failed": {"p07: failed after 1 attempt(s): permanent: no game"}},
+		},
+		{
+			name: "finalizing under a live lease",
+			edit: func(f *fakeSource, _ *health.Input) {
+				f.setBatch(batch.Finalizing, "", batch.Counts{Succeeded: 10})
+				f.report.Finalize = httpapi.FinalizeReport{Attempts: 1, LeaseOwner: "serve-1", LeaseExpires: now.Add(time.Minute)}
+			},
+			want:   health.Healthy,
+			levels: map[string]health.Level{"state": health.OK, "finalize": health.OK, "published": health.Skip},
+		},
+		{
+			name: "finalize lease expired",
+			edit: func(f *fakeSource, _ *health.Input) {
+				f.setBatch(batch.Finalizing, "", batch.Counts{Succeeded: 10})
+				f.report.Finalize = httpapi.FinalizeReport{Attempts: 1, LeaseOwner: "serve-1", LeaseExpires: now.Add(-time.Minute), LeaseExpired: true}
+			},
+			want:   health.Degraded,
+			levels: map[string]health.Level{"state": health.Warn},
+		},
+		{
+			name: "partial",
+			edit: func(f *fakeSource, _ *health.Input) {
+				f.setBatch(batch.Finalized, batch.ResultPartial, batch.Counts{Succeeded: 9, TimedOut: 1})
+				f.report.Failed = []httpapi.ItemProblem{{ID: "p10", Outcome: batch.OutcomeTimedOut, Attempts: 3, Error: "deadline"}}
+			},
+			want:   health.Degraded,
+			levels: map[string]health.Level{"state": health.Warn, "failed": health.Warn, "published": health.OK, "export": health.OK},
+			items:  map[string][]string{"failed": {"p10: timed_out after 3 attempt(s): deadline"}},
+		},
+		{
+			name: "failed",
+			edit: func(f *fakeSource, _ *health.Input) {
+				f.setBatch(batch.Finalized, batch.ResultFailed, batch.Counts{Succeeded: 2, Failed: 8})
+			},
+			want:   health.Unhealthy,
+			levels: map[string]health.Level{"state": health.Fail, "failed": health.Warn, "published": health.OK},
+		},
+		{
+			name: "cancelled",
+			edit: func(f *fakeSource, _ *health.Input) {
+				f.setBatch(batch.Finalized, batch.ResultCancelled, batch.Counts{Succeeded: 4})
+				f.report.Missing = []string{"p05", "p06", "p07", "p08", "p09", "p10"}
+				f.report.Finalize = httpapi.FinalizeReport{}
+				f.report.Publication = nil
+			},
+			want: health.Unhealthy,
+			levels: map[string]health.Level{"state": health.Fail, "missing": health.Warn, "finalize": health.Skip,
+				"published": health.Skip, "export": health.Skip},
+			items: map[string][]string{"missing": {"p05", "p06", "p07", "p08", "p09", "p10"}},
+		},
+		{
+			name:   "unknown state",
+			edit:   func(f *fakeSource, _ *health.Input) { f.setBatch("paused", "", batch.Counts{}) },
+			want:   health.Unhealthy,
+			levels: map[string]health.Level{"state": health.Fail},
+		},
+		{
+			name:   "publication missing",
+			edit:   func(f *fakeSource, _ *health.Input) { f.report.Publication = nil },
+			want:   health.Unhealthy,
+			levels: map[string]health.Level{"state": health.OK, "published": health.Fail, "export": health.Skip},
+		},
+		{
+			name: "publication of an older batch",
+			edit: func(f *fakeSource, _ *health.Input) {
+				p := f.report.Publication
+				p.BatchID, p.Run, p.ThisBatch, p.BatchAt, p.PublishedAt = "2026-01-15-early-1", "early", false, now.Add(-5*time.Hour), now.Add(-4*time.Hour)
+			},
+			want:   health.Unhealthy,
+			levels: map[string]health.Level{"published": health.Fail},
+		},
+		{
+			name: "publication of this batch dated before it",
+			edit: func(f *fakeSource, _ *health.Input) {
+				f.report.Publication.PublishedAt = f.report.Batch.CreatedAt.Add(-time.Minute)
+				f.report.Export.PublishedAt = f.report.Publication.PublishedAt
+			},
+			want:   health.Unhealthy,
+			levels: map[string]health.Level{"published": health.Fail, "export": health.OK},
+		},
+		{
+			name: "superseded by a newer batch",
+			edit: func(f *fakeSource, _ *health.Input) {
+				p := f.report.Publication
+				p.BatchID, p.Run, p.ThisBatch, p.BatchAt, p.PublishedAt = "2026-01-15-late-1", "late", false, now.Add(-10*time.Minute), now.Add(-time.Minute)
+				f.report.Export.BatchID, f.report.Export.PublishedAt = p.BatchID, p.PublishedAt
+			},
+			want:   health.Healthy,
+			levels: map[string]health.Level{"published": health.OK, "export": health.OK},
+		},
+		{
+			name:   "publications not readable by the source",
+			edit:   func(f *fakeSource, _ *health.Input) { f.report.Publication, f.report.PublicationChecked = nil, false },
+			want:   health.Healthy,
+			levels: map[string]health.Level{"published": health.Skip, "export": health.Skip},
+		},
+		{
+			name:   "export missing",
+			edit:   func(f *fakeSource, _ *health.Input) { f.report.Export = &httpapi.Export{Path: f.report.Export.Path} },
+			want:   health.Unhealthy,
+			levels: map[string]health.Level{"published": health.OK, "export": health.Fail},
+		},
+		{
+			name:   "export unreadable",
+			edit:   func(f *fakeSource, _ *health.Input) { f.report.Export.Problem = "not a publication: unexpected EOF" },
+			want:   health.Unhealthy,
+			levels: map[string]health.Level{"export": health.Fail},
+		},
+		{
+			name:   "export of another batch",
+			edit:   func(f *fakeSource, _ *health.Input) { f.report.Export.BatchID = "2026-01-15-early-1" },
+			want:   health.Unhealthy,
+			levels: map[string]health.Level{"export": health.Fail},
+		},
+		{
+			name: "export of an older publication of this batch",
+			edit: func(f *fakeSource, _ *health.Input) {
+				f.report.Export.PublishedAt = f.report.Export.PublishedAt.Add(-time.Second)
+			},
+			want:   health.Unhealthy,
+			levels: map[string]health.Level{"export": health.Fail},
+		},
+		{
+			name:   "export directory unknown to the source",
+			edit:   func(f *fakeSource, _ *health.Input) { f.report.Export = nil },
+			want:   health.Healthy,
+			levels: map[string]health.Level{"export": health.Skip},
+		},
+		{
+			name: "dead letters",
+			edit: func(f *fakeSource, _ *health.Input) {
+				f.queue.DeadLetters = map[string]int{batch.TopicRequests: 2, batch.TopicEvents: 1, "unrelated": 5}
+			},
+			want:   health.Degraded,
+			levels: map[string]health.Level{"state": health.OK, "dead_letters": health.Warn},
+			items:  map[string][]string{"dead_letters": {"prediction-requests-dead-letter: 2", "batch-events-dead-letter: 1"}},
+		},
+		{
+			name:   "dead letters not countable",
+			edit:   func(f *fakeSource, _ *health.Input) { f.queue.DeadLetters = nil },
+			want:   health.Healthy,
+			levels: map[string]health.Level{"dead_letters": health.Skip},
+		},
+		{
+			name:   "queue unreadable",
+			edit:   func(f *fakeSource, _ *health.Input) { f.queueErr = errors.New("connection refused") },
+			want:   health.Degraded,
+			levels: map[string]health.Level{"state": health.OK, "dead_letters": health.Warn},
+		},
+		{
+			name:   "batches cannot be listed",
+			edit:   func(f *fakeSource, _ *health.Input) { f.listErr = errors.New("database is locked") },
+			want:   health.Unhealthy,
+			levels: map[string]health.Level{"run": health.Fail, "state": "", "dead_letters": ""},
+		},
+		{
+			name:   "batch cannot be read",
+			edit:   func(f *fakeSource, _ *health.Input) { f.batchErr = errors.New("unexpected status 500") },
+			want:   health.Unhealthy,
+			levels: map[string]health.Level{"run": health.Fail, "state": "", "dead_letters": health.OK},
+		},
+		{
+			name:   "no batch, no schedule",
+			edit:   func(f *fakeSource, _ *health.Input) { f.noBatch() },
+			want:   health.Unhealthy,
+			levels: map[string]health.Level{"run": health.Fail, "state": "", "dead_letters": health.OK},
+		},
+		{
+			name: "no batch before the scheduled time",
+			edit: func(f *fakeSource, in *health.Input) {
+				f.noBatch()
+				in.Schedule = &health.Schedule{Hour: 14, Minute: 0, Location: loc} // 19:00 UTC
+			},
+			want:   health.Healthy,
+			levels: map[string]health.Level{"run": health.OK},
+		},
+		{
+			name: "no batch within the grace",
+			edit: func(f *fakeSource, in *health.Input) {
+				f.noBatch()
+				in.Schedule = &health.Schedule{Hour: 12, Minute: 55, Location: loc} // 17:55 UTC
+				in.Grace = 10 * time.Minute
+			},
+			want:   health.Healthy,
+			levels: map[string]health.Level{"run": health.OK},
+		},
+		{
+			name: "no batch after the grace",
+			edit: func(f *fakeSource, in *health.Input) {
+				f.noBatch()
+				in.Schedule = &health.Schedule{Hour: 12, Minute: 50, Location: loc} // 17:50 UTC
+				in.Grace = 10 * time.Minute
+			},
+			want:   health.Unhealthy,
+			levels: map[string]health.Level{"run": health.Fail},
+		},
+		{
+			name: "no batch of the date, scheduled yesterday",
+			edit: func(f *fakeSource, in *health.Input) {
+				f.noBatch()
+				in.Date = date - 1
+				in.Schedule = &health.Schedule{Hour: 23, Minute: 59, Location: loc}
+			},
+			want:   health.Unhealthy,
+			levels: map[string]health.Level{"run": health.Fail},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := healthySource()
+			in := health.Input{Date: date, Run: "daily", Now: now}
+			tt.edit(src, &in)
+			r := health.Assess(t.Context(), src, in)
+			if r.Status != tt.want || r.ExitCode != tt.want.ExitCode() {
+				t.Errorf("got %s (exit %d), want %s (exit %d); checks:\n%s", r.Status, r.ExitCode, tt.want, tt.want.ExitCode(), describe(r))
+			}
+			for name, lv := range tt.levels {
+				c, ok := r.Find(name)
+				switch {
+				case lv == "" && ok:
+					t.Errorf("check %s: got %s %q, want none", name, c.Level, c.Message)
+				case lv != "" && c.Level != lv:
+					t.Errorf("check %s: got %q %q, want %s", name, c.Level, c.Message, lv)
+				}
+			}
+			for name, want := range tt.items {
+				c, _ := r.Find(name)
+				if diff := cmp.Diff(want, c.Items); diff != "" {
+					t.Errorf("check %s items (-want +got):\n%s", name, diff)
+				}
+			}
+			if r.Date != in.Date.String() || r.Run != in.Run || !r.CheckedAt.Equal(in.Now) {
+				t.Errorf("report of %s/%s at %v, want %s/%s at %v", r.Date, r.Run, r.CheckedAt, in.Date, in.Run, in.Now)
+			}
+			if want := []batch.ListOptions{{Date: in.Date.String(), Run: in.Run}}; !cmp.Equal(src.listed, want) {
+				t.Errorf("listed %+v, want %+v", src.listed, want)
+			}
+		})
+	}
+}
+
+func describe(r health.Report) string {
+	var b strings.Builder
+	for _, c := range r.Checks {
+		fmt.Fprintf(&b, "  %-4s %-12s %s %q\n", c.Level, c.Name, c.Message, c.Items)
+	}
+	return b.String()
+}
