@@ -82,6 +82,9 @@ func (s *Store) RecordOutcome(ctx context.Context, rec batch.OutcomeRecord) (bat
 			if bd.State != string(batch.Running) {
 				return fmt.Errorf("item %s/%s has no outcome and batch %s is %s: %w", rec.BatchID, rec.ItemID, rec.BatchID, bd.State, batch.ErrFinalized)
 			}
+			if s.outcomeTxHook != nil {
+				s.outcomeTxHook()
+			}
 			if err := tx.Update(itemRef, []firestore.Update{
 				{Path: "outcome", Value: string(rec.Outcome)},
 				{Path: "result", Value: rec.Result},

@@ -143,6 +143,11 @@ type Store struct {
 	// manifest ID and shard count. Safe because batches are never deleted
 	// or recreated under the same ID.
 	layouts sync.Map // batch ID → layout
+
+	// outcomeTxHook, when set by a test, runs inside RecordOutcome's
+	// commit transaction after its reads and before its writes: where a
+	// recorder that is killed or frozen mid-transaction stops.
+	outcomeTxHook func()
 }
 
 var _ batch.Store = (*Store)(nil)
