@@ -46,8 +46,12 @@
 // one query per outcome makes a batch cost O(n²) (see README.md).
 //
 // Transient Firestore errors (Aborted, Unavailable, DeadlineExceeded,
-// ResourceExhausted) and lost conditional writes are retried with capped
-// exponential backoff and full jitter ([RetryPolicy]). Outcome writes and
+// ResourceExhausted, and InvalidArgument for a transaction that expired or
+// was closed, as happens to a process frozen mid-transaction) and lost
+// conditional writes are retried with capped exponential backoff and full
+// jitter ([RetryPolicy]): the operation reads again and decides again. An
+// expired transaction is never reported as [batch.ErrInvalid], which would
+// make a caller drop the outcome as bad input. Outcome writes and
 // state changes carry a random token, so a call whose commit is retried
 // after an ambiguous failure (it landed, but the reply was lost) recognises
 // its own write; manifest and dispatch writes are idempotent as they are.

@@ -247,9 +247,11 @@ func (s *Store) retry(ctx context.Context, what string, op func() error) error {
 // the boundary: a conditional write that kept losing is a lost
 // compare-and-set (ErrConflict), as is AlreadyExists; NotFound is
 // ErrNotFound; InvalidArgument (a value Firestore cannot store) is
-// ErrInvalid. Errors that already carry a kind, and others, pass unchanged.
+// ErrInvalid, except for an expired or closed transaction, which says
+// nothing about the data and gets no kind, so that callers treat it as
+// transient. Errors that already carry a kind, and others, pass unchanged.
 func withKind(err error) error {
-	if err == nil || hasKind(err) {
+	if err == nil || hasKind(err) || expiredTx(err) {
 		return err
 	}
 	if errors.Is(err, errStale) {
@@ -313,7 +315,24 @@ func transient(err error) bool {
 	case codes.Aborted, codes.Unavailable, codes.DeadlineExceeded, codes.ResourceExhausted:
 		return true
 	}
-	return false
+	return expiredTx(err)
+}
+
+// expiredTx reports whether err is Firestore refusing a transaction that
+// it no longer knows: one that outlived its time limit while its caller
+// was slow or frozen, or was rolled back. Firestore answers
+// INVALID_ARGUMENT "The referenced transaction has expired or is no longer
+// valid", the emulator "Transaction is invalid or closed". Nothing the
+// transaction would have written was wrong, so the operation reads again
+// and decides again, as after Aborted.
+func expiredTx(err error) bool {
+	var se interface{ GRPCStatus() *status.Status }
+	if !errors.As(err, &se) || se.GRPCStatus().Code() != codes.InvalidArgument {
+		return false
+	}
+	msg := strings.ToLower(se.GRPCStatus().Message())
+	return strings.Contains(msg, "transaction") &&
+		(strings.Contains(msg, "expired") || strings.Contains(msg, "no longer valid") || strings.Contains(msg, "invalid or closed"))
 }
 
 // runTx runs f in a Firestore transaction, retried by the store's policy
