@@ -5,13 +5,15 @@ import (
 	"testing"
 	"time"
 
+	"cloud.google.com/go/firestore"
+
 	"tipoff/batch"
 	"tipoff/batch/batchtest"
 )
 
 // BenchmarkFinalizeAfterAbandonedOutcome measures how long finalize waits
 // after a recorder dies inside RecordOutcome's commit transaction, on the
-// emulator. A recorder store stops in the transaction after its reads (as
+// emulator. A recorder store stops in the transaction before its writes (as
 // a killed or frozen process would) and its client is closed without a
 // commit or rollback; the coordinator's store then records the same item
 // (the redelivery) and finalizes. The metric is the time from closing the
@@ -102,3 +104,44 @@ func openBench(b *testing.B, host, project string) *Store {
 }
 
 func t0() time.Time { return time.Date(2026, 1, 15, 17, 0, 0, 0, time.UTC) }
+
+// A batch created before gates (no gate documents, gates 0) still records
+// outcomes, and a cancel still shuts them out: its outcomes read the batch
+// document in their transaction instead.
+func TestRecordOutcome_Ungated(t *testing.T) {
+	s := mustOpenInternal(t)
+	if _, _, err := s.CreateBatch(t.Context(), "b1", testSpec("daily", 3), t0()); err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range s.gateRefs("b1", s.cfg.Shards) {
+		if _, err := g.Delete(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.batchRef("b1").Update(t.Context(), []firestore.Update{{Path: "gates", Value: firestore.Delete}}); err != nil {
+		t.Fatal(err)
+	}
+	s.layouts.Clear()
+
+	rec := func(id string) batch.OutcomeRecord {
+		return batch.OutcomeRecord{BatchID: "b1", ItemID: id, Outcome: batch.OutcomeSucceeded, Result: []byte(`{}`), At: t0()}
+	}
+	if r, err := s.RecordOutcome(t.Context(), rec("p0000")); err != nil || r.Remaining != 2 {
+		t.Fatalf("RecordOutcome in an ungated batch = %+v, %v; want 2 remaining", r, err)
+	}
+	ev := batch.Event{ID: batch.EventID("b1", batch.EventCancelled), Type: batch.EventCancelled, BatchID: "b1", CreatedAt: t0()}
+	cancelled, err := s.Cancel(t.Context(), "b1", "test", ev, t0())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RecordOutcome(t.Context(), rec("p0001")); !errors.Is(err, batch.ErrFinalized) {
+		t.Fatalf("RecordOutcome after the cancel of an ungated batch: got %v, want finalized", err)
+	}
+	got, err := s.GetBatch(t.Context(), "b1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cancelled.Counts != (batch.Counts{Succeeded: 1}) || got.Counts != cancelled.Counts {
+		t.Fatalf("counts: cancel returned %+v, then %+v; want 1 succeeded both times", cancelled.Counts, got.Counts)
+	}
+}

@@ -60,8 +60,8 @@ type RetryPolicy struct {
 // all of them after every outcome stays cheap.
 const DefaultShards = 16
 
-// maxShards keeps the create transaction (key, batch and shard documents)
-// far below Firestore's 500 writes per commit.
+// maxShards keeps the create transaction (key, batch, shard and gate
+// documents) far below Firestore's 500 writes per commit.
 const maxShards = 100
 
 func (c Config) withDefaults() Config {
@@ -145,8 +145,9 @@ type Store struct {
 	layouts sync.Map // batch ID → layout
 
 	// outcomeTxHook, when set by a test, runs inside RecordOutcome's
-	// commit transaction after its reads and before its writes: where a
-	// recorder that is killed or frozen mid-transaction stops.
+	// commit transaction before its writes (after its reads, if it has
+	// any): where a recorder that is killed or frozen mid-transaction
+	// stops.
 	outcomeTxHook func()
 }
 
@@ -193,6 +194,7 @@ func (s *Store) Client() *firestore.Client { return s.client }
 type layout struct {
 	manifest string // ID of the manifest the batch was created with
 	shards   int
+	gates    int // 0 for a batch created before gates
 	total    int
 }
 
@@ -206,6 +208,15 @@ func (s *Store) shardRefs(batchID string, n int) []*firestore.DocumentRef {
 	refs := make([]*firestore.DocumentRef, n)
 	for i := range refs {
 		refs[i] = s.batches.Doc(batchID).Collection("shards").Doc(fmt.Sprintf("%03d", i))
+	}
+	return refs
+}
+
+// gateRefs names a batch's n gate documents.
+func (s *Store) gateRefs(batchID string, n int) []*firestore.DocumentRef {
+	refs := make([]*firestore.DocumentRef, n)
+	for i := range refs {
+		refs[i] = s.batches.Doc(batchID).Collection("gates").Doc(fmt.Sprintf("%03d", i))
 	}
 	return refs
 }
