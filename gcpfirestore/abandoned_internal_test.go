@@ -106,9 +106,9 @@ func openBench(b *testing.B, host, project string) *Store {
 func t0() time.Time { return time.Date(2026, 1, 15, 17, 0, 0, 0, time.UTC) }
 
 // A batch created before gates (no gate documents, gates 0) still records
-// outcomes, and a cancel still shuts them out: its outcomes read the batch
-// document in their transaction instead.
-func TestRecordOutcome_Ungated(t *testing.T) {
+// outcomes and re-drives items, and a cancel still shuts both out: they read
+// the batch document in their transaction instead.
+func TestStore_Ungated(t *testing.T) {
 	s := mustOpenInternal(t)
 	if _, _, err := s.CreateBatch(t.Context(), "b1", testSpec("daily", 3), t0()); err != nil {
 		t.Fatal(err)
@@ -129,6 +129,12 @@ func TestRecordOutcome_Ungated(t *testing.T) {
 	if r, err := s.RecordOutcome(t.Context(), rec("p0000")); err != nil || r.Remaining != 2 {
 		t.Fatalf("RecordOutcome in an ungated batch = %+v, %v; want 2 remaining", r, err)
 	}
+	if err := s.MarkPublished(t.Context(), "b1", []string{"p0002"}, t0()); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.Redrive(t.Context(), "b1", []string{"p0002"}); err != nil || n != 1 {
+		t.Fatalf("Redrive in an ungated batch = %d, %v; want 1, nil", n, err)
+	}
 	ev := batch.Event{ID: batch.EventID("b1", batch.EventCancelled), Type: batch.EventCancelled, BatchID: "b1", CreatedAt: t0()}
 	cancelled, err := s.Cancel(t.Context(), "b1", "test", ev, t0())
 	if err != nil {
@@ -136,6 +142,9 @@ func TestRecordOutcome_Ungated(t *testing.T) {
 	}
 	if _, err := s.RecordOutcome(t.Context(), rec("p0001")); !errors.Is(err, batch.ErrFinalized) {
 		t.Fatalf("RecordOutcome after the cancel of an ungated batch: got %v, want finalized", err)
+	}
+	if _, err := s.Redrive(t.Context(), "b1", []string{"p0002"}); !errors.Is(err, batch.ErrFinalized) {
+		t.Fatalf("Redrive after the cancel of an ungated batch: got %v, want finalized", err)
 	}
 	got, err := s.GetBatch(t.Context(), "b1")
 	if err != nil {

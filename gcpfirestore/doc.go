@@ -38,11 +38,12 @@
 //     the event document and delete the gates in the same commit, so an
 //     outcome racing a cancel commits before it (and is in the counts the
 //     cancel returns) or fails on its missing gate and finds the batch
-//     finalized. Racing finalizers never wait on each other's locks;
-//     losers read again and see the lease taken. Batches created before
-//     gates (gates 0 on the batch document) are recorded the older way:
-//     the outcome's transaction reads the batch document, whose shared lock
-//     makes a cancel wait.
+//     finalized. Redrive's commits pass the first gate in the same way.
+//     Racing finalizers never wait on each other's locks; losers read
+//     again and see the lease taken. Batches created before gates (gates 0
+//     on the batch document) are recorded and re-driven the older way: a
+//     transaction reads the batch document, whose shared lock makes a
+//     cancel wait.
 //   - Creating a batch cannot be one commit (Firestore takes at most 500
 //     writes per commit). The items are written first, in chunks, under a
 //     fresh manifest id that nothing refers to; then one commit creates the
