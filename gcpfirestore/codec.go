@@ -68,6 +68,10 @@ type batchDoc struct {
 	Manifest string `firestore:"manifest"`
 	// Shards is how many shards/<nnn> counter documents the batch has.
 	Shards int64 `firestore:"shards"`
+	// Gates is how many gates/<nnn> documents the batch was created with:
+	// as many as shards, or 0 for a batch created before gates existed,
+	// whose outcomes read the batch document in their transaction instead.
+	Gates int64 `firestore:"gates"`
 	// Writer identifies the call that last changed the state, so a call
 	// whose commit is retried after an ambiguous error recognises its own
 	// write.
@@ -90,7 +94,7 @@ func (d batchDoc) stateUpdates() []firestore.Update {
 }
 
 func (d batchDoc) layout() layout {
-	return layout{manifest: d.Manifest, shards: int(d.Shards), total: int(d.Total)}
+	return layout{manifest: d.Manifest, shards: int(d.Shards), gates: int(d.Gates), total: int(d.Total)}
 }
 
 // toBatch returns the batch with counts c; shardUpdated is the latest
@@ -150,6 +154,15 @@ type shardDoc struct {
 	TimedOut  int64 `firestore:"timed_out"`
 	// UpdatedAt is the latest time of an outcome counted here.
 	UpdatedAt int64 `firestore:"updated_at"`
+}
+
+// gateDoc is <prefix>_batches/<id>/gates/<nnn>: a document that exists
+// while the batch is running. Every outcome commit updates one gate, which
+// requires it to exist, and closing the batch deletes them all in its own
+// commit, so no outcome commits after the batch has closed. Commits counts
+// the commits that passed the gate; nothing reads it but people.
+type gateDoc struct {
+	Commits int64 `firestore:"commits"`
 }
 
 // shardField is the shard field that counts outcome o.

@@ -40,8 +40,9 @@ const (
 // two phases. First the items go, in chunks, under a fresh manifest ID
 // (batches/<newID>/manifests/<manifest>/items); nothing refers to them yet,
 // so no reader sees them. Then one commit creates the key document,
-// the batch document naming that manifest, and the counter shards, unless
-// the key already exists. The batch therefore appears with its whole
+// the batch document naming that manifest, the counter shards and the
+// gates that outcomes pass while the batch runs, unless the key already
+// exists. The batch therefore appears with its whole
 // manifest or not at all. A create that dies between the phases leaves
 // only unreferenced item documents, and the next CreateBatch of the key
 // proceeds as if it had never run; one that loses a race for the key
@@ -86,6 +87,7 @@ func (s *Store) create(ctx context.Context, newID string, spec batch.Spec, now t
 		Deadline:  nanos(now.Add(pol.Deadline)),
 		Manifest:  manifest,
 		Shards:    int64(s.cfg.Shards),
+		Gates:     int64(s.cfg.Shards),
 	}
 	keyRef, batchRef := s.keys.Doc(keyDocID(spec.Key)), s.batchRef(newID)
 	var winner string
@@ -101,6 +103,11 @@ func (s *Store) create(ctx context.Context, newID string, spec batch.Spec, now t
 			}
 			for _, r := range s.shardRefs(newID, s.cfg.Shards) {
 				if err := tx.Create(r, shardDoc{}); err != nil {
+					return err
+				}
+			}
+			for _, r := range s.gateRefs(newID, s.cfg.Shards) {
+				if err := tx.Create(r, gateDoc{}); err != nil {
 					return err
 				}
 			}

@@ -14,6 +14,7 @@
 //	tipoff_keys/<date>~<run>                      which batch holds a key
 //	tipoff_batches/<id>                           state, policy, lease, manifest id, shard count
 //	tipoff_batches/<id>/shards/<nnn>              a slice of the counts (default 16 shards)
+//	tipoff_batches/<id>/gates/<nnn>               exists while the batch runs (one per shard)
 //	tipoff_batches/<id>/manifests/<m>/items/<it>  request, dispatch state, outcome, result
 //	tipoff_events/<hex of event id>               the event outbox
 //
@@ -26,19 +27,29 @@
 //     exactly one wins and the other finds a duplicate), and increments one
 //     counter shard chosen at random, in the same commit. Counts are the sum
 //     of the shards: exact, because an increment commits only with the
-//     item's first outcome. The commit's transaction also reads the batch
-//     document; that shared lock makes Cancel wait for outcomes in flight.
+//     item's first outcome. The same commit updates the gate of the
+//     shard's number, which requires the gate to exist. The item and the
+//     batch document are read beforehand without a transaction, so an
+//     outcome holds no lock except during its commit: a recorder killed or
+//     frozen mid-way delays nobody.
 //   - Leaving running (AcquireFinalize), completing and cancelling are a
 //     compare-and-set on the batch document alone: read it, decide, write it
 //     on condition that it has not changed. Completing and cancelling create
-//     the event document in the same commit. Racing finalizers never wait on
-//     each other's locks; losers read again and see the lease taken.
+//     the event document and delete the gates in the same commit, so an
+//     outcome racing a cancel commits before it (and is in the counts the
+//     cancel returns) or fails on its missing gate and finds the batch
+//     finalized. Redrive's commits pass the first gate in the same way.
+//     Racing finalizers never wait on each other's locks; losers read
+//     again and see the lease taken. Batches created before gates (gates 0
+//     on the batch document) are recorded and re-driven the older way: a
+//     transaction reads the batch document, whose shared lock makes a
+//     cancel wait.
 //   - Creating a batch cannot be one commit (Firestore takes at most 500
 //     writes per commit). The items are written first, in chunks, under a
 //     fresh manifest id that nothing refers to; then one commit creates the
-//     key document, the batch document naming that manifest, and the shards,
-//     each on condition that it does not exist. Until that commit the batch
-//     is invisible; after it, it is complete. A create that dies in between
+//     key document, the batch document naming that manifest, the shards and
+//     the gates, each on condition that it does not exist. Until that
+//     commit the batch is invisible; after it, it is complete. A create that dies in between
 //     leaves unreferenced item documents only, and the next CreateBatch of
 //     the key proceeds as if it had never run.
 //
@@ -46,8 +57,12 @@
 // one query per outcome makes a batch cost O(n²) (see README.md).
 //
 // Transient Firestore errors (Aborted, Unavailable, DeadlineExceeded,
-// ResourceExhausted) and lost conditional writes are retried with capped
-// exponential backoff and full jitter ([RetryPolicy]). Outcome writes and
+// ResourceExhausted, and InvalidArgument for a transaction that expired or
+// was closed, as happens to a process frozen mid-transaction) and lost
+// conditional writes are retried with capped exponential backoff and full
+// jitter ([RetryPolicy]): the operation reads again and decides again. An
+// expired transaction is never reported as [batch.ErrInvalid], which would
+// make a caller drop the outcome as bad input. Outcome writes and
 // state changes carry a random token, so a call whose commit is retried
 // after an ambiguous failure (it landed, but the reply was lost) recognises
 // its own write; manifest and dispatch writes are idempotent as they are.
@@ -61,6 +76,8 @@
 //   - A batch leaves running only when the shards say every item has an
 //     outcome, and is finalized once with one event (Finalize/Concurrent,
 //     Engine/ConcurrentFinalize).
+//   - No outcome is counted after a batch is finalized or cancelled
+//     (Cancel/RacesOutcomes).
 //   - Times are stored as Unix nanoseconds and metadata as JSON, so both
 //     read back exactly.
 //

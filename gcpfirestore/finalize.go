@@ -91,7 +91,7 @@ func canAcquire(batchID string, d batchDoc, owner string, now time.Time) error {
 // finalized with the given result and creates ev in the event outbox, in
 // one commit of the batch document (on condition that it has not changed
 // since it was read) and the event document (on condition that it does not
-// exist). A lease that expired but was not taken over still counts as held.
+// exist), which also deletes the batch's gates. A lease that expired but was not taken over still counts as held.
 // It returns [batch.ErrConflict] if owner does not hold the lease,
 // [batch.ErrFinalized] if the batch is already finalized,
 // [batch.ErrNotFound] if it does not exist, and [batch.ErrInvalid] for a
@@ -119,12 +119,14 @@ func (s *Store) CompleteFinalize(ctx context.Context, batchID, owner string, res
 }
 
 // Cancel finalizes a running or finalizing batch with result cancelled and
-// creates ev in the event outbox, in one commit like CompleteFinalize's.
-// Outcomes being recorded at the same time hold a shared lock on the batch
-// document, so they either commit before the cancel (and are counted) or
-// find the batch finalized. (On the emulator, whose locks let new readers
-// pass a waiting writer, a cancel under a steady stream of outcomes waits
-// until the stream pauses.) It returns [batch.ErrFinalized] if the batch is
+// creates ev in the event outbox, in one commit like CompleteFinalize's,
+// which also deletes the batch's gates. Every outcome commit updates a gate,
+// so outcomes recorded at the same time either commit before the cancel
+// (and are in the counts it returns) or fail on the missing gate and find
+// the batch finalized; the cancel never waits for a recorder's lock beyond
+// the instant of a commit. (Batches created before gates keep the older
+// rule: their outcomes read the batch document in their transaction, and a
+// cancel waits for them.) It returns [batch.ErrFinalized] if the batch is
 // already finalized, [batch.ErrNotFound] if it does not exist and
 // [batch.ErrInvalid] for an event that fails [batch.Event.Validate].
 func (s *Store) Cancel(ctx context.Context, batchID, reason string, ev batch.Event, now time.Time) (batch.Batch, error) {
@@ -140,7 +142,8 @@ func (s *Store) Cancel(ctx context.Context, batchID, reason string, ev batch.Eve
 
 // finish is the common step of CompleteFinalize and Cancel: read the batch,
 // check it (and set the result) with decide, then commit the finalized
-// batch and the new event together.
+// batch and the new event together, deleting the batch's gates in the same
+// commit so that no outcome commits after it.
 func (s *Store) finish(ctx context.Context, batchID string, ev batch.Event, now time.Time, decide func(*batchDoc) error) (batch.Batch, error) {
 	if err := ev.Validate(batchID); err != nil {
 		return batch.Batch{}, err
@@ -174,6 +177,11 @@ func (s *Store) finish(ctx context.Context, batchID string, ev batch.Event, now 
 			if err := tx.Update(ref, d.stateUpdates(), firestore.LastUpdateTime(l.updateTime)); err != nil {
 				return err
 			}
+			for _, g := range s.gateRefs(batchID, lay.gates) {
+				if err := tx.Delete(g); err != nil {
+					return err
+				}
+			}
 			return tx.Create(evRef, eventDoc{ID: ev.ID, Type: ev.Type, BatchID: ev.BatchID, Payload: ev.Payload,
 				CreatedAt: nanos(ev.CreatedAt), PublishedAt: nanos(ev.PublishedAt)})
 		})
@@ -185,8 +193,7 @@ func (s *Store) finish(ctx context.Context, batchID string, ev batch.Event, now 
 	if err != nil {
 		return batch.Batch{}, err
 	}
-	// No outcome can be counted once the batch is finalized, so these
-	// counts are final.
+	// No outcome commits without its gate, so these counts are final.
 	c, upd, err := s.counts(ctx, batchID, lay)
 	if err != nil {
 		return batch.Batch{}, fmt.Errorf("finalize %s: finalized, then: %w", batchID, err)

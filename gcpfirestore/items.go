@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"cloud.google.com/go/firestore"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"tipoff/batch"
 )
@@ -201,9 +203,10 @@ func (s *Store) MarkPublished(ctx context.Context, batchID string, itemIDs []str
 // outbox, keeping their attempt counts, and returns how many it moved.
 // It returns [batch.ErrFinalized] if the batch is not running and
 // [batch.ErrNotFound], changing nothing, if the batch or any item does not
-// exist. Items are read and written as in MarkPublished; the commit's
-// transaction also reads the batch document, so nothing is re-driven after
-// a cancel.
+// exist. Items are read and written as in MarkPublished, the batch
+// document is read with them, and each commit also passes the batch's
+// first gate, as outcomes do: nothing is re-driven after the batch closes,
+// and no lock is held between calls.
 func (s *Store) Redrive(ctx context.Context, batchID string, itemIDs []string) (int, error) {
 	l, err := s.layoutOf(ctx, batchID)
 	if err != nil {
@@ -226,15 +229,24 @@ func (s *Store) Redrive(ctx context.Context, batchID string, itemIDs []string) (
 		var n int
 		err := s.retry(ctx, "redrive in "+batchID, func() error {
 			n = 0
-			snaps, err := s.client.GetAll(ctx, ch)
+			snaps, err := s.client.GetAll(ctx, append(slices.Clip(ch), s.batchRef(batchID)))
 			if err != nil {
+				return err
+			}
+			bs := snaps[len(ch)]
+			snaps = snaps[:len(ch)]
+			d, err := s.decodeBatch(bs)
+			if err != nil {
+				return err
+			}
+			if d.State != string(batch.Running) {
+				return fmt.Errorf("redrive in %s: batch is %s: %w", batchID, d.State, batch.ErrFinalized)
+			}
+			if err := missing(batchID, snaps); err != nil {
 				return err
 			}
 			var todo []*firestore.DocumentSnapshot
 			for _, sn := range snaps {
-				if !sn.Exists() {
-					continue // reported below, after the batch state
-				}
 				var it itemDoc
 				if err := sn.DataTo(&it); err != nil {
 					return fmt.Errorf("decode %s: %w", sn.Ref.Path, err)
@@ -243,30 +255,37 @@ func (s *Store) Redrive(ctx context.Context, batchID string, itemIDs []string) (
 					todo = append(todo, sn)
 				}
 			}
-			return s.tx(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
-				bs, err := tx.GetAll([]*firestore.DocumentRef{s.batchRef(batchID)})
-				if err != nil {
-					return err
-				}
-				d, err := s.decodeBatch(bs[0])
-				if err != nil {
-					return err
-				}
-				if d.State != string(batch.Running) {
-					return fmt.Errorf("redrive in %s: batch is %s: %w", batchID, d.State, batch.ErrFinalized)
-				}
-				if err := missing(batchID, snaps); err != nil {
-					return err
-				}
+			if len(todo) == 0 {
+				return nil
+			}
+			writes := func(tx *firestore.Transaction) error {
 				for _, sn := range todo {
 					if err := tx.Update(sn.Ref, []firestore.Update{{Path: "published", Value: false}},
 						firestore.LastUpdateTime(sn.UpdateTime)); err != nil {
 						return err
 					}
 				}
-				n = len(todo)
-				return nil
-			})
+				if d.Gates == 0 {
+					return nil
+				}
+				gate := s.gateRefs(batchID, 1)[0]
+				return tx.Update(gate, []firestore.Update{{Path: "commits", Value: firestore.Increment(1)}})
+			}
+			if d.Gates == 0 {
+				err = s.redriveUngated(ctx, batchID, writes)
+			} else {
+				err = s.commit(ctx, writes)
+			}
+			if status.Code(err) == codes.NotFound {
+				// Items are never deleted: the gate is gone, so the batch
+				// closed after it was read.
+				return fmt.Errorf("%w: batch %s closed: %v", errStale, batchID, err)
+			}
+			if err != nil {
+				return err
+			}
+			n = len(todo)
+			return nil
 		})
 		if err != nil {
 			return moved, err
@@ -274,6 +293,26 @@ func (s *Store) Redrive(ctx context.Context, batchID string, itemIDs []string) (
 		moved += n
 	}
 	return moved, nil
+}
+
+// redriveUngated commits a Redrive in a batch created before gates: its
+// transaction reads the batch document, so that nothing is re-driven once
+// the batch has closed.
+func (s *Store) redriveUngated(ctx context.Context, batchID string, writes func(*firestore.Transaction) error) error {
+	return s.tx(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+		bs, err := tx.GetAll([]*firestore.DocumentRef{s.batchRef(batchID)})
+		if err != nil {
+			return err
+		}
+		d, err := s.decodeBatch(bs[0])
+		if err != nil {
+			return err
+		}
+		if d.State != string(batch.Running) {
+			return fmt.Errorf("redrive in %s: batch is %s: %w", batchID, d.State, batch.ErrFinalized)
+		}
+		return writes(tx)
+	})
 }
 
 // overduePage is how many pending published items Overdue scans per query.

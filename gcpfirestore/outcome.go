@@ -6,20 +6,27 @@ import (
 	"math/rand/v2"
 
 	"cloud.google.com/go/firestore"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"tipoff/batch"
 )
 
 // RecordOutcome stores one item's outcome and result and counts it. It
-// reads the item without a transaction; if the item has no outcome yet, one
-// transaction reads the batch document (a shared lock, so a concurrent
-// Cancel waits for in-flight outcomes instead of racing them) and writes the
-// item, on condition that it has not changed since it was read, together
-// with an increment of one counter shard chosen at random. Outcomes of
-// different items never write the same document unless they pick the same
-// shard, where Firestore just applies the increments in turn; deliveries of
-// one item race on the item's precondition, and the losers read again and
-// find the outcome recorded.
+// reads the item and the batch document at one read time, without a
+// transaction and so without locks; if the item has no outcome yet and the
+// batch is running, one commit writes the item, on condition that it has
+// not changed since it was read, increments one counter shard chosen at
+// random, and passes the gate of the same number (an update that requires
+// the gate to exist). Closing a batch deletes its gates, so an outcome
+// either commits before the batch closes, and is in the counts the close
+// returns, or fails on the missing gate, reads again and finds the batch
+// closed. The commit takes its locks only while it runs: a recorder killed
+// or frozen at any point holds no lock that a finalize or cancel waits for.
+// Outcomes of different items never write the same document unless they
+// pick the same shard, where Firestore just applies them in turn;
+// deliveries of one item race on the item's precondition, and the losers
+// read again and find the outcome recorded.
 //
 // If the item already has an outcome nothing changes and Duplicate is set:
 // the error is nil for the same outcome and wraps [batch.ErrConflict] for a
@@ -43,12 +50,17 @@ func (s *Store) RecordOutcome(ctx context.Context, rec batch.OutcomeRecord) (bat
 	}
 	itemRef := s.itemsOf(rec.BatchID, l).Doc(rec.ItemID)
 	batchRef := s.batchRef(rec.BatchID)
-	shard := s.shardRefs(rec.BatchID, l.shards)[rand.IntN(l.shards)]
+	n := rand.IntN(l.shards)
+	shard := s.shardRefs(rec.BatchID, l.shards)[n]
+	var gate *firestore.DocumentRef
+	if n < l.gates {
+		gate = s.gateRefs(rec.BatchID, l.gates)[n]
+	}
 	token := newToken()
 	var existing batch.Outcome
 	err = s.retry(ctx, "record outcome", func() error {
 		existing = ""
-		snaps, err := s.client.GetAll(ctx, []*firestore.DocumentRef{itemRef})
+		snaps, err := s.client.GetAll(ctx, []*firestore.DocumentRef{itemRef, batchRef})
 		if err != nil {
 			return err
 		}
@@ -66,21 +78,20 @@ func (s *Store) RecordOutcome(ctx context.Context, rec batch.OutcomeRecord) (bat
 			}
 			return nil
 		}
+		bd, err := s.decodeBatch(snaps[1])
+		if err != nil {
+			return err
+		}
+		if bd.State != string(batch.Running) {
+			return closedErr(rec, bd.State)
+		}
 		if n := len(d.Request) + len(rec.Result) + len(rec.Error); n > maxDocBytes {
 			return fmt.Errorf("%w: outcome of %s/%s: request, result and error are %d bytes together; a Firestore item document holds at most %d",
 				batch.ErrInvalid, rec.BatchID, rec.ItemID, n, maxDocBytes)
 		}
-		return s.tx(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
-			bs, err := tx.GetAll([]*firestore.DocumentRef{batchRef})
-			if err != nil {
-				return err
-			}
-			bd, err := s.decodeBatch(bs[0])
-			if err != nil {
-				return err
-			}
-			if bd.State != string(batch.Running) {
-				return fmt.Errorf("item %s/%s has no outcome and batch %s is %s: %w", rec.BatchID, rec.ItemID, rec.BatchID, bd.State, batch.ErrFinalized)
+		writes := func(tx *firestore.Transaction) error {
+			if s.outcomeTxHook != nil {
+				s.outcomeTxHook()
 			}
 			if err := tx.Update(itemRef, []firestore.Update{
 				{Path: "outcome", Value: string(rec.Outcome)},
@@ -91,11 +102,27 @@ func (s *Store) RecordOutcome(ctx context.Context, rec batch.OutcomeRecord) (bat
 			}, firestore.LastUpdateTime(sn.UpdateTime)); err != nil {
 				return err
 			}
-			return tx.Update(shard, []firestore.Update{
+			if err := tx.Update(shard, []firestore.Update{
 				{Path: shardField(rec.Outcome), Value: firestore.Increment(1)},
 				{Path: "updated_at", Value: firestore.FieldTransformMaximum(nanos(rec.At))},
-			})
-		})
+			}); err != nil {
+				return err
+			}
+			if gate == nil {
+				return nil
+			}
+			return tx.Update(gate, []firestore.Update{{Path: "commits", Value: firestore.Increment(1)}})
+		}
+		if gate == nil {
+			return s.recordUngated(ctx, rec, batchRef, writes)
+		}
+		err = s.commit(ctx, writes)
+		if status.Code(err) == codes.NotFound {
+			// Items and shards are never deleted: the gate is gone, so the
+			// batch closed after it was read.
+			return fmt.Errorf("%w: batch %s closed: %v", errStale, rec.BatchID, err)
+		}
+		return err
 	})
 	if err != nil {
 		return batch.Recorded{}, fmt.Errorf("record outcome %s/%s: %w", rec.BatchID, rec.ItemID, err)
@@ -109,6 +136,32 @@ func (s *Store) RecordOutcome(ctx context.Context, rec batch.OutcomeRecord) (bat
 		return batch.Recorded{}, fmt.Errorf("record outcome %s/%s: recorded, then: %w", rec.BatchID, rec.ItemID, err)
 	}
 	return batch.Recorded{Remaining: l.total - c.Done()}, nil
+}
+
+// recordUngated commits an outcome of a batch created before gates: its
+// transaction reads the batch document, a shared lock that makes a close
+// wait for it, and checks that the batch is still running.
+func (s *Store) recordUngated(ctx context.Context, rec batch.OutcomeRecord, batchRef *firestore.DocumentRef, writes func(*firestore.Transaction) error) error {
+	return s.tx(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
+		bs, err := tx.GetAll([]*firestore.DocumentRef{batchRef})
+		if err != nil {
+			return err
+		}
+		bd, err := s.decodeBatch(bs[0])
+		if err != nil {
+			return err
+		}
+		if bd.State != string(batch.Running) {
+			return closedErr(rec, bd.State)
+		}
+		return writes(tx)
+	})
+}
+
+// closedErr is the [batch.ErrFinalized] of an outcome for an item without
+// one in a batch that is in state, not running.
+func closedErr(rec batch.OutcomeRecord, state string) error {
+	return fmt.Errorf("item %s/%s has no outcome and batch %s is %s: %w", rec.BatchID, rec.ItemID, rec.BatchID, state, batch.ErrFinalized)
 }
 
 // duplicate answers a RecordOutcome for an item that already has outcome

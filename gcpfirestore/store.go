@@ -60,8 +60,8 @@ type RetryPolicy struct {
 // all of them after every outcome stays cheap.
 const DefaultShards = 16
 
-// maxShards keeps the create transaction (key, batch and shard documents)
-// far below Firestore's 500 writes per commit.
+// maxShards keeps the create transaction (key, batch, shard and gate
+// documents) far below Firestore's 500 writes per commit.
 const maxShards = 100
 
 func (c Config) withDefaults() Config {
@@ -143,6 +143,12 @@ type Store struct {
 	// manifest ID and shard count. Safe because batches are never deleted
 	// or recreated under the same ID.
 	layouts sync.Map // batch ID → layout
+
+	// outcomeTxHook, when set by a test, runs inside RecordOutcome's
+	// commit transaction before its writes (after its reads, if it has
+	// any): where a recorder that is killed or frozen mid-transaction
+	// stops.
+	outcomeTxHook func()
 }
 
 var _ batch.Store = (*Store)(nil)
@@ -188,6 +194,7 @@ func (s *Store) Client() *firestore.Client { return s.client }
 type layout struct {
 	manifest string // ID of the manifest the batch was created with
 	shards   int
+	gates    int // 0 for a batch created before gates
 	total    int
 }
 
@@ -201,6 +208,15 @@ func (s *Store) shardRefs(batchID string, n int) []*firestore.DocumentRef {
 	refs := make([]*firestore.DocumentRef, n)
 	for i := range refs {
 		refs[i] = s.batches.Doc(batchID).Collection("shards").Doc(fmt.Sprintf("%03d", i))
+	}
+	return refs
+}
+
+// gateRefs names a batch's n gate documents.
+func (s *Store) gateRefs(batchID string, n int) []*firestore.DocumentRef {
+	refs := make([]*firestore.DocumentRef, n)
+	for i := range refs {
+		refs[i] = s.batches.Doc(batchID).Collection("gates").Doc(fmt.Sprintf("%03d", i))
 	}
 	return refs
 }
@@ -242,9 +258,11 @@ func (s *Store) retry(ctx context.Context, what string, op func() error) error {
 // the boundary: a conditional write that kept losing is a lost
 // compare-and-set (ErrConflict), as is AlreadyExists; NotFound is
 // ErrNotFound; InvalidArgument (a value Firestore cannot store) is
-// ErrInvalid. Errors that already carry a kind, and others, pass unchanged.
+// ErrInvalid, except for an expired or closed transaction, which says
+// nothing about the data and gets no kind, so that callers treat it as
+// transient. Errors that already carry a kind, and others, pass unchanged.
 func withKind(err error) error {
-	if err == nil || hasKind(err) {
+	if err == nil || hasKind(err) || expiredTx(err) {
 		return err
 	}
 	if errors.Is(err, errStale) {
@@ -308,7 +326,24 @@ func transient(err error) bool {
 	case codes.Aborted, codes.Unavailable, codes.DeadlineExceeded, codes.ResourceExhausted:
 		return true
 	}
-	return false
+	return expiredTx(err)
+}
+
+// expiredTx reports whether err is Firestore refusing a transaction that
+// it no longer knows: one that outlived its time limit while its caller
+// was slow or frozen, or was rolled back. Firestore answers
+// INVALID_ARGUMENT "The referenced transaction has expired or is no longer
+// valid", the emulator "Transaction is invalid or closed". Nothing the
+// transaction would have written was wrong, so the operation reads again
+// and decides again, as after Aborted.
+func expiredTx(err error) bool {
+	var se interface{ GRPCStatus() *status.Status }
+	if !errors.As(err, &se) || se.GRPCStatus().Code() != codes.InvalidArgument {
+		return false
+	}
+	msg := strings.ToLower(se.GRPCStatus().Message())
+	return strings.Contains(msg, "transaction") &&
+		(strings.Contains(msg, "expired") || strings.Contains(msg, "no longer valid") || strings.Contains(msg, "invalid or closed"))
 }
 
 // runTx runs f in a Firestore transaction, retried by the store's policy

@@ -58,6 +58,12 @@ func TestTransient(t *testing.T) {
 		{stale(status.Error(codes.FailedPrecondition, "update time")), true},
 		{status.Error(codes.FailedPrecondition, "needs an index"), false},
 		{status.Error(codes.InvalidArgument, "too big"), false},
+		{status.Error(codes.InvalidArgument, "The referenced transaction has expired or is no longer valid"), true},
+		{status.Error(codes.InvalidArgument, "Transaction is invalid or closed"), true},
+		{fmt.Errorf("record outcome b1/p1: %w", status.Error(codes.InvalidArgument, "Transaction is invalid or closed")), true},
+		{status.Error(codes.InvalidArgument, "Property result contains an invalid nested entity"), false},
+		{fmt.Errorf("transaction expired: %w", status.Error(codes.InvalidArgument, "too big")), false},
+		{status.Error(codes.FailedPrecondition, "transaction has expired"), false},
 		{status.Error(codes.PermissionDenied, "no"), false},
 		{fmt.Errorf("%w: lost: %w", batch.ErrConflict, status.Error(codes.Aborted, "x")), false},
 		{batch.ErrNotFound, false},
@@ -108,6 +114,27 @@ func TestRetry(t *testing.T) {
 			t.Fatalf("retry of a conditional write that keeps losing = %v, want a conflict", err)
 		}
 	})
+	t.Run("ExpiredTransaction", func(t *testing.T) {
+		calls := 0
+		err := retryStore(5).retry(t.Context(), "op", func() error {
+			calls++
+			if calls == 1 {
+				return status.Error(codes.InvalidArgument, "The referenced transaction has expired or is no longer valid")
+			}
+			return nil
+		})
+		if err != nil || calls != 2 {
+			t.Fatalf("retry = %v after %d calls, want nil after 2", err, calls)
+		}
+	})
+	t.Run("ExpiredTransactionGivesUp", func(t *testing.T) {
+		err := retryStore(3).retry(t.Context(), "op", func() error {
+			return status.Error(codes.InvalidArgument, "Transaction is invalid or closed")
+		})
+		if err == nil || errors.Is(err, batch.ErrInvalid) || !strings.Contains(err.Error(), "3 attempts") {
+			t.Fatalf("retry of a transaction that keeps expiring = %v, want an error of no kind after 3 attempts", err)
+		}
+	})
 	t.Run("Permanent", func(t *testing.T) {
 		calls := 0
 		err := retryStore(5).retry(t.Context(), "op", func() error {
@@ -149,7 +176,9 @@ func TestWithKind(t *testing.T) {
 			t.Errorf("withKind(%v) = %v, want it to wrap %v and keep the cause", tt.err, got, tt.want)
 		}
 	}
-	for _, err := range []error{status.Error(codes.PermissionDenied, "no"), status.Error(codes.Internal, "bug")} {
+	for _, err := range []error{status.Error(codes.PermissionDenied, "no"), status.Error(codes.Internal, "bug"),
+		status.Error(codes.InvalidArgument, "The referenced transaction has expired or is no longer valid"),
+		status.Error(codes.InvalidArgument, "Transaction is invalid or closed")} {
 		if got := withKind(err); hasKind(got) {
 			t.Errorf("withKind(%v) = %v, want no batch kind", err, got)
 		}

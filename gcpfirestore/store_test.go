@@ -5,10 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"runtime"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -166,66 +163,6 @@ func TestStore_ManyItemsAllOrNothing(t *testing.T) {
 	if err != nil || n != 1200 {
 		t.Fatalf("Redrive of every item = %d, %v; want 1200, nil", n, err)
 	}
-}
-
-// Outcomes racing a cancel either commit before it, and are in the counts
-// it returns, or are refused; none lands after it.
-func TestStore_CancelRacesOutcomes(t *testing.T) {
-	s := mustOpen(t, batchtest.UniqueID(t), gcpfirestore.Config{})
-	const n = 300
-	if _, _, err := s.CreateBatch(t.Context(), "b1", spec("daily", n, 10), t0); err != nil {
-		t.Fatal(err)
-	}
-	errs := make([]error, n)
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range 6 {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n {
-					return
-				}
-				_, errs[i] = s.RecordOutcome(t.Context(), batch.OutcomeRecord{BatchID: "b1", ItemID: fmt.Sprintf("p%05d", i),
-					Outcome: batch.OutcomeSucceeded, At: t0.Add(time.Minute)})
-			}
-		})
-	}
-	for next.Load() < n/3 {
-		runtime.Gosched()
-	}
-	ev := batch.Event{ID: batch.EventID("b1", batch.EventCancelled), Type: batch.EventCancelled, BatchID: "b1", CreatedAt: t0}
-	cancelled, err := s.Cancel(t.Context(), "b1", "test", ev, t0.Add(2*time.Minute))
-	if err != nil {
-		t.Fatal(err)
-	}
-	wg.Wait()
-
-	items, err := s.Items(t.Context(), "b1", batch.ItemsOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	recorded := 0
-	for i, it := range items {
-		switch {
-		case errs[i] == nil && it.Outcome != batch.OutcomeSucceeded:
-			t.Fatalf("item %s: RecordOutcome returned nil but the item has outcome %q", it.ID, it.Outcome)
-		case errs[i] != nil && !errors.Is(errs[i], batch.ErrFinalized):
-			t.Fatalf("item %s: RecordOutcome = %v, want nil or finalized", it.ID, errs[i])
-		case errs[i] != nil && it.Outcome != batch.OutcomeNone:
-			t.Fatalf("item %s: RecordOutcome was refused but the item has outcome %q", it.ID, it.Outcome)
-		}
-		if it.Outcome != batch.OutcomeNone {
-			recorded++
-		}
-	}
-	if cancelled.Counts.Succeeded != recorded {
-		t.Fatalf("Cancel returned %d succeeded, but %d items have an outcome", cancelled.Counts.Succeeded, recorded)
-	}
-	if got := mustGet(t, s, "b1"); got.Counts != cancelled.Counts {
-		t.Fatalf("counts moved after the cancel: %+v, then %+v", cancelled.Counts, got.Counts)
-	}
-	t.Logf("%d of %d outcomes were recorded before the cancel", recorded, n)
 }
 
 func mustGet(t *testing.T, s batch.Store, id string) batch.Batch {

@@ -1,6 +1,11 @@
 package batchtest
 
 import (
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -73,6 +78,8 @@ func testCancel(t *testing.T, newStore NewStoreFunc) {
 		}
 	})
 
+	t.Run("RacesOutcomes", func(t *testing.T) { testCancelRacesOutcomes(t, newStore(t)) })
+
 	t.Run("Invalid", func(t *testing.T) {
 		s := newStore(t)
 		b := mustCreateN(t, s, 2)
@@ -91,4 +98,71 @@ func testCancel(t *testing.T, newStore NewStoreFunc) {
 		_, err := s.Cancel(t.Context(), "nope", "x", cancelEvent("nope", t0), t0)
 		wantErr(t, err, batch.ErrNotFound, "Cancel of an unknown batch")
 	})
+}
+
+// testCancelRacesOutcomes cancels a batch while 8 goroutines record its
+// outcomes. Every outcome either lands before the cancel, and is in the
+// counts Cancel returns, or is refused with ErrFinalized and leaves its
+// item without an outcome; no outcome lands after the cancel, so the
+// counts never move again.
+func testCancelRacesOutcomes(t *testing.T, s batch.Store) {
+	const n = 240
+	b := mustCreateN(t, s, n)
+	kinds := []batch.Outcome{batch.OutcomeSucceeded, batch.OutcomeFailed, batch.OutcomeSkipped, batch.OutcomeTimedOut}
+	errs := make([]error, n)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				_, errs[i] = s.RecordOutcome(t.Context(), outcomeRec(b.ID, i, kinds[i%len(kinds)], at(time.Minute)))
+			}
+		})
+	}
+	for next.Load() < n/3 {
+		runtime.Gosched()
+	}
+	now := at(2 * time.Minute)
+	cancelled, err := s.Cancel(t.Context(), b.ID, "raced", cancelEvent(b.ID, now), now)
+	wg.Wait()
+	if err != nil {
+		t.Fatalf("Cancel while outcomes are recorded: %v", err)
+	}
+
+	var want batch.Counts
+	for _, it := range mustItems(t, s, b.ID, batch.ItemsOptions{}) {
+		var i int
+		if _, err := fmt.Sscanf(it.ID, "p%04d", &i); err != nil || i >= n {
+			t.Fatalf("unexpected item %s", it.ID)
+		}
+		switch {
+		case errs[i] == nil && it.Outcome != kinds[i%len(kinds)]:
+			t.Fatalf("item %s: RecordOutcome returned nil but the item has outcome %q", it.ID, it.Outcome)
+		case errs[i] != nil && !errors.Is(errs[i], batch.ErrFinalized):
+			t.Fatalf("item %s: RecordOutcome = %v, want nil or one wrapping %q", it.ID, errs[i], batch.ErrFinalized)
+		case errs[i] != nil && it.Outcome != batch.OutcomeNone:
+			t.Fatalf("item %s: RecordOutcome was refused but the item has outcome %q", it.ID, it.Outcome)
+		}
+		switch it.Outcome {
+		case batch.OutcomeSucceeded:
+			want.Succeeded++
+		case batch.OutcomeFailed:
+			want.Failed++
+		case batch.OutcomeSkipped:
+			want.Skipped++
+		case batch.OutcomeTimedOut:
+			want.TimedOut++
+		}
+	}
+	if cancelled.Counts != want {
+		t.Fatalf("Cancel returned counts %+v, but the items hold %+v", cancelled.Counts, want)
+	}
+	if got := mustGet(t, s, b.ID); got.Counts != cancelled.Counts || got.State != batch.Finalized || got.Result != batch.ResultCancelled {
+		t.Fatalf("after the race the batch is %s/%s with counts %+v; want finalized, cancelled, %+v", got.State, got.Result, got.Counts, cancelled.Counts)
+	}
+	t.Logf("%d of %d outcomes landed before the cancel", want.Done(), n)
 }
