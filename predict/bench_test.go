@@ -63,3 +63,15 @@ func BenchmarkBacktest_RealData(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCalibrate is the calibration the daily batch fits once per
+// date: replaying and grading the 60 days before 2025-12-31.
+func BenchmarkCalibrate(b *testing.B) {
+	ds := realData(b)
+	sys := systems.Default()
+	for b.Loop() {
+		if _, err := predict.Calibrate(ds, predict.MustParseDate("2025-12-31"), sys, predict.CalibrateOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -36,12 +36,36 @@ type Prediction struct {
 	Estimated  bool    `json:"estimated"`
 	// Points is the predicted points.
 	Points float64 `json:"points"`
-	// Confidence is the system's probability, in [0,1], that its pick wins
-	// (for PASS: that the likelier side wins).
-	Confidence float64 `json:"confidence"`
 	// Edge is Points minus Line.
 	Edge float64 `json:"edge"`
-	Pick Pick    `json:"pick"`
+	// ModelPOver is the system's own, uncalibrated probability that the
+	// player scores over the line: the input to its calibration.
+	ModelPOver float64 `json:"model_p_over"`
+	// MarketPOver is the market's vig-free probability of OVER at this
+	// line, or 0 when the line has no prices (estimated lines, variants,
+	// books without odds).
+	MarketPOver float64 `json:"market_p_over,omitempty"`
+	// POver is the calibrated probability that the player scores over the
+	// line (see [Calibration]).
+	POver float64 `json:"p_over"`
+	// Side is the side the figures below refer to: the side with the
+	// higher expected value at the offered prices, or without prices the
+	// likelier side. It is the pick unless the pick is PASS.
+	Side Pick `json:"side"`
+	// Confidence is the calibrated probability that Side wins: POver for
+	// OVER, 1 − POver for UNDER. It is the one probability a user is
+	// shown, and the backtest checks it against the realized hit rate.
+	Confidence float64 `json:"confidence"`
+	// Price is the American odds offered for Side by PriceBook, or 0 when
+	// the line has no price for it.
+	Price     int    `json:"price,omitempty"`
+	PriceBook string `json:"price_book,omitempty"`
+	// EV is the expected profit per unit staked on Side at Price
+	// (Confidence·payout − (1 − Confidence)); 0 when there is no price.
+	EV float64 `json:"ev"`
+	// Pick is Side when the line is a sportsbook line with a price for
+	// Side and EV reaches the request's [Pricing.MinEV]; otherwise PASS.
+	Pick Pick `json:"pick"`
 }
 
 // Key is the identity of a stored prediction.
@@ -55,17 +79,19 @@ type Key struct {
 // Key returns p's stored key: (game date, player, system, line).
 func (p Prediction) Key() Key { return Key{p.Date, p.PlayerID, p.System, p.Line} }
 
-// Estimate is what a system returns for one line.
+// Estimate is what a system returns for one line: its expected points and
+// its own probability that the player scores over the line. [Run]
+// calibrates the probability, prices it and decides the pick.
 type Estimate struct {
-	Points     float64 // predicted points, >= 0
-	Confidence float64 // probability in [0,1] that Pick wins (PASS: the likelier side)
-	Pick       Pick
+	Points float64 // predicted points, >= 0
+	POver  float64 // the system's own probability of OVER, in [0,1]
 }
 
 // System is one prediction system: a small, pure, deterministic type.
 // Predict must not keep req or prior, and must not use randomness or the
 // clock. prior holds, for the same line, the predictions of the systems run
 // before this one (an ensemble combines them instead of re-running them).
+// Each system documents how it gets its probability.
 type System interface {
 	Name() string
 	Predict(req *Request, line Line, prior []Prediction) (Estimate, error)
@@ -118,8 +144,12 @@ func Run(req *Request, systems []System) (Result, error) {
 			p := Prediction{
 				Date: req.Date, PlayerID: req.PlayerID, System: s.Name(),
 				Line: line.Value, LineOffset: line.Offset, LineSource: line.Source, Estimated: line.Estimated,
-				Points: round2(est.Points), Confidence: round3(est.Confidence), Edge: round2(est.Points - line.Value), Pick: est.Pick,
+				Points: round2(est.Points), Edge: round2(est.Points - line.Value), ModelPOver: round4(est.POver),
 			}
+			if m, ok := req.Pricing.market(line); ok {
+				p.MarketPOver = round4(m)
+			}
+			p.price(line, req.Calibration, req.Pricing)
 			prior = append(prior, p)
 		}
 		res.Predictions = append(res.Predictions, prior...)
@@ -131,16 +161,15 @@ func (e Estimate) check() error {
 	switch {
 	case !(e.Points >= 0 && e.Points < 200):
 		return fmt.Errorf("predicted points %v out of range", e.Points)
-	case !(e.Confidence >= 0 && e.Confidence <= 1):
-		return fmt.Errorf("confidence %v outside [0,1]", e.Confidence)
-	case !e.Pick.Valid():
-		return fmt.Errorf("pick %q is not OVER, UNDER or PASS", e.Pick)
+	case !(e.POver >= 0 && e.POver <= 1):
+		return fmt.Errorf("probability of over %v outside [0,1]", e.POver)
 	}
 	return nil
 }
 
 func round2(v float64) float64 { return math.Round(v*100) / 100 }
 func round3(v float64) float64 { return math.Round(v*1000) / 1000 }
+func round4(v float64) float64 { return math.Round(v*1e4) / 1e4 }
 
 // EncodeResult returns res's wire form (JSON).
 func EncodeResult(res Result) ([]byte, error) {
@@ -195,11 +224,19 @@ func (res *Result) Validate() error {
 		if !(p.Line >= 0 && p.Line < 200) || !(p.Points >= 0 && p.Points < 200) || math.IsNaN(p.Edge) || math.IsNaN(p.LineOffset) {
 			bad("predictions[%d]: line %v, points %v or edge %v out of range", i, p.Line, p.Points, p.Edge)
 		}
-		if !(p.Confidence >= 0 && p.Confidence <= 1) {
-			bad("predictions[%d]: confidence %v outside [0,1]", i, p.Confidence)
+		for _, v := range [...]float64{p.Confidence, p.POver, p.ModelPOver, p.MarketPOver} {
+			if !(v >= 0 && v <= 1) {
+				bad("predictions[%d]: probability %v outside [0,1]", i, v)
+				break
+			}
 		}
-		if !p.Pick.Valid() {
-			bad("predictions[%d]: pick %q is not OVER, UNDER or PASS", i, p.Pick)
+		if math.IsNaN(p.EV) || p.EV < -1 || p.EV > 100 {
+			bad("predictions[%d]: ev %v out of range", i, p.EV)
+		}
+		// A record written before sides existed has none; otherwise a pick
+		// is PASS or its side.
+		if !p.Pick.Valid() || p.Side != "" && (p.Side != Over && p.Side != Under || p.Pick != Pass && p.Pick != p.Side) {
+			bad("predictions[%d]: pick %q / side %q is not OVER, UNDER or PASS on its side", i, p.Pick, p.Side)
 		}
 		if p.LineSource == "" {
 			bad("predictions[%d]: line_source is empty", i)
@@ -215,23 +252,38 @@ func (res *Result) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Decide turns a predicted mean and its standard deviation into a pick
-// against line: OVER or UNDER when the prediction is at least minEdge
-// points from the line, else PASS. The confidence is the normal-model
-// probability that the pick wins (for PASS, that the likelier side wins).
-func Decide(points, sd, line, minEdge float64) (Pick, float64) {
-	if !(sd > 0) {
-		sd = 1
+// price calibrates p's probability with cal, prices both sides at the
+// offered odds and decides the pick under pr.
+func (p *Prediction) price(line Line, cal *Calibration, pr Pricing) {
+	m, ok := p.marketPOver()
+	p.POver = round4(cal.POver(p.System, p.ModelPOver, m, ok))
+	var over, under Offer
+	if line.Real() {
+		over, under = pr.best(line)
 	}
-	pOver := 1 - normCDF((line-points)/sd)
-	edge := points - line
+	evOver, evUnder := ExpectedValue(p.POver, over.OverOdds), ExpectedValue(1-p.POver, under.UnderOdds)
+	side := Over
 	switch {
-	case edge >= minEdge && edge > 0:
-		return Over, pOver
-	case -edge >= minEdge && edge < 0:
-		return Under, 1 - pOver
+	case over.OverOdds != 0 && under.UnderOdds != 0:
+		if evUnder > evOver {
+			side = Under
+		}
+	case p.POver < 0.5:
+		side = Under
 	}
-	return Pass, math.Max(pOver, 1-pOver)
+	p.Side, p.Confidence, p.Price, p.PriceBook, p.EV = Over, p.POver, over.OverOdds, over.Book, evOver
+	if side == Under {
+		p.Side, p.Confidence, p.Price, p.PriceBook, p.EV = Under, round4(1-p.POver), under.UnderOdds, under.Book, evUnder
+	}
+	if p.Price == 0 {
+		p.PriceBook = ""
+	}
+	p.EV = round4(p.EV)
+	p.Pick = Pass
+	if line.Real() && p.Price != 0 && p.EV >= pr.MinEV {
+		p.Pick = p.Side
+	}
 }
 
-func normCDF(z float64) float64 { return 0.5 * math.Erfc(-z/math.Sqrt2) }
+// marketPOver returns the market's vig-free P(over) the prediction carries.
+func (p *Prediction) marketPOver() (float64, bool) { return p.MarketPOver, p.MarketPOver > 0 }

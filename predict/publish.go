@@ -105,7 +105,9 @@ type TopPick struct {
 }
 
 // TopPicks returns up to n OVER/UNDER picks of the named system at each
-// player's base line (offset 0), most confident first.
+// player's base line (offset 0), highest expected value at the offered
+// price first. An empty result means no pick clears the price: say so
+// rather than rank passes.
 func (p *Publication) TopPicks(system string, n int) []TopPick {
 	var out []TopPick
 	for _, pl := range p.Players {
@@ -116,6 +118,9 @@ func (p *Publication) TopPicks(system string, n int) []TopPick {
 		}
 	}
 	slices.SortStableFunc(out, func(a, b TopPick) int {
+		if c := cmp.Compare(b.Prediction.EV, a.Prediction.EV); c != 0 {
+			return c
+		}
 		if c := cmp.Compare(b.Prediction.Confidence, a.Prediction.Confidence); c != 0 {
 			return c
 		}
@@ -126,3 +131,6 @@ func (p *Publication) TopPicks(system string, n int) []TopPick {
 	}
 	return out
 }
+
+// NoPickMessage is what a summary says when no prediction is picked.
+const NoPickMessage = "no pick clears the price"

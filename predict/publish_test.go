@@ -25,7 +25,7 @@ func item(t *testing.T, id string, outcome batch.Outcome, player string, picks .
 	for i, pk := range picks {
 		res.Predictions = append(res.Predictions, predict.Prediction{Date: d, PlayerID: player, System: "ensemble",
 			Line: 20.5 + float64(i), LineOffset: float64(i), LineSource: "draftkings", Points: 22,
-			Confidence: 0.5 + 0.1*float64(len(id)%3), Edge: 1.5 - float64(i), Pick: pk})
+			Confidence: 0.5 + 0.1*float64(len(id)%3), EV: 0.01 * float64(len(id)%3), Edge: 1.5 - float64(i), Pick: pk})
 	}
 	if it.Result, err = predict.EncodeResult(res); err != nil {
 		t.Fatal(err)
@@ -39,24 +39,32 @@ func TestConsolidate(t *testing.T) {
 	items := []batch.Item{
 		item(t, "2", batch.OutcomeSucceeded, "2", predict.Over, predict.Pass),
 		item(t, "1", batch.OutcomeSucceeded, "1", predict.Under),
+		item(t, "10", batch.OutcomeSucceeded, "10", predict.Over),
 		item(t, "3", batch.OutcomeFailed, "3"),
 	}
 	pub, err := predict.Consolidate(b, items, b.CreatedAt.Add(time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(pub.Players) != 2 || pub.Players[0].PlayerID != "1" || pub.Players[1].PlayerID != "2" {
-		t.Fatalf("players %+v, want 1 and 2 in order (the failed item left out)", pub.Players)
+	if len(pub.Players) != 3 || pub.Players[0].PlayerID != "1" || pub.Players[1].PlayerID != "10" || pub.Players[2].PlayerID != "2" {
+		t.Fatalf("players %+v, want 1, 10 and 2 in order (the failed item left out)", pub.Players)
 	}
-	if pub.Count() != 3 || pub.Players[1].Name != "Name 2" || pub.DataVersion != "v1" || pub.Result != batch.ResultPartial {
+	if pub.Count() != 4 || pub.Players[2].Name != "Name 2" || pub.DataVersion != "v1" || pub.Result != batch.ResultPartial {
 		t.Fatalf("publication %+v", pub)
 	}
 	top := pub.TopPicks("ensemble", 10)
-	if len(top) != 2 {
-		t.Fatalf("top picks %+v, want the two base-line OVER/UNDER picks (not the PASS)", top)
+	if len(top) != 3 {
+		t.Fatalf("top picks %+v, want the three base-line OVER/UNDER picks (not the PASS)", top)
 	}
-	if top[0].Prediction.Confidence < top[1].Prediction.Confidence {
-		t.Fatalf("top picks not most confident first: %+v", top)
+	// Expected values follow the id's length: 0.02 for player 10, 0.01 for
+	// players 1 and 2. Highest first.
+	for i := 1; i < len(top); i++ {
+		if top[i-1].Prediction.EV < top[i].Prediction.EV {
+			t.Fatalf("top picks not by expected value, highest first: %+v", top)
+		}
+	}
+	if top[0].Player.PlayerID != "10" {
+		t.Fatalf("first pick %s, want 10, whose EV is highest", top[0].Player.PlayerID)
 	}
 
 	// A result for another player than the request's is refused.

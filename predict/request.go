@@ -50,6 +50,11 @@ type Request struct {
 	// Lines holds the line(s) to predict against: the base line first, then
 	// any variants.
 	Lines []Line `json:"lines"`
+	// Calibration turns each system's probability into the stated one; nil
+	// means no graded record yet (see [Calibration.POver]).
+	Calibration *Calibration `json:"calibration,omitempty"`
+	// Pricing sets how sides are priced and picked.
+	Pricing Pricing `json:"pricing"`
 }
 
 // MaxRestDays caps [Request.RestDays] and [PastGame.RestDays].
@@ -100,6 +105,9 @@ type Line struct {
 	Estimated bool `json:"estimated"`
 	OverOdds  int  `json:"over_odds,omitempty"`
 	UnderOdds int  `json:"under_odds,omitempty"`
+	// Offers holds the other books' prices for the same main line value,
+	// with both sides priced, in book preference order (base line only).
+	Offers []Offer `json:"offers,omitempty"`
 }
 
 // Real reports whether l is a sportsbook's own line (not estimated, not a
@@ -127,6 +135,10 @@ type RequestOptions struct {
 	// EstimateGames is how many recent played games the estimated line
 	// averages when there is no sportsbook line (default 10).
 	EstimateGames int
+	// Calibration goes into every request as is (see [Calibrate]).
+	Calibration *Calibration
+	// Pricing goes into every request; nil means [DefaultPricing].
+	Pricing *Pricing
 }
 
 func (o RequestOptions) withDefaults() RequestOptions {
@@ -227,6 +239,11 @@ func BuildRequest(ds *Dataset, date Date, player string, opts RequestOptions) (R
 	}
 	r.Missed = ds.missed(player, team, date)
 	r.Lines = buildLines(ds.LinesOn(player, date), r.Recent, opts)
+	r.Calibration = opts.Calibration
+	r.Pricing = DefaultPricing()
+	if opts.Pricing != nil {
+		r.Pricing = *opts.Pricing
+	}
 	return r, nil
 }
 
@@ -316,7 +333,8 @@ func preferredProp(props []PropLine, books []string) (PropLine, bool) {
 func buildLines(props []PropLine, recent []PastGame, opts RequestOptions) []Line {
 	var base Line
 	if best, ok := preferredProp(props, opts.Books); ok {
-		base = Line{Value: best.Line, Source: best.Book, OverOdds: best.OverOdds, UnderOdds: best.UnderOdds}
+		base = Line{Value: best.Line, Source: best.Book, OverOdds: validOdds(best.OverOdds), UnderOdds: validOdds(best.UnderOdds),
+			Offers: offers(props, best, opts.Books)}
 	} else {
 		n := min(len(recent), opts.EstimateGames)
 		sum := 0.0
@@ -333,11 +351,36 @@ func buildLines(props []PropLine, recent []PastGame, opts RequestOptions) []Line
 				continue
 			}
 			l := base
-			l.Value, l.Offset, l.OverOdds, l.UnderOdds = v, sign*k, 0, 0
+			l.Value, l.Offset, l.OverOdds, l.UnderOdds, l.Offers = v, sign*k, 0, 0, nil
 			lines = append(lines, l)
 		}
 	}
 	return lines
+}
+
+// offers returns, in the order of books, each other book's priced main
+// line at base's value (one per book, chosen as [preferredProp] does).
+func offers(props []PropLine, base PropLine, books []string) []Offer {
+	var out []Offer
+	for _, book := range books {
+		if book == base.Book {
+			continue
+		}
+		var best *PropLine
+		for i := range props {
+			p := &props[i]
+			if p.Book != book || !p.Main || p.Line != base.Line || Payout(p.OverOdds) == 0 || Payout(p.UnderOdds) == 0 {
+				continue
+			}
+			if best == nil || comparePropLines(*p, *best) < 0 {
+				best = p
+			}
+		}
+		if best != nil {
+			out = append(out, Offer{Book: book, OverOdds: best.OverOdds, UnderOdds: best.UnderOdds})
+		}
+	}
+	return out
 }
 
 // betterProp orders two main lines of one book: one with odds first, then
@@ -477,6 +520,30 @@ func (r *Request) Validate() error {
 			bad("lines[%d]: value %v appears twice", i, l.Value)
 		}
 		seen[l.Value] = true
+		for _, odds := range [...]int{l.OverOdds, l.UnderOdds} {
+			if odds != 0 && Payout(odds) == 0 {
+				bad("lines[%d]: odds %d are not American odds", i, odds)
+			}
+		}
+		for j, o := range l.Offers {
+			if o.Book == "" || Payout(o.OverOdds) == 0 || Payout(o.UnderOdds) == 0 || l.Offset != 0 || l.Estimated {
+				bad("lines[%d]: offers[%d] %+v: a priced offer of a named book on the base sportsbook line", i, j, o)
+			}
+		}
+	}
+	if pr := r.Pricing; !(pr.MinEV >= 0 && pr.MinEV < 1) {
+		bad("pricing.min_ev %v outside [0,1)", pr.MinEV)
+	}
+	if err := r.Calibration.validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// validOdds returns odds, or 0 when they are not American odds.
+func validOdds(odds int) int {
+	if Payout(odds) == 0 {
+		return 0
+	}
+	return odds
 }

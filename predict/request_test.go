@@ -104,7 +104,7 @@ func TestBuildRequest_EstimatedLine(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := predict.Line{Value: 3.5, Source: predict.SourceEstimate, Estimated: true}
-	if len(r.Lines) != 1 || r.Lines[0] != want {
+	if len(r.Lines) != 1 || !cmp.Equal(r.Lines[0], want) {
 		t.Errorf("lines: got %+v, want %+v (3 points rounded to .5)", r.Lines, want)
 	}
 	if r.Missed != 1 {

@@ -84,8 +84,8 @@ func truncate(tb testing.TB, ds *predict.Dataset, date predict.Date) *predict.Da
 }
 
 // TestBuildRequest_NoLookAhead proves requests use nothing on or after
-// their date: with every later row deleted, selection, requests and
-// predictions are identical.
+// their date: with every later row deleted, selection, calibration,
+// requests (prices included) and predictions are identical.
 func TestBuildRequest_NoLookAhead(t *testing.T) {
 	cases := []struct {
 		name  string
@@ -109,10 +109,26 @@ func TestBuildRequest_NoLookAhead(t *testing.T) {
 				if diff := cmp.Diff(sel, predict.SelectPlayers(cut, d, predict.SelectOptions{})); diff != "" {
 					t.Fatalf("%s: selection changed when later data was deleted (-full +cut):\n%s", d, diff)
 				}
+				co := predict.CalibrateOptions{Window: 30}
+				calA, err1 := predict.Calibrate(full, d, sys, co)
+				calB, err2 := predict.Calibrate(cut, d, sys, co)
+				if err1 != nil || err2 != nil {
+					t.Fatalf("%s: calibrate: %v / %v", d, err1, err2)
+				}
+				if diff := cmp.Diff(calA, calB); diff != "" {
+					t.Fatalf("%s: calibration changed when later data was deleted (-full +cut):\n%s", d, diff)
+				}
+				if calA.Through != d-1 || calA.Systems[0].NoMarketRows < 100 {
+					t.Fatalf("%s: calibration %+v: want one through the day before, fitted on 100+ rows", d, calA)
+				}
+				priced := 0
 				for _, cand := range sel {
-					opts := predict.RequestOptions{Offsets: []float64{1, 2}}
-					a, err1 := predict.BuildRequest(full, d, cand.PlayerID, opts)
-					b, err2 := predict.BuildRequest(cut, d, cand.PlayerID, opts)
+					pricing := predict.Pricing{MinEV: 0.01, BestPrice: true, Consensus: true}
+					optsA := predict.RequestOptions{Offsets: []float64{1, 2}, Calibration: calA, Pricing: &pricing}
+					optsB := optsA
+					optsB.Calibration = calB
+					a, err1 := predict.BuildRequest(full, d, cand.PlayerID, optsA)
+					b, err2 := predict.BuildRequest(cut, d, cand.PlayerID, optsB)
 					if err1 != nil || err2 != nil {
 						t.Fatalf("%s %s: %v / %v", d, cand.PlayerID, err1, err2)
 					}
@@ -125,6 +141,12 @@ func TestBuildRequest_NoLookAhead(t *testing.T) {
 					if err1 != nil || err2 != nil || !cmp.Equal(ra, rb) {
 						t.Fatalf("%s %s: predictions differ (%v, %v)", d, cand.PlayerID, err1, err2)
 					}
+					if ra.Predictions[0].Price != 0 {
+						priced++
+					}
+				}
+				if c.name == "real" && priced == 0 {
+					t.Fatalf("%s: no priced prediction: the prices are not checked", d)
 				}
 			}
 		})
@@ -168,8 +190,8 @@ func TestRun_DeterministicAndBounded(t *testing.T) {
 				if !(p.Confidence >= 0 && p.Confidence <= 1) || !(p.Points >= 0) || math.Abs(p.Edge-(p.Points-p.Line)) > 0.011 || !p.Pick.Valid() {
 					t.Fatalf("out of range: %+v", p)
 				}
-				if p.Pick == predict.Over && p.Edge <= 0 || p.Pick == predict.Under && p.Edge >= 0 {
-					t.Fatalf("pick against its own edge: %+v", p)
+				if p.Pick != predict.Pass && (p.LineOffset != 0 || p.Estimated || p.Price == 0) {
+					t.Fatalf("a pick on a variant, estimated or unpriced line: %+v", p)
 				}
 			}
 			n++

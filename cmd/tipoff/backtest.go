@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -19,13 +20,21 @@ const backtestUsage = `Usage: tipoff backtest --from DATE --to DATE [flags]
 
 Replays every date from --from to --to (inclusive) as the daily batch would:
 selects the players, builds each request from data strictly before that
-date, runs every prediction system, and grades the predictions against the
-points actually scored. For each system it prints the mean absolute error
-and bias (predicted minus actual) of its points, and the hit rate of its
-OVER/UNDER picks against the real sportsbook line (pushes and players who
-did not play are void). The sportsbook line itself is graded the same way
-as a reference predictor. Only player-games with a real line whose player
-played count as rows.
+date, fits the date's calibration on the graded predictions of the --window
+days before it, runs every prediction system, and grades the predictions
+against the points actually scored. Only player-games with a real line
+whose player played count as rows.
+
+For each system it prints the mean absolute error and bias (predicted minus
+actual) of its points; the Brier score and log loss of its calibrated
+P(over) on the lines with prices, beside the market's vig-free probability
+on the same rows; its OVER/UNDER picks (a side is picked only when its
+expected value at the offered price reaches --min-ev), their mean stated
+probability, hit rate, and return per unit staked at the offered odds and
+at -110 (pushes and players who did not play are void). The sportsbook
+line is the reference: its vig-free probability is scored, priced and
+picked the same way. Then a reliability table per system: predictions by
+stated P(over), the mean stated and the share that went over.
 
 The data comes from the SQLite file (see "tipoff import"), or with --data
 straight from a CSV directory.`
@@ -35,11 +44,14 @@ type backtestJSON struct {
 	From    string                `json:"from"`
 	To      string                `json:"to"`
 	Rows    int                   `json:"rows"`
+	Pricing predict.Pricing       `json:"pricing"`
 	Systems []predict.SystemScore `json:"systems"`
 	Line    struct {
 		Rows int     `json:"rows"`
 		MAE  float64 `json:"mae"`
 	} `json:"line"`
+	// Market is the reference: the line's vig-free probability.
+	Market predict.SystemScore `json:"market"`
 }
 
 // runBacktest is the "backtest" subcommand.
@@ -51,6 +63,12 @@ func runBacktest(ctx context.Context, m *Main, args []string) error {
 	dir := fs.String("data", "", "read the data from this CSV `directory` instead of the SQLite file")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of a table")
 	books := fs.String("books", strings.Join(predict.DefaultBooks, ","), "bookmaker preference for the real line, comma-separated `list`")
+	pricing := predict.DefaultPricing()
+	fs.Float64Var(&pricing.MinEV, "min-ev", pricing.MinEV, "pick a side only when its expected profit per unit staked at the offered price reaches `ev`")
+	fs.BoolVar(&pricing.BestPrice, "best-price", pricing.BestPrice, "price each side at the best odds among the books offering the same line")
+	fs.BoolVar(&pricing.Consensus, "consensus", pricing.Consensus, "take the market probability as the mean vig-free probability of every book offering the line")
+	window := fs.Int("window", predict.DefaultCalibrationWindow, "fit each date's calibration on the graded predictions of this many `days` before it")
+	ridge := fs.Float64("ridge", predict.DefaultRidge, "`weight` of the penalty holding the calibration to the market price")
 	cfg, err := b.parse(args)
 	if err != nil {
 		return err
@@ -70,6 +88,12 @@ func runBacktest(ctx context.Context, m *Main, args []string) error {
 		return fmt.Errorf("backtest: --to: %w", err2)
 	case to < from:
 		return fmt.Errorf("backtest: --to %s is before --from %s", to, from)
+	case !(pricing.MinEV >= 0 && pricing.MinEV < 1):
+		return fmt.Errorf("backtest: --min-ev %v is outside [0,1)", pricing.MinEV)
+	case *window < 1:
+		return fmt.Errorf("backtest: --window %d is below 1 day", *window)
+	case !(*ridge > 0):
+		return fmt.Errorf("backtest: --ridge %v is not above 0", *ridge)
 	}
 	var bookList []string
 	for _, s := range strings.Split(*books, ",") {
@@ -99,13 +123,15 @@ func runBacktest(ctx context.Context, m *Main, args []string) error {
 	loaded := time.Since(start)
 	rep, err := predict.Backtest(ds, from, to, systems.Default(), predict.BacktestOptions{
 		Select:  predict.SelectOptions{Books: bookList},
-		Request: predict.RequestOptions{Books: bookList},
+		Request: predict.RequestOptions{Books: bookList, Pricing: &pricing},
+		Window:  *window,
+		Ridge:   *ridge,
 	})
 	if err != nil {
 		return fmt.Errorf("backtest: %w", err)
 	}
 	if *asJSON {
-		out := backtestJSON{From: from.String(), To: to.String(), Rows: rep.Rows, Systems: rep.Systems}
+		out := backtestJSON{From: from.String(), To: to.String(), Rows: rep.Rows, Pricing: pricing, Systems: rep.Systems, Market: rep.Market}
 		out.Line.Rows, out.Line.MAE = rep.Line.Rows, rep.Line.MAE
 		enc := json.NewEncoder(m.Stdout)
 		enc.SetIndent("", "  ")
@@ -113,18 +139,65 @@ func runBacktest(ctx context.Context, m *Main, args []string) error {
 	}
 	fmt.Fprintf(m.Stdout, "backtest %s..%s on data set %s: %d graded player-games with a real line (%d requests)\n",
 		from, to, ds.Version(), rep.Rows, rep.Requests)
-	fmt.Fprintf(m.Stdout, "loaded in %.1fs, replayed in %.1fs\n\n", loaded.Seconds(), (time.Since(start) - loaded).Seconds())
+	fmt.Fprintf(m.Stdout, "loaded in %.1fs, replayed in %.1fs; picks need EV >= %+.3f per unit at the %s price\n\n",
+		loaded.Seconds(), (time.Since(start) - loaded).Seconds(), pricing.MinEV, map[bool]string{false: "base book's", true: "best book's"}[pricing.BestPrice])
 	tw := tabwriter.NewWriter(m.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "system\trows\tMAE\tbias\tpicks\thits\thit rate\t")
-	for _, s := range rep.Systems {
-		rate := "-"
+	fmt.Fprintln(tw, "system\trows\tMAE\tbias\tpriced\tBrier\tmarket\tlog loss\tmarket\tpicks\tstated\thit rate\tROI\tROI -110\t")
+	all := append(slices.Clone(rep.Systems), rep.Market)
+	all[len(all)-1].Name = "line (reference)"
+	for _, s := range all {
+		stated, rate, roi, roi110 := "-", "-", "-", "-"
 		if s.Picks > 0 {
-			rate = strconv.FormatFloat(100*s.HitRate, 'f', 1, 64) + "%"
+			stated, rate = pct(s.Stated), pct(s.HitRate)
+			roi, roi110 = signedPct(s.ROI), signedPct(s.ROI110)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%.3f\t%+.3f\t%d\t%d\t%s\t\n", s.Name, s.Rows, s.MAE, s.Bias, s.Picks, s.Hits, rate)
+		fmt.Fprintf(tw, "%s\t%d\t%.3f\t%+.3f\t%d\t%.4f\t%.4f\t%.4f\t%.4f\t%d\t%s\t%s\t%s\t%s\t\n", s.Name, s.Rows, s.MAE, s.Bias,
+			s.Prob.Rows, s.Prob.Brier, s.Prob.MarketBrier, s.Prob.LogLoss, s.Prob.MarketLogLoss, s.Picks, stated, rate, roi, roi110)
 	}
-	fmt.Fprintf(tw, "line (reference)\t%d\t%.3f\t%+.3f\t-\t-\t-\t\n", rep.Line.Rows, rep.Line.MAE, rep.Line.Bias)
 	tw.Flush()
-	fmt.Fprintln(m.Stdout, "\nbias is predicted minus actual points; break-even hit rate at -110 odds is 52.4%.")
+	fmt.Fprintln(m.Stdout, "\nBrier and log loss of P(over) on priced lines by book (system / market's vig-free price):")
+	tw = tabwriter.NewWriter(m.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprint(tw, "system\t")
+	for _, b := range rep.Market.Books {
+		fmt.Fprintf(tw, "%s (%d)\t", b.Book, b.Rows)
+	}
+	fmt.Fprintln(tw)
+	for _, s := range all {
+		fmt.Fprintf(tw, "%s\t", s.Name)
+		for _, b := range s.Books {
+			fmt.Fprintf(tw, "%.4f / %.4f\t", b.Brier, b.MarketBrier)
+		}
+		fmt.Fprintln(tw)
+	}
+	tw.Flush()
+	fmt.Fprintln(m.Stdout, "\nreliability of P(over) on priced lines: n, mean stated -> share over")
+	tw = tabwriter.NewWriter(m.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprint(tw, "system\t")
+	for _, b := range rep.Market.Reliability {
+		fmt.Fprintf(tw, "%.0f-%.0f%%\t", 100*b.Lo, 100*b.Hi)
+	}
+	fmt.Fprintln(tw)
+	for _, s := range all {
+		fmt.Fprintf(tw, "%s\t", s.Name)
+		for _, b := range s.Reliability {
+			if b.N == 0 {
+				fmt.Fprint(tw, "-\t")
+				continue
+			}
+			fmt.Fprintf(tw, "%d: %s -> %s\t", b.N, pct(b.Stated), pct(b.Realized))
+		}
+		fmt.Fprintln(tw)
+	}
+	tw.Flush()
+	fmt.Fprintln(m.Stdout, "\nbias is predicted minus actual points; ROI is the profit per unit staked; break-even at -110 is 52.4%.")
+	for _, s := range rep.Systems {
+		if s.Picks > 0 {
+			return nil
+		}
+	}
+	fmt.Fprintln(m.Stdout, "no pick clears the price: no system shows an edge at the offered odds over this period.")
 	return nil
 }
+
+func pct(v float64) string       { return strconv.FormatFloat(100*v, 'f', 1, 64) + "%" }
+func signedPct(v float64) string { return fmt.Sprintf("%+.1f%%", 100*v) }

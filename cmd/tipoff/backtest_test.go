@@ -2,11 +2,13 @@ package main
 
 import (
 	"encoding/json"
+	"math"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"tipoff/predict"
 	"tipoff/predict/systems"
 )
 
@@ -27,11 +29,49 @@ func decodeBacktest(t *testing.T, out string) backtestJSON {
 		if s.Name != names[i] || s.Rows != got.Rows || s.Hits > s.Picks || s.HitRate < 0 || s.HitRate > 1 || s.MAE <= 0 {
 			t.Fatalf("system %d: %+v (want %s over %d rows)", i, s, names[i], got.Rows)
 		}
+		checkScore(t, s, got.Rows)
+		if s.Prob.Rows != got.Market.Prob.Rows || s.Prob.MarketBrier != got.Market.Prob.Brier {
+			t.Fatalf("system %s scored on %d rows with market Brier %v; the reference on %d rows with %v",
+				s.Name, s.Prob.Rows, s.Prob.MarketBrier, got.Market.Prob.Rows, got.Market.Prob.Brier)
+		}
+	}
+	checkScore(t, got.Market, got.Rows)
+	if got.Market.Prob.Brier != got.Market.Prob.MarketBrier || got.Market.Prob.LogLoss != got.Market.Prob.MarketLogLoss {
+		t.Fatalf("the reference is the market itself, yet scores %+v", got.Market.Prob)
 	}
 	if got.Line.Rows != got.Rows || got.Line.MAE <= 0 {
 		t.Fatalf("line: %+v over %d rows", got.Line, got.Rows)
 	}
 	return got
+}
+
+// checkScore checks that a system's figures hang together: probability
+// scores in range, a reliability table that accounts for every priced row
+// with each bucket's mean inside it, and picks whose stated probability,
+// ROI and hit rate are possible.
+func checkScore(t *testing.T, s predict.SystemScore, rows int) {
+	t.Helper()
+	p := s.Prob
+	if p.Rows > rows || !(p.Brier >= 0 && p.Brier <= 1) || !(p.LogLoss >= 0) || !(p.MarketBrier >= 0 && p.MarketBrier <= 1) {
+		t.Fatalf("%s: probability scores %+v out of range", s.Name, p)
+	}
+	n, booked := 0, 0
+	for _, b := range s.Reliability {
+		n += b.N
+		if b.N > 0 && (b.Stated < b.Lo || b.Stated > b.Hi || b.Realized < 0 || b.Realized > 1) {
+			t.Fatalf("%s: bucket %+v", s.Name, b)
+		}
+	}
+	for _, b := range s.Books {
+		booked += b.Rows
+	}
+	if len(s.Reliability) != predict.ReliabilityBuckets || n != p.Rows || booked != p.Rows {
+		t.Fatalf("%s: %d buckets holding %d and books holding %d, for %d priced rows", s.Name, len(s.Reliability), n, booked, p.Rows)
+	}
+	if s.Picks > 0 && (!(s.Stated >= 0 && s.Stated <= 1) || s.ROI < -1 || s.ROI110 < -1 ||
+		math.Abs(s.ROI110-(s.HitRate*(1+100.0/110)-1)) > 0.001) {
+		t.Fatalf("%s: picks %+v: stated %v, ROI %v, at -110 %v", s.Name, s.Picks, s.Stated, s.ROI, s.ROI110)
+	}
 }
 
 func TestBacktest_Synthetic(t *testing.T) {
@@ -53,7 +93,7 @@ func TestBacktest_Synthetic(t *testing.T) {
 		t.Fatalf("a second backtest printed something else (%v)", err)
 	}
 	table, err := runMain(t, "backtest", "--db", db, "--from", "2025-12-01", "--to", "2025-12-14")
-	if err != nil || !strings.Contains(table, "line (reference)") || !strings.Contains(table, "ensemble") {
+	if err != nil || !strings.Contains(table, "line (reference)") || !strings.Contains(table, "ensemble") || !strings.Contains(table, "reliability") {
 		t.Fatalf("table output: %q, %v", table, err)
 	}
 }
@@ -84,9 +124,13 @@ func TestBacktest_Errors(t *testing.T) {
 
 // TestBacktest_RealData imports all of the real data and backtests
 // November and December 2025: the numbers predict/README.md quotes. It
-// checks the accuracy target on rows with a real line: the best
-// line-aware system's MAE within 0.10 of the line's, and a hit rate above
-// the -110 break-even (52.4 %) on at least 500 picks.
+// checks that the stated probabilities are honest where there are enough
+// of them to tell: every reliability bucket of 100+ predictions is within 4
+// points of its realized rate, the picks of a system with 300+ of them are
+// within 2 points on average, and the best system's P(over) scores a Brier
+// no worse than the market's vig-free price on the DraftKings lines. (With
+// fewer picks the standard error of a hit rate exceeds 2.9 points, so the
+// test only logs them.)
 func TestBacktest_RealData(t *testing.T) {
 	t.Parallel()
 	if testing.Short() {
@@ -107,17 +151,28 @@ func TestBacktest_RealData(t *testing.T) {
 	t.Logf("backtest took %v", time.Since(start))
 	got := decodeBacktest(t, out)
 	t.Logf("rows %d, line MAE %.3f", got.Rows, got.Line.MAE)
-	met := false
-	for _, s := range got.Systems {
-		t.Logf("%-9s MAE %.3f bias %+.3f picks %4d hits %4d hit rate %.3f", s.Name, s.MAE, s.Bias, s.Picks, s.Hits, s.HitRate)
-		if s.MAE <= got.Line.MAE+0.10 && s.Picks >= 500 && s.HitRate > 0.524 {
-			met = true
-		}
-	}
 	if got.Rows < 4000 {
 		t.Errorf("only %d graded rows with a real line", got.Rows)
 	}
-	if !met {
-		t.Errorf("no system is within 0.10 of the line's MAE with a hit rate above 52.4%% on 500+ picks")
+	bestDK, marketDK := 1.0, 0.0
+	for _, s := range append(got.Systems, got.Market) {
+		t.Logf("%-12s MAE %.3f Brier %.4f (market %.4f) picks %4d stated %.3f hit rate %.3f ROI %+.3f",
+			s.Name, s.MAE, s.Prob.Brier, s.Prob.MarketBrier, s.Picks, s.Stated, s.HitRate, s.ROI)
+		if s.Picks >= 300 && math.Abs(s.Stated-s.HitRate) > 0.02 {
+			t.Errorf("%s: picks state %.3f on average but won %.3f", s.Name, s.Stated, s.HitRate)
+		}
+		for _, b := range s.Reliability {
+			if b.N >= 100 && math.Abs(b.Stated-b.Realized) > 0.04 {
+				t.Errorf("%s: %d predictions stated at %.3f went over %.3f of the time", s.Name, b.N, b.Stated, b.Realized)
+			}
+		}
+		for _, b := range s.Books {
+			if b.Book == "draftkings" && b.Brier < bestDK {
+				bestDK, marketDK = b.Brier, b.MarketBrier
+			}
+		}
+	}
+	if marketDK == 0 || bestDK > marketDK {
+		t.Errorf("best Brier on DraftKings lines %.4f, market %.4f: no system matches the market", bestDK, marketDK)
 	}
 }

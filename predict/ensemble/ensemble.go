@@ -2,16 +2,13 @@ package ensemble
 
 import (
 	"errors"
+	"math"
 
 	"tipoff/predict"
 )
 
 // Name is the system's name in predictions.
 const Name = "ensemble"
-
-// MinEdge is how far, in points, the mean prediction must be from the line
-// before the ensemble picks a side.
-const MinEdge = 1.0
 
 // System is the ensemble.
 type System struct{}
@@ -24,22 +21,20 @@ func New() System { return System{} }
 // Name returns "ensemble".
 func (System) Name() string { return Name }
 
-// Predict combines prior, which must hold at least one prediction.
+// Predict combines prior, which must hold at least one prediction: the
+// mean of their points, and as its own probability of OVER the mean of
+// their own probabilities in log-odds (uncalibrated, so that it does not
+// depend on the others' calibrations; its own calibration weighs it).
 func (System) Predict(req *predict.Request, line predict.Line, prior []predict.Prediction) (predict.Estimate, error) {
 	if len(prior) == 0 {
 		return predict.Estimate{}, errors.New("ensemble needs the other systems' predictions: run it after them")
 	}
-	sum := 0.0
-	votes := map[predict.Pick]int{}
+	pts, lo := 0.0, 0.0
 	for _, p := range prior {
-		sum += p.Points
-		votes[p.Pick]++
+		pts += p.Points
+		q := math.Min(math.Max(p.ModelPOver, 1e-4), 1-1e-4)
+		lo += math.Log(q / (1 - q))
 	}
-	pts := sum / float64(len(prior))
-	pick, conf := predict.Decide(pts, req.PointsSD(pts), line.Value, MinEdge)
-	if pick != predict.Pass && 2*votes[pick] <= len(prior) {
-		_, conf = predict.Decide(pts, req.PointsSD(pts), line.Value, 1e9)
-		pick = predict.Pass
-	}
-	return predict.Estimate{Points: pts, Confidence: conf, Pick: pick}, nil
+	n := float64(len(prior))
+	return predict.Estimate{Points: pts / n, POver: 1 / (1 + math.Exp(-lo/n))}, nil
 }

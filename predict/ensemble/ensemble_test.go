@@ -11,23 +11,22 @@ import (
 
 func TestSystem_Predict(t *testing.T) {
 	req := predicttest.Request(20.5, 20, 22, 24, 18, 21)
-	p := func(pts float64, pick predict.Pick) predict.Prediction {
-		return predict.Prediction{Points: pts, Pick: pick}
+	p := func(pts, q float64) predict.Prediction {
+		// POver is a calibrated figure the ensemble must not read.
+		return predict.Prediction{Points: pts, ModelPOver: q, POver: 0.5}
 	}
+	logit := func(q float64) float64 { return math.Log(q / (1 - q)) }
 	tests := []struct {
 		name  string
 		prior []predict.Prediction
 		want  float64
-		pick  predict.Pick
+		wantP float64
 	}{
-		// mean 22, edge 1.5 ≥ 1, and 2 of 3 systems picked OVER.
-		{"majority over", []predict.Prediction{p(20, predict.Over), p(22, predict.Over), p(24, predict.Pass)}, 22, predict.Over},
-		// mean 22 again, but only 1 of 3 picked OVER: no majority.
-		{"no majority", []predict.Prediction{p(20, predict.Over), p(22, predict.Pass), p(24, predict.Pass)}, 22, predict.Pass},
-		// mean 19, edge −1.5, all three UNDER.
-		{"under", []predict.Prediction{p(18, predict.Under), p(19, predict.Under), p(20, predict.Under)}, 19, predict.Under},
-		// mean 21, edge 0.5 < 1.
-		{"inside the edge", []predict.Prediction{p(21, predict.Over), p(21, predict.Over)}, 21, predict.Pass},
+		{"agree", []predict.Prediction{p(20, 0.6), p(22, 0.6), p(24, 0.6)}, 22, 0.6},
+		// Opposite log-odds cancel out.
+		{"cancel", []predict.Prediction{p(20, 0.3), p(22, 0.7)}, 21, 0.5},
+		{"mean of log-odds", []predict.Prediction{p(18, 0.2), p(19, 0.4), p(20, 0.45)}, 19,
+			1 / (1 + math.Exp(-(logit(0.2)+logit(0.4)+logit(0.45))/3))},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -35,11 +34,8 @@ func TestSystem_Predict(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if math.Abs(got.Points-tt.want) > 1e-9 || got.Pick != tt.pick {
-				t.Fatalf("got %v %s, want %v %s", got.Points, got.Pick, tt.want, tt.pick)
-			}
-			if !(got.Confidence >= 0.5 && got.Confidence <= 1) {
-				t.Fatalf("confidence %v outside [0.5, 1]", got.Confidence)
+			if math.Abs(got.Points-tt.want) > 1e-9 || math.Abs(got.POver-tt.wantP) > 1e-9 {
+				t.Fatalf("got %v points, P(over) %v; want %v, %v", got.Points, got.POver, tt.want, tt.wantP)
 			}
 		})
 	}

@@ -8,10 +8,6 @@ import (
 // Name is the system's name in predictions.
 const Name = "market"
 
-// MinEdge is how far, in points, the prediction must be from the line
-// before the system picks a side.
-const MinEdge = 0.75
-
 const (
 	// modelWeight is the share of the model-line gap kept. For two
 	// forecasts with error sds σ_line ≈ 6.3, σ_model ≈ 6.5 and error
@@ -24,21 +20,21 @@ const (
 // tests and experiments may set others.
 type System struct {
 	ModelWeight float64
-	MinEdge     float64
 }
 
 var _ predict.System = System{}
 
 // New returns the system with its default settings.
 func New() System {
-	return System{ModelWeight: modelWeight, MinEdge: MinEdge}
+	return System{ModelWeight: modelWeight}
 }
 
 // Name returns "market".
 func (System) Name() string { return Name }
 
-// Predict returns the line-anchored estimate and a pick when it is at least
-// MinEdge from the line.
+// Predict returns the line-anchored estimate and its normal-model
+// probability of scoring over the line: N(points, PointsSD(points)). Its
+// calibration then weighs that against the market's own price.
 func (s System) Predict(req *predict.Request, line predict.Line, _ []predict.Prediction) (predict.Estimate, error) {
 	model := matchup.Points(req)
 	base := req.Lines[0]
@@ -46,6 +42,6 @@ func (s System) Predict(req *predict.Request, line predict.Line, _ []predict.Pre
 	if !base.Estimated {
 		pts = base.Value + s.ModelWeight*(model-base.Value)
 	}
-	pick, conf := predict.Decide(pts, req.PointsSD(pts), line.Value, s.MinEdge)
-	return predict.Estimate{Points: max(0, pts), Confidence: conf, Pick: pick}, nil
+	pts = max(0, pts)
+	return predict.Estimate{Points: pts, POver: predict.NormalPOver(pts, req.PointsSD(pts), line.Value)}, nil
 }

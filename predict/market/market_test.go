@@ -23,16 +23,15 @@ func TestSystem_Predict(t *testing.T) {
 		base      float64
 		estimated bool
 		want      float64
-		pick      predict.Pick
 	}{
-		// 17.5 + 0.3·(21.111552 − 17.5) = 18.5834656: edge 1.08 ≥ 0.75.
-		{"real line, model above", 17.5, false, 17.5 + 0.3*(model-17.5), predict.Over},
-		// 20.5 + 0.3·0.611552 = 20.683: edge 0.18 < 0.75.
-		{"real line, small gap", 20.5, false, 20.5 + 0.3*(model-20.5), predict.Pass},
-		// 25.5 + 0.3·(−4.388448) = 24.183: edge −1.32.
-		{"real line, model below", 25.5, false, 25.5 + 0.3*(model-25.5), predict.Under},
+		// 17.5 + 0.3·(21.111552 − 17.5) = 18.5834656.
+		{"real line, model above", 17.5, false, 17.5 + 0.3*(model-17.5)},
+		// 20.5 + 0.3·0.611552 = 20.683.
+		{"real line, small gap", 20.5, false, 20.5 + 0.3*(model-20.5)},
+		// 25.5 + 0.3·(−4.388448) = 24.183.
+		{"real line, model below", 25.5, false, 25.5 + 0.3*(model-25.5)},
 		// An estimated line carries no market information: the model stands.
-		{"estimated line", 17.5, true, model, predict.Over},
+		{"estimated line", 17.5, true, model},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -46,8 +45,9 @@ func TestSystem_Predict(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if math.Abs(got.Points-tt.want) > 1e-9 || got.Pick != tt.pick {
-				t.Fatalf("got %v %s, want %v %s", got.Points, got.Pick, tt.want, tt.pick)
+			wantP := predict.NormalPOver(tt.want, req.PointsSD(tt.want), tt.base)
+			if math.Abs(got.Points-tt.want) > 1e-9 || math.Abs(got.POver-wantP) > 1e-12 {
+				t.Fatalf("got %v points, P(over) %v; want %v, %v", got.Points, got.POver, tt.want, wantP)
 			}
 		})
 	}
@@ -64,7 +64,7 @@ func TestSystem_PredictVariant(t *testing.T) {
 	if base.Points != alt.Points {
 		t.Fatalf("points differ between base (%v) and variant (%v)", base.Points, alt.Points)
 	}
-	if alt.Pick != predict.Over {
-		t.Fatalf("variant 2 points below an estimate of %v: got %s, want OVER", alt.Points, alt.Pick)
+	if !(alt.POver > base.POver && alt.POver > 0.5) {
+		t.Fatalf("variant 2 points lower: P(over) %v, base %v; want above both the base's and 0.5", alt.POver, base.POver)
 	}
 }

@@ -5,10 +5,6 @@ import "tipoff/predict"
 // Name is the system's name in predictions.
 const Name = "matchup"
 
-// MinEdge is how far, in points, the prediction must be from the line
-// before the system picks a side.
-const MinEdge = 1.5
-
 // window is how many recent games set the "mix" the moving average was
 // earned against (the blend's longest window besides the season).
 const window = 10
@@ -24,12 +20,11 @@ func New() System { return System{} }
 // Name returns "matchup".
 func (System) Name() string { return Name }
 
-// Predict returns the adjusted points and a pick when the line is at least
-// MinEdge away.
+// Predict returns the expected points and the normal-model probability
+// of scoring over the line: N(points, PointsSD(points)).
 func (System) Predict(req *predict.Request, line predict.Line, _ []predict.Prediction) (predict.Estimate, error) {
 	pts := Points(req)
-	pick, conf := predict.Decide(pts, req.PointsSD(pts), line.Value, MinEdge)
-	return predict.Estimate{Points: pts, Confidence: conf, Pick: pick}, nil
+	return predict.Estimate{Points: pts, POver: predict.NormalPOver(pts, req.PointsSD(pts), line.Value)}, nil
 }
 
 // Points returns the matchup-adjusted expectation: Blend × (tonight's

@@ -9,10 +9,6 @@ import (
 // Name is the system's name in predictions.
 const Name = "similar"
 
-// MinEdge is how far, in points, the prediction must be from the line
-// before the system picks a side.
-const MinEdge = 1.5
-
 // Scales of the similarity distance: a difference of one scale unit in a
 // feature counts as much as playing at the other venue.
 const (
@@ -43,12 +39,11 @@ func New() System { return System{} }
 // Name returns "similar".
 func (System) Name() string { return Name }
 
-// Predict returns the similar-games estimate and a pick when the line is at
-// least MinEdge away.
+// Predict returns the expected points and the normal-model probability
+// of scoring over the line: N(points, PointsSD(points)).
 func (System) Predict(req *predict.Request, line predict.Line, _ []predict.Prediction) (predict.Estimate, error) {
 	pts := Points(req)
-	pick, conf := predict.Decide(pts, req.PointsSD(pts), line.Value, MinEdge)
-	return predict.Estimate{Points: pts, Confidence: conf, Pick: pick}, nil
+	return predict.Estimate{Points: pts, POver: predict.NormalPOver(pts, req.PointsSD(pts), line.Value)}, nil
 }
 
 // Points returns Blend × the ratio of points to moving average in similar

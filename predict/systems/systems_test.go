@@ -32,14 +32,27 @@ func randomRequest(rng *rand.Rand) *predict.Request {
 	r.RestDays = rng.IntN(predict.MaxRestDays + 1)
 	r.OppRating.Defense = 0.9 + 0.2*rng.Float64()
 	r.League.BackToBack = 0.9 + 0.1*rng.Float64()
-	if rng.IntN(3) == 0 {
+	switch rng.IntN(3) {
+	case 0:
 		r.Lines[0].Source, r.Lines[0].Estimated = predict.SourceEstimate, true
+	case 1:
+		r.Lines[0].OverOdds, r.Lines[0].UnderOdds = randomOdds(rng), randomOdds(rng)
+		r.Lines[0].Offers = []predict.Offer{{Book: "fanduel", OverOdds: randomOdds(rng), UnderOdds: randomOdds(rng)}}
+	}
+	r.Pricing = predict.Pricing{MinEV: 0.05 * rng.Float64(), BestPrice: rng.IntN(2) == 0, Consensus: rng.IntN(2) == 0}
+	if rng.IntN(2) == 0 {
+		r.Calibration = &predict.Calibration{}
+		for _, s := range systems.Default() {
+			r.Calibration.Systems = append(r.Calibration.Systems, predict.SystemCalibration{System: s.Name(),
+				Market:   [3]float64{0.2 * (rng.Float64() - 0.5), 0.8 + 0.4*rng.Float64(), 0.5 * rng.Float64()},
+				NoMarket: [2]float64{0.2 * (rng.Float64() - 0.5), rng.Float64()}})
+		}
 	}
 	for _, k := range []float64{1, 2} {
 		for _, s := range []float64{-1, 1} {
 			if v := line + s*k; v >= 0.5 {
 				l := r.Lines[0]
-				l.Value, l.Offset, l.OverOdds, l.UnderOdds = v, s*k, 0, 0
+				l.Value, l.Offset, l.OverOdds, l.UnderOdds, l.Offers = v, s*k, 0, 0, nil
 				r.Lines = append(r.Lines, l)
 			}
 		}
@@ -47,8 +60,19 @@ func randomRequest(rng *rand.Rand) *predict.Request {
 	return r
 }
 
+// randomOdds draws American odds between -200 and +180.
+func randomOdds(rng *rand.Rand) int {
+	if v := rng.IntN(280) - 100; v >= 0 {
+		return 100 + v
+	}
+	return -100 - rng.IntN(100)
+}
+
 // Every default system, on many random valid requests, returns the same
-// predictions twice, in range, with picks on the side of their edge.
+// predictions twice, in range, with figures that agree: the confidence is
+// the side's calibrated probability, the EV is the one of that probability
+// at the price, and only a priced sportsbook line whose EV clears the
+// threshold is picked.
 func TestDefault_Properties(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	sys := systems.Default()
@@ -63,14 +87,25 @@ func TestDefault_Properties(t *testing.T) {
 			if p != b.Predictions[j] {
 				t.Fatalf("request %d: %+v then %+v", i, p, b.Predictions[j])
 			}
-			if math.IsNaN(p.Points) || p.Points < 0 || p.Confidence < 0 || p.Confidence > 1 {
+			if math.IsNaN(p.Points) || p.Points < 0 || !(p.POver >= 0 && p.POver <= 1) {
 				t.Fatalf("request %d: out of range %+v", i, p)
 			}
-			if p.Pick == predict.Over && p.Edge <= 0 || p.Pick == predict.Under && p.Edge >= 0 {
-				t.Fatalf("request %d: pick against the edge %+v", i, p)
+			want := p.POver
+			if p.Side == predict.Under {
+				want = 1 - p.POver
 			}
-			if p.Pick != predict.Pass && p.Confidence < 0.5 {
-				t.Fatalf("request %d: a pick the system thinks loses %+v", i, p)
+			if math.Abs(p.Confidence-want) > 1e-4 || p.Side != predict.Over && p.Side != predict.Under {
+				t.Fatalf("request %d: confidence %v is not P(%s) (P(over) %v)", i, p.Confidence, p.Side, p.POver)
+			}
+			if p.Price != 0 && math.Abs(p.EV-predict.ExpectedValue(p.Confidence, p.Price)) > 1e-3 {
+				t.Fatalf("request %d: EV %v is not that of %v at %d", i, p.EV, p.Confidence, p.Price)
+			}
+			line := r.Lines[0]
+			if p.Pick != predict.Pass && (p.Pick != p.Side || p.Price == 0 || p.LineOffset != 0 || line.Estimated || p.EV < r.Pricing.MinEV) {
+				t.Fatalf("request %d: pick %+v on line %+v with min EV %v", i, p, line, r.Pricing.MinEV)
+			}
+			if p.Price == 0 && p.Pick != predict.Pass {
+				t.Fatalf("request %d: an unpriced pick %+v", i, p)
 			}
 		}
 	}

@@ -1,0 +1,98 @@
+package predict
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// drawRows draws n rows whose outcome follows logit P = θ·(1, x1, x2), with
+// x1 and x2 spread like the logits of market and model probabilities.
+func drawRows(rng *rand.Rand, n int, theta []float64) ([][]float64, []bool) {
+	xs := make([][]float64, n)
+	ys := make([]bool, n)
+	for i := range xs {
+		x := []float64{1, 0.3 * rng.NormFloat64(), 0.5 * rng.NormFloat64()}
+		z := 0.0
+		for j, t := range theta {
+			z += t * x[j]
+		}
+		xs[i], ys[i] = x, rng.Float64() < sigmoid(z)
+	}
+	return xs, ys
+}
+
+func TestFitLogistic(t *testing.T) {
+	prior := []float64{0, 1, 0}
+	t.Run("NoRows", func(t *testing.T) {
+		if got := fitLogistic(nil, nil, prior, DefaultRidge); got[0] != 0 || got[1] != 1 || got[2] != 0 {
+			t.Fatalf("got %v, want the prior %v", got, prior)
+		}
+	})
+	t.Run("RecoversTheModel", func(t *testing.T) {
+		want := []float64{-0.1, 0.9, 0.4}
+		xs, ys := drawRows(rand.New(rand.NewPCG(7, 8)), 40000, want)
+		got := fitLogistic(xs, ys, prior, DefaultRidge)
+		for i := range want {
+			if math.Abs(got[i]-want[i]) > 0.06 {
+				t.Fatalf("got %v, want about %v", got, want)
+			}
+		}
+	})
+	t.Run("FewRowsStayNearTheMarket", func(t *testing.T) {
+		// 60 rows where the model is worth a lot: the penalty keeps the
+		// fit much closer to the market than the full data would.
+		xs, ys := drawRows(rand.New(rand.NewPCG(9, 10)), 60, []float64{0, 1, 1})
+		got := fitLogistic(xs, ys, prior, DefaultRidge)
+		if !(math.Abs(got[2]) < 0.5) {
+			t.Fatalf("model weight %v from 60 rows: the penalty did not hold it", got[2])
+		}
+	})
+	t.Run("Deterministic", func(t *testing.T) {
+		xs, ys := drawRows(rand.New(rand.NewPCG(1, 1)), 5000, []float64{0.05, 1.1, 0.2})
+		a, b := fitLogistic(xs, ys, prior, DefaultRidge), fitLogistic(xs, ys, prior, DefaultRidge)
+		for i := range a {
+			if a[i] != b[i] {
+				t.Fatalf("two fits differ: %v, %v", a, b)
+			}
+		}
+	})
+}
+
+func TestCalibration_POver(t *testing.T) {
+	var none *Calibration
+	if got := none.POver("x", 0.9, 0.45, true); got != 0.45 {
+		t.Errorf("no calibration, priced: got %v, want the market's 0.45", got)
+	}
+	if got := none.POver("x", 0.9, 0, false); got != 0.5 {
+		t.Errorf("no calibration, unpriced: got %v, want 0.5", got)
+	}
+	c := &Calibration{Systems: []SystemCalibration{{System: "x", Market: [3]float64{0, 1, 0.5}, NoMarket: [2]float64{0, 0.5}}}}
+	// Half the model's log-odds gap to the market.
+	want := sigmoid(logit(0.5) + 0.5*(logit(0.6)-logit(0.5)))
+	if got := c.POver("x", 0.6, 0.5, true); math.Abs(got-want) > 1e-12 {
+		t.Errorf("priced: got %v, want %v", got, want)
+	}
+	if got, want := c.POver("x", 0.6, 0, false), sigmoid(0.5*logit(0.6)); math.Abs(got-want) > 1e-12 {
+		t.Errorf("unpriced: got %v, want %v", got, want)
+	}
+}
+
+func TestVigFreeAndExpectedValue(t *testing.T) {
+	if p, ok := VigFree(-110, -110); !ok || math.Abs(p-0.5) > 1e-12 {
+		t.Errorf("VigFree(-110, -110) = %v, %v; want 0.5", p, ok)
+	}
+	// -150 / +130: implied 0.6 and 0.4348, vig-free 0.6 / 1.0348.
+	if p, _ := VigFree(-150, 130); math.Abs(p-0.6/(0.6+100.0/230)) > 1e-12 {
+		t.Errorf("VigFree(-150, +130) = %v", p)
+	}
+	if _, ok := VigFree(-110, 0); ok {
+		t.Error("VigFree with a missing price reported a probability")
+	}
+	if got := ExpectedValue(0.5, -110); math.Abs(got-(0.5*100/110-0.5)) > 1e-12 {
+		t.Errorf("EV of a coin flip at -110 = %v", got)
+	}
+	if got := ExpectedValue(0.5, 0); got != 0 {
+		t.Errorf("EV without a price = %v, want 0", got)
+	}
+}
