@@ -260,7 +260,7 @@ func TestCoordinator_StartInvalid(t *testing.T) {
 		{"two objects", `{"run":"a"}{"run":"b"}`, nil, http.StatusBadRequest, "after the JSON object"},
 		{"bad date", `{"date":"2026-02-30"}`, nil, http.StatusBadRequest, `date "2026-02-30"`},
 		{"bad run", `{"run":"Daily Run"}`, nil, http.StatusBadRequest, `run "Daily Run"`},
-		{"bad duration", `{"options":{"deadline":"soon"}}`, nil, http.StatusBadRequest, `duration "soon"`},
+		{"bad duration", `{"options":{"deadline":"soon"}}`, nil, http.StatusBadRequest, `options.deadline "soon"`},
 		{"every bad option", `{"options":{"lines":[0,200],"min_success":1.5,"max_attempts":-1}}`, nil, http.StatusBadRequest,
 			"options.lines[0] = 0"},
 		{"bad schedule time", `{}`, []string{"X-CloudScheduler-ScheduleTime", "tomorrow"}, http.StatusBadRequest, "X-CloudScheduler-ScheduleTime"},

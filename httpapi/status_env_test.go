@@ -67,8 +67,14 @@ func players(tb testing.TB, n int) []player {
 	playersOnce.Do(func() {
 		date := predict.MustParseDate(gameDate)
 		sys := systems.Default()
+		// A calibration that takes every system at its word where a price
+		// exists, so the pages have picks to show.
+		cal := &predict.Calibration{}
+		for _, s := range sys {
+			cal.Systems = append(cal.Systems, predict.SystemCalibration{System: s.Name(), Market: [3]float64{0, 1, 1}, NoMarket: [2]float64{0, 1}})
+		}
 		for _, c := range predict.SelectPlayers(ds, date, predict.SelectOptions{}) {
-			req, err := predict.BuildRequest(ds, date, c.PlayerID, predict.RequestOptions{})
+			req, err := predict.BuildRequest(ds, date, c.PlayerID, predict.RequestOptions{Calibration: cal})
 			if err != nil {
 				continue
 			}

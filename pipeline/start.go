@@ -14,6 +14,7 @@ import (
 
 	"tipoff/batch"
 	"tipoff/predict"
+	"tipoff/predict/systems"
 )
 
 // StartRequest asks for a date's run: the body of POST /start in both
@@ -232,13 +233,22 @@ func (o Options) Apply(s Settings) Settings {
 }
 
 // BuildSpec builds the batch for key from ds: one item per selected player,
-// whose request carries everything a worker needs. Players whose request
-// cannot be built (no played game before the date) are left out and logged.
-// meta is added to the batch's meta, after data_version.
+// whose request carries everything a worker needs, the systems' calibration
+// fitted on the graded days before the date included (unless s.Request
+// brings one). Players whose request cannot be built (no played game before
+// the date) are left out and logged. meta is added to the batch's meta,
+// after data_version.
 func BuildSpec(ds *predict.Dataset, key batch.Key, s Settings, meta map[string]string, log *slog.Logger) (batch.Spec, error) {
 	date, err := predict.ParseDate(key.Date)
 	if err != nil {
 		return batch.Spec{}, fmt.Errorf("%w: %v", batch.ErrInvalid, err)
+	}
+	if s.Request.Calibration == nil {
+		cal, err := predict.Calibrate(ds, date, systems.Default(), predict.CalibrateOptions{Select: s.Select, Request: s.Request})
+		if err != nil {
+			return batch.Spec{}, fmt.Errorf("calibrate the systems for %s: %w", key.Date, err)
+		}
+		s.Request.Calibration = cal
 	}
 	m := map[string]string{"data_version": ds.Version()}
 	for k, v := range meta {

@@ -167,23 +167,25 @@ func (s *runSummary) report(ctx context.Context, w io.Writer, pubs predict.Publi
 	return exitCodeError{code: 1, err: fmt.Errorf("batch %s finished %s", b.ID, b.Result)}
 }
 
-// writeTopPicks prints the ensemble's most confident picks at base lines.
+// writeTopPicks prints the ensemble's picks at base lines with the best
+// expected value at their offered price.
 func writeTopPicks(w io.Writer, pub *predict.Publication, n int) {
 	picks := pub.TopPicks("ensemble", n)
 	if len(picks) == 0 {
-		fmt.Fprintln(w, "no OVER/UNDER picks (every prediction is a PASS)")
+		fmt.Fprintf(w, "ensemble: %s (every prediction is a PASS)\n", predict.NoPickMessage)
 		return
 	}
-	fmt.Fprintf(w, "\ntop %d picks (ensemble, base line):\n", len(picks))
+	fmt.Fprintf(w, "\ntop %d picks (ensemble, base line, by expected value at the offered price):\n", len(picks))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "player\tteam\tvs\tline\tsource\tpredicted\tedge\tpick\tconfidence\t")
+	fmt.Fprintln(tw, "player\tteam\tvs\tline\tpredicted\tpick\tprice\tbook\tP(win)\tEV\t")
 	for _, p := range picks {
 		vs := "@" + p.Player.Opponent
 		if p.Player.Home {
 			vs = p.Player.Opponent
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%.1f\t%s\t%.1f\t%+.1f\t%s\t%.0f%%\t\n", p.Player.Name, p.Player.Team, vs,
-			p.Prediction.Line, p.Prediction.LineSource, p.Prediction.Points, p.Prediction.Edge, p.Prediction.Pick, 100*p.Prediction.Confidence)
+		pr := p.Prediction
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.1f\t%.1f\t%s\t%+d\t%s\t%.0f%%\t%+.2f\t\n", p.Player.Name, p.Player.Team, vs,
+			pr.Line, pr.Points, pr.Pick, pr.Price, pr.PriceBook, 100*pr.Confidence, pr.EV)
 	}
 	tw.Flush()
 }
