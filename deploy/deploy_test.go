@@ -1,8 +1,10 @@
 package deploy_test
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -41,6 +43,22 @@ case "$*" in
 		: >"$STUB_INDEXES.listed"
 		cat "$STUB_INDEXES"
 	fi
+	exit 0 ;;
+"pubsub subscriptions pull"*)
+	if [ -n "$STUB_PULL" ] && { [ -n "$STUB_PULL_REPEAT" ] || [ ! -e "$STUB_PULL.pulled" ]; }; then
+		: >"$STUB_PULL.pulled"
+		cat "$STUB_PULL"
+	else
+		echo "[]"
+	fi
+	exit 0 ;;
+"pubsub topics publish"*)
+	if [ -n "$STUB_PUBLISH_FAIL" ]; then
+		echo "ERROR: (gcloud.pubsub.topics.publish) UNAVAILABLE: The service is currently unavailable." >&2
+		exit 1
+	fi
+	echo "messageIds:"
+	echo "- '1'"
 	exit 0 ;;
 "firestore databases describe"*)
 	if [ -n "$STUB_DB_STATE" ]; then
@@ -96,7 +114,7 @@ func newDeployEnv(t *testing.T) *deployEnv {
 	}
 	// Read here, the script and the file it reads count as inputs of the
 	// test: go test's cache does not see what a child process opens.
-	for _, f := range []string{"deploy.sh", "../gcpfirestore/firestore.indexes.json"} {
+	for _, f := range []string{"deploy.sh", "replay-dead-letters.py", "../gcpfirestore/firestore.indexes.json"} {
 		if _, err := os.ReadFile(f); err != nil {
 			t.Fatal(err)
 		}
@@ -142,7 +160,22 @@ type result struct {
 
 func (d *deployEnv) run(t *testing.T, steps ...string) result {
 	t.Helper()
-	cmd := exec.CommandContext(t.Context(), "bash", append([]string{"deploy.sh"}, steps...)...)
+	return d.command(t, "bash", append([]string{"deploy.sh"}, steps...)...)
+}
+
+// replay runs replay-dead-letters.py.
+func (d *deployEnv) replay(t *testing.T, args ...string) result {
+	t.Helper()
+	py, err := python3()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.command(t, py, append([]string{"replay-dead-letters.py"}, args...)...)
+}
+
+func (d *deployEnv) command(t *testing.T, name string, args ...string) result {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), name, args...)
 	for k, v := range d.env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
@@ -154,7 +187,7 @@ func (d *deployEnv) run(t *testing.T, steps ...string) result {
 	if b, err := os.ReadFile(d.env["STUB_LOG"]); err == nil {
 		r.calls = strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
 	}
-	t.Logf("deploy.sh %s: %v\nstderr:\n%s", strings.Join(steps, " "), err, r.stderr)
+	t.Logf("%s %s: %v\nstderr:\n%s", name, strings.Join(args, " "), err, r.stderr)
 	return r
 }
 
@@ -632,4 +665,116 @@ func TestBind_RetriesUntilIAMSeesTheAccount(t *testing.T) {
 			}
 		})
 	}
+}
+
+// deadLetters renders pulled dead letters as
+// `gcloud pubsub subscriptions pull --format=json` does, and returns them
+// with the data of each.
+func deadLetters(t *testing.T, n int) (string, []string) {
+	t.Helper()
+	var out []map[string]any
+	var data []string
+	for i := range n {
+		d := fmt.Sprintf(`{"batch_id":"2025-01-1%d/daily","item_id":"p%d","outcome":"succeeded, late"}`, i, i)
+		data = append(data, d)
+		out = append(out, map[string]any{
+			"ackId":           fmt.Sprintf("ack-%d", i),
+			"deliveryAttempt": 1,
+			"message": map[string]any{
+				"messageId": fmt.Sprintf("m%d", i),
+				"data":      base64.StdEncoding.EncodeToString([]byte(d)),
+				"attributes": map[string]string{
+					"batch_id": fmt.Sprintf("2025-01-1%d/daily", i),
+					"item_id":  fmt.Sprintf("p%d", i),
+					"CloudPubSubDeadLetterSourceDeliveryCount": "5",
+					"CloudPubSubDeadLetterSourceSubscription":  "prediction-outcomes-push",
+				},
+			},
+		})
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b), data
+}
+
+func TestReplayDeadLetters(t *testing.T) {
+	t.Run("Replays", func(t *testing.T) {
+		d := newDeployEnv(t)
+		pulled, data := deadLetters(t, 2)
+		d.env["STUB_PULL"] = d.file(t, "pull.json", pulled)
+		r := d.replay(t, "prediction-outcomes")
+		if r.err != nil {
+			t.Fatalf("replay: %v", r.err)
+		}
+		// Each message is published back with its own attributes, then
+		// acked; the next pull finds the subscription empty.
+		var want []string
+		for i, d := range data {
+			want = append(want,
+				"pubsub subscriptions pull prediction-outcomes-dead-letter-pull",
+				fmt.Sprintf("pubsub topics publish prediction-outcomes --message=%s --attribute=^|^batch_id=2025-01-1%d/daily|item_id=p%d", d, i, i),
+				fmt.Sprintf("pubsub subscriptions ack prediction-outcomes-dead-letter-pull --ack-ids=ack-%d", i))
+		}
+		want = append(want, "pubsub subscriptions pull prediction-outcomes-dead-letter-pull")
+		var got []string
+		for _, c := range r.calls {
+			c, _, _ = strings.Cut(c, " --limit=")
+			c, _, _ = strings.Cut(c, " --project=")
+			got = append(got, c)
+		}
+		// Both messages come from the first pull.
+		want = slices.Delete(want, 3, 4)
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("gcloud calls (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("PublishFails", func(t *testing.T) {
+		d := newDeployEnv(t)
+		pulled, _ := deadLetters(t, 2)
+		d.env["STUB_PULL"] = d.file(t, "pull.json", pulled)
+		d.env["STUB_PUBLISH_FAIL"] = "1"
+		r := d.replay(t, "prediction-outcomes")
+		if r.err == nil || !strings.Contains(r.stderr, "UNAVAILABLE") {
+			t.Errorf("replay: %v, stderr:\n%s\nwant a failure that says why", r.err, r.stderr)
+		}
+		if slices.ContainsFunc(r.calls, func(c string) bool { return strings.Contains(c, " ack ") }) {
+			t.Errorf("a message was acked although its publish failed: %q", r.calls)
+		}
+	})
+
+	t.Run("DryRun", func(t *testing.T) {
+		d := newDeployEnv(t)
+		pulled, data := deadLetters(t, 2)
+		d.env["STUB_PULL"] = d.file(t, "pull.json", pulled)
+		d.env["STUB_PULL_REPEAT"] = "1" // unacked messages come back
+		d.env["DRY_RUN"] = "1"
+		r := d.replay(t, "batch-events")
+		if r.err != nil {
+			t.Fatalf("replay: %v", r.err)
+		}
+		for _, c := range r.calls {
+			if !strings.HasPrefix(c, "pubsub subscriptions pull batch-events-dead-letter-pull ") {
+				t.Errorf("a dry run called gcloud %s", c)
+			}
+		}
+		for _, d := range data {
+			if !strings.Contains(r.stdout, "pubsub topics publish batch-events --message="+d) {
+				t.Errorf("the dry run does not show the publish of %s:\n%s", d, r.stdout)
+			}
+		}
+	})
+
+	t.Run("RefusesRequests", func(t *testing.T) {
+		d := newDeployEnv(t)
+		r := d.replay(t, "prediction-requests")
+		if r.err == nil || !strings.Contains(r.stderr, "new run label") {
+			t.Errorf("replay of requests: %v, stderr:\n%s\nwant a refusal that says what to do", r.err, r.stderr)
+		}
+		if len(r.calls) != 0 {
+			t.Errorf("gcloud called: %q", r.calls)
+		}
+	})
 }
