@@ -55,7 +55,7 @@ WORKER_MAX_INSTANCES=${WORKER_MAX_INSTANCES:-20}
 # How long the pull subscription of batch events keeps a message nobody has
 # acked (and, since it retains acked messages, how far back a consumer can
 # seek to replay): a week covers a consumer that is down over a weekend.
-# Pub/Sub allows 10m-31d.
+# Pub/Sub allows 10m-7d.
 EVENTS_RETENTION=${EVENTS_RETENTION:-7d}
 # How long the firestore step waits for the composite indexes to be READY
 # (an empty database builds them in minutes; one with data takes longer),
