@@ -221,8 +221,10 @@ step_image() {
 	rest=${rest#*/}
 	repo=${rest%%/*}
 	log "building $IMAGE for linux/amd64"
-	if ! exists gcloud artifacts repositories describe "$repo" --location="${host%-docker.pkg.dev}"; then
-		[ "$repo_project" = "$PROJECT" ] || { echo "deploy: Artifact Registry repository $repo of project $repo_project not found" >&2; exit 1; }
+	# The repository is created here when it belongs to this project; one
+	# of another project is that project's to create.
+	if [ "$repo_project" = "$PROJECT" ] &&
+		! exists gcloud artifacts repositories describe "$repo" --location="${host%-docker.pkg.dev}"; then
 		g artifacts repositories create "$repo" --location="${host%-docker.pkg.dev}" --repository-format=docker
 	fi
 	[ -n "$DRY_RUN" ] || command -v docker >/dev/null || { echo "deploy: needs docker to build $IMAGE" >&2; exit 1; }

@@ -286,6 +286,7 @@ func sa(name string) string {
 }
 
 func TestDryRun(t *testing.T) {
+	t.Parallel()
 	d := newDeployEnv(t)
 	d.env["DRY_RUN"] = "1"
 	r := d.mustRun(t)
@@ -418,6 +419,9 @@ func TestDryRun(t *testing.T) {
 		if push := find(cmds, "docker", "push", image); push < i {
 			t.Errorf("image pushed at command %d, built at %d", push, i)
 		}
+		if repo := find(cmds, "gcloud", "artifacts", "repositories", "create", "tipoff"); repo < 0 || repo > i {
+			t.Errorf("repository tipoff created at command %d, image built at %d", repo, i)
+		}
 	})
 
 	t.Run("ServiceEnvironment", func(t *testing.T) {
@@ -445,6 +449,7 @@ func TestDryRun(t *testing.T) {
 }
 
 func TestDryRun_Offline(t *testing.T) {
+	t.Parallel()
 	d := newDeployEnv(t)
 	d.env["DRY_RUN"] = "1"
 	d.env["STUB_NO_PROJECT"] = "1"
@@ -459,8 +464,10 @@ func TestDryRun_Offline(t *testing.T) {
 }
 
 func TestLookup_OtherErrorsStop(t *testing.T) {
+	t.Parallel()
 	for _, dry := range []string{"1", ""} {
 		t.Run("DRY_RUN="+dry, func(t *testing.T) {
+			t.Parallel()
 			d := newDeployEnv(t)
 			d.env["DRY_RUN"] = dry
 			d.env["STUB_DENY"] = "1"
@@ -481,6 +488,7 @@ func TestLookup_OtherErrorsStop(t *testing.T) {
 }
 
 func TestFirestore_ExistingDatabase(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name       string
 		state      string
@@ -492,6 +500,7 @@ func TestFirestore_ExistingDatabase(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			d := newDeployEnv(t)
 			d.env["DRY_RUN"] = "1"
 			d.env["STUB_DB_STATE"] = tt.state
@@ -562,6 +571,7 @@ func indexList(t *testing.T, states ...string) string {
 }
 
 func TestFirestore_WaitsForIndexes(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		first   string // the first listing
@@ -577,6 +587,7 @@ func TestFirestore_WaitsForIndexes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			d := newDeployEnv(t)
 			d.env["INDEX_TIMEOUT"] = "0"
 			d.env["INDEX_POLL"] = "0"
@@ -624,6 +635,7 @@ func TestFirestore_WaitsForIndexes(t *testing.T) {
 }
 
 func TestBind_RetriesUntilIAMSeesTheAccount(t *testing.T) {
+	t.Parallel()
 	const notYet = "INVALID_ARGUMENT: Service account tipoff-push@demo-project.iam.gserviceaccount.com does not exist."
 	tests := []struct {
 		name      string
@@ -639,6 +651,7 @@ func TestBind_RetriesUntilIAMSeesTheAccount(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			d := newDeployEnv(t)
 			d.env["BIND_BACKOFF"] = "0"
 			d.env["BIND_TRIES"] = tt.tries
@@ -700,7 +713,9 @@ func deadLetters(t *testing.T, n int) (string, []string) {
 }
 
 func TestReplayDeadLetters(t *testing.T) {
+	t.Parallel()
 	t.Run("Replays", func(t *testing.T) {
+		t.Parallel()
 		d := newDeployEnv(t)
 		pulled, data := deadLetters(t, 2)
 		d.env["STUB_PULL"] = d.file(t, "pull.json", pulled)
@@ -732,6 +747,7 @@ func TestReplayDeadLetters(t *testing.T) {
 	})
 
 	t.Run("PublishFails", func(t *testing.T) {
+		t.Parallel()
 		d := newDeployEnv(t)
 		pulled, _ := deadLetters(t, 2)
 		d.env["STUB_PULL"] = d.file(t, "pull.json", pulled)
@@ -746,6 +762,7 @@ func TestReplayDeadLetters(t *testing.T) {
 	})
 
 	t.Run("DryRun", func(t *testing.T) {
+		t.Parallel()
 		d := newDeployEnv(t)
 		pulled, data := deadLetters(t, 2)
 		d.env["STUB_PULL"] = d.file(t, "pull.json", pulled)
@@ -768,6 +785,7 @@ func TestReplayDeadLetters(t *testing.T) {
 	})
 
 	t.Run("RefusesRequests", func(t *testing.T) {
+		t.Parallel()
 		d := newDeployEnv(t)
 		r := d.replay(t, "prediction-requests")
 		if r.err == nil || !strings.Contains(r.stderr, "new run label") {
