@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
-# Creates or updates tipoff's cloud shape in one Google Cloud project:
-# service accounts and their permissions, the data and export buckets, the
-# Firestore database and its indexes, the Pub/Sub topics, dead-letter
-# topics and push subscriptions, the two Cloud Run services (coordinator
-# and worker, from an explicit image reference, never a source deploy), and
-# the Cloud Scheduler job that calls the coordinator's POST /start every
-# morning. Every step can be run again: what exists is updated or left as
-# it is. See deploy/README.md.
+# Creates or updates tipoff's cloud shape in one Google Cloud project: the
+# image (built for linux/amd64 from ./Dockerfile and pushed, unless that
+# tag is already pushed), service accounts and their permissions, the data
+# and export buckets, the Firestore database (delete protection and
+# point-in-time recovery on) and its indexes (waited for until READY), the
+# Pub/Sub topics, dead-letter topics, push subscriptions and the pull
+# subscription of batch events for downstream consumers, the two Cloud Run
+# services (coordinator and worker, from an explicit image reference, never
+# a source deploy), and the Cloud Scheduler job that calls the
+# coordinator's POST /start every morning. Every step can be run again:
+# what exists is updated or left as it is. See deploy/README.md.
 #
 # Usage: PROJECT=p IMAGE=REGION-docker.pkg.dev/p/tipoff/tipoff:TAG deploy/deploy.sh [STEP...]
-#   STEP: all (default) | apis | accounts | storage | firestore | topics |
-#         services | subscriptions | scheduler | env
+#   STEP: all (default) | apis | image | accounts | storage | firestore |
+#         topics | services | subscriptions | scheduler | env
 #   DRY_RUN=1 prints the commands that change something instead of running
-#   them (lookups still run when gcloud can reach the project).
+#   them. Lookups still run when gcloud can read the project; when it
+#   cannot (no credentials, no network), the dry run assumes nothing exists.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -48,6 +52,21 @@ MIN_SUCCESS=${MIN_SUCCESS:-0.9}
 COORDINATOR_ARGS=${COORDINATOR_ARGS:-coordinator}
 WORKER_ARGS=${WORKER_ARGS:-worker}
 WORKER_MAX_INSTANCES=${WORKER_MAX_INSTANCES:-20}
+# How long the pull subscription of batch events keeps a message nobody has
+# acked (and, since it retains acked messages, how far back a consumer can
+# seek to replay): a week covers a consumer that is down over a weekend.
+# Pub/Sub allows 10m-7d.
+EVENTS_RETENTION=${EVENTS_RETENTION:-7d}
+# How long the firestore step waits for the composite indexes to be READY
+# (an empty database builds them in minutes; one with data takes longer),
+# and how often it looks, in seconds.
+INDEX_TIMEOUT=${INDEX_TIMEOUT:-1200}
+INDEX_POLL=${INDEX_POLL:-15}
+# IAM bindings to an account IAM does not see yet (a new service account or
+# service agent) are retried this many times, waiting BIND_BACKOFF seconds
+# and doubling: 2+4+...+128 s covers IAM's usual propagation delay.
+BIND_TRIES=${BIND_TRIES:-8}
+BIND_BACKOFF=${BIND_BACKOFF:-2}
 DRY_RUN=${DRY_RUN:-}
 
 COORDINATOR=tipoff-coordinator
@@ -56,6 +75,8 @@ REQUESTS=prediction-requests
 OUTCOMES=prediction-outcomes
 EVENTS=batch-events
 DL=-dead-letter # batch.DeadLetterTopic: topic + "-dead-letter"
+# Downstream consumers of batch events ("finalized", ...) pull from here.
+EVENTS_SUB=$EVENTS-pull
 
 sa() { echo "$1@$PROJECT.iam.gserviceaccount.com"; }
 SA_COORDINATOR=$(sa tipoff-coordinator) # runs the coordinator
@@ -74,10 +95,48 @@ run() {
 		"$@"
 	fi
 }
-# exists runs a read-only lookup quietly; under DRY_RUN a failed lookup
-# (no project, no credentials) counts as "does not exist".
-exists() { "$@" --project="$PROJECT" >/dev/null 2>&1; }
+# exists runs a read-only lookup: it succeeds if the thing exists and fails
+# if gcloud says it is not found. Any other error (no permission, no
+# credentials, an unreachable API) stops the deploy: taking it for "absent"
+# would try to create what may well exist. A dry run that cannot read the
+# project (OFFLINE) does not look and takes everything as absent.
+exists() {
+	[ -z "${OFFLINE:-}" ] || return 1
+	local out
+	out=$("$@" --project="$PROJECT" 2>&1 >/dev/null) && return 0
+	case "$out" in
+	*PERMISSION_DENIED* | *UNAUTHENTICATED* | *"403"* | *denied*) ;;
+	*NOT_FOUND* | *"not found"* | *"Not found"* | *"does not exist"*) return 1 ;;
+	esac
+	printf 'deploy: looking up %s:\n%s\n' "$*" "$out" >&2
+	exit 1
+}
 g() { run gcloud "$@" --project="$PROJECT" --quiet; }
+# bind runs an add-iam-policy-binding. IAM may not see a service account
+# (or service agent) created moments ago and answers that it does not
+# exist; bind retries that with a doubling backoff and fails on any other
+# error at once.
+bind() {
+	if [ -n "$DRY_RUN" ]; then
+		g "$@"
+		return
+	fi
+	local out try delay=$BIND_BACKOFF
+	for ((try = 1; ; try++)); do
+		out=$(gcloud "$@" --project="$PROJECT" --quiet 2>&1) && return 0
+		case "$out" in
+		*"does not exist"*) ;;
+		*) echo "$out" >&2; return 1 ;;
+		esac
+		if [ "$try" -ge "$BIND_TRIES" ]; then
+			printf 'deploy: IAM still does not see the member after %d tries: %s\n%s\n' "$try" "$*" "$out" >&2
+			return 1
+		fi
+		log "IAM does not see the member yet; binding again in ${delay}s"
+		sleep "$delay"
+		delay=$((delay * 2))
+	done
+}
 # g_new is g for a create that may find the thing already there.
 g_new() {
 	if [ -n "$DRY_RUN" ]; then
@@ -100,7 +159,9 @@ read_project_number() {
 	PROJECT_NUMBER=$(gcloud projects describe "$PROJECT" --format='value(projectNumber)' 2>/dev/null || true)
 	if [ -z "$PROJECT_NUMBER" ]; then
 		[ -n "$DRY_RUN" ] || { echo "deploy: cannot read the number of project $PROJECT" >&2; exit 1; }
+		log "dry run: cannot read project $PROJECT, so nothing is looked up and everything counts as absent"
 		PROJECT_NUMBER=PROJECT_NUMBER
+		OFFLINE=1
 	fi
 }
 project_number() { echo "$PROJECT_NUMBER"; }
@@ -117,8 +178,9 @@ resolved_image() {
 	"") echo "deploy: set IMAGE to the pushed image (REGION-docker.pkg.dev/$PROJECT/REPO/tipoff:TAG)" >&2; exit 1 ;;
 	*@sha256:*) echo "$IMAGE"; return ;;
 	esac
-	local digest
-	digest=$(gcloud artifacts docker images describe "$IMAGE" --format='value(image_summary.digest)' 2>/dev/null || true)
+	local digest=
+	[ -n "${OFFLINE:-}" ] ||
+		digest=$(gcloud artifacts docker images describe "$IMAGE" --format='value(image_summary.digest)' 2>/dev/null || true)
 	if [ -z "$digest" ]; then
 		[ -n "$DRY_RUN" ] || { echo "deploy: image $IMAGE not found in Artifact Registry" >&2; exit 1; }
 		echo "$IMAGE"
@@ -133,6 +195,45 @@ step_apis() {
 	log "enabling APIs"
 	g services enable run.googleapis.com pubsub.googleapis.com firestore.googleapis.com \
 		cloudscheduler.googleapis.com artifactregistry.googleapis.com iam.googleapis.com storage.googleapis.com
+	# The Pub/Sub service agent (service-NUMBER@gcp-sa-pubsub) mints the push
+	# tokens and moves dead letters. On a fresh project it may not exist
+	# until something asks for it, and binding roles to it fails until then.
+	g beta services identity create --service=pubsub.googleapis.com
+}
+
+# step_image builds IMAGE from ./Dockerfile for Cloud Run's platform
+# (linux/amd64, whatever the build machine is) and pushes it. A tag already
+# in Artifact Registry is not rebuilt: it names the image that was pushed,
+# and rebuilding from this checkout could ship something else under it.
+step_image() {
+	case "$IMAGE" in
+	"") echo "deploy: set IMAGE to the image to deploy (REGION-docker.pkg.dev/$PROJECT/REPO/tipoff:TAG)" >&2; exit 1 ;;
+	*@sha256:*) log "image $IMAGE is pinned by digest: not built"; return ;;
+	*-docker.pkg.dev/*/*/*:*) ;;
+	*) echo "deploy: IMAGE=$IMAGE: want LOCATION-docker.pkg.dev/PROJECT/REPO/NAME:TAG" >&2; exit 1 ;;
+	esac
+	if exists gcloud artifacts docker images describe "$IMAGE"; then
+		log "image $IMAGE is already pushed: not rebuilt"
+		return
+	fi
+	local host=${IMAGE%%/*} rest=${IMAGE#*/}
+	local repo_project=${rest%%/*} repo
+	rest=${rest#*/}
+	repo=${rest%%/*}
+	log "building $IMAGE for linux/amd64"
+	# The repository is created here when it belongs to this project; one
+	# of another project is that project's to create.
+	if [ "$repo_project" = "$PROJECT" ] &&
+		! exists gcloud artifacts repositories describe "$repo" --location="${host%-docker.pkg.dev}"; then
+		g artifacts repositories create "$repo" --location="${host%-docker.pkg.dev}" --repository-format=docker
+	fi
+	[ -n "$DRY_RUN" ] || command -v docker >/dev/null || { echo "deploy: needs docker to build $IMAGE" >&2; exit 1; }
+	local version commit
+	version=$(git describe --tags --always --dirty 2>/dev/null || echo dev)
+	commit=$(git rev-parse HEAD 2>/dev/null || echo unknown)
+	run gcloud auth configure-docker "$host" --quiet
+	run docker build --platform linux/amd64 --build-arg VERSION="$version" --build-arg COMMIT="$commit" -t "$IMAGE" .
+	run docker push "$IMAGE"
 }
 
 step_accounts() {
@@ -143,7 +244,7 @@ step_accounts() {
 			g iam service-accounts create "$name" --display-name="tipoff ${name#tipoff-}"
 	done
 	# Pub/Sub mints the push requests' OIDC tokens as tipoff-push.
-	g iam service-accounts add-iam-policy-binding "$SA_PUSH" \
+	bind iam service-accounts add-iam-policy-binding "$SA_PUSH" \
 		--member="serviceAccount:$(pubsub_agent)" --role=roles/iam.serviceAccountTokenCreator --format=none
 }
 
@@ -154,25 +255,17 @@ step_storage() {
 		exists gcloud storage buckets describe "gs://$b" ||
 			g storage buckets create "gs://$b" --location="$REGION" --uniform-bucket-level-access
 	done
-	g storage buckets add-iam-policy-binding "gs://$DATA_BUCKET" \
+	bind storage buckets add-iam-policy-binding "gs://$DATA_BUCKET" \
 		--member="serviceAccount:$SA_COORDINATOR" --role=roles/storage.objectViewer --format=none
-	g storage buckets add-iam-policy-binding "gs://$EXPORT_BUCKET" \
+	bind storage buckets add-iam-policy-binding "gs://$EXPORT_BUCKET" \
 		--member="serviceAccount:$SA_COORDINATOR" --role=roles/storage.objectUser --format=none
 }
 
-step_firestore() {
-	log "Firestore database $FIRESTORE_DB and the indexes of gcpfirestore/firestore.indexes.json"
-	exists gcloud firestore databases describe --database="$FIRESTORE_DB" ||
-		g firestore databases create --database="$FIRESTORE_DB" --location="$REGION" --type=firestore-native
-	g projects add-iam-policy-binding "$PROJECT" \
-		--member="serviceAccount:$SA_COORDINATOR" --role=roles/datastore.user --condition=None --format=none
-	# One gcloud command per index and per field exemption, read from the
-	# file the store's code is written against, so the two cannot drift.
-	local line
-	while IFS= read -r line; do
-		eval "set -- $line"
-		g_new firestore indexes "$@" --database="$FIRESTORE_DB" --async
-	done < <(python3 - gcpfirestore/firestore.indexes.json <<'PY'
+# index_spec prints the gcloud arguments of each composite index
+# ("composite create ...") and field exemption ("fields update ...") of
+# gcpfirestore/firestore.indexes.json, one command a line.
+index_spec() {
+	python3 - gcpfirestore/firestore.indexes.json <<'PY'
 import json, shlex, sys
 spec = json.load(open(sys.argv[1]))
 for ix in spec.get("indexes", []):
@@ -186,29 +279,135 @@ for fo in spec.get("fieldOverrides", []):
         print(" ".join(shlex.quote(a) for a in
               ["fields", "update", fo["fieldPath"], "--collection-group=" + fo["collectionGroup"], "--disable-indexes"]))
 PY
-	)
+}
+
+# index_states reads `gcloud firestore indexes composite list --format=json`
+# on stdin and prints one line per composite index of
+# gcpfirestore/firestore.indexes.json: its state (READY, CREATING,
+# NEEDS_REPAIR, or MISSING when the database does not have it) and what it
+# is.
+index_states() {
+	python3 -c '
+import json, sys
+spec = json.load(open(sys.argv[1]))
+have = {}
+for ix in json.load(sys.stdin) or []:
+    group = ix["name"].split("/collectionGroups/")[1].split("/")[0]
+    # The API appends the implicit __name__ field to every index.
+    fields = tuple((f["fieldPath"], f.get("order", "")) for f in ix.get("fields", []) if f["fieldPath"] != "__name__")
+    have[(group, ix.get("queryScope", "COLLECTION"), fields)] = ix.get("state", "STATE_UNSPECIFIED")
+for ix in spec.get("indexes", []):
+    fields = tuple((f["fieldPath"], f["order"]) for f in ix["fields"])
+    key = (ix["collectionGroup"], ix.get("queryScope", "COLLECTION"), fields)
+    print(have.get(key, "MISSING"), ix["collectionGroup"], ",".join("%s %s" % f for f in fields))
+' gcpfirestore/firestore.indexes.json
+}
+
+# wait_indexes waits until every composite index of the file is READY: a
+# query the store runs on an index still building fails with
+# FAILED_PRECONDITION, so the services must not take traffic before.
+wait_indexes() {
+	local list=(gcloud firestore indexes composite list --database="$FIRESTORE_DB" --project="$PROJECT" --format=json)
+	if [ -n "$DRY_RUN" ]; then
+		printf '+ wait at most %ss, polling every %ss, until every index of gcpfirestore/firestore.indexes.json is READY in:' "$INDEX_TIMEOUT" "$INDEX_POLL"
+		printf ' %q' "${list[@]}"
+		printf '\n'
+		return
+	fi
+	local start=$SECONDS states pending
+	while :; do
+		states=$("${list[@]}" | index_states) || { echo "deploy: cannot list the indexes of database $FIRESTORE_DB" >&2; exit 1; }
+		pending=$(grep -v '^READY ' <<<"$states" || true)
+		[ -n "$pending" ] || break
+		if grep -q '^NEEDS_REPAIR ' <<<"$pending"; then
+			printf 'deploy: Firestore could not build these indexes of database %s; delete and run this step again:\n%s\n' "$FIRESTORE_DB" "$pending" >&2
+			exit 1
+		fi
+		if ((SECONDS - start >= INDEX_TIMEOUT)); then
+			printf 'deploy: indexes of database %s not READY after %ss (INDEX_TIMEOUT); they keep building: run "deploy.sh firestore" again to wait more, and deploy the services only after:\n%s\n' "$FIRESTORE_DB" "$INDEX_TIMEOUT" "$pending" >&2
+			exit 1
+		fi
+		log "waiting for $(wc -l <<<"$pending") index(es) of database $FIRESTORE_DB to be READY ($((SECONDS - start))s of ${INDEX_TIMEOUT}s)"
+		sleep "$INDEX_POLL"
+	done
+	log "all indexes of database $FIRESTORE_DB are READY"
+}
+
+step_firestore() {
+	log "Firestore database $FIRESTORE_DB and the indexes of gcpfirestore/firestore.indexes.json"
+	# Delete protection: the database holds every batch and publication, so
+	# deleting it takes turning this off first. Point-in-time recovery: 7
+	# days of versions to read or restore from after a bad write.
+	if exists gcloud firestore databases describe --database="$FIRESTORE_DB"; then
+		local state
+		state=$(gcloud firestore databases describe --database="$FIRESTORE_DB" --project="$PROJECT" \
+			--format='value(deleteProtectionState,pointInTimeRecoveryEnablement)')
+		case "$state" in
+		*DELETE_PROTECTION_ENABLED*POINT_IN_TIME_RECOVERY_ENABLED*) ;;
+		*) g firestore databases update --database="$FIRESTORE_DB" --delete-protection --enable-pitr ;;
+		esac
+	else
+		g firestore databases create --database="$FIRESTORE_DB" --location="$REGION" --type=firestore-native \
+			--delete-protection --enable-pitr
+	fi
+	bind projects add-iam-policy-binding "$PROJECT" \
+		--member="serviceAccount:$SA_COORDINATOR" --role=roles/datastore.user --condition=None --format=none
+	# One gcloud command per index and per field exemption, read from the
+	# file the store's code is written against, so the two cannot drift.
+	# They are started together (--async) and then waited for.
+	local line
+	while IFS= read -r line; do
+		eval "set -- $line"
+		g_new firestore indexes "$@" --database="$FIRESTORE_DB" --async
+	done < <(index_spec)
+	wait_indexes
+}
+
+# pull_subscription NAME TOPIC RETENTION [FLAG...]: creates a pull
+# subscription that never expires, or updates one that exists.
+pull_subscription() {
+	local name=$1 topic=$2 retention=$3
+	shift 3
+	local args=(--message-retention-duration="$retention" --ack-deadline="$ACK_DEADLINE" "$@")
+	if exists gcloud pubsub subscriptions describe "$name"; then
+		g pubsub subscriptions update "$name" "${args[@]}"
+	else
+		g pubsub subscriptions create "$name" --topic="$topic" --expiration-period=never "${args[@]}"
+	fi
 }
 
 step_topics() {
-	log "topics, dead-letter topics and their pull subscriptions"
+	log "topics, dead-letter topics and their pull subscriptions, the events subscription"
 	local t
 	for t in "$REQUESTS" "$OUTCOMES" "$EVENTS"; do
 		exists gcloud pubsub topics describe "$t" || g pubsub topics create "$t"
 		exists gcloud pubsub topics describe "$t$DL" || g pubsub topics create "$t$DL"
 		# Pub/Sub moves dead letters as its service agent.
-		g pubsub topics add-iam-policy-binding "$t$DL" \
+		bind pubsub topics add-iam-policy-binding "$t$DL" \
 			--member="serviceAccount:$(pubsub_agent)" --role=roles/pubsub.publisher --format=none
 		# A message published to a topic without subscriptions is lost:
-		# every dead-letter topic keeps what lands there for 7 days.
-		exists gcloud pubsub subscriptions describe "$t$DL-pull" ||
-			g pubsub subscriptions create "$t$DL-pull" --topic="$t$DL" \
-				--message-retention-duration=7d --expiration-period=never --ack-deadline="$ACK_DEADLINE"
+		# every dead-letter topic keeps what lands there for 7 days, acked
+		# or not, so a replay can seek back over what was already pulled.
+		pull_subscription "$t$DL-pull" "$t$DL" 7d --retain-acked-messages
 	done
-	# Who publishes what: the coordinator dispatches requests and relays
-	# batch events; workers report outcomes.
-	g pubsub topics add-iam-policy-binding "$REQUESTS" --member="serviceAccount:$SA_COORDINATOR" --role=roles/pubsub.publisher --format=none
-	g pubsub topics add-iam-policy-binding "$EVENTS" --member="serviceAccount:$SA_COORDINATOR" --role=roles/pubsub.publisher --format=none
-	g pubsub topics add-iam-policy-binding "$OUTCOMES" --member="serviceAccount:$SA_WORKER" --role=roles/pubsub.publisher --format=none
+	# Downstream consumers pull batch events ("finalized" and the others)
+	# from here; without a subscription Pub/Sub drops every one. Acked
+	# events stay for EVENTS_RETENTION, so a consumer can seek back and
+	# replay; one that fails MAX_DELIVERIES times goes to the events'
+	# dead-letter topic, so a poison event does not block the others.
+	pull_subscription "$EVENTS_SUB" "$EVENTS" "$EVENTS_RETENTION" --retain-acked-messages \
+		--min-retry-delay="$MIN_RETRY" --max-retry-delay="$MAX_RETRY" \
+		--dead-letter-topic="$EVENTS$DL" --max-delivery-attempts="$MAX_DELIVERIES"
+	bind pubsub subscriptions add-iam-policy-binding "$EVENTS_SUB" \
+		--member="serviceAccount:$(pubsub_agent)" --role=roles/pubsub.subscriber --format=none
+	# Who may do what, exactly as the services call Pub/Sub: the
+	# coordinator publishes requests and relays batch events; workers
+	# publish outcomes. Pushes reach them over HTTP, so neither pulls,
+	# acks or reads topic metadata (publisher allows publish only; the
+	# health checks must not call GetTopic, see README.md).
+	bind pubsub topics add-iam-policy-binding "$REQUESTS" --member="serviceAccount:$SA_COORDINATOR" --role=roles/pubsub.publisher --format=none
+	bind pubsub topics add-iam-policy-binding "$EVENTS" --member="serviceAccount:$SA_COORDINATOR" --role=roles/pubsub.publisher --format=none
+	bind pubsub topics add-iam-policy-binding "$OUTCOMES" --member="serviceAccount:$SA_WORKER" --role=roles/pubsub.publisher --format=none
 }
 
 # env_vars SERVICE prints the service's TIPOFF_* settings, ';'-separated
@@ -217,7 +416,7 @@ env_vars() {
 	local url common
 	url=$(service_url "$1")
 	common="TIPOFF_PROJECT=$PROJECT;TIPOFF_STORE=firestore;TIPOFF_FIRESTORE_DATABASE=$FIRESTORE_DB"
-	common+=";TIPOFF_QUEUE=pubsub;TIPOFF_PUBSUB_MODE=push;TIPOFF_ADDR=:8080"
+	common+=";TIPOFF_QUEUE=pubsub;TIPOFF_PUBSUB_MODE=push"
 	common+=";TIPOFF_LOG_FORMAT=json;TIPOFF_LOG_LEVEL=info;TIPOFF_AUTH_AUDIENCE=$url"
 	case "$1" in
 	"$COORDINATOR")
@@ -258,11 +457,11 @@ step_services() {
 		--cpu=1 --memory=512Mi --concurrency=4 --timeout="$ACK_DEADLINE" \
 		--set-env-vars="$(env_vars "$WORKER")"
 	# Only Pub/Sub (as tipoff-push) and the scheduler may call them.
-	g run services add-iam-policy-binding "$COORDINATOR" --region="$REGION" \
+	bind run services add-iam-policy-binding "$COORDINATOR" --region="$REGION" \
 		--member="serviceAccount:$SA_PUSH" --role=roles/run.invoker --format=none
-	g run services add-iam-policy-binding "$COORDINATOR" --region="$REGION" \
+	bind run services add-iam-policy-binding "$COORDINATOR" --region="$REGION" \
 		--member="serviceAccount:$SA_SCHEDULER" --role=roles/run.invoker --format=none
-	g run services add-iam-policy-binding "$WORKER" --region="$REGION" \
+	bind run services add-iam-policy-binding "$WORKER" --region="$REGION" \
 		--member="serviceAccount:$SA_PUSH" --role=roles/run.invoker --format=none
 }
 
@@ -284,7 +483,7 @@ push_subscription() {
 	if [ "${5:-}" = dead-letter ]; then
 		# Dead-lettering acks the message on the source subscription as the
 		# service agent.
-		g pubsub subscriptions add-iam-policy-binding "$name" \
+		bind pubsub subscriptions add-iam-policy-binding "$name" \
 			--member="serviceAccount:$(pubsub_agent)" --role=roles/pubsub.subscriber --format=none
 	fi
 }
@@ -331,10 +530,10 @@ read_project_number
 for s in "$@"; do
 	case "$s" in
 	all)
-		step_apis; step_accounts; step_storage; step_firestore; step_topics
+		step_apis; step_image; step_accounts; step_storage; step_firestore; step_topics
 		step_services; step_subscriptions; step_scheduler
 		;;
-	apis | accounts | storage | firestore | topics | services | subscriptions | scheduler | env) "step_$s" ;;
-	*) echo "deploy: unknown step $s (all, apis, accounts, storage, firestore, topics, services, subscriptions, scheduler, env)" >&2; exit 2 ;;
+	apis | image | accounts | storage | firestore | topics | services | subscriptions | scheduler | env) "step_$s" ;;
+	*) echo "deploy: unknown step $s (all, apis, image, accounts, storage, firestore, topics, services, subscriptions, scheduler, env)" >&2; exit 2 ;;
 	esac
 done
