@@ -46,12 +46,14 @@ type cloudConfig struct {
 // GOOGLE_CLOUD_PROJECT, and PORT as Cloud Run sets it).
 func (b *flagBinder) cloud() *cloudConfig {
 	cc := &cloudConfig{Addr: "127.0.0.1:8080", FirestorePrefix: "tipoff"}
+	b.env.str("TIPOFF_ADDR", &cc.Addr)
+	// Cloud Run tells a container where to listen by PORT: it wins over
+	// TIPOFF_ADDR, which could otherwise leave the service deaf.
 	if p := b.env.getenv("PORT"); p != "" {
 		cc.Addr = ":" + p
 	}
 	b.env.str("GOOGLE_CLOUD_PROJECT", &cc.Project)
 	b.env.str("TIPOFF_PROJECT", &cc.Project)
-	b.env.str("TIPOFF_ADDR", &cc.Addr)
 	switch mode := b.env.getenv("TIPOFF_PUBSUB_MODE"); mode {
 	case "", "push":
 	case "pull":
@@ -78,7 +80,7 @@ func (b *flagBinder) cloud() *cloudConfig {
 
 	fs := b.fs
 	fs.StringVar(&cc.Project, "project", cc.Project, "Google Cloud `project` of Firestore and Pub/Sub (TIPOFF_PROJECT, else GOOGLE_CLOUD_PROJECT)")
-	fs.StringVar(&cc.Addr, "addr", cc.Addr, "listen `address`; :$PORT when Cloud Run sets PORT (TIPOFF_ADDR)")
+	fs.StringVar(&cc.Addr, "addr", cc.Addr, "listen `address`; :$PORT when Cloud Run sets PORT, which wins over TIPOFF_ADDR (TIPOFF_ADDR)")
 	fs.BoolVar(&cc.Pull, "pull", cc.Pull, "receive through pull subscriptions instead of Pub/Sub pushes to the HTTP endpoints (TIPOFF_PULL, or TIPOFF_PUBSUB_MODE=pull)")
 	fs.StringVar(&cc.FirestoreDatabase, "firestore-database", cc.FirestoreDatabase, "Firestore `database`; default (default) (TIPOFF_FIRESTORE_DATABASE)")
 	fs.StringVar(&cc.FirestorePrefix, "firestore-prefix", cc.FirestorePrefix, "`prefix` of the Firestore collections (TIPOFF_FIRESTORE_PREFIX)")

@@ -61,11 +61,12 @@ func TestCloudConfig_Invalid(t *testing.T) {
 	}
 }
 
-// The deploy script's environment names are understood.
+// The deploy script's environment names are understood, and Cloud Run's
+// PORT wins over a TIPOFF_ADDR left in the environment.
 func TestCloudConfig_DeployEnv(t *testing.T) {
 	t.Parallel()
 	_, b := newFlagSet(&Main{Stderr: &bytes.Buffer{}, Getenv: func(k string) string {
-		return map[string]string{"PORT": "9090", "GOOGLE_CLOUD_PROJECT": "from-metadata", "TIPOFF_PROJECT": "tipoff-prod",
+		return map[string]string{"PORT": "9090", "TIPOFF_ADDR": ":8080", "GOOGLE_CLOUD_PROJECT": "from-metadata", "TIPOFF_PROJECT": "tipoff-prod",
 			"TIPOFF_PUBSUB_MODE": "pull", "TIPOFF_AUTH_AUDIENCE": "https://coordinator.example",
 			"TIPOFF_AUTH_EMAILS": "push@p.iam.gserviceaccount.com, scheduler@p.iam.gserviceaccount.com"}[k]
 	}}, "coordinator", "")
