@@ -8,11 +8,13 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
 
 	"google.golang.org/api/idtoken"
+	"google.golang.org/api/option"
 
 	"tipoff/batch"
 )
@@ -43,8 +45,11 @@ type AuthConfig struct {
 	// claim, which must be verified). At least one.
 	Emails []string
 	// Validator checks signatures; nil means Google's keys, fetched and
-	// cached by idtoken.
+	// cached by idtoken (from KeysURL when set).
 	Validator TokenValidator
+	// KeysURL replaces Google's ID-token signing keys endpoint (JWKS), for
+	// tests with an issuer of their own.
+	KeysURL string
 	// MaxBodyBytes bounds request bodies; default [DefaultMaxBodyBytes].
 	MaxBodyBytes int64
 	// NowFunc is the clock for the expiry check; default time.Now.
@@ -83,7 +88,18 @@ func NewAuth(ctx context.Context, cfg AuthConfig, log *slog.Logger) (*Auth, erro
 		cfg.NowFunc = time.Now
 	}
 	if cfg.Validator == nil {
-		v, err := idtoken.NewValidator(ctx)
+		var opts []option.ClientOption
+		if cfg.KeysURL != "" {
+			u, err := url.Parse(cfg.KeysURL)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return nil, fmt.Errorf("%w: auth: KeysURL %q: want an http or https URL", batch.ErrInvalid, cfg.KeysURL)
+			}
+			opts = append(opts, option.WithHTTPClient(&http.Client{Transport: keysRedirect{to: u}, Timeout: 10 * time.Second}))
+			if log != nil {
+				log.Warn("ID-token signing keys come from a test issuer", "url", cfg.KeysURL)
+			}
+		}
+		v, err := idtoken.NewValidator(ctx, opts...)
 		if err != nil {
 			return nil, fmt.Errorf("auth: token validator: %w", err)
 		}
@@ -93,6 +109,16 @@ func NewAuth(ctx context.Context, cfg AuthConfig, log *slog.Logger) (*Auth, erro
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Auth{cfg: cfg, log: log}, nil
+}
+
+// keysRedirect sends every request of the ID-token validator to one URL.
+type keysRedirect struct{ to *url.URL }
+
+func (k keysRedirect) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.URL = k.to
+	r.Host = k.to.Host
+	return http.DefaultTransport.RoundTrip(r)
 }
 
 // Wrap returns next behind the check. A request without a bearer token, or

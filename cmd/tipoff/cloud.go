@@ -85,7 +85,7 @@ func (c *cloud) handler(guard httpapi.Middleware) http.Handler {
 // shows before the first run) in the background.
 func (c *cloud) run(ctx context.Context, guard httpapi.Middleware) error {
 	version, commit := Version()
-	return serve(ctx, c.cc.Addr, c.handler(guard), c.log,
+	return httpapi.Serve(ctx, c.cc.Addr, c.handler(guard), c.log,
 		[]any{"project", c.cc.Project, "data", c.data.path, "pull", c.cc.Pull, "auth", guard != nil, "version", version, "commit", commit},
 		func(ctx context.Context) { c.data.load(ctx) },
 		func(ctx context.Context) { c.coord.Run(ctx) })

@@ -6,13 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/url"
 	"strings"
-	"time"
-
-	"google.golang.org/api/idtoken"
-	"google.golang.org/api/option"
 
 	"tipoff/gcpfirestore"
 	"tipoff/gcppubsub"
@@ -148,32 +143,12 @@ func (cc *cloudConfig) auth(ctx context.Context, limit int64, log *slog.Logger) 
 		log.Warn("OIDC authentication is off (--insecure-no-auth): anyone who reaches this service can start runs and push messages")
 		return nil, nil
 	}
-	var opts []option.ClientOption
-	if cc.AuthKeysURL != "" {
-		u, _ := url.Parse(cc.AuthKeysURL)
-		opts = append(opts, option.WithHTTPClient(&http.Client{Transport: keysRedirect{to: u}, Timeout: 10 * time.Second}))
-		log.Warn("ID-token signing keys come from a test issuer", "url", cc.AuthKeysURL)
-	}
-	v, err := idtoken.NewValidator(ctx, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("auth: %w", err)
-	}
-	a, err := httpapi.NewAuth(ctx, httpapi.AuthConfig{Audiences: cc.AuthAudiences, Emails: cc.AuthEmails, Validator: v,
-		MaxBodyBytes: limit}, log)
+	a, err := httpapi.NewAuth(ctx, httpapi.AuthConfig{Audiences: cc.AuthAudiences, Emails: cc.AuthEmails,
+		KeysURL: cc.AuthKeysURL, MaxBodyBytes: limit}, log)
 	if err != nil {
 		return nil, err
 	}
 	return a.Wrap, nil
-}
-
-// keysRedirect sends every request of the ID-token validator to one URL.
-type keysRedirect struct{ to *url.URL }
-
-func (k keysRedirect) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.URL = k.to
-	r.Host = k.to.Host
-	return http.DefaultTransport.RoundTrip(r)
 }
 
 // openQueue connects to Pub/Sub (the emulator when PUBSUB_EMULATOR_HOST is

@@ -54,6 +54,6 @@ func runCloudWorker(ctx context.Context, m *Main, cfg Config, cc *cloudConfig, p
 		w := batch.NewWorker(queue, j.Handle, sink, log, batch.WorkerConfig{Name: name, Concurrency: cfg.Workers, BatchSize: cfg.Receive, Observer: metrics})
 		loops = append(loops, func(ctx context.Context) { w.Run(ctx) })
 	}
-	return serve(ctx, cc.Addr, h, log,
+	return httpapi.Serve(ctx, cc.Addr, h, log,
 		[]any{"project", cc.Project, "pull", cc.Pull, "auth", !cc.NoAuth, "version", version, "commit", commit}, loops...)
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"tipoff/batch"
+	"tipoff/httpapi"
 	"tipoff/pipeline"
 )
 
@@ -66,7 +67,7 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	if sched != nil {
 		loops = append(loops, func(ctx context.Context) { app.daily(ctx, *sched) })
 	}
-	return serve(ctx, addr, app.handler(), log, []any{"db", cfg.DB, "workers", cfg.Workers, "daily", dailyAt}, loops...)
+	return httpapi.Serve(ctx, addr, app.handler(), log, []any{"db", cfg.DB, "workers", cfg.Workers, "daily", dailyAt}, loops...)
 }
 
 // daily starts the day's run at the scheduled time, catching up a run that

@@ -1,4 +1,4 @@
-package main
+package httpapi
 
 import (
 	"context"
@@ -10,15 +10,15 @@ import (
 	"time"
 )
 
-// shutdownBudget is how long a service takes to stop after SIGTERM: Cloud
+// ShutdownBudget is how long a service takes to stop after SIGTERM: Cloud
 // Run kills the container 10 s after it.
-const shutdownBudget = 8 * time.Second
+const ShutdownBudget = 8 * time.Second
 
-// newHTTPServer returns the server both shapes listen with. Every phase of
+// NewServer returns the server both shapes listen with. Every phase of
 // a request is bounded, so slow or idle clients cannot hold connections
 // open: headers in 10 s, a whole request body in 30 s, an answer in 60 s,
 // an idle keep-alive for 2 minutes; headers are at most 64 KiB.
-func newHTTPServer(h http.Handler) *http.Server {
+func NewServer(h http.Handler) *http.Server {
 	return &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -29,17 +29,17 @@ func newHTTPServer(h http.Handler) *http.Server {
 	}
 }
 
-// serve serves h on addr until ctx ends, running the background loops
-// meanwhile, each with ctx. On SIGTERM (ctx done) it stops taking
-// requests, lets those in flight finish within shutdownBudget (a push is
+// Serve serves h on addr until ctx ends, running the background loops
+// meanwhile, each with ctx. When ctx ends (SIGTERM) it stops taking
+// requests, lets those in flight finish within [ShutdownBudget] (a push is
 // acked only by its answer, so none is lost), and waits for the loops,
-// which finish what they hold.
-func serve(ctx context.Context, addr string, h http.Handler, log *slog.Logger, attrs []any, loops ...func(context.Context)) error {
+// which finish what they hold. attrs are logged with the address.
+func Serve(ctx context.Context, addr string, h http.Handler, log *slog.Logger, attrs []any, loops ...func(context.Context)) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
-	srv := newHTTPServer(h)
+	srv := NewServer(h)
 	log.Info("serving", append([]any{"addr", ln.Addr().String()}, attrs...)...)
 	var wg sync.WaitGroup
 	for _, l := range loops {
@@ -52,7 +52,7 @@ func serve(ctx context.Context, addr string, h http.Handler, log *slog.Logger, a
 		case <-stopped:
 			return
 		}
-		shut, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownBudget)
+		shut, cancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownBudget)
 		defer cancel()
 		if err := srv.Shutdown(shut); err != nil {
 			log.Warn("shutdown: requests still in flight were cut off", "err", err)
