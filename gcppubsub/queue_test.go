@@ -37,29 +37,62 @@ const (
 	emuPullWait = 10 * time.Second
 )
 
-// TestConformance runs the queue suite against the Pub/Sub emulator
-// (PUBSUB_EMULATOR_HOST; scripts/test starts it).
+// fakeLease is the lease of the queues on the pstest fake: Pub/Sub's
+// shortest ack deadline, so Setup gives the subscription the same one.
+// Their clock is injected, so it costs no waiting.
+const fakeLease = 10 * time.Second
+
+// TestConformance runs the queue suite against the in-process pstest fake,
+// always, and against the Pub/Sub emulator (PUBSUB_EMULATOR_HOST;
+// scripts/test starts it), which in CI must be there.
 func TestConformance(t *testing.T) {
-	batchtest.RequireEnv(t, "PUBSUB_EMULATOR_HOST")
-	batchtest.RunQueueTests(t, func(t *testing.T) batch.Queue {
-		return mustOpenEmulator(t, gcppubsub.Config{
-			Lease: emuLease, BackoffMin: emuBackoffMin, BackoffMax: emuBackoffMax,
+	t.Run("Fake", func(t *testing.T) {
+		t.Parallel()
+		clock := batchtest.NewManualClock(time.Date(2026, 1, 15, 14, 0, 0, 0, time.UTC))
+		batchtest.RunQueueTests(t, func(t *testing.T) batch.Queue {
+			return newFakeServer(t, clock).queue(t, gcppubsub.Config{Lease: fakeLease, NowFunc: clock.Now})
+		}, batchtest.QueueCaps{
+			// pstest reckons ack deadlines, publish times and the
+			// lease ends the queue checks by one clock the suite moves.
+			Clock:         clock,
+			Lease:         fakeLease,
+			MaxDeliveries: 5, // Pub/Sub's minimum
+			// pstest ignores the subscription's retry policy: a nacked
+			// message can be pulled again at once. Production waits
+			// the policy's backoff.
+			NackDelayMin: 0,
+			NackDelayMax: 0,
+			// pstest walks a map: no order. Nor does it deduplicate.
+			FIFO:       false,
+			DedupesIDs: false,
+			// The queue tracks leases itself: pstest, like Pub/Sub,
+			// silently ignores a stale ack.
+			DetectsStaleAck: true,
 		})
-	}, batchtest.QueueCaps{
-		Lease:         emuLease,
-		MaxDeliveries: 5, // Pub/Sub's minimum
-		// The emulator delivers a message nacked for the first time
-		// again at once, whatever the retry policy says; later nacks
-		// wait for about the policy's maximum backoff.
-		NackDelayMin: 0,
-		NackDelayMax: emuBackoffMax,
-		// Pub/Sub neither keeps publish order (without ordering keys)
-		// nor deduplicates publishes.
-		FIFO:       false,
-		DedupesIDs: false,
-		// The queue tracks leases itself: Pub/Sub would silently
-		// ignore a stale ack.
-		DetectsStaleAck: true,
+	})
+	t.Run("Emulator", func(t *testing.T) {
+		batchtest.RequireEnv(t, "PUBSUB_EMULATOR_HOST")
+		t.Parallel()
+		batchtest.RunQueueTests(t, func(t *testing.T) batch.Queue {
+			return mustOpenEmulator(t, gcppubsub.Config{
+				Lease: emuLease, BackoffMin: emuBackoffMin, BackoffMax: emuBackoffMax,
+			})
+		}, batchtest.QueueCaps{
+			Lease:         emuLease,
+			MaxDeliveries: 5, // Pub/Sub's minimum
+			// The emulator delivers a message nacked for the first time
+			// again at once, whatever the retry policy says; later nacks
+			// wait for about the policy's maximum backoff.
+			NackDelayMin: 0,
+			NackDelayMax: emuBackoffMax,
+			// Pub/Sub neither keeps publish order (without ordering keys)
+			// nor deduplicates publishes.
+			FIFO:       false,
+			DedupesIDs: false,
+			// The queue tracks leases itself: Pub/Sub would silently
+			// ignore a stale ack.
+			DetectsStaleAck: true,
+		})
 	})
 }
 
