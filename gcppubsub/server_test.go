@@ -5,6 +5,7 @@ import (
 	"os"
 	"testing"
 
+	pb "cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	"cloud.google.com/go/pubsub/v2/pstest"
 	"google.golang.org/api/option"
 	"google.golang.org/grpc"
@@ -83,9 +84,10 @@ func (s *testServer) clientOptions() []option.ClientOption {
 const pullMethod = "/google.pubsub.v1.Subscriber/Pull"
 
 // watchPulls returns a client option that calls started as each Pull is
-// sent and ended with its result: tests wait on what the queue is doing
-// instead of sleeping for it. Either may be nil.
-func watchPulls(started func(), ended func(error)) option.ClientOption {
+// sent and ended with the number of messages it brought and its error:
+// tests wait on what the queue is doing instead of sleeping for it.
+// Either may be nil.
+func watchPulls(started func(), ended func(n int, err error)) option.ClientOption {
 	return option.WithGRPCDialOption(grpc.WithChainUnaryInterceptor(
 		func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 			if method != pullMethod {
@@ -96,7 +98,8 @@ func watchPulls(started func(), ended func(error)) option.ClientOption {
 			}
 			err := invoker(ctx, method, req, reply, cc, opts...)
 			if ended != nil {
-				ended(err)
+				resp, _ := reply.(*pb.PullResponse)
+				ended(len(resp.GetReceivedMessages()), err)
 			}
 			return err
 		}))
