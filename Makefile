@@ -1,7 +1,7 @@
 # make check: what must be clean before anything lands.
-.PHONY: check fmt vet staticcheck test build imports tidy
+.PHONY: check fmt vet staticcheck test fuzz build imports tidy
 
-check: fmt vet tidy imports staticcheck test
+check: fmt vet tidy imports staticcheck test fuzz
 
 fmt:
 	@out=$$(gofmt -s -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt -s would change:"; echo "$$out"; exit 1; fi
@@ -22,6 +22,12 @@ imports:
 
 test:
 	scripts/test
+
+# Every fuzz target for FUZZTIME each (make fuzz FUZZTIME=1m for a longer
+# look); scripts/fuzz finds the targets.
+FUZZTIME ?= 5s
+fuzz:
+	FUZZTIME=$(FUZZTIME) scripts/fuzz
 
 build:
 	CGO_ENABLED=0 go build -o tipoff ./cmd/tipoff

@@ -84,4 +84,22 @@
 //   - No ordering without ordering keys and no deduplication of publishes,
 //     as in production. Exactly-once delivery can be switched on but is not
 //     relied on.
+//
+// # What the pstest fake does (cloud.google.com/go/pubsub/v2/pstest)
+//
+// The tests run the queue suite in process against pstest whether or not
+// the emulator is there (TestConformance/Fake). Its clock can be set, so
+// the suite moves time instead of waiting. Where it differs:
+//
+//   - It ignores retry policies: a nacked message can be pulled again at
+//     once (declared in TestConformance/Fake's caps).
+//   - Dead-lettering is lazy, as in the emulator, and adds none of the
+//     CloudPubSubDeadLetter attributes, so only the emulator shows that
+//     deliveries drop them.
+//   - An empty pull is held 500ms; its gRPC server takes requests of at
+//     most 4 MB, so publishes split near Pub/Sub's 10 MB are tested on
+//     the emulator only (TestQueue_PublishSplits).
+//   - A subscription exists as soon as CreateSubscription returns, so the
+//     emulator's creation race (TestQueue_AutoSetupConcurrentPublish) and
+//     push delivery (TestSetupPush_Emulator) are the emulator's to test.
 package gcppubsub

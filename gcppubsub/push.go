@@ -41,8 +41,9 @@ type pushMessage struct {
 // the delivery attempt (1 when the subscription has no dead-letter policy)
 // and the publish time. The delivery has no receipt: a push is acked by
 // answering it with a 2xx status and nacked by any other. It reads at most
-// [MaxPushBytes]. Every error wraps [batch.ErrInvalid] and says what was
-// wrong: a body that does not decode never will.
+// [MaxPushBytes]. A publishTime outside the years 0001 to 9999 UTC, which
+// Pub/Sub cannot send, is refused. Every error wraps [batch.ErrInvalid] and
+// says what was wrong: a body that does not decode never will.
 func DecodePush(r io.Reader) (batch.Delivery, error) {
 	body, err := io.ReadAll(io.LimitReader(r, MaxPushBytes+1))
 	if err != nil {
@@ -72,6 +73,9 @@ func DecodePush(r io.Reader) (batch.Delivery, error) {
 	if err != nil {
 		return batch.Delivery{}, fmt.Errorf("%w: push message %s: publishTime %q is not an RFC 3339 time", batch.ErrInvalid, m.MessageID, m.PublishTime)
 	}
+	if err := checkPublishTime(published); err != nil {
+		return batch.Delivery{}, fmt.Errorf("%w: push message %s: publishTime %q %v", batch.ErrInvalid, m.MessageID, m.PublishTime, err)
+	}
 	d := batch.Delivery{
 		Message:     batch.Message{ID: m.MessageID, Body: m.Data},
 		Attempt:     max(env.DeliveryAttempt, 1),
@@ -97,13 +101,35 @@ func DecodePush(r io.Reader) (batch.Delivery, error) {
 	return d, nil
 }
 
+// Pub/Sub's publishTime is a protobuf Timestamp, which holds only UTC times
+// from year 1 to year 9999; RFC 3339 text with an offset can name times
+// beyond (0000-12-31T23:00:00-01:00 is in year 1, 0000-01-01T00:00:00+01:00
+// in year -1), which no push carries and which do not survive a round trip,
+// since their UTC form has no four-digit year.
+var (
+	minPublishTime = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxPublishTime = time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC)
+)
+
+// checkPublishTime reports a time outside a protobuf Timestamp's range.
+func checkPublishTime(t time.Time) error {
+	if t.Before(minPublishTime) || t.After(maxPublishTime) {
+		return errors.New("is outside the years 0001 to 9999 UTC")
+	}
+	return nil
+}
+
 // EncodePush returns the body of the push request Pub/Sub would send for d
 // on subscription (a full name, projects/P/subscriptions/S): what
 // [DecodePush] reads. Tests of push handlers use it; d.ID doubles as the
-// Pub/Sub message ID.
+// Pub/Sub message ID. A PublishedAt outside the years 0001 to 9999 UTC is
+// refused with [batch.ErrInvalid].
 func EncodePush(subscription string, d batch.Delivery) ([]byte, error) {
 	if d.ID == "" {
 		return nil, fmt.Errorf("%w: encode push: delivery has no ID", batch.ErrInvalid)
+	}
+	if err := checkPublishTime(d.PublishedAt); err != nil {
+		return nil, fmt.Errorf("%w: encode push: PublishedAt %v", batch.ErrInvalid, err)
 	}
 	attrs := make(map[string]string, len(d.Attributes)+1)
 	for k, v := range d.Attributes {

@@ -103,6 +103,10 @@ func TestDecodePush_Invalid(t *testing.T) {
 		{"attribute not a string", `{"message":{"attributes":{"a":1},"messageId":"1","publishTime":"2026-01-15T06:00:00Z"}}`, "not a Pub/Sub push envelope"},
 		{"no publish time", `{"message":{"messageId":"1"}}`, `publishTime ""`},
 		{"bad publish time", `{"message":{"messageId":"1","publishTime":"yesterday"}}`, `publishTime "yesterday"`},
+		// RFC 3339 with an offset reaches beyond the years a protobuf
+		// Timestamp holds, and beyond what Go formats as RFC 3339.
+		{"publish time in year -1", `{"message":{"messageId":"1","publishTime":"0000-01-01T00:00:00+01:00"}}`, `publishTime "0000-01-01T00:00:00+01:00" is outside`},
+		{"publish time in year 10000", `{"message":{"messageId":"1","publishTime":"9999-12-31T23:30:00-01:00"}}`, `publishTime "9999-12-31T23:30:00-01:00" is outside`},
 		{"negative attempt", `{"message":{"messageId":"1","publishTime":"2026-01-15T06:00:00Z"},"deliveryAttempt":-1}`, "deliveryAttempt -1"},
 		{"trailing data", `{"message":{"messageId":"1","publishTime":"2026-01-15T06:00:00Z"}} {}`, "data after the envelope"},
 		{"too long", `{"message":{"messageId":"1","publishTime":"2026-01-15T06:00:00Z","data":"` + strings.Repeat("A", gcppubsub.MaxPushBytes) + `"}}`, "longer than"},
@@ -138,6 +142,34 @@ func TestEncodePush_Reserved(t *testing.T) {
 	}
 	if _, err := gcppubsub.EncodePush("projects/p/subscriptions/s", batch.Delivery{}); !errors.Is(err, batch.ErrInvalid) {
 		t.Errorf("EncodePush without an ID: got %v, want an error wrapping %v", err, batch.ErrInvalid)
+	}
+}
+
+// EncodePush refuses a publish time a push cannot carry, and encodes the
+// first and last instants it can so that they decode unchanged.
+func TestEncodePush_PublishTimeRange(t *testing.T) {
+	for _, at := range []time.Time{
+		time.Date(0, 12, 31, 23, 59, 59, 999999999, time.UTC),
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+	} {
+		d := batch.Delivery{Message: batch.Message{ID: "x"}, PublishedAt: at}
+		if _, err := gcppubsub.EncodePush("projects/p/subscriptions/s", d); !errors.Is(err, batch.ErrInvalid) || !strings.Contains(err.Error(), "PublishedAt") {
+			t.Errorf("EncodePush with PublishedAt %v: got %v, want an error wrapping %v that names PublishedAt", at, err, batch.ErrInvalid)
+		}
+	}
+	for _, at := range []time.Time{
+		time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC),
+	} {
+		d := batch.Delivery{Message: batch.Message{ID: "x"}, Attempt: 1, PublishedAt: at}
+		b, err := gcppubsub.EncodePush("projects/p/subscriptions/s", d)
+		if err != nil {
+			t.Fatalf("EncodePush with PublishedAt %v: %v", at, err)
+		}
+		got, err := gcppubsub.DecodePush(bytes.NewReader(b))
+		if err != nil || !got.PublishedAt.Equal(at) {
+			t.Fatalf("DecodePush(EncodePush(PublishedAt %v)) = %v, %v; want the same time", at, got.PublishedAt, err)
+		}
 	}
 }
 

@@ -37,29 +37,62 @@ const (
 	emuPullWait = 10 * time.Second
 )
 
-// TestConformance runs the queue suite against the Pub/Sub emulator
-// (PUBSUB_EMULATOR_HOST; scripts/test starts it).
+// fakeLease is the lease of the queues on the pstest fake: Pub/Sub's
+// shortest ack deadline, so Setup gives the subscription the same one.
+// Their clock is injected, so it costs no waiting.
+const fakeLease = 10 * time.Second
+
+// TestConformance runs the queue suite against the in-process pstest fake,
+// always, and against the Pub/Sub emulator (PUBSUB_EMULATOR_HOST;
+// scripts/test starts it), which in CI must be there.
 func TestConformance(t *testing.T) {
-	batchtest.RequireEnv(t, "PUBSUB_EMULATOR_HOST")
-	batchtest.RunQueueTests(t, func(t *testing.T) batch.Queue {
-		return mustOpenEmulator(t, gcppubsub.Config{
-			Lease: emuLease, BackoffMin: emuBackoffMin, BackoffMax: emuBackoffMax,
+	t.Run("Fake", func(t *testing.T) {
+		t.Parallel()
+		clock := batchtest.NewManualClock(time.Date(2026, 1, 15, 14, 0, 0, 0, time.UTC))
+		batchtest.RunQueueTests(t, func(t *testing.T) batch.Queue {
+			return newFakeServer(t, clock).queue(t, gcppubsub.Config{Lease: fakeLease, NowFunc: clock.Now})
+		}, batchtest.QueueCaps{
+			// pstest reckons ack deadlines, publish times and the
+			// lease ends the queue checks by one clock the suite moves.
+			Clock:         clock,
+			Lease:         fakeLease,
+			MaxDeliveries: 5, // Pub/Sub's minimum
+			// pstest ignores the subscription's retry policy: a nacked
+			// message can be pulled again at once. Production waits
+			// the policy's backoff.
+			NackDelayMin: 0,
+			NackDelayMax: 0,
+			// pstest walks a map: no order. Nor does it deduplicate.
+			FIFO:       false,
+			DedupesIDs: false,
+			// The queue tracks leases itself: pstest, like Pub/Sub,
+			// silently ignores a stale ack.
+			DetectsStaleAck: true,
 		})
-	}, batchtest.QueueCaps{
-		Lease:         emuLease,
-		MaxDeliveries: 5, // Pub/Sub's minimum
-		// The emulator delivers a message nacked for the first time
-		// again at once, whatever the retry policy says; later nacks
-		// wait for about the policy's maximum backoff.
-		NackDelayMin: 0,
-		NackDelayMax: emuBackoffMax,
-		// Pub/Sub neither keeps publish order (without ordering keys)
-		// nor deduplicates publishes.
-		FIFO:       false,
-		DedupesIDs: false,
-		// The queue tracks leases itself: Pub/Sub would silently
-		// ignore a stale ack.
-		DetectsStaleAck: true,
+	})
+	t.Run("Emulator", func(t *testing.T) {
+		batchtest.RequireEnv(t, "PUBSUB_EMULATOR_HOST")
+		t.Parallel()
+		batchtest.RunQueueTests(t, func(t *testing.T) batch.Queue {
+			return mustOpenEmulator(t, gcppubsub.Config{
+				Lease: emuLease, BackoffMin: emuBackoffMin, BackoffMax: emuBackoffMax,
+			})
+		}, batchtest.QueueCaps{
+			Lease:         emuLease,
+			MaxDeliveries: 5, // Pub/Sub's minimum
+			// The emulator delivers a message nacked for the first time
+			// again at once, whatever the retry policy says; later nacks
+			// wait for about the policy's maximum backoff.
+			NackDelayMin: 0,
+			NackDelayMax: emuBackoffMax,
+			// Pub/Sub neither keeps publish order (without ordering keys)
+			// nor deduplicates publishes.
+			FIFO:       false,
+			DedupesIDs: false,
+			// The queue tracks leases itself: Pub/Sub would silently
+			// ignore a stale ack.
+			DetectsStaleAck: true,
+		})
 	})
 }
 
@@ -118,7 +151,8 @@ func expectNone(t testing.TB, q batch.Queue, topic string, wait time.Duration) {
 // Invalid messages are refused with ErrInvalid naming the message, and
 // nothing of the call is published, not even its valid messages.
 func TestQueue_PublishInvalid(t *testing.T) {
-	q := mustOpenEmulator(t, gcppubsub.Config{Lease: emuLease})
+	srv := newTestServer(t)
+	q := srv.queue(t, gcppubsub.Config{Lease: emuLease})
 	// Set up first: a message published before its subscription exists
 	// would be lost, and the check below would prove nothing.
 	if err := q.Setup(t.Context(), "publish-invalid"); err != nil {
@@ -154,7 +188,14 @@ func TestQueue_PublishInvalid(t *testing.T) {
 			t.Errorf("Publish to topic %q = %v; want an error wrapping %v", topic, err, batch.ErrInvalid)
 		}
 	}
-	expectNone(t, q, "publish-invalid", 3*time.Second)
+	if srv.fake != nil {
+		// The fake lists what reached it: no need to wait and see.
+		if ms := srv.fake.Messages(); len(ms) > 0 {
+			t.Fatalf("%d messages reached the server, want none; the first: %q", len(ms), ms[0].Data)
+		}
+	} else {
+		expectNone(t, q, "publish-invalid", 3*time.Second)
+	}
 	if err := q.Publish(t.Context(), "publish-invalid", good); err != nil {
 		t.Fatalf("Publish(good): %v", err)
 	}
@@ -173,6 +214,10 @@ func manyAttrs(n int) map[string]string {
 
 // One Publish call of more messages, and more bytes, than one Pub/Sub
 // request holds is split, and every message arrives.
+//
+// The emulator only: pstest's gRPC server takes requests of at most 4 MB,
+// where Pub/Sub takes 10 MB, so the client would retry the 9 MB requests
+// against it until its deadline.
 func TestQueue_PublishSplits(t *testing.T) {
 	q := mustOpenEmulator(t, gcppubsub.Config{Lease: 30 * time.Second})
 	msgs := make([]batch.Message, 2100)
@@ -205,8 +250,7 @@ func TestQueue_PublishSplits(t *testing.T) {
 // Without AutoSetup, a topic nobody set up is ErrNotFound, for publishing
 // and for receiving.
 func TestQueue_NotSetUp(t *testing.T) {
-	batchtest.RequireEnv(t, "PUBSUB_EMULATOR_HOST")
-	q := mustOpen(t, gcppubsub.Config{Project: batchtest.UniqueID(t)})
+	q := mustOpen(t, gcppubsub.Config{Project: batchtest.UniqueID(t)}, newTestServer(t).clientOptions()...)
 	if err := q.Publish(t.Context(), "nowhere", batch.Message{ID: "x"}); !errors.Is(err, batch.ErrNotFound) {
 		t.Fatalf("Publish to a missing topic: got %v, want an error wrapping %v", err, batch.ErrNotFound)
 	}
@@ -265,11 +309,13 @@ func TestQueue_AutoSetupConcurrentPublish(t *testing.T) {
 
 // Close ends a waiting Receive at once, and later calls fail.
 func TestQueue_Close(t *testing.T) {
-	batchtest.RequireEnv(t, "PUBSUB_EMULATOR_HOST")
-	q, err := gcppubsub.Open(t.Context(), gcppubsub.Config{Project: batchtest.UniqueID(t), AutoSetup: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pulling := make(chan struct{}, 1)
+	q := newTestServer(t).queue(t, gcppubsub.Config{}, watchPulls(func() {
+		select {
+		case pulling <- struct{}{}:
+		default:
+		}
+	}, nil))
 	if err := q.Setup(t.Context(), "close-me"); err != nil {
 		t.Fatal(err)
 	}
@@ -278,7 +324,13 @@ func TestQueue_Close(t *testing.T) {
 		_, err := q.Receive(t.Context(), "close-me", 1)
 		errc <- err
 	}()
-	time.Sleep(200 * time.Millisecond) // let the receive reach its pull
+	select {
+	case <-pulling: // the receive is waiting in its pull
+	case err := <-errc:
+		t.Fatalf("Receive on an empty topic returned %v before Close", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("Receive sent no pull within 30s")
+	}
 	closed := time.Now()
 	if err := q.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
@@ -300,19 +352,19 @@ func TestQueue_Close(t *testing.T) {
 // Setup creates the topic, the dead-letter topic and both subscriptions
 // with the configured policies, and running it again changes nothing.
 func TestQueue_Setup(t *testing.T) {
-	batchtest.RequireEnv(t, "PUBSUB_EMULATOR_HOST")
+	srv := newTestServer(t)
 	ctx := t.Context()
 	project := batchtest.UniqueID(t)
 	cfg := gcppubsub.Config{Project: project, Lease: 45 * time.Second, MaxDeliveries: 7,
 		BackoffMin: 5 * time.Second, BackoffMax: 90 * time.Second,
 		Subscriptions: map[string]string{batch.TopicOutcomes: "coordinator-outcomes"}}
-	q := mustOpen(t, cfg)
+	q := mustOpen(t, cfg, srv.clientOptions()...)
 	for range 2 {
 		if err := q.Setup(ctx, batch.TopicOutcomes); err != nil {
 			t.Fatalf("Setup: %v", err)
 		}
 	}
-	c, err := pubsub.NewClient(ctx, project)
+	c, err := pubsub.NewClient(ctx, project, srv.clientOptions()...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -349,7 +401,7 @@ func TestQueue_Setup(t *testing.T) {
 // A lease shorter than the subscription's ack deadline is what Receive
 // gives: the message comes back after it, not after the ack deadline.
 func TestQueue_LeaseShorterThanAckDeadline(t *testing.T) {
-	q := mustOpenEmulator(t, gcppubsub.Config{Lease: 2 * time.Second})
+	q := newTestServer(t).queue(t, gcppubsub.Config{Lease: 2 * time.Second})
 	if err := q.Publish(t.Context(), "short-lease", batch.Message{ID: "s"}); err != nil {
 		t.Fatal(err)
 	}
@@ -410,18 +462,57 @@ func TestConfig_Validate(t *testing.T) {
 	}
 }
 
-// Pulls cut short by PullWait are asked again: Receive waits on past them
-// until its own context ends, then still gets what is published.
+// Pulls that bring nothing, cut short by PullWait or not, are asked
+// again: Receive waits on past them until its own context ends, then still
+// gets what is published.
 func TestQueue_PullWait(t *testing.T) {
-	q := mustOpenEmulator(t, gcppubsub.Config{Lease: emuLease, PullWait: time.Second})
+	// Shorter than the fake's own 500ms hold of an empty pull, so that
+	// there it is PullWait that ends them. (The emulator answers some
+	// empty pulls at once.)
+	const pullWait = 300 * time.Millisecond
+	empty := make(chan error, 100)
+	q := newTestServer(t).queue(t, gcppubsub.Config{Lease: emuLease, PullWait: pullWait}, watchPulls(nil, func(n int, err error) {
+		if n == 0 {
+			select {
+			case empty <- err:
+			default:
+			}
+		}
+	}))
 	if err := q.Setup(t.Context(), "pull-wait"); err != nil {
 		t.Fatal(err)
 	}
-	expectNone(t, q, "pull-wait", 3500*time.Millisecond) // three bounded pulls and a half
+	type received struct {
+		ds  []batch.Delivery
+		err error
+	}
+	got := make(chan received, 1)
+	go func() {
+		ds, err := q.Receive(t.Context(), "pull-wait", 1)
+		got <- received{ds, err}
+	}()
+	for i := range 3 {
+		select {
+		case err := <-empty:
+			t.Logf("pull %d brought nothing: %v", i+1, err)
+		case r := <-got:
+			t.Fatalf("Receive returned %d deliveries, %v after %d empty pulls; want it to wait on", len(r.ds), r.err, i)
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%d empty pulls within 30s; want 3", i)
+		}
+	}
 	if err := q.Publish(t.Context(), "pull-wait", batch.Message{ID: "late"}); err != nil {
 		t.Fatal(err)
 	}
-	if d := mustReceive(t, q, "pull-wait", 1)[0]; d.ID != "late" {
-		t.Fatalf("received %q, want %q", d.ID, "late")
+	select {
+	case r := <-got:
+		if r.err != nil || len(r.ds) != 1 || r.ds[0].ID != "late" {
+			t.Fatalf("Receive = %d deliveries, %v; want %q", len(r.ds), r.err, "late")
+		}
+		if err := q.Ack(t.Context(), r.ds...); err != nil {
+			t.Fatalf("Ack: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Receive did not return the message published while it waited")
 	}
 }

@@ -171,34 +171,96 @@ func round2(v float64) float64 { return math.Round(v*100) / 100 }
 func round3(v float64) float64 { return math.Round(v*1000) / 1000 }
 func round4(v float64) float64 { return math.Round(v*1e4) / 1e4 }
 
-// EncodeResult returns res's wire form (JSON).
+// Bounds on a result's wire form. A worker's result holds one prediction
+// per system and line, a few dozen and some kilobytes; the coordinator
+// decodes every outcome's result, so these keep a broken or hostile one
+// from costing it more than a few megabytes and milliseconds (a megabyte
+// of "{}," was 350,000 empty predictions to allocate before Validate
+// could refuse the first).
+const (
+	// MaxResultBytes is the longest wire form DecodeResult reads and
+	// EncodeResult writes.
+	MaxResultBytes = 1 << 20
+	// MaxPredictions is the most predictions a result may hold.
+	MaxPredictions = 1000
+)
+
+// EncodeResult returns res's wire form (JSON). A result that does not
+// validate, or whose wire form would exceed [MaxResultBytes], gives an
+// error wrapping [batch.ErrInvalid].
 func EncodeResult(res Result) ([]byte, error) {
 	if err := res.Validate(); err != nil {
 		return nil, err
 	}
-	return json.Marshal(res)
+	b, err := json.Marshal(res)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > MaxResultBytes {
+		return nil, fmt.Errorf("%w: result is %d bytes encoded, more than %d", batch.ErrInvalid, len(b), MaxResultBytes)
+	}
+	return b, nil
 }
 
 // DecodeResult parses and validates a result's wire form; errors wrap
-// [batch.ErrInvalid].
+// [batch.ErrInvalid]. It refuses, before decoding them, forms longer than
+// [MaxResultBytes] and more than [MaxPredictions] predictions.
 func DecodeResult(b []byte) (Result, error) {
-	var res Result
+	if len(b) > MaxResultBytes {
+		return Result{}, fmt.Errorf("%w: decode result: %d bytes, more than %d", batch.ErrInvalid, len(b), MaxResultBytes)
+	}
+	var wire struct {
+		Result
+		Predictions predictionList `json:"predictions"`
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
-	if err := dec.Decode(&res); err != nil {
+	if err := dec.Decode(&wire); err != nil {
 		return Result{}, fmt.Errorf("%w: decode result: %v", batch.ErrInvalid, err)
 	}
 	if dec.More() {
 		return Result{}, fmt.Errorf("%w: decode result: data after the JSON object", batch.ErrInvalid)
 	}
+	res := wire.Result
+	res.Predictions = wire.Predictions
 	if err := res.Validate(); err != nil {
 		return Result{}, err
 	}
 	return res, nil
 }
 
-// Validate checks that every prediction belongs to the result's date and
-// player, has a valid pick, confidence and points, and that no two share a
-// key. Errors wrap [batch.ErrInvalid].
+// predictionList decodes a JSON array of predictions one at a time,
+// refusing the one past [MaxPredictions] before it allocates it.
+type predictionList []Prediction
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (l *predictionList) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*l = nil
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if t, err := dec.Token(); err != nil || t != json.Delim('[') {
+		return errors.New("predictions is not an array")
+	}
+	out := []Prediction{}
+	for dec.More() {
+		if len(out) == MaxPredictions {
+			return fmt.Errorf("more than %d predictions", MaxPredictions)
+		}
+		var p Prediction
+		if err := dec.Decode(&p); err != nil {
+			return fmt.Errorf("predictions[%d]: %w", len(out), err)
+		}
+		out = append(out, p)
+	}
+	*l = out
+	return nil
+}
+
+// Validate checks that the result holds at most [MaxPredictions]
+// predictions, that every one belongs to the result's date and player, has
+// a valid pick, confidence and points, and that no two share a key. Errors
+// wrap [batch.ErrInvalid].
 func (res *Result) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) {
@@ -212,6 +274,10 @@ func (res *Result) Validate() error {
 	}
 	if res.PlayerID == "" {
 		bad("player_id is empty")
+	}
+	if len(res.Predictions) > MaxPredictions {
+		bad("%d predictions, more than %d", len(res.Predictions), MaxPredictions)
+		return errors.Join(errs...)
 	}
 	seen := make(map[Key]bool, len(res.Predictions))
 	for i, p := range res.Predictions {
