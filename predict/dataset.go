@@ -503,3 +503,19 @@ func comparePropLines(a, b PropLine) int {
 	}
 	return a.UnderOdds - b.UnderOdds
 }
+
+// BusiestDate returns the date from from on (through to, unless to is 0)
+// with the most games already played, the earliest of equals; 0 if none.
+// The demo and the benchmarks run on it: a full slate with history.
+func (d *Dataset) BusiestDate(from, to Date) Date {
+	best, n := Date(0), 0
+	for _, g := range d.Games() {
+		if g.Date < from || (to != 0 && g.Date > to) || !g.Final {
+			continue
+		}
+		if k := len(d.GamesOn(g.Date)); k > n {
+			best, n = g.Date, k
+		}
+	}
+	return best
+}

@@ -298,3 +298,23 @@ func BenchmarkBuildRequest(b *testing.B) {
 		i++
 	}
 }
+
+// BusiestDate picks the played date with the most games in its range, the
+// earliest of equals.
+func TestDataset_BusiestDate(t *testing.T) {
+	t.Parallel()
+	ds := synthetic(t)
+	from, to := predict.MustParseDate("2025-11-01"), predict.MustParseDate("2025-12-31")
+	got := ds.BusiestDate(from, to)
+	if got < from || got > to || len(ds.GamesOn(got)) == 0 {
+		t.Fatalf("BusiestDate = %v: not a date with games in %v..%v", got, from, to)
+	}
+	for d := from; d <= to; d++ {
+		if n := len(ds.GamesOn(d)); n > len(ds.GamesOn(got)) || (n == len(ds.GamesOn(got)) && d < got) {
+			t.Fatalf("BusiestDate = %v with %d games, but %v has %d", got, len(ds.GamesOn(got)), d, n)
+		}
+	}
+	if got := ds.BusiestDate(to, from); got != 0 {
+		t.Errorf("BusiestDate of an empty range = %v, want 0", got)
+	}
+}

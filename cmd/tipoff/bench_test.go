@@ -28,7 +28,7 @@ func BenchmarkRun_BusiestDay(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	date := busiestRealDate(ds)
+	date := ds.BusiestDate(predict.MustParseDate("2025-10-21"), 0)
 	cfg := DefaultConfig()
 	cfg.DB = filepath.Join(b.TempDir(), "tipoff.db")
 	cfg.ExportDir = filepath.Join(b.TempDir(), "exports")
@@ -55,20 +55,6 @@ func BenchmarkRun_BusiestDay(b *testing.B) {
 	}
 	b.ReportMetric(float64(players), "players")
 	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/day")
-}
-
-// busiestRealDate returns the 2025-26 date with the most games.
-func busiestRealDate(ds *predict.Dataset) predict.Date {
-	best, n := predict.Date(0), 0
-	for _, g := range ds.Games() {
-		if g.Season != "2025-26" || !g.Final {
-			continue
-		}
-		if k := len(ds.GamesOn(g.Date)); k > n {
-			best, n = g.Date, k
-		}
-	}
-	return best
 }
 
 // BenchmarkRun_NoOp100k burns down a 100,000-item batch whose work does

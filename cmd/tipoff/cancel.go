@@ -31,7 +31,7 @@ func runCancel(ctx context.Context, m *Main, args []string) error {
 	fs, b := newFlagSet(m, "cancel", cancelUsage)
 	b.db()
 	coord := ""
-	b.env.str("TIPOFF_COORDINATOR", &coord)
+	b.env.String("TIPOFF_COORDINATOR", &coord)
 	fs.StringVar(&coord, "coordinator", coord, "cancel through the coordinator at this `URL` instead of the SQLite file (TIPOFF_COORDINATOR)")
 	useToken := fs.Bool("id-token", false, "call the coordinator with a Google ID token for its URL, from Application Default Credentials")
 	reason := fs.String("reason", "cancelled by an operator", "why, recorded with the batch and its event")

@@ -41,37 +41,37 @@ type cloudConfig struct {
 // GOOGLE_CLOUD_PROJECT, and PORT as Cloud Run sets it).
 func (b *flagBinder) cloud() *cloudConfig {
 	cc := &cloudConfig{Addr: "127.0.0.1:8080", FirestorePrefix: "tipoff"}
-	b.env.str("TIPOFF_ADDR", &cc.Addr)
+	b.env.String("TIPOFF_ADDR", &cc.Addr)
 	// Cloud Run tells a container where to listen by PORT: it wins over
 	// TIPOFF_ADDR, which could otherwise leave the service deaf.
-	if p := b.env.getenv("PORT"); p != "" {
+	if p := b.env.Get("PORT"); p != "" {
 		cc.Addr = ":" + p
 	}
-	b.env.str("GOOGLE_CLOUD_PROJECT", &cc.Project)
-	b.env.str("TIPOFF_PROJECT", &cc.Project)
-	switch mode := b.env.getenv("TIPOFF_PUBSUB_MODE"); mode {
+	b.env.String("GOOGLE_CLOUD_PROJECT", &cc.Project)
+	b.env.String("TIPOFF_PROJECT", &cc.Project)
+	switch mode := b.env.Get("TIPOFF_PUBSUB_MODE"); mode {
 	case "", "push":
 	case "pull":
 		cc.Pull = true
 	default:
-		b.env.errs = append(b.env.errs, fmt.Errorf("TIPOFF_PUBSUB_MODE=%q: want push or pull", mode))
+		b.env.Fail(fmt.Errorf("TIPOFF_PUBSUB_MODE=%q: want push or pull", mode))
 	}
-	b.env.bool("TIPOFF_PULL", &cc.Pull)
+	b.env.Bool("TIPOFF_PULL", &cc.Pull)
 	for name, want := range map[string]string{"TIPOFF_STORE": "firestore", "TIPOFF_QUEUE": "pubsub"} {
-		if v := b.env.getenv(name); v != "" && v != want && b.fs.Name() == "coordinator" {
-			b.env.errs = append(b.env.errs, fmt.Errorf("%s=%q: the coordinator runs on %s only", name, v, want))
+		if v := b.env.Get(name); v != "" && v != want && b.fs.Name() == "coordinator" {
+			b.env.Fail(fmt.Errorf("%s=%q: the coordinator runs on %s only", name, v, want))
 		}
 	}
-	b.env.str("TIPOFF_FIRESTORE_DATABASE", &cc.FirestoreDatabase)
-	b.env.str("TIPOFF_FIRESTORE_PREFIX", &cc.FirestorePrefix)
-	b.env.bool("TIPOFF_PUBSUB_SETUP", &cc.PubsubSetup)
+	b.env.String("TIPOFF_FIRESTORE_DATABASE", &cc.FirestoreDatabase)
+	b.env.String("TIPOFF_FIRESTORE_PREFIX", &cc.FirestorePrefix)
+	b.env.Bool("TIPOFF_PUBSUB_SETUP", &cc.PubsubSetup)
 	audiences, emails := "", ""
-	b.env.str("TIPOFF_AUTH_AUDIENCE", &audiences)
-	b.env.str("TIPOFF_AUTH_AUDIENCES", &audiences)
-	b.env.str("TIPOFF_AUTH_EMAILS", &emails)
+	b.env.String("TIPOFF_AUTH_AUDIENCE", &audiences)
+	b.env.String("TIPOFF_AUTH_AUDIENCES", &audiences)
+	b.env.String("TIPOFF_AUTH_EMAILS", &emails)
 	cc.AuthAudiences, cc.AuthEmails = splitList(audiences), splitList(emails)
-	b.env.str("TIPOFF_AUTH_KEYS_URL", &cc.AuthKeysURL)
-	b.env.bool("TIPOFF_INSECURE_NO_AUTH", &cc.NoAuth)
+	b.env.String("TIPOFF_AUTH_KEYS_URL", &cc.AuthKeysURL)
+	b.env.Bool("TIPOFF_INSECURE_NO_AUTH", &cc.NoAuth)
 
 	fs := b.fs
 	fs.StringVar(&cc.Project, "project", cc.Project, "Google Cloud `project` of Firestore and Pub/Sub (TIPOFF_PROJECT, else GOOGLE_CLOUD_PROJECT)")
@@ -112,18 +112,6 @@ func (cc *cloudConfig) validate() error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-func (e *envSource) bool(name string, dst *bool) {
-	switch strings.ToLower(e.getenv(name)) {
-	case "":
-	case "1", "true", "yes":
-		*dst = true
-	case "0", "false", "no":
-		*dst = false
-	default:
-		e.errs = append(e.errs, fmt.Errorf("%s=%q: want true or false", name, e.getenv(name)))
-	}
 }
 
 func splitList(s string) []string {

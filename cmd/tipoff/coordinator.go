@@ -53,15 +53,15 @@ func runCoordinator(ctx context.Context, m *Main, args []string) error {
 	cc := b.cloud()
 	cfg := b.cfg
 	cfg.ExportDir = ""
-	b.env.duration("TIPOFF_LEASE", &cfg.Lease)
-	b.env.duration("TIPOFF_SWEEP_EVERY", &cfg.SweepEvery)
-	b.env.str("TIPOFF_EXPORT_DIR", &cfg.ExportDir)
+	b.env.Duration("TIPOFF_LEASE", &cfg.Lease)
+	b.env.Duration("TIPOFF_SWEEP_EVERY", &cfg.SweepEvery)
+	b.env.String("TIPOFF_EXPORT_DIR", &cfg.ExportDir)
 	fs.DurationVar(&cfg.Lease, "lease", cfg.Lease, "with --pull: how long a received outcome stays leased before redelivery (TIPOFF_LEASE)")
 	fs.DurationVar(&cfg.SweepEvery, "sweep-every", cfg.SweepEvery, "period of the sweep (re-drive, deadlines, finalize) and of the event relay (TIPOFF_SWEEP_EVERY)")
 	fs.StringVar(&cfg.ExportDir, "export-dir", cfg.ExportDir, "also write the day's picks to `directory`/<date>.json; default none (TIPOFF_EXPORT_DIR)")
 	dataPath := ""
-	b.env.str("TIPOFF_DATA_DIR", &dataPath)
-	b.env.str("TIPOFF_DATA", &dataPath)
+	b.env.String("TIPOFF_DATA_DIR", &dataPath)
+	b.env.String("TIPOFF_DATA", &dataPath)
 	fs.StringVar(&dataPath, "data", dataPath, "input data: a CSV `directory` or a SQLite file, read afresh for each run (TIPOFF_DATA or TIPOFF_DATA_DIR)")
 	conf, err := b.parse(args)
 	if err != nil {

@@ -24,26 +24,6 @@ run (its label has the time in it); the file keeps them all, so
 // mid-season, with months of history behind it.
 const demoDate = "2026-01-15"
 
-// busiestDate returns the date with the most games from two months into the
-// league's schedule on, the earliest of equals: a full slate with history.
-func busiestDate(ds *predict.Dataset) predict.Date {
-	games := ds.Games()
-	if len(games) == 0 {
-		return 0
-	}
-	from := games[0].Date.AddDays(60)
-	best, n := predict.Date(0), 0
-	for _, g := range games {
-		if g.Date < from || !g.Final {
-			continue
-		}
-		if k := len(ds.GamesOn(g.Date)); k > n {
-			best, n = g.Date, k
-		}
-	}
-	return best
-}
-
 func runDemo(ctx context.Context, m *Main, args []string) error {
 	fs, b := newFlagSet(m, "demo", demoUsage)
 	b.cfg.DB = "tipoff-demo.db"
@@ -82,7 +62,7 @@ func runDemo(ctx context.Context, m *Main, args []string) error {
 		}
 	}
 	if cfg.Date == "" {
-		cfg.Date = busiestDate(league).String()
+		cfg.Date = league.BusiestDate(league.Games()[0].Date.AddDays(60), 0).String()
 	}
 	date, err := predict.ParseDate(cfg.Date)
 	if err != nil {

@@ -87,7 +87,7 @@ func (a *embedded) worker(name string, sink batch.OutcomeSink) *batch.Worker {
 // directory.
 func (a *embedded) statusConfig(now func() time.Time) httpapi.StatusConfig {
 	return httpapi.StatusConfig{Store: a.store, Publications: a.db, DeadLetters: a.queue, QueueDepths: a.queue.Depths,
-		Export: exportInfo(a.cfg.ExportDir), NowFunc: now, Log: a.log}
+		Export: httpapi.ExportDir(a.cfg.ExportDir), NowFunc: now, Log: a.log}
 }
 
 // handler is the embedded shape's HTTP surface: the coordinator's routes

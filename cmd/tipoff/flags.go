@@ -6,64 +6,18 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
+	"tipoff/internal/envflag"
 	"tipoff/pipeline"
 	"tipoff/predict"
 )
-
-// envSource reads TIPOFF_* variables into flag defaults and remembers bad
-// values, so Validate can report every problem at once.
-type envSource struct {
-	getenv func(string) string
-	errs   []error
-}
-
-func (e *envSource) str(name string, dst *string) {
-	if v := e.getenv(name); v != "" {
-		*dst = v
-	}
-}
-
-func (e *envSource) int(name string, dst *int) {
-	if v := e.getenv(name); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			e.errs = append(e.errs, fmt.Errorf("%s=%q: not a whole number", name, v))
-			return
-		}
-		*dst = n
-	}
-}
-
-func (e *envSource) float(name string, dst *float64) {
-	if v := e.getenv(name); v != "" {
-		f, err := strconv.ParseFloat(v, 64)
-		if err != nil {
-			e.errs = append(e.errs, fmt.Errorf("%s=%q: not a number", name, v))
-			return
-		}
-		*dst = f
-	}
-}
-
-func (e *envSource) duration(name string, dst *time.Duration) {
-	if v := e.getenv(name); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			e.errs = append(e.errs, fmt.Errorf("%s=%q: not a duration like 30s or 2m", name, v))
-			return
-		}
-		*dst = d
-	}
-}
 
 // flags binds the settings a subcommand uses to fs, with defaults read from
 // the environment. which lists the groups: "db", "date", "run", "work",
 // "policy", "log".
 type flagBinder struct {
 	cfg *Config
-	env *envSource
+	env *envflag.Source
 	fs  *flag.FlagSet
 }
 
@@ -75,30 +29,30 @@ func newFlagSet(m *Main, name, usage string) (*flag.FlagSet, *flagBinder) {
 		fs.PrintDefaults()
 	}
 	cfg := DefaultConfig()
-	return fs, &flagBinder{cfg: &cfg, env: &envSource{getenv: m.Getenv}, fs: fs}
+	return fs, &flagBinder{cfg: &cfg, env: envflag.New(m.Getenv), fs: fs}
 }
 
 func (b *flagBinder) db() {
-	b.env.str("TIPOFF_DB", &b.cfg.DB)
+	b.env.String("TIPOFF_DB", &b.cfg.DB)
 	b.fs.StringVar(&b.cfg.DB, "db", b.cfg.DB, "SQLite `file` holding data, batches, queue and published picks (TIPOFF_DB)")
 }
 
 func (b *flagBinder) date() {
-	b.env.str("TIPOFF_DATE", &b.cfg.Date)
+	b.env.String("TIPOFF_DATE", &b.cfg.Date)
 	b.fs.StringVar(&b.cfg.Date, "date", b.cfg.Date, "game `date` YYYY-MM-DD; default today in "+pipeline.LeagueTZ+" (TIPOFF_DATE)")
 }
 
 func (b *flagBinder) run() {
-	b.env.str("TIPOFF_RUN", &b.cfg.Run)
+	b.env.String("TIPOFF_RUN", &b.cfg.Run)
 	b.fs.StringVar(&b.cfg.Run, "run", b.cfg.Run, "run `label`: one batch per date and label (TIPOFF_RUN)")
 }
 
 func (b *flagBinder) work() {
-	b.env.int("TIPOFF_WORKERS", &b.cfg.Workers)
-	b.env.int("TIPOFF_RECEIVE_BATCH", &b.cfg.Receive)
-	b.env.duration("TIPOFF_LEASE", &b.cfg.Lease)
-	b.env.duration("TIPOFF_SWEEP_EVERY", &b.cfg.SweepEvery)
-	b.env.str("TIPOFF_EXPORT_DIR", &b.cfg.ExportDir)
+	b.env.Int("TIPOFF_WORKERS", &b.cfg.Workers)
+	b.env.Int("TIPOFF_RECEIVE_BATCH", &b.cfg.Receive)
+	b.env.Duration("TIPOFF_LEASE", &b.cfg.Lease)
+	b.env.Duration("TIPOFF_SWEEP_EVERY", &b.cfg.SweepEvery)
+	b.env.String("TIPOFF_EXPORT_DIR", &b.cfg.ExportDir)
 	b.fs.IntVar(&b.cfg.Workers, "workers", b.cfg.Workers, "worker goroutines `n` (TIPOFF_WORKERS)")
 	b.fs.IntVar(&b.cfg.Receive, "receive-batch", b.cfg.Receive, "requests a worker takes from the queue at a time, `n` (TIPOFF_RECEIVE_BATCH)")
 	b.fs.DurationVar(&b.cfg.Lease, "lease", b.cfg.Lease, "how long a received request, or the finalize step, stays claimed by a process before another may take it over (TIPOFF_LEASE)")
@@ -108,10 +62,10 @@ func (b *flagBinder) work() {
 
 func (b *flagBinder) policy() {
 	p := &b.cfg.Policy
-	b.env.duration("TIPOFF_ITEM_TIMEOUT", &p.ItemTimeout)
-	b.env.int("TIPOFF_MAX_ATTEMPTS", &p.MaxAttempts)
-	b.env.duration("TIPOFF_DEADLINE", &p.Deadline)
-	b.env.float("TIPOFF_MIN_SUCCESS", &p.MinSuccessRatio)
+	b.env.Duration("TIPOFF_ITEM_TIMEOUT", &p.ItemTimeout)
+	b.env.Int("TIPOFF_MAX_ATTEMPTS", &p.MaxAttempts)
+	b.env.Duration("TIPOFF_DEADLINE", &p.Deadline)
+	b.env.Float("TIPOFF_MIN_SUCCESS", &p.MinSuccessRatio)
 	b.fs.DurationVar(&p.ItemTimeout, "item-timeout", p.ItemTimeout, "re-drive a player's request after this long without an outcome (TIPOFF_ITEM_TIMEOUT)")
 	b.fs.IntVar(&p.MaxAttempts, "max-attempts", p.MaxAttempts, "times a request is dispatched before the player times out (TIPOFF_MAX_ATTEMPTS)")
 	b.fs.DurationVar(&p.Deadline, "deadline", p.Deadline, "the batch ends this long after it starts; players still missing time out (TIPOFF_DEADLINE)")
@@ -119,8 +73,8 @@ func (b *flagBinder) policy() {
 }
 
 func (b *flagBinder) log() {
-	b.env.str("TIPOFF_LOG_LEVEL", &b.cfg.LogLevel)
-	b.env.str("TIPOFF_LOG_FORMAT", &b.cfg.LogFormat)
+	b.env.String("TIPOFF_LOG_LEVEL", &b.cfg.LogLevel)
+	b.env.String("TIPOFF_LOG_FORMAT", &b.cfg.LogFormat)
 	b.fs.StringVar(&b.cfg.LogLevel, "log-level", b.cfg.LogLevel, "debug, info, warn or error (TIPOFF_LOG_LEVEL)")
 	b.fs.StringVar(&b.cfg.LogFormat, "log-format", b.cfg.LogFormat, "text, or json for Cloud Logging (TIPOFF_LOG_FORMAT)")
 }
@@ -130,7 +84,7 @@ func (b *flagBinder) parse(args []string) (Config, error) {
 	if err := b.fs.Parse(args); err != nil {
 		return Config{}, err
 	}
-	errs := b.env.errs
+	errs := b.env.Errs()
 	if err := b.cfg.Validate(); err != nil {
 		errs = append(errs, err)
 	}
@@ -150,11 +104,11 @@ type predictConfig struct {
 
 func (b *flagBinder) predict(p *predictConfig) {
 	offsets, books := "", strings.Join(predict.DefaultBooks, ",")
-	b.env.str("TIPOFF_LINES", &offsets)
-	b.env.str("TIPOFF_BOOKS", &books)
+	b.env.String("TIPOFF_LINES", &offsets)
+	b.env.String("TIPOFF_BOOKS", &books)
 	p.MinGames, p.MinMinutes = 3, 12
-	b.env.int("TIPOFF_MIN_GAMES", &p.MinGames)
-	b.env.float("TIPOFF_MIN_MINUTES", &p.MinMinutes)
+	b.env.Int("TIPOFF_MIN_GAMES", &p.MinGames)
+	b.env.Float("TIPOFF_MIN_MINUTES", &p.MinMinutes)
 	parseOffsets := func(s string) error {
 		p.Offsets = nil
 		for f := range strings.SplitSeq(s, ",") {
@@ -182,10 +136,10 @@ func (b *flagBinder) predict(p *predictConfig) {
 		return nil
 	}
 	if err := parseOffsets(offsets); err != nil {
-		b.env.errs = append(b.env.errs, fmt.Errorf("TIPOFF_LINES: %w", err))
+		b.env.Fail(fmt.Errorf("TIPOFF_LINES: %w", err))
 	}
 	if err := parseBooks(books); err != nil {
-		b.env.errs = append(b.env.errs, fmt.Errorf("TIPOFF_BOOKS: %w", err))
+		b.env.Fail(fmt.Errorf("TIPOFF_BOOKS: %w", err))
 	}
 	b.fs.Func("lines", "line variants: comma-separated offsets `k` adding base-k and base+k lines, e.g. 1,2 for five lines (TIPOFF_LINES)", parseOffsets)
 	b.fs.Func("books", "bookmaker preference for the base line, comma-separated (TIPOFF_BOOKS; default "+books+")", parseBooks)

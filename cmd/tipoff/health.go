@@ -53,19 +53,19 @@ func runHealth(ctx context.Context, m *Main, args []string) error {
 	b.db()
 	b.date()
 	run := ""
-	b.env.str("TIPOFF_RUN", &run)
+	b.env.String("TIPOFF_RUN", &run)
 	fs.StringVar(&run, "run", run, "check the batch of this run `label`; default the date's newest batch (TIPOFF_RUN)")
 	coord := ""
-	b.env.str("TIPOFF_COORDINATOR", &coord)
+	b.env.String("TIPOFF_COORDINATOR", &coord)
 	fs.StringVar(&coord, "coordinator", coord, "read the status API of the coordinator at this `URL` instead of the SQLite file (TIPOFF_COORDINATOR)")
 	useToken := false
 	fs.BoolVar(&useToken, "id-token", useToken, "call the coordinator with a Google ID token for its URL, from Application Default Credentials (Cloud Run with authentication)")
 	dailyAt := ""
-	b.env.str("TIPOFF_DAILY", &dailyAt)
+	b.env.String("TIPOFF_DAILY", &dailyAt)
 	fs.StringVar(&dailyAt, "daily", dailyAt, "the schedule: the run starts every day at `HH:MM` league time, so a missing batch is overdue only after it (TIPOFF_DAILY)")
 	grace := 10 * time.Minute
 	fs.DurationVar(&grace, "grace", grace, "how long after the --daily time a missing batch is still not overdue")
-	b.env.str("TIPOFF_EXPORT_DIR", &b.cfg.ExportDir)
+	b.env.String("TIPOFF_EXPORT_DIR", &b.cfg.ExportDir)
 	fs.StringVar(&b.cfg.ExportDir, "export-dir", b.cfg.ExportDir, "`directory` of the <date>.json picks export to check, with --db (TIPOFF_EXPORT_DIR)")
 	timeout := 15 * time.Second
 	fs.DurationVar(&timeout, "timeout", timeout, "give up on the store or coordinator after this long")
@@ -92,11 +92,11 @@ func runHealth(ctx context.Context, m *Main, args []string) error {
 	}
 	in := health.Input{Date: date, Run: run, Grace: grace, Now: now}
 	if dailyAt != "" {
-		d, err := parseDaily(dailyAt)
+		d, err := pipeline.ParseDaily(dailyAt)
 		if err != nil {
 			return fmt.Errorf("health: %w", err)
 		}
-		in.Schedule = &health.Schedule{Hour: d.hour, Minute: d.min, Location: d.loc}
+		in.Schedule = &health.Schedule{Hour: d.Hour, Minute: d.Minute, Location: pipeline.LeagueLocation()}
 	}
 	if grace < 0 {
 		return fmt.Errorf("health: grace %v: want a duration of 0 or more", grace)

@@ -36,18 +36,18 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	var pc predictConfig
 	b.predict(&pc)
 	addr := "127.0.0.1:8080"
-	b.env.str("TIPOFF_ADDR", &addr)
+	b.env.String("TIPOFF_ADDR", &addr)
 	fs.StringVar(&addr, "addr", addr, "`address` for the status pages and metrics (TIPOFF_ADDR)")
 	dailyAt := ""
-	b.env.str("TIPOFF_DAILY", &dailyAt)
+	b.env.String("TIPOFF_DAILY", &dailyAt)
 	fs.StringVar(&dailyAt, "daily", dailyAt, "start the day's run every day at `HH:MM` league time (TIPOFF_DAILY)")
 	cfg, err := b.parse(args)
 	if err != nil {
 		return err
 	}
-	var sched *daily
+	var sched *pipeline.Daily
 	if dailyAt != "" {
-		d, err := parseDaily(dailyAt)
+		d, err := pipeline.ParseDaily(dailyAt)
 		if err != nil {
 			return fmt.Errorf("serve: %w", err)
 		}
@@ -72,9 +72,9 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 
 // daily starts the day's run at the scheduled time, catching up a run that
 // is due but missing when it starts.
-func (a *embedded) daily(ctx context.Context, d daily) {
+func (a *embedded) daily(ctx context.Context, d pipeline.Daily) {
 	for {
-		if date := d.due(time.Now()); date != "" {
+		if date := d.Due(time.Now()); date != "" {
 			b, created, err := a.starter.Start(ctx, pipeline.StartRequest{Date: date})
 			switch {
 			case err != nil && ctx.Err() == nil:
@@ -92,7 +92,7 @@ func (a *embedded) daily(ctx context.Context, d daily) {
 				a.log.Info("scheduled run already exists", "batch_id", b.ID, "run_date", date, "state", b.State)
 			}
 		}
-		next := d.next(time.Now())
+		next := d.Next(time.Now())
 		a.log.Info("next scheduled run", "at", next.Format(time.RFC3339))
 		select {
 		case <-time.After(time.Until(next)):

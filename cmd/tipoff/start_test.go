@@ -38,7 +38,7 @@ func TestStart_SameAnswersBothShapes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	date := busiestDate(league).String()
+	date := league.BusiestDate(predict.MustParseDate("2025-12-01"), 0).String()
 	cases := []startCase{
 		{name: "new", body: `{"date":"` + date + `","run":"a"}`, status: http.StatusAccepted, created: true},
 		{name: "again", body: `{"date":"` + date + `","run":"a","options":{"max_attempts":9}}`, status: http.StatusAccepted},

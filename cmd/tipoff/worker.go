@@ -35,8 +35,8 @@ func runWorker(ctx context.Context, m *Main, args []string) error {
 	var pc predictConfig
 	b.predict(&pc)
 	// deploy/ runs "tipoff worker" with TIPOFF_QUEUE=pubsub.
-	cloud := b.env.getenv("TIPOFF_QUEUE") == "pubsub"
-	b.env.bool("TIPOFF_CLOUD", &cloud)
+	cloud := b.env.Get("TIPOFF_QUEUE") == "pubsub"
+	b.env.Bool("TIPOFF_CLOUD", &cloud)
 	fs.BoolVar(&cloud, "cloud", cloud, "run the cloud shape's worker: Pub/Sub and HTTP, no SQLite file (TIPOFF_CLOUD, or TIPOFF_QUEUE=pubsub)")
 	cc := b.cloud()
 	cfg, err := b.parse(args)

@@ -1,14 +1,15 @@
-package main
+package pipeline_test
 
 import (
 	"testing"
 	"time"
+
 	"tipoff/pipeline"
 )
 
 func TestDaily(t *testing.T) {
 	t.Parallel()
-	d, err := parseDaily("07:00")
+	d, err := pipeline.ParseDaily("07:00")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,16 +30,16 @@ func TestDaily(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := d.due(tt.now); got != tt.wantDue {
-				t.Errorf("due(%v) = %q, want %q", tt.now, got, tt.wantDue)
+			if got := d.Due(tt.now); got != tt.wantDue {
+				t.Errorf("Due(%v) = %q, want %q", tt.now, got, tt.wantDue)
 			}
-			if got := d.next(tt.now); !got.Equal(tt.wantNext) {
-				t.Errorf("next(%v) = %v, want %v", tt.now, got, tt.wantNext)
+			if got := d.Next(tt.now); !got.Equal(tt.wantNext) {
+				t.Errorf("Next(%v) = %v, want %v", tt.now, got, tt.wantNext)
 			}
 		})
 	}
-	if _, err := parseDaily("7am"); err == nil {
-		t.Error("parseDaily(7am) succeeded, want an error")
+	if _, err := pipeline.ParseDaily("7am"); err == nil {
+		t.Error("pipeline.ParseDaily(7am) succeeded, want an error")
 	}
 }
 

@@ -1,4 +1,4 @@
-package main
+package httpapi
 
 import (
 	"context"
@@ -7,17 +7,16 @@ import (
 	"io/fs"
 	"os"
 
-	"tipoff/httpapi"
 	"tipoff/pipeline"
 	"tipoff/predict"
 )
 
-// exportInfo returns an [httpapi.ExportFunc] that reads the export file of a
-// date in dir.
-func exportInfo(dir string) httpapi.ExportFunc {
-	return func(ctx context.Context, date predict.Date) (httpapi.Export, error) {
+// ExportDir returns an [ExportFunc] that reads the export file of a date in
+// dir, where [pipeline.Job.Finalize] writes it.
+func ExportDir(dir string) ExportFunc {
+	return func(ctx context.Context, date predict.Date) (Export, error) {
 		path := pipeline.ExportPath(dir, date)
-		ex := httpapi.Export{Path: path}
+		ex := Export{Path: path}
 		st, err := os.Stat(path)
 		if errors.Is(err, fs.ErrNotExist) {
 			return ex, nil
