@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"sync"
 	"time"
+	"tipoff/pipeline"
 )
 
 // HealthCheck is one dependency GET /health checks: Check returns nil when
@@ -14,16 +15,6 @@ import (
 type HealthCheck struct {
 	Name  string
 	Check func(ctx context.Context) error
-}
-
-// DataInfo says which input data a coordinator reads and which version of
-// it the last load found.
-type DataInfo struct {
-	Path     string    `json:"path"`
-	Version  string    `json:"version,omitempty"`
-	LoadedAt time.Time `json:"loaded_at,omitzero"`
-	// Problem is why the last load failed; empty when it worked.
-	Problem string `json:"problem,omitempty"`
 }
 
 // HealthConfig configures [NewHealth].
@@ -38,7 +29,7 @@ type HealthConfig struct {
 	Checks []HealthCheck
 	// Data, when set, reports the input data; a failed last load makes the
 	// service unhealthy.
-	Data func() DataInfo
+	Data func() pipeline.DataInfo
 	// Timeout bounds each check; default 5 s.
 	Timeout time.Duration
 	// NowFunc is the clock; default time.Now.
@@ -62,10 +53,10 @@ type HealthReport struct {
 	Commit  string `json:"commit"`
 	Role    string `json:"role,omitempty"`
 	// Status is "ok" (200) or "unavailable" (503).
-	Status    string        `json:"status"`
-	Checks    []CheckResult `json:"checks"`
-	Data      *DataInfo     `json:"data,omitempty"`
-	CheckedAt time.Time     `json:"checked_at"`
+	Status    string             `json:"status"`
+	Checks    []CheckResult      `json:"checks"`
+	Data      *pipeline.DataInfo `json:"data,omitempty"`
+	CheckedAt time.Time          `json:"checked_at"`
 }
 
 // Health serves GET /health: who the binary is, and whether the store, the

@@ -11,6 +11,7 @@ import (
 
 	"tipoff/batch"
 	"tipoff/httpapi"
+	"tipoff/pipeline"
 )
 
 func TestHealth(t *testing.T) {
@@ -21,9 +22,9 @@ func TestHealth(t *testing.T) {
 	}}
 	var queueErr error
 	queueCheck := httpapi.HealthCheck{Name: "queue", Check: func(context.Context) error { return queueErr }}
-	data := httpapi.DataInfo{Path: "/data/nba", Version: "v-123", LoadedAt: t0}
+	data := pipeline.DataInfo{Path: "/data/nba", Version: "v-123", LoadedAt: t0}
 	h := httpapi.NewHealth(httpapi.HealthConfig{Program: "tipoff", Version: "v1.2.3", Commit: "abc123", Role: "coordinator",
-		Checks: []httpapi.HealthCheck{storeCheck, queueCheck}, Data: func() httpapi.DataInfo { return data },
+		Checks: []httpapi.HealthCheck{storeCheck, queueCheck}, Data: func() pipeline.DataInfo { return data },
 		Log: testLogger(t)})
 	srv := httptest.NewServer(h)
 	defer srv.Close()

@@ -23,7 +23,7 @@ type cloud struct {
 	log     *slog.Logger
 	store   *gcpfirestore.Store
 	queue   *gcppubsub.Queue
-	data    *dataSource
+	data    *pipeline.DataSource
 	metrics *httpapi.Metrics
 	job     *pipeline.Job
 	engine  *batch.Engine
@@ -44,12 +44,12 @@ func openCloud(ctx context.Context, cfg Config, cc *cloudConfig, s pipeline.Sett
 		store.Close()
 		return nil, err
 	}
-	c := &cloud{cfg: cfg, cc: cc, log: log, store: store, queue: queue, data: &dataSource{path: dataPath, log: log}}
+	c := &cloud{cfg: cfg, cc: cc, log: log, store: store, queue: queue, data: pipeline.NewDataSource(dataPath, readData, log)}
 	c.metrics = httpapi.NewMetrics(httpapi.MetricsConfig{Store: store, Log: log})
 	c.job = pipeline.NewJob(pipeline.JobConfig{Store: store, Publisher: store, ExportDir: cfg.ExportDir, Log: log})
 	c.engine = batch.NewEngine(store, queue, log, batch.EngineConfig{LeaseTTL: time.Minute, Finalize: c.job.Finalize, Observer: c.metrics})
 	c.coord = batch.NewCoordinator(c.engine, queue, log, batch.CoordinatorConfig{SweepEvery: cfg.SweepEvery, PullOutcomes: cc.Pull})
-	c.starter = pipeline.NewStarter(pipeline.StarterConfig{Engine: c.engine, Store: store, Load: c.data.load, Settings: s,
+	c.starter = pipeline.NewStarter(pipeline.StarterConfig{Engine: c.engine, Store: store, Load: c.data.Load, Settings: s,
 		Meta: map[string]string{"data_path": dataPath}, Log: log})
 	return c, nil
 }
@@ -70,7 +70,7 @@ func (c *cloud) handler(guard httpapi.Middleware) http.Handler {
 			_, err := c.store.ListBatches(ctx, batch.ListOptions{Limit: 1})
 			return err
 		}}},
-		Data: c.data.info, Log: c.log})
+		Data: c.data.Info, Log: c.log})
 	cfg := httpapi.CoordinatorConfig{Coordinator: c.coord, Start: c.starter.Start, Auth: guard,
 		Status:  httpapi.NewStatus(httpapi.StatusConfig{Store: c.store, Publications: c.store, Log: c.log}),
 		Metrics: c.metrics, Health: health, Log: c.log}
@@ -86,7 +86,7 @@ func (c *cloud) handler(guard httpapi.Middleware) http.Handler {
 func (c *cloud) run(ctx context.Context, guard httpapi.Middleware) error {
 	version, commit := Version()
 	return httpapi.Serve(ctx, c.cc.Addr, c.handler(guard), c.log,
-		[]any{"project", c.cc.Project, "data", c.data.path, "pull", c.cc.Pull, "auth", guard != nil, "version", version, "commit", commit},
-		func(ctx context.Context) { c.data.load(ctx) },
+		[]any{"project", c.cc.Project, "data", c.data.Path(), "pull", c.cc.Pull, "auth", guard != nil, "version", version, "commit", commit},
+		func(ctx context.Context) { c.data.Load(ctx) },
 		func(ctx context.Context) { c.coord.Run(ctx) })
 }

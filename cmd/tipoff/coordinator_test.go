@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"tipoff/pipeline"
 )
 
 // runWithEnv runs Main with the environment env and returns stdout,
@@ -109,15 +110,15 @@ func TestDataSource(t *testing.T) {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	d := &dataSource{path: dbPath, log: log}
-	if got := d.info(); got.Path != dbPath || got.Version != "" {
+	d := pipeline.NewDataSource(dbPath, readData, log)
+	if got := d.Info(); got.Path != dbPath || got.Version != "" {
 		t.Fatalf("info before a load: %+v", got)
 	}
-	ds, err := d.load(t.Context())
+	ds, err := d.Load(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := d.info(); got.Version != ds.Version() || got.Problem != "" || got.LoadedAt.IsZero() || len(ds.Games()) == 0 {
+	if got := d.Info(); got.Version != ds.Version() || got.Problem != "" || got.LoadedAt.IsZero() || len(ds.Games()) == 0 {
 		t.Fatalf("info after loading the SQLite file: %+v (%d games)", got, len(ds.Games()))
 	}
 	after, err := os.ReadFile(dbPath)
@@ -128,8 +129,8 @@ func TestDataSource(t *testing.T) {
 		t.Error("loading the SQLite data file changed it")
 	}
 
-	bad := &dataSource{path: filepath.Join(t.TempDir(), "missing"), log: log}
-	if _, err := bad.load(t.Context()); err == nil || !strings.Contains(bad.info().Problem, "missing") {
-		t.Fatalf("load of a missing path: %v, problem %q", err, bad.info().Problem)
+	bad := pipeline.NewDataSource(filepath.Join(t.TempDir(), "missing"), readData, log)
+	if _, err := bad.Load(t.Context()); err == nil || !strings.Contains(bad.Info().Problem, "missing") {
+		t.Fatalf("load of a missing path: %v, problem %q", err, bad.Info().Problem)
 	}
 }

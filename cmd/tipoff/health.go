@@ -6,7 +6,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"slices"
@@ -121,7 +120,7 @@ func runHealth(ctx context.Context, m *Main, args []string) error {
 			return err
 		}
 	} else {
-		writeHealth(m.Stdout, &rep, useColour(m))
+		health.WriteText(m.Stdout, &rep, useColour(m))
 	}
 	if rep.ExitCode != 0 {
 		return exitCodeError{code: rep.ExitCode}
@@ -193,16 +192,6 @@ func orDash(s string) string {
 	return s
 }
 
-// listLimit bounds the players listed under one check in text output.
-const listLimit = 20
-
-// Terminal colours of the levels.
-var levelColour = map[health.Level]string{health.OK: "\x1b[32m", health.Warn: "\x1b[33m", health.Fail: "\x1b[31m", health.Skip: "\x1b[2m"}
-
-var levelLabel = map[health.Level]string{health.OK: "ok  ", health.Warn: "WARN", health.Fail: "FAIL", health.Skip: "--  "}
-
-var statusColour = map[health.Status]string{health.Healthy: "\x1b[1;32m", health.Degraded: "\x1b[1;33m", health.Unhealthy: "\x1b[1;31m"}
-
 // useColour reports whether stdout is a terminal that wants colour.
 func useColour(m *Main) bool {
 	if m.Getenv("NO_COLOR") != "" || m.Getenv("TERM") == "dumb" {
@@ -210,34 +199,4 @@ func useColour(m *Main) bool {
 	}
 	f, ok := m.Stdout.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
-}
-
-// writeHealth prints the report for a person: a verdict line, then one line
-// per check and up to listLimit of its players.
-func writeHealth(w io.Writer, r *health.Report, colour bool) {
-	paint := func(code, s string) string {
-		if !colour {
-			return s
-		}
-		return code + s + "\x1b[0m"
-	}
-	what := r.Date
-	if r.Run != "" {
-		what += "/" + r.Run
-	}
-	fmt.Fprintf(w, "tipoff health %s (%s): %s\n", what, r.Source, paint(statusColour[r.Status], strings.ToUpper(string(r.Status))))
-	width := 0
-	for _, c := range r.Checks {
-		width = max(width, len(c.Name))
-	}
-	for _, c := range r.Checks {
-		fmt.Fprintf(w, "  %s %-*s  %s\n", paint(levelColour[c.Level], levelLabel[c.Level]), width, c.Name, c.Message)
-		for i, it := range c.Items {
-			if i == listLimit {
-				fmt.Fprintf(w, "       … and %d more (--json lists them all)\n", len(c.Items)-listLimit)
-				break
-			}
-			fmt.Fprintf(w, "       - %s\n", it)
-		}
-	}
 }

@@ -183,7 +183,7 @@ func wantHealth(t *testing.T, r health.Report, code int, status health.Status, l
 
 func describe(r health.Report) string {
 	var b bytes.Buffer
-	writeHealth(&b, &r, false)
+	health.WriteText(&b, &r, false)
 	return b.String()
 }
 
@@ -452,7 +452,7 @@ func TestHealth_Text(t *testing.T) {
 	r.Status = health.Unhealthy
 	r.Add("run", health.Fail, "no batch")
 	var buf bytes.Buffer
-	writeHealth(&buf, &r, true)
+	health.WriteText(&buf, &r, true)
 	if !strings.Contains(buf.String(), "\x1b[31mFAIL\x1b[0m") {
 		t.Errorf("coloured output: got %q, want FAIL in red", buf.String())
 	}
