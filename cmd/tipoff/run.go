@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"tipoff/batch"
+	"tipoff/internal/progress"
 	"tipoff/pipeline"
 	"tipoff/predict"
 )
@@ -109,24 +110,24 @@ func (a *embedded) runDay(ctx context.Context, req pipeline.StartRequest, out io
 	defer func() { stop(); wg.Wait() }()
 	a.coord.Dispatch(b.ID)
 
-	view := newProgressView(out, b.Total)
+	view := progress.New(out, b.Total)
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			view.abort()
+			view.Abort()
 			return nil, fmt.Errorf("interrupted with batch %s unfinished; run the same command again to resume it", b.ID)
 		case <-tick.C:
 		}
 		cur, err := a.store.GetBatch(ctx, b.ID)
 		if err != nil {
-			view.abort()
+			view.Abort()
 			return nil, err
 		}
-		view.update(cur.Counts.Done())
+		view.Update(cur.Counts.Done())
 		if cur.State == batch.Finalized {
-			view.finish()
+			view.Finish()
 			stop()
 			wg.Wait()
 			if _, err := a.engine.RelayEvents(ctx); err != nil {

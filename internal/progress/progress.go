@@ -1,4 +1,7 @@
-package main
+// Package progress shows how far a batch has come on a terminal: a live bar
+// when the output is a terminal, a plain line every few seconds otherwise
+// (a log, a pipe, CI). It imports nothing of ours.
+package progress
 
 import (
 	"fmt"
@@ -10,9 +13,9 @@ import (
 	"golang.org/x/term"
 )
 
-// progressView shows a batch's progress: a live bar on a terminal, a line
+// View shows a batch's progress: a live bar on a terminal, a line
 // every few seconds otherwise.
-type progressView struct {
+type View struct {
 	total int
 	bar   *progressbar.ProgressBar
 	w     io.Writer
@@ -21,8 +24,9 @@ type progressView struct {
 	done  int
 }
 
-func newProgressView(w io.Writer, total int) *progressView {
-	v := &progressView{total: total, w: w, start: time.Now(), last: time.Now()}
+// New returns a view of total players writing to w.
+func New(w io.Writer, total int) *View {
+	v := &View{total: total, w: w, start: time.Now(), last: time.Now()}
 	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		v.bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(w), progressbar.OptionSetDescription("players"),
 			progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString("players"),
@@ -32,7 +36,8 @@ func newProgressView(w io.Writer, total int) *progressView {
 	return v
 }
 
-func (v *progressView) update(done int) {
+// Update shows done players of the total.
+func (v *View) Update(done int) {
 	v.done = done
 	if v.bar != nil {
 		v.bar.Set(done)
@@ -44,7 +49,7 @@ func (v *progressView) update(done int) {
 	}
 }
 
-func (v *progressView) line() {
+func (v *View) line() {
 	el := time.Since(v.start).Seconds()
 	rate := float64(v.done) / max(el, 1e-3)
 	eta := "?"
@@ -54,7 +59,8 @@ func (v *progressView) line() {
 	fmt.Fprintf(v.w, "progress %d/%d players (%.0f%%), %.0f/s, eta %s\n", v.done, v.total, 100*float64(v.done)/max(float64(v.total), 1), rate, eta)
 }
 
-func (v *progressView) finish() {
+// Finish shows the final count and ends the bar.
+func (v *View) Finish() {
 	if v.bar != nil {
 		v.bar.Finish()
 		fmt.Fprintln(v.w)
@@ -63,7 +69,8 @@ func (v *progressView) finish() {
 	v.line()
 }
 
-func (v *progressView) abort() {
+// Abort ends the bar's line where it stands.
+func (v *View) Abort() {
 	if v.bar != nil {
 		fmt.Fprintln(v.w)
 	}
