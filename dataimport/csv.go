@@ -30,9 +30,13 @@ const maxErrors = 20
 
 // ReadDir reads a data directory in the layout of README.md (schedule,
 // player game logs, any props_*.csv files, and an optional player_status
-// file; each .csv or .csv.gz) into a data set. Errors wrap
-// [batch.ErrInvalid] (or the file system's error) and name the file, line
-// and column; up to 20 are reported at once.
+// file; each .csv or .csv.gz) into a data set. It checks rows against each
+// other: a game log must match its game in the schedule (date, teams, side),
+// and a second game, game log or status for the same key is a duplicate.
+// Errors wrap [batch.ErrInvalid] (or the file system's error) and name the
+// file, line and column (a duplicate also names the first row); up to 20 are
+// reported at once, and a bad schedule row is reported once, not again for
+// each game log of its game.
 func ReadDir(dir string) (*predict.Dataset, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -67,31 +71,69 @@ func ReadDir(dir string) (*predict.Dataset, error) {
 		}
 	}
 	var errs errorList
+	schedule := files[ScheduleFile]
 	var games []predict.Game
-	if err := readFile(filepath.Join(dir, files[ScheduleFile]), scheduleColumns, &errs, func(r *row) {
-		if g, err := decodeGame(r); err != nil {
+	byID := map[string]gameAt{}       // game id -> the game and where it is
+	badIDs := map[string]bool{}       // ids of schedule rows with an error, already reported
+	byMatchup := map[matchup]string{} // where each date and pair of teams is
+	if err := readFile(filepath.Join(dir, schedule), scheduleColumns, &errs, func(r *row) {
+		g, err := decodeGame(r)
+		if err != nil {
 			errs.add(err)
-		} else {
-			games = append(games, g)
+			if id := r.get("game_id"); id != "" {
+				badIDs[id] = true
+			}
+			return
 		}
+		if g.ID != "" {
+			if prev, dup := byID[g.ID]; dup {
+				errs.add(r.errorf("game_id", "game %s appears twice: the first is at %s", g.ID, prev.at))
+				return
+			}
+		}
+		m := matchup{g.Date, g.Home, g.Away}
+		if prev, dup := byMatchup[m]; dup {
+			errs.add(r.errorf("home_abbr", "game %s@%s on %s appears twice: the first is at %s", g.Away, g.Home, g.Date, prev))
+			if g.ID != "" {
+				badIDs[g.ID] = true
+			}
+			return
+		}
+		byMatchup[m] = r.at()
+		if g.ID != "" {
+			byID[g.ID] = gameAt{g, r.at()}
+		}
+		games = append(games, g)
 	}); err != nil {
 		return nil, err
 	}
-	gameIDs := make(map[string]bool, len(games))
-	for _, g := range games {
-		gameIDs[g.ID] = true
-	}
 	logs := make([]predict.GameLog, 0, 120000)
+	logAt := make(map[playerDate]string, 120000)
 	if err := readFile(filepath.Join(dir, files[LogsFile]), logColumns, &errs, func(r *row) {
 		l, err := decodeGameLog(r)
 		if err != nil {
 			errs.add(err)
 			return
 		}
-		if !gameIDs[l.GameID] {
-			errs.add(r.errorf("game_id", "game %q is not in %s", l.GameID, files[ScheduleFile]))
+		g, ok := byID[l.GameID]
+		switch {
+		case !ok && badIDs[l.GameID]:
+			// The game's own row has an error, reported once where it is.
+			return
+		case !ok:
+			errs.add(r.errorf("game_id", "game %q is not in %s", l.GameID, schedule))
 			return
 		}
+		if err := checkLogAgainstGame(r, l, g); err != nil {
+			errs.add(err)
+			return
+		}
+		k := playerDate{l.PlayerID, l.Date}
+		if prev, dup := logAt[k]; dup {
+			errs.add(r.errorf("player_id", "player %s has a second game log on %s: the first is at %s", l.PlayerID, l.Date, prev))
+			return
+		}
+		logAt[k] = r.at()
 		logs = append(logs, l)
 	}); err != nil {
 		return nil, err
@@ -110,12 +152,20 @@ func ReadDir(dir string) (*predict.Dataset, error) {
 	}
 	var statuses []predict.Status
 	if name := files[StatusFile]; name != "" {
+		statusAt := map[playerDate]string{}
 		if err := readFile(filepath.Join(dir, name), statusColumns, &errs, func(r *row) {
-			if s, err := decodeStatus(r); err != nil {
+			s, err := decodeStatus(r)
+			if err != nil {
 				errs.add(err)
-			} else {
-				statuses = append(statuses, s)
+				return
 			}
+			k := playerDate{s.PlayerID, s.Date}
+			if prev, dup := statusAt[k]; dup {
+				errs.add(r.errorf("player_id", "player %s has a second status on %s: the first is at %s", s.PlayerID, s.Date, prev))
+				return
+			}
+			statusAt[k] = r.at()
+			statuses = append(statuses, s)
 		}); err != nil {
 			return nil, err
 		}
@@ -128,6 +178,42 @@ func ReadDir(dir string) (*predict.Dataset, error) {
 		return nil, fmt.Errorf("%s: %w", dir, err)
 	}
 	return ds, nil
+}
+
+// gameAt is a schedule row's game and where it is (file:line).
+type gameAt struct {
+	predict.Game
+	at string
+}
+
+type matchup struct {
+	date       predict.Date
+	home, away string
+}
+
+type playerDate struct {
+	player string
+	date   predict.Date
+}
+
+// checkLogAgainstGame checks that a game log agrees with its game in the
+// schedule: the same date, the player's team and opponent are the game's
+// two teams, and home_away names the team's side.
+func checkLogAgainstGame(r *row, l predict.GameLog, g gameAt) error {
+	game := fmt.Sprintf("game %s (%s@%s, %s)", g.ID, g.Away, g.Home, g.at)
+	switch {
+	case l.Date != g.Date:
+		return r.errorf("game_date", "%s, but %s is on %s", l.Date, game, g.Date)
+	case l.Team != g.Home && l.Team != g.Away:
+		return r.errorf("team_abbr", "%q is not a team of %s", l.Team, game)
+	case l.Opponent != g.Home && l.Opponent != g.Away:
+		return r.errorf("opp_abbr", "%q is not a team of %s", l.Opponent, game)
+	case l.Home && l.Team != g.Home:
+		return r.errorf("home_away", "H, but %s is the away team of %s", l.Team, game)
+	case !l.Home && l.Team != g.Away:
+		return r.errorf("home_away", "A, but %s is the home team of %s", l.Team, game)
+	}
+	return nil
 }
 
 type errorList struct {
@@ -203,7 +289,13 @@ func readCSV(r io.Reader, file string, cols columns, errs *errorList, fn func(*r
 				return fmt.Errorf("read %s: %w", file, err)
 			}
 			if !errors.Is(pe.Err, csv.ErrFieldCount) {
-				// A quoting error leaves the reader unsure where rows start.
+				// A quoting error leaves the reader unsure where rows start,
+				// so it ends the file. encoding/csv reports where the bad
+				// field ends, which for an unclosed quote is the end of the
+				// file: name the line its record starts on.
+				if pe.StartLine != pe.Line {
+					return fmt.Errorf("%w: %s:%d: %v: the quoted field opened on this line runs on to line %d", batch.ErrInvalid, file, pe.StartLine, pe.Err, pe.Line)
+				}
 				return fmt.Errorf("%w: %s:%d: column %d: %v", batch.ErrInvalid, file, pe.Line, pe.Column, pe.Err)
 			}
 			errs.add(fmt.Errorf("%w: %s:%d: %d fields, the header has %d", batch.ErrInvalid, file, pe.StartLine, len(rec), len(header)))
@@ -285,6 +377,9 @@ func (r *row) get(col string) string {
 	}
 	return strings.TrimSpace(r.rec[i])
 }
+
+// at returns the row's place as file:line.
+func (r *row) at() string { return fmt.Sprintf("%s:%d", r.File, r.Line) }
 
 func (r *row) has(col string) bool { _, ok := r.pos[col]; return ok }
 
