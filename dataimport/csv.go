@@ -38,40 +38,13 @@ const maxErrors = 20
 // reported at once, and a bad schedule row is reported once, not again for
 // each game log of its game.
 func ReadDir(dir string) (*predict.Dataset, error) {
-	entries, err := os.ReadDir(dir)
+	files, err := ListDir(dir)
 	if err != nil {
-		return nil, fmt.Errorf("read data directory: %w", err)
+		return nil, err
 	}
-	files := map[string]string{} // base name without extension -> file name
-	var props []string
-	for _, e := range entries {
-		name := e.Name()
-		if e.IsDir() {
-			continue
-		}
-		base, ok := strings.CutSuffix(name, ".csv.gz")
-		if !ok {
-			base, ok = strings.CutSuffix(name, ".csv")
-		}
-		if !ok {
-			continue
-		}
-		if prev, dup := files[base]; dup {
-			return nil, fmt.Errorf("%w: %s and %s in %s hold the same table: keep one", batch.ErrInvalid, prev, name, dir)
-		}
-		files[base] = name
-		if strings.HasPrefix(base, PropsPrefix) {
-			props = append(props, name)
-		}
-	}
-	slices.Sort(props)
-	for _, need := range []string{ScheduleFile, LogsFile} {
-		if files[need] == "" {
-			return nil, fmt.Errorf("%w: %s has no %s.csv or %s.csv.gz", batch.ErrInvalid, dir, need, need)
-		}
-	}
+	props := files.Props
 	var errs errorList
-	schedule := files[ScheduleFile]
+	schedule := files.Schedule
 	var games []predict.Game
 	byID := map[string]gameAt{}       // game id -> the game and where it is
 	badIDs := map[string]bool{}       // ids of schedule rows with an error, already reported
@@ -109,7 +82,7 @@ func ReadDir(dir string) (*predict.Dataset, error) {
 	}
 	logs := make([]predict.GameLog, 0, 120000)
 	logAt := make(map[playerDate]string, 120000)
-	if err := readFile(filepath.Join(dir, files[LogsFile]), logColumns, &errs, func(r *row) {
+	if err := readFile(filepath.Join(dir, files.Logs), logColumns, &errs, func(r *row) {
 		l, err := decodeGameLog(r)
 		if err != nil {
 			errs.add(err)
@@ -151,7 +124,7 @@ func ReadDir(dir string) (*predict.Dataset, error) {
 		}
 	}
 	var statuses []predict.Status
-	if name := files[StatusFile]; name != "" {
+	if name := files.Status; name != "" {
 		statusAt := map[playerDate]string{}
 		if err := readFile(filepath.Join(dir, name), statusColumns, &errs, func(r *row) {
 			s, err := decodeStatus(r)
@@ -214,6 +187,53 @@ func checkLogAgainstGame(r *row, l predict.GameLog, g gameAt) error {
 		return r.errorf("home_away", "A, but %s is the home team of %s", l.Team, game)
 	}
 	return nil
+}
+
+// Files names the data files of a directory, as ReadDir reads them.
+type Files struct {
+	Schedule string   // schedule.csv or schedule.csv.gz
+	Logs     string   // player_game_logs.csv or .csv.gz
+	Props    []string // props_*.csv and props_*.csv.gz, sorted
+	Status   string   // player_status.csv or .csv.gz; empty if there is none
+}
+
+// ListDir finds the data files of dir without reading them. It returns an
+// error wrapping [batch.ErrInvalid] if the schedule or the game logs are
+// missing or a table is there both as .csv and as .csv.gz.
+func ListDir(dir string) (Files, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return Files{}, fmt.Errorf("read data directory: %w", err)
+	}
+	files := map[string]string{} // base name without extension -> file name
+	var props []string
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() {
+			continue
+		}
+		base, ok := strings.CutSuffix(name, ".csv.gz")
+		if !ok {
+			base, ok = strings.CutSuffix(name, ".csv")
+		}
+		if !ok {
+			continue
+		}
+		if prev, dup := files[base]; dup {
+			return Files{}, fmt.Errorf("%w: %s and %s in %s hold the same table: keep one", batch.ErrInvalid, prev, name, dir)
+		}
+		files[base] = name
+		if strings.HasPrefix(base, PropsPrefix) {
+			props = append(props, name)
+		}
+	}
+	slices.Sort(props)
+	for _, need := range []string{ScheduleFile, LogsFile} {
+		if files[need] == "" {
+			return Files{}, fmt.Errorf("%w: %s has no %s.csv or %s.csv.gz", batch.ErrInvalid, dir, need, need)
+		}
+	}
+	return Files{Schedule: files[ScheduleFile], Logs: files[LogsFile], Props: props, Status: files[StatusFile]}, nil
 }
 
 type errorList struct {
