@@ -26,6 +26,9 @@ type writeReq struct {
 // the group waits for it. A caller whose ctx ends before its fn runs gets
 // ctx's error and fn does not run.
 func (db *DB) Write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if db.readOnly {
+		return fmt.Errorf("%s: %w", db.path, ErrReadOnly)
+	}
 	req := writeReq{ctx: ctx, fn: fn, done: make(chan error, 1)}
 	select {
 	case db.writes <- req:
