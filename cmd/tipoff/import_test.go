@@ -95,3 +95,25 @@ func TestImport_RefusesShrink(t *testing.T) {
 		t.Fatalf("import with --allow-shrink: %q, %v", out, err)
 	}
 }
+
+// status only reads: a mistyped --db is an error and creates no file, and
+// on an existing file it reads what import wrote.
+func TestStatus_OpensReadOnly(t *testing.T) {
+	dir := t.TempDir()
+	typo := filepath.Join(dir, "typo.db")
+	_, err := runMain(t, "status", "--db", typo, "--date", "2025-11-01")
+	if err == nil || !strings.Contains(err.Error(), "typo.db") || !strings.Contains(err.Error(), "no such database") {
+		t.Fatalf("status of a missing file: got %v, want an error naming typo.db as missing", err)
+	}
+	if _, err := os.Stat(typo); !os.IsNotExist(err) {
+		t.Fatalf("status created %s (stat: %v)", typo, err)
+	}
+	db := filepath.Join(dir, "tipoff.db")
+	if _, err := runMain(t, "import", "--db", db, "--synthetic", "--seed", "3", "--from", "2025-10-21", "--to", "2025-11-15"); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runMain(t, "status", "--db", db, "--date", "2025-11-01", "--json")
+	if err != nil || strings.TrimSpace(out) != "[]" {
+		t.Fatalf("status of a file without batches: %q, %v; want []", out, err)
+	}
+}
