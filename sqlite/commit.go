@@ -145,6 +145,11 @@ func (db *DB) commitGroup(group []writeReq) {
 	if ran == 0 {
 		tx.Rollback()
 	} else if err := tx.Commit(); err != nil {
+		// SQLite may leave the transaction open after a failed COMMIT (a
+		// full disk, say), and database/sql forgets it either way: roll it
+		// back, or every later BEGIN on the connection fails. The error
+		// when SQLite already rolled back is expected.
+		db.write.Exec("ROLLBACK")
 		fail(fmt.Errorf("commit: %w", err))
 		return
 	}

@@ -77,6 +77,16 @@ func (db *DB) Import(ctx context.Context, ds *predict.Dataset, opts ImportOption
 	if ds == nil {
 		return fmt.Errorf("import data set: %w: nil data set", batch.ErrInvalid)
 	}
+	if v, err := db.DatasetVersion(ctx); err == nil && v == ds.Version() {
+		return nil
+	}
+	// Move what is committed into the file and empty the WAL first, so that
+	// if the import fails (a full disk, typically) the WAL holds nothing
+	// but the import's own frames and can be emptied again without writing
+	// to the file. If this checkpoint cannot finish (a reader in another
+	// process holds an old snapshot), the import goes ahead: only the
+	// clean-up after a failure depends on it.
+	_ = db.truncateWAL(ctx)
 	err := db.Write(ctx, func(tx *sql.Tx) error {
 		var cur string
 		err := tx.QueryRowContext(ctx, "SELECT value FROM data_meta WHERE key = 'version'").Scan(&cur)
@@ -128,8 +138,35 @@ func (db *DB) Import(ctx context.Context, ds *predict.Dataset, opts ImportOption
 		_, err = tx.ExecContext(ctx, "INSERT INTO data_meta (key, value) VALUES ('version', ?)", ds.Version())
 		return err
 	})
-	if err != nil {
+	var se *ShrinkError
+	if errors.As(err, &se) {
 		return fmt.Errorf("import data set %s into %s: %w", ds.Version(), db.path, err)
+	}
+	if err != nil {
+		// The rolled-back import leaves its frames in the WAL, which keeps
+		// their disk space; after a full disk, every later open of the
+		// file then fails while rebuilding the WAL's index (-shm) on the
+		// still-full disk. Give the space back now.
+		if terr := db.truncateWAL(context.WithoutCancel(ctx)); terr != nil {
+			err = fmt.Errorf("%w (and emptying the write-ahead log %s-wal after it failed: %v)", err, db.path, terr)
+		}
+		if e, ok := explain(db.path, err); ok {
+			return fmt.Errorf("import data set %s: %w", ds.Version(), e)
+		}
+		return fmt.Errorf("import data set %s into %s: %w", ds.Version(), db.path, err)
+	}
+	return nil
+}
+
+// truncateWAL checkpoints the WAL into the file and truncates it to zero
+// bytes. It fails if a reader still uses part of the WAL.
+func (db *DB) truncateWAL(ctx context.Context) error {
+	var busy, frames, done int
+	if err := db.write.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &frames, &done); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	if busy != 0 {
+		return fmt.Errorf("checkpoint: %d of %d frames copied, a reader holds the rest", done, frames)
 	}
 	return nil
 }
