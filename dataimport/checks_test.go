@@ -42,6 +42,39 @@ func TestReadDir_CrossTable(t *testing.T) {
 	}
 }
 
+// A prop line that names its game must agree with it: the game is in the
+// schedule, on the line's date, and the line's team plays in it.
+func TestReadDir_CrossTableProps(t *testing.T) {
+	const header = "game_date,game_id,player_id,team_abbr,bookmaker,line\n"
+	tests := []struct {
+		name, row string
+		want      []string
+	}{
+		{"unknown game", "2025-01-01,g7,p1,AAA,dk,18.5\n", []string{"props_x.csv:2", "column game_id", "g7", "schedule.csv"}},
+		{"date differs", "2025-01-02,g1,p1,AAA,dk,18.5\n", []string{"props_x.csv:2", "column game_date", "2025-01-01", "schedule.csv:2"}},
+		{"team not in the game", "2025-01-01,g1,p1,CCC,dk,18.5\n", []string{"props_x.csv:2", "column team_abbr", `"CCC"`, "g1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := dataimport.ReadDir(writeDir(t, map[string]string{"schedule.csv": scheduleCSV, "player_game_logs.csv": logsCSV,
+				"props_x.csv": header + tt.row}))
+			if !errors.Is(err, batch.ErrInvalid) {
+				t.Fatalf("got %v, want ErrInvalid", err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+	// Without a game id, or with the game's own date and team, it is fine.
+	if _, err := dataimport.ReadDir(writeDir(t, map[string]string{"schedule.csv": scheduleCSV, "player_game_logs.csv": logsCSV,
+		"props_x.csv": header + "2025-01-01,g1,p1,AAA,dk,18.5\n2025-01-01,g1,p3,,dk,8.5\n2025-01-05,,p1,AAA,dk,18.5\n"})); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // A duplicate row is reported at its own file and line, naming where the
 // first one is.
 func TestReadDir_Duplicates(t *testing.T) {

@@ -32,7 +32,8 @@ const maxErrors = 20
 // player game logs, any props_*.csv files, and an optional player_status
 // file; each .csv or .csv.gz) into a data set. It checks rows against each
 // other: a game log must match its game in the schedule (date, teams, side),
-// and a second game, game log or status for the same key is a duplicate.
+// so must a prop line that names its game (date, team), and a second game,
+// game log or status for the same key is a duplicate.
 // Errors wrap [batch.ErrInvalid] (or the file system's error) and name the
 // file, line and column (a duplicate also names the first row); up to 20 are
 // reported at once, and a bad schedule row is reported once, not again for
@@ -114,11 +115,26 @@ func ReadDir(dir string) (*predict.Dataset, error) {
 	var lines []predict.PropLine
 	for _, name := range props {
 		if err := readFile(filepath.Join(dir, name), propColumns, &errs, func(r *row) {
-			if p, err := decodePropLine(r); err != nil {
+			p, err := decodePropLine(r)
+			if err != nil {
 				errs.add(err)
-			} else {
-				lines = append(lines, p)
+				return
 			}
+			if p.GameID != "" {
+				g, ok := byID[p.GameID]
+				switch {
+				case !ok && badIDs[p.GameID]:
+					return // reported at the game's row
+				case !ok:
+					errs.add(r.errorf("game_id", "game %q is not in %s", p.GameID, schedule))
+					return
+				}
+				if err := checkLineAgainstGame(r, p, g); err != nil {
+					errs.add(err)
+					return
+				}
+			}
+			lines = append(lines, p)
 		}); err != nil {
 			return nil, err
 		}
@@ -234,6 +250,19 @@ func ListDir(dir string) (Files, error) {
 		}
 	}
 	return Files{Schedule: files[ScheduleFile], Logs: files[LogsFile], Props: props, Status: files[StatusFile]}, nil
+}
+
+// checkLineAgainstGame checks that a prop line that names its game agrees
+// with it: the same date, and the player's team, if given, plays in it.
+func checkLineAgainstGame(r *row, p predict.PropLine, g gameAt) error {
+	game := fmt.Sprintf("game %s (%s@%s, %s)", g.ID, g.Away, g.Home, g.at)
+	switch {
+	case p.Date != g.Date:
+		return r.errorf("game_date", "%s, but %s is on %s", p.Date, game, g.Date)
+	case p.Team != "" && p.Team != g.Home && p.Team != g.Away:
+		return r.errorf("team_abbr", "%q is not a team of %s", p.Team, game)
+	}
+	return nil
 }
 
 type errorList struct {
