@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"tipoff/batch"
+	"tipoff/predict"
 	"tipoff/sqlite"
 )
 
@@ -60,6 +61,41 @@ func TestOpenReadOnly_Reads(t *testing.T) {
 	}
 	if v, err := w.DatasetVersion(t.Context()); err != nil || v != ds.Version() {
 		t.Fatalf("after the refused write: DatasetVersion = %q, %v; want %q", v, err, ds.Version())
+	}
+}
+
+// The reads that status and health make work on a read-only DB: batches,
+// progress, queue depths, dead letters and the publication.
+func TestOpenReadOnly_StoreAndQueueReads(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tipoff.db")
+	w, err := sqlite.Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	r, err := sqlite.OpenReadOnly(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	store := sqlite.NewStore(r)
+	bs, err := store.ListBatches(t.Context(), batch.ListOptions{Date: "2025-11-01"})
+	if err != nil || len(bs) != 0 {
+		t.Fatalf("ListBatches = %v, %v; want none", bs, err)
+	}
+	if _, err := store.Progress(t.Context(), "nope", 5); !errors.Is(err, batch.ErrNotFound) {
+		t.Fatalf("Progress of an unknown batch: got %v, want ErrNotFound", err)
+	}
+	q := sqlite.NewQueue(r, sqlite.QueueConfig{})
+	defer q.Close()
+	if _, err := q.Depths(t.Context()); err != nil {
+		t.Fatalf("Depths: %v", err)
+	}
+	if _, err := q.DeadLetters(t.Context(), "prediction-requests"); err != nil {
+		t.Fatalf("DeadLetters: %v", err)
+	}
+	if _, err := r.Published(t.Context(), predict.MustParseDate("2025-11-01")); err != nil && !errors.Is(err, batch.ErrNotFound) {
+		t.Fatalf("Published: %v", err)
 	}
 }
 
