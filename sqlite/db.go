@@ -44,7 +44,9 @@ type DB struct {
 }
 
 // Open opens (creating if needed) the SQLite file at path and brings its
-// schema up to date. Close it when done.
+// schema up to date. Close it when done. Its errors name the file when it is
+// read-only (the file, or the directory that must hold its -wal and -shm
+// files), when its disk is full, or when it is not a SQLite database.
 //
 // Durability: journal_mode=WAL with synchronous=FULL, so every committed
 // transaction is fsynced to the WAL before the commit returns; a power loss
@@ -108,7 +110,8 @@ var ErrReadOnly = errors.New("sqlite: database opened read-only")
 // created: if there is also no WAL holding changes (the last writer closed
 // cleanly), the file is complete and cannot change, and it is opened as
 // immutable instead; with a WAL left behind it cannot be read without
-// writing, and the error says so.
+// writing, and the error says so. Like any reader in WAL mode it may leave
+// an empty -wal and the -shm file beside the file; the next writer uses them.
 func OpenReadOnly(ctx context.Context, path string) (*DB, error) {
 	if path == "" {
 		return nil, fmt.Errorf("open sqlite: empty path")
