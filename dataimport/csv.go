@@ -47,9 +47,9 @@ func ReadDir(dir string) (*predict.Dataset, error) {
 	var errs errorList
 	schedule := files.Schedule
 	var games []predict.Game
-	byID := map[string]gameAt{}       // game id -> the game and where it is
-	badIDs := map[string]bool{}       // ids of schedule rows with an error, already reported
-	byMatchup := map[matchup]string{} // where each date and pair of teams is
+	byID := map[string]gameAt{}    // game id -> the game and where it is
+	badIDs := map[string]bool{}    // ids of schedule rows with an error, already reported
+	byMatchup := map[matchup]int{} // line of each date and pair of teams
 	if err := readFile(filepath.Join(dir, schedule), scheduleColumns, &errs, func(r *row) {
 		g, err := decodeGame(r)
 		if err != nil {
@@ -61,28 +61,28 @@ func ReadDir(dir string) (*predict.Dataset, error) {
 		}
 		if g.ID != "" {
 			if prev, dup := byID[g.ID]; dup {
-				errs.add(r.errorf("game_id", "game %s appears twice: the first is at %s", g.ID, prev.at))
+				errs.add(r.errorf("game_id", "game %s appears twice: the first is at %s:%d", g.ID, schedule, prev.line))
 				return
 			}
 		}
 		m := matchup{g.Date, g.Home, g.Away}
 		if prev, dup := byMatchup[m]; dup {
-			errs.add(r.errorf("home_abbr", "game %s@%s on %s appears twice: the first is at %s", g.Away, g.Home, g.Date, prev))
+			errs.add(r.errorf("home_abbr", "game %s@%s on %s appears twice: the first is at %s:%d", g.Away, g.Home, g.Date, schedule, prev))
 			if g.ID != "" {
 				badIDs[g.ID] = true
 			}
 			return
 		}
-		byMatchup[m] = r.at()
+		byMatchup[m] = r.Line
 		if g.ID != "" {
-			byID[g.ID] = gameAt{g, r.at()}
+			byID[g.ID] = gameAt{g, r.File, r.Line}
 		}
 		games = append(games, g)
 	}); err != nil {
 		return nil, err
 	}
 	logs := make([]predict.GameLog, 0, 120000)
-	logAt := make(map[playerDate]string, 120000)
+	logAt := make(map[playerDate]int, 120000) // line of each player's log on a date
 	if err := readFile(filepath.Join(dir, files.Logs), logColumns, &errs, func(r *row) {
 		l, err := decodeGameLog(r)
 		if err != nil {
@@ -104,10 +104,10 @@ func ReadDir(dir string) (*predict.Dataset, error) {
 		}
 		k := playerDate{l.PlayerID, l.Date}
 		if prev, dup := logAt[k]; dup {
-			errs.add(r.errorf("player_id", "player %s has a second game log on %s: the first is at %s", l.PlayerID, l.Date, prev))
+			errs.add(r.errorf("player_id", "player %s has a second game log on %s: the first is at %s:%d", l.PlayerID, l.Date, r.File, prev))
 			return
 		}
-		logAt[k] = r.at()
+		logAt[k] = r.Line
 		logs = append(logs, l)
 	}); err != nil {
 		return nil, err
@@ -141,7 +141,7 @@ func ReadDir(dir string) (*predict.Dataset, error) {
 	}
 	var statuses []predict.Status
 	if name := files.Status; name != "" {
-		statusAt := map[playerDate]string{}
+		statusAt := map[playerDate]int{}
 		if err := readFile(filepath.Join(dir, name), statusColumns, &errs, func(r *row) {
 			s, err := decodeStatus(r)
 			if err != nil {
@@ -150,10 +150,10 @@ func ReadDir(dir string) (*predict.Dataset, error) {
 			}
 			k := playerDate{s.PlayerID, s.Date}
 			if prev, dup := statusAt[k]; dup {
-				errs.add(r.errorf("player_id", "player %s has a second status on %s: the first is at %s", s.PlayerID, s.Date, prev))
+				errs.add(r.errorf("player_id", "player %s has a second status on %s: the first is at %s:%d", s.PlayerID, s.Date, r.File, prev))
 				return
 			}
-			statusAt[k] = r.at()
+			statusAt[k] = r.Line
 			statuses = append(statuses, s)
 		}); err != nil {
 			return nil, err
@@ -169,10 +169,16 @@ func ReadDir(dir string) (*predict.Dataset, error) {
 	return ds, nil
 }
 
-// gameAt is a schedule row's game and where it is (file:line).
+// gameAt is a schedule row's game and where it is.
 type gameAt struct {
 	predict.Game
-	at string
+	file string
+	line int
+}
+
+// desc names the game and its schedule row for an error message.
+func (g gameAt) desc() string {
+	return fmt.Sprintf("game %s (%s@%s, %s:%d)", g.ID, g.Away, g.Home, g.file, g.line)
 }
 
 type matchup struct {
@@ -189,18 +195,17 @@ type playerDate struct {
 // schedule: the same date, the player's team and opponent are the game's
 // two teams, and home_away names the team's side.
 func checkLogAgainstGame(r *row, l predict.GameLog, g gameAt) error {
-	game := fmt.Sprintf("game %s (%s@%s, %s)", g.ID, g.Away, g.Home, g.at)
 	switch {
 	case l.Date != g.Date:
-		return r.errorf("game_date", "%s, but %s is on %s", l.Date, game, g.Date)
+		return r.errorf("game_date", "%s, but %s is on %s", l.Date, g.desc(), g.Date)
 	case l.Team != g.Home && l.Team != g.Away:
-		return r.errorf("team_abbr", "%q is not a team of %s", l.Team, game)
+		return r.errorf("team_abbr", "%q is not a team of %s", l.Team, g.desc())
 	case l.Opponent != g.Home && l.Opponent != g.Away:
-		return r.errorf("opp_abbr", "%q is not a team of %s", l.Opponent, game)
+		return r.errorf("opp_abbr", "%q is not a team of %s", l.Opponent, g.desc())
 	case l.Home && l.Team != g.Home:
-		return r.errorf("home_away", "H, but %s is the away team of %s", l.Team, game)
+		return r.errorf("home_away", "H, but %s is the away team of %s", l.Team, g.desc())
 	case !l.Home && l.Team != g.Away:
-		return r.errorf("home_away", "A, but %s is the home team of %s", l.Team, game)
+		return r.errorf("home_away", "A, but %s is the home team of %s", l.Team, g.desc())
 	}
 	return nil
 }
@@ -255,12 +260,11 @@ func ListDir(dir string) (Files, error) {
 // checkLineAgainstGame checks that a prop line that names its game agrees
 // with it: the same date, and the player's team, if given, plays in it.
 func checkLineAgainstGame(r *row, p predict.PropLine, g gameAt) error {
-	game := fmt.Sprintf("game %s (%s@%s, %s)", g.ID, g.Away, g.Home, g.at)
 	switch {
 	case p.Date != g.Date:
-		return r.errorf("game_date", "%s, but %s is on %s", p.Date, game, g.Date)
+		return r.errorf("game_date", "%s, but %s is on %s", p.Date, g.desc(), g.Date)
 	case p.Team != "" && p.Team != g.Home && p.Team != g.Away:
-		return r.errorf("team_abbr", "%q is not a team of %s", p.Team, game)
+		return r.errorf("team_abbr", "%q is not a team of %s", p.Team, g.desc())
 	}
 	return nil
 }
@@ -426,9 +430,6 @@ func (r *row) get(col string) string {
 	}
 	return strings.TrimSpace(r.rec[i])
 }
-
-// at returns the row's place as file:line.
-func (r *row) at() string { return fmt.Sprintf("%s:%d", r.File, r.Line) }
 
 func (r *row) has(col string) bool { _, ok := r.pos[col]; return ok }
 
