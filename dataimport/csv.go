@@ -30,13 +30,201 @@ const maxErrors = 20
 
 // ReadDir reads a data directory in the layout of README.md (schedule,
 // player game logs, any props_*.csv files, and an optional player_status
-// file; each .csv or .csv.gz) into a data set. Errors wrap
-// [batch.ErrInvalid] (or the file system's error) and name the file, line
-// and column; up to 20 are reported at once.
+// file; each .csv or .csv.gz) into a data set. It checks rows against each
+// other: a game log must match its game in the schedule (date, teams, side),
+// so must a prop line that names its game (date, team), and a second game,
+// game log or status for the same key is a duplicate.
+// Errors wrap [batch.ErrInvalid] (or the file system's error) and name the
+// file, line and column (a duplicate also names the first row); up to 20 are
+// reported at once, and a bad schedule row is reported once, not again for
+// each game log of its game.
 func ReadDir(dir string) (*predict.Dataset, error) {
+	files, err := ListDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	props := files.Props
+	var errs errorList
+	schedule := files.Schedule
+	var games []predict.Game
+	byID := map[string]gameAt{}    // game id -> the game and where it is
+	badIDs := map[string]bool{}    // ids of schedule rows with an error, already reported
+	byMatchup := map[matchup]int{} // line of each date and pair of teams
+	if err := readFile(filepath.Join(dir, schedule), scheduleColumns, &errs, func(r *row) {
+		g, err := decodeGame(r)
+		if err != nil {
+			errs.add(err)
+			if id := r.get("game_id"); id != "" {
+				badIDs[id] = true
+			}
+			return
+		}
+		if g.ID != "" {
+			if prev, dup := byID[g.ID]; dup {
+				errs.add(r.errorf("game_id", "game %s appears twice: the first is at %s:%d", g.ID, schedule, prev.line))
+				return
+			}
+		}
+		m := matchup{g.Date, g.Home, g.Away}
+		if prev, dup := byMatchup[m]; dup {
+			errs.add(r.errorf("home_abbr", "game %s@%s on %s appears twice: the first is at %s:%d", g.Away, g.Home, g.Date, schedule, prev))
+			if g.ID != "" {
+				badIDs[g.ID] = true
+			}
+			return
+		}
+		byMatchup[m] = r.Line
+		if g.ID != "" {
+			byID[g.ID] = gameAt{g, r.File, r.Line}
+		}
+		games = append(games, g)
+	}); err != nil {
+		return nil, err
+	}
+	logs := make([]predict.GameLog, 0, 120000)
+	logAt := make(map[playerDate]int, 120000) // line of each player's log on a date
+	if err := readFile(filepath.Join(dir, files.Logs), logColumns, &errs, func(r *row) {
+		l, err := decodeGameLog(r)
+		if err != nil {
+			errs.add(err)
+			return
+		}
+		g, ok := byID[l.GameID]
+		switch {
+		case !ok && badIDs[l.GameID]:
+			// The game's own row has an error, reported once where it is.
+			return
+		case !ok:
+			errs.add(r.errorf("game_id", "game %q is not in %s", l.GameID, schedule))
+			return
+		}
+		if err := checkLogAgainstGame(r, l, g); err != nil {
+			errs.add(err)
+			return
+		}
+		k := playerDate{l.PlayerID, l.Date}
+		if prev, dup := logAt[k]; dup {
+			errs.add(r.errorf("player_id", "player %s has a second game log on %s: the first is at %s:%d", l.PlayerID, l.Date, r.File, prev))
+			return
+		}
+		logAt[k] = r.Line
+		logs = append(logs, l)
+	}); err != nil {
+		return nil, err
+	}
+	var lines []predict.PropLine
+	for _, name := range props {
+		if err := readFile(filepath.Join(dir, name), propColumns, &errs, func(r *row) {
+			p, err := decodePropLine(r)
+			if err != nil {
+				errs.add(err)
+				return
+			}
+			if p.GameID != "" {
+				g, ok := byID[p.GameID]
+				switch {
+				case !ok && badIDs[p.GameID]:
+					return // reported at the game's row
+				case !ok:
+					errs.add(r.errorf("game_id", "game %q is not in %s", p.GameID, schedule))
+					return
+				}
+				if err := checkLineAgainstGame(r, p, g); err != nil {
+					errs.add(err)
+					return
+				}
+			}
+			lines = append(lines, p)
+		}); err != nil {
+			return nil, err
+		}
+	}
+	var statuses []predict.Status
+	if name := files.Status; name != "" {
+		statusAt := map[playerDate]int{}
+		if err := readFile(filepath.Join(dir, name), statusColumns, &errs, func(r *row) {
+			s, err := decodeStatus(r)
+			if err != nil {
+				errs.add(err)
+				return
+			}
+			k := playerDate{s.PlayerID, s.Date}
+			if prev, dup := statusAt[k]; dup {
+				errs.add(r.errorf("player_id", "player %s has a second status on %s: the first is at %s:%d", s.PlayerID, s.Date, r.File, prev))
+				return
+			}
+			statusAt[k] = r.Line
+			statuses = append(statuses, s)
+		}); err != nil {
+			return nil, err
+		}
+	}
+	if err := errs.err(); err != nil {
+		return nil, err
+	}
+	ds, err := predict.NewDataset(games, logs, lines, statuses)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", dir, err)
+	}
+	return ds, nil
+}
+
+// gameAt is a schedule row's game and where it is.
+type gameAt struct {
+	predict.Game
+	file string
+	line int
+}
+
+// desc names the game and its schedule row for an error message.
+func (g gameAt) desc() string {
+	return fmt.Sprintf("game %s (%s@%s, %s:%d)", g.ID, g.Away, g.Home, g.file, g.line)
+}
+
+type matchup struct {
+	date       predict.Date
+	home, away string
+}
+
+type playerDate struct {
+	player string
+	date   predict.Date
+}
+
+// checkLogAgainstGame checks that a game log agrees with its game in the
+// schedule: the same date, the player's team and opponent are the game's
+// two teams, and home_away names the team's side.
+func checkLogAgainstGame(r *row, l predict.GameLog, g gameAt) error {
+	switch {
+	case l.Date != g.Date:
+		return r.errorf("game_date", "%s, but %s is on %s", l.Date, g.desc(), g.Date)
+	case l.Team != g.Home && l.Team != g.Away:
+		return r.errorf("team_abbr", "%q is not a team of %s", l.Team, g.desc())
+	case l.Opponent != g.Home && l.Opponent != g.Away:
+		return r.errorf("opp_abbr", "%q is not a team of %s", l.Opponent, g.desc())
+	case l.Home && l.Team != g.Home:
+		return r.errorf("home_away", "H, but %s is the away team of %s", l.Team, g.desc())
+	case !l.Home && l.Team != g.Away:
+		return r.errorf("home_away", "A, but %s is the home team of %s", l.Team, g.desc())
+	}
+	return nil
+}
+
+// Files names the data files of a directory, as ReadDir reads them.
+type Files struct {
+	Schedule string   // schedule.csv or schedule.csv.gz
+	Logs     string   // player_game_logs.csv or .csv.gz
+	Props    []string // props_*.csv and props_*.csv.gz, sorted
+	Status   string   // player_status.csv or .csv.gz; empty if there is none
+}
+
+// ListDir finds the data files of dir without reading them. It returns an
+// error wrapping [batch.ErrInvalid] if the schedule or the game logs are
+// missing or a table is there both as .csv and as .csv.gz.
+func ListDir(dir string) (Files, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, fmt.Errorf("read data directory: %w", err)
+		return Files{}, fmt.Errorf("read data directory: %w", err)
 	}
 	files := map[string]string{} // base name without extension -> file name
 	var props []string
@@ -53,7 +241,7 @@ func ReadDir(dir string) (*predict.Dataset, error) {
 			continue
 		}
 		if prev, dup := files[base]; dup {
-			return nil, fmt.Errorf("%w: %s and %s in %s hold the same table: keep one", batch.ErrInvalid, prev, name, dir)
+			return Files{}, fmt.Errorf("%w: %s and %s in %s hold the same table: keep one", batch.ErrInvalid, prev, name, dir)
 		}
 		files[base] = name
 		if strings.HasPrefix(base, PropsPrefix) {
@@ -63,71 +251,22 @@ func ReadDir(dir string) (*predict.Dataset, error) {
 	slices.Sort(props)
 	for _, need := range []string{ScheduleFile, LogsFile} {
 		if files[need] == "" {
-			return nil, fmt.Errorf("%w: %s has no %s.csv or %s.csv.gz", batch.ErrInvalid, dir, need, need)
+			return Files{}, fmt.Errorf("%w: %s has no %s.csv or %s.csv.gz", batch.ErrInvalid, dir, need, need)
 		}
 	}
-	var errs errorList
-	var games []predict.Game
-	if err := readFile(filepath.Join(dir, files[ScheduleFile]), scheduleColumns, &errs, func(r *row) {
-		if g, err := decodeGame(r); err != nil {
-			errs.add(err)
-		} else {
-			games = append(games, g)
-		}
-	}); err != nil {
-		return nil, err
+	return Files{Schedule: files[ScheduleFile], Logs: files[LogsFile], Props: props, Status: files[StatusFile]}, nil
+}
+
+// checkLineAgainstGame checks that a prop line that names its game agrees
+// with it: the same date, and the player's team, if given, plays in it.
+func checkLineAgainstGame(r *row, p predict.PropLine, g gameAt) error {
+	switch {
+	case p.Date != g.Date:
+		return r.errorf("game_date", "%s, but %s is on %s", p.Date, g.desc(), g.Date)
+	case p.Team != "" && p.Team != g.Home && p.Team != g.Away:
+		return r.errorf("team_abbr", "%q is not a team of %s", p.Team, g.desc())
 	}
-	gameIDs := make(map[string]bool, len(games))
-	for _, g := range games {
-		gameIDs[g.ID] = true
-	}
-	logs := make([]predict.GameLog, 0, 120000)
-	if err := readFile(filepath.Join(dir, files[LogsFile]), logColumns, &errs, func(r *row) {
-		l, err := decodeGameLog(r)
-		if err != nil {
-			errs.add(err)
-			return
-		}
-		if !gameIDs[l.GameID] {
-			errs.add(r.errorf("game_id", "game %q is not in %s", l.GameID, files[ScheduleFile]))
-			return
-		}
-		logs = append(logs, l)
-	}); err != nil {
-		return nil, err
-	}
-	var lines []predict.PropLine
-	for _, name := range props {
-		if err := readFile(filepath.Join(dir, name), propColumns, &errs, func(r *row) {
-			if p, err := decodePropLine(r); err != nil {
-				errs.add(err)
-			} else {
-				lines = append(lines, p)
-			}
-		}); err != nil {
-			return nil, err
-		}
-	}
-	var statuses []predict.Status
-	if name := files[StatusFile]; name != "" {
-		if err := readFile(filepath.Join(dir, name), statusColumns, &errs, func(r *row) {
-			if s, err := decodeStatus(r); err != nil {
-				errs.add(err)
-			} else {
-				statuses = append(statuses, s)
-			}
-		}); err != nil {
-			return nil, err
-		}
-	}
-	if err := errs.err(); err != nil {
-		return nil, err
-	}
-	ds, err := predict.NewDataset(games, logs, lines, statuses)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", dir, err)
-	}
-	return ds, nil
+	return nil
 }
 
 type errorList struct {
@@ -203,7 +342,13 @@ func readCSV(r io.Reader, file string, cols columns, errs *errorList, fn func(*r
 				return fmt.Errorf("read %s: %w", file, err)
 			}
 			if !errors.Is(pe.Err, csv.ErrFieldCount) {
-				// A quoting error leaves the reader unsure where rows start.
+				// A quoting error leaves the reader unsure where rows start,
+				// so it ends the file. encoding/csv reports where the bad
+				// field ends, which for an unclosed quote is the end of the
+				// file: name the line its record starts on.
+				if pe.StartLine != pe.Line {
+					return fmt.Errorf("%w: %s:%d: %v: the quoted field opened on this line runs on to line %d", batch.ErrInvalid, file, pe.StartLine, pe.Err, pe.Line)
+				}
 				return fmt.Errorf("%w: %s:%d: column %d: %v", batch.ErrInvalid, file, pe.Line, pe.Column, pe.Err)
 			}
 			errs.add(fmt.Errorf("%w: %s:%d: %d fields, the header has %d", batch.ErrInvalid, file, pe.StartLine, len(rec), len(header)))

@@ -26,6 +26,9 @@ type writeReq struct {
 // the group waits for it. A caller whose ctx ends before its fn runs gets
 // ctx's error and fn does not run.
 func (db *DB) Write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if db.readOnly {
+		return fmt.Errorf("%s: %w", db.path, ErrReadOnly)
+	}
 	req := writeReq{ctx: ctx, fn: fn, done: make(chan error, 1)}
 	select {
 	case db.writes <- req:
@@ -142,6 +145,11 @@ func (db *DB) commitGroup(group []writeReq) {
 	if ran == 0 {
 		tx.Rollback()
 	} else if err := tx.Commit(); err != nil {
+		// SQLite may leave the transaction open after a failed COMMIT (a
+		// full disk, say), and database/sql forgets it either way: roll it
+		// back, or every later BEGIN on the connection fails. The error
+		// when SQLite already rolled back is expected.
+		db.write.Exec("ROLLBACK")
 		fail(fmt.Errorf("commit: %w", err))
 		return
 	}

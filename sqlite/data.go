@@ -5,21 +5,88 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"tipoff/batch"
 	"tipoff/predict"
 )
 
-// ImportDataset replaces the stored data set with ds in one write
-// transaction: either all of ds is stored or none of it (a failed import
-// leaves the previous data untouched). Importing the data set that is
-// already stored (same [predict.Dataset.Version]) changes nothing. The
-// import is one group-commit write: other writers of the file wait for it
-// (a few seconds for the real data set).
+// Names of the data tables in a [ShrinkError].
+const (
+	TableGames    = "games"
+	TableLogs     = "game logs"
+	TableLines    = "prop lines"
+	TableStatuses = "statuses"
+)
+
+// ImportOptions controls [DB.Import].
+type ImportOptions struct {
+	// AllowShrink lets an import leave a table with less than half of its
+	// stored rows, or none. Without it such an import is refused: a
+	// truncated or header-only file would otherwise silently wipe most of
+	// the stored data.
+	AllowShrink bool
+}
+
+// ShrinkError is the error of an import refused because it would leave
+// tables with less than half of their stored rows. It wraps
+// [batch.ErrConflict].
+type ShrinkError struct {
+	Tables []TableShrink // the tables that would shrink, in the order games, game logs, prop lines, statuses
+}
+
+// TableShrink is one table's stored and imported row counts.
+type TableShrink struct {
+	Table       string // TableGames, TableLogs, TableLines or TableStatuses
+	Stored, New int
+}
+
+func (e *ShrinkError) Error() string {
+	parts := make([]string, len(e.Tables))
+	for i, t := range e.Tables {
+		parts[i] = fmt.Sprintf("%s from %d to %d rows", t.Table, t.Stored, t.New)
+	}
+	return fmt.Sprintf("refused: it would shrink %s (a table may lose at most half of its rows unless shrinking is allowed)",
+		strings.Join(parts, ", "))
+}
+
+// Unwrap returns [batch.ErrConflict].
+func (e *ShrinkError) Unwrap() error { return batch.ErrConflict }
+
+// shrinks reports whether a table going from stored to n rows loses more
+// than half of them.
+func shrinks(stored, n int) bool { return stored > 0 && 2*n < stored }
+
+// ImportDataset replaces the stored data set with ds whatever their sizes:
+// it is [DB.Import] with AllowShrink, for callers that replace the data on
+// purpose (the demo league).
 func (db *DB) ImportDataset(ctx context.Context, ds *predict.Dataset) error {
+	return db.Import(ctx, ds, ImportOptions{AllowShrink: true})
+}
+
+// Import replaces the stored data set with ds in one write transaction:
+// either all of ds is stored or none of it (a failed import leaves the
+// previous data untouched). Importing the data set that is already stored
+// (same [predict.Dataset.Version]) changes nothing. Unless
+// opts.AllowShrink, an import that would leave any table with less than
+// half of its stored rows changes nothing and returns a [*ShrinkError]
+// (wrapping [batch.ErrConflict]). The import is one group-commit write:
+// other writers of the file wait for it (a few seconds for the real data
+// set).
+func (db *DB) Import(ctx context.Context, ds *predict.Dataset, opts ImportOptions) error {
 	if ds == nil {
 		return fmt.Errorf("import data set: %w: nil data set", batch.ErrInvalid)
 	}
+	if v, err := db.DatasetVersion(ctx); err == nil && v == ds.Version() {
+		return nil
+	}
+	// Move what is committed into the file and empty the WAL first, so that
+	// if the import fails (a full disk, typically) the WAL holds nothing
+	// but the import's own frames and can be emptied again without writing
+	// to the file. If this checkpoint cannot finish (a reader in another
+	// process holds an old snapshot), the import goes ahead: only the
+	// clean-up after a failure depends on it.
+	_ = db.truncateWAL(ctx)
 	err := db.Write(ctx, func(tx *sql.Tx) error {
 		var cur string
 		err := tx.QueryRowContext(ctx, "SELECT value FROM data_meta WHERE key = 'version'").Scan(&cur)
@@ -28,6 +95,11 @@ func (db *DB) ImportDataset(ctx context.Context, ds *predict.Dataset) error {
 		}
 		if cur == ds.Version() {
 			return nil
+		}
+		if !opts.AllowShrink {
+			if err := db.checkShrink(ctx, tx, ds); err != nil {
+				return err
+			}
 		}
 		for _, t := range []string{"data_games", "data_game_logs", "data_prop_lines", "data_statuses", "data_meta"} {
 			if _, err := tx.ExecContext(ctx, "DELETE FROM "+t); err != nil {
@@ -66,8 +138,62 @@ func (db *DB) ImportDataset(ctx context.Context, ds *predict.Dataset) error {
 		_, err = tx.ExecContext(ctx, "INSERT INTO data_meta (key, value) VALUES ('version', ?)", ds.Version())
 		return err
 	})
-	if err != nil {
+	var se *ShrinkError
+	if errors.As(err, &se) {
 		return fmt.Errorf("import data set %s into %s: %w", ds.Version(), db.path, err)
+	}
+	if err != nil {
+		// The rolled-back import leaves its frames in the WAL, which keeps
+		// their disk space; after a full disk, every later open of the
+		// file then fails while rebuilding the WAL's index (-shm) on the
+		// still-full disk. Give the space back now.
+		if terr := db.truncateWAL(context.WithoutCancel(ctx)); terr != nil {
+			err = fmt.Errorf("%w (and emptying the write-ahead log %s-wal after it failed: %v)", err, db.path, terr)
+		}
+		if e, ok := explain(db.path, err); ok {
+			return fmt.Errorf("import data set %s: %w", ds.Version(), e)
+		}
+		return fmt.Errorf("import data set %s into %s: %w", ds.Version(), db.path, err)
+	}
+	return nil
+}
+
+// truncateWAL checkpoints the WAL into the file and truncates it to zero
+// bytes. It fails if a reader still uses part of the WAL.
+func (db *DB) truncateWAL(ctx context.Context) error {
+	var busy, frames, done int
+	if err := db.write.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &frames, &done); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	if busy != 0 {
+		return fmt.Errorf("checkpoint: %d of %d frames copied, a reader holds the rest", done, frames)
+	}
+	return nil
+}
+
+// checkShrink returns a [*ShrinkError] if importing ds would leave a table
+// with less than half of its stored rows.
+func (db *DB) checkShrink(ctx context.Context, tx *sql.Tx, ds *predict.Dataset) error {
+	se := &ShrinkError{}
+	for _, t := range []struct {
+		name, table string
+		n           int
+	}{
+		{TableGames, "data_games", len(ds.Games())},
+		{TableLogs, "data_game_logs", len(ds.Logs())},
+		{TableLines, "data_prop_lines", len(ds.Lines())},
+		{TableStatuses, "data_statuses", len(ds.Statuses())},
+	} {
+		var stored int
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM "+t.table).Scan(&stored); err != nil {
+			return fmt.Errorf("count %s: %w", t.name, err)
+		}
+		if shrinks(stored, t.n) {
+			se.Tables = append(se.Tables, TableShrink{Table: t.name, Stored: stored, New: t.n})
+		}
+	}
+	if len(se.Tables) > 0 {
+		return se
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"errors"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -155,5 +156,73 @@ func BenchmarkDB_LoadDataset(b *testing.B) {
 		if _, err := db.LoadDataset(b.Context()); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// withLogs returns ds with only its first n game logs.
+func withLogs(tb testing.TB, ds *predict.Dataset, n int) *predict.Dataset {
+	tb.Helper()
+	out, err := predict.NewDataset(slices.Clone(ds.Games()), slices.Clone(ds.Logs()[:n]), slices.Clone(ds.Lines()), slices.Clone(ds.Statuses()))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return out
+}
+
+// An import that would leave a table with less than half of its stored
+// rows is refused, naming the table and both counts, and changes nothing;
+// AllowShrink lets it through.
+func TestDB_Import_Shrink(t *testing.T) {
+	a := mustSynthetic(t, 1)
+	n := len(a.Logs())
+	tests := []struct {
+		name   string
+		logs   int
+		refuse bool
+	}{
+		{"empty", 0, true},
+		{"less than half", (n - 1) / 2, true},
+		{"half", (n + 1) / 2, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			db := mustOpenDB(t)
+			if err := db.Import(t.Context(), a, sqlite.ImportOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			b := withLogs(t, a, tt.logs)
+			err := db.Import(t.Context(), b, sqlite.ImportOptions{})
+			if !tt.refuse {
+				if err != nil {
+					t.Fatalf("import of %d of %d logs: %v", tt.logs, n, err)
+				}
+				got, err := db.LoadDataset(t.Context())
+				if err != nil {
+					t.Fatal(err)
+				}
+				sameData(t, got, b)
+				return
+			}
+			var se *sqlite.ShrinkError
+			if !errors.As(err, &se) || !errors.Is(err, batch.ErrConflict) {
+				t.Fatalf("import of %d of %d logs: got %v, want a ShrinkError wrapping ErrConflict", tt.logs, n, err)
+			}
+			want := []sqlite.TableShrink{{Table: sqlite.TableLogs, Stored: n, New: tt.logs}}
+			if d := cmp.Diff(want, se.Tables); d != "" {
+				t.Errorf("refused tables (-want +got):\n%s", d)
+			}
+			got, err := db.LoadDataset(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			sameData(t, got, a)
+			if err := db.Import(t.Context(), b, sqlite.ImportOptions{AllowShrink: true}); err != nil {
+				t.Fatalf("import with AllowShrink: %v", err)
+			}
+			if got, err = db.LoadDataset(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			sameData(t, got, b)
+		})
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"strconv"
@@ -15,6 +17,8 @@ import (
 	"sync"
 
 	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
+
+	"tipoff/batch"
 )
 
 //go:embed migrations/*.sql
@@ -27,9 +31,10 @@ var migrations embed.FS
 // may open the same file: they wait for each other's writes up to the busy
 // timeout.
 type DB struct {
-	path  string
-	write *sql.DB
-	read  *sql.DB
+	path     string
+	readOnly bool // opened by OpenReadOnly: no writer goroutine, Write fails
+	write    *sql.DB
+	read     *sql.DB
 
 	writes     chan writeReq
 	closed     chan struct{}
@@ -39,7 +44,9 @@ type DB struct {
 }
 
 // Open opens (creating if needed) the SQLite file at path and brings its
-// schema up to date. Close it when done.
+// schema up to date. Close it when done. Its errors name the file when it is
+// read-only (the file, or the directory that must hold its -wal and -shm
+// files), when its disk is full, or when it is not a SQLite database.
 //
 // Durability: journal_mode=WAL with synchronous=FULL, so every committed
 // transaction is fsynced to the WAL before the commit returns; a power loss
@@ -80,10 +87,137 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	if err := db.migrate(ctx); err != nil {
 		w.Close()
 		r.Close()
-		return nil, err
+		return nil, explainOr("open", path, err)
 	}
 	go db.writer()
 	return db, nil
+}
+
+// ErrReadOnly is the error of a write to a DB opened with [OpenReadOnly].
+var ErrReadOnly = errors.New("sqlite: database opened read-only")
+
+// OpenReadOnly opens the existing SQLite file at path for reading, for
+// commands that only read (status, health, backtest). Unlike [Open] it never
+// creates the file, never changes its schema, and its [DB.Write] returns
+// [ErrReadOnly]. It returns an error wrapping [batch.ErrNotFound] if there is
+// no file at path, and one wrapping [batch.ErrInvalid] if the file is not a
+// tipoff database or its schema is older than this program's (open it once
+// with Open to upgrade it).
+//
+// The file is opened with SQLite's mode=ro, which still reads the WAL of
+// writers working on it, and so needs the -shm wal-index beside the file,
+// creating it if no writer has. On a read-only file system that cannot be
+// created: if there is also no WAL holding changes (the last writer closed
+// cleanly), the file is complete and cannot change, and it is opened as
+// immutable instead; with a WAL left behind it cannot be read without
+// writing, and the error says so. Like any reader in WAL mode it may leave
+// an empty -wal and the -shm file beside the file; the next writer uses them.
+func OpenReadOnly(ctx context.Context, path string) (*DB, error) {
+	if path == "" {
+		return nil, fmt.Errorf("open sqlite: empty path")
+	}
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("open %s: %w: no such database file", path, batch.ErrNotFound)
+	case err != nil:
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	case fi.IsDir():
+		return nil, fmt.Errorf("open %s: %w: a directory, not a database file", path, batch.ErrInvalid)
+	}
+	db, err := openReadOnly(ctx, path, "mode=ro")
+	if err != nil && sqliteCode(err)&0xff == codeCantOpen && onReadOnlyFS(filepath.Dir(path)) {
+		if wal, werr := os.Stat(path + "-wal"); werr == nil && wal.Size() > 0 {
+			return nil, fmt.Errorf("open %s: it is on a read-only file system and its write-ahead log %s-wal still holds changes: "+
+				"open it once where it is writable so they reach the file: %w", path, filepath.Base(path), err)
+		}
+		db, err = openReadOnly(ctx, path, "mode=ro&immutable=1")
+	}
+	if err != nil {
+		return nil, explainOr("open", path, err)
+	}
+	return db, nil
+}
+
+func openReadOnly(ctx context.Context, path, mode string) (*DB, error) {
+	q := url.Values{}
+	for _, p := range []string{"busy_timeout(30000)", "foreign_keys(ON)", "cache_size(-65536)", "temp_store(MEMORY)", "query_only(1)"} {
+		q.Add("_pragma", p)
+	}
+	dsn := "file:" + path + "?" + mode + "&" + q.Encode()
+	r, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, err
+	}
+	n := max(4, runtime.GOMAXPROCS(0))
+	r.SetMaxOpenConns(n)
+	r.SetMaxIdleConns(n)
+	// The Store and Queue prepare statements on the write handle; here it
+	// is one more read-only connection, and Write never uses it.
+	w, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		r.Close()
+		return nil, err
+	}
+	w.SetMaxOpenConns(1)
+	db := &DB{path: path, readOnly: true, write: w, read: r, writes: make(chan writeReq),
+		closed: make(chan struct{}), writerDone: make(chan struct{})}
+	close(db.writerDone)
+	if err := db.checkSchema(ctx); err != nil {
+		w.Close()
+		r.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// checkSchema returns an error wrapping [batch.ErrInvalid] unless the
+// file's schema is this program's.
+func (db *DB) checkSchema(ctx context.Context) error {
+	ms, err := migrationList()
+	if err != nil {
+		return err
+	}
+	want := ms[len(ms)-1].n
+	var version int
+	if err := db.read.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return err
+	}
+	switch {
+	case version == 0:
+		return fmt.Errorf("%w: %s is not a tipoff database (it has no tipoff schema)", batch.ErrInvalid, db.path)
+	case version < want:
+		return fmt.Errorf("%w: %s has schema version %d, this program needs %d: open it once with a command that writes (such as import) to upgrade it",
+			batch.ErrInvalid, db.path, version, want)
+	}
+	return nil
+}
+
+type migration struct {
+	n    int
+	name string
+}
+
+// migrationList returns the embedded migrations in order.
+func migrationList() ([]migration, error) {
+	entries, err := fs.ReadDir(migrations, "migrations")
+	if err != nil {
+		return nil, fmt.Errorf("read migrations: %w", err)
+	}
+	var ms []migration
+	for _, e := range entries {
+		num, _, ok := strings.Cut(e.Name(), "_")
+		n, err := strconv.Atoi(num)
+		if !ok || err != nil {
+			return nil, fmt.Errorf("migration %s: name must start with a number and '_'", e.Name())
+		}
+		ms = append(ms, migration{n, e.Name()})
+	}
+	if len(ms) == 0 {
+		return nil, fmt.Errorf("no migrations embedded")
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].n < ms[j].n })
+	return ms, nil
 }
 
 // Path returns the file's path.
@@ -109,32 +243,18 @@ func (db *DB) Ping(ctx context.Context) error {
 // migrate applies, in one write transaction, every embedded migration whose
 // number is above the file's user_version. Files are named NNNN_what.sql.
 func (db *DB) migrate(ctx context.Context) error {
-	entries, err := fs.ReadDir(migrations, "migrations")
+	ms, err := migrationList()
 	if err != nil {
-		return fmt.Errorf("read migrations: %w", err)
+		return err
 	}
-	type mig struct {
-		n    int
-		name string
-	}
-	var ms []mig
-	for _, e := range entries {
-		num, _, ok := strings.Cut(e.Name(), "_")
-		n, err := strconv.Atoi(num)
-		if !ok || err != nil {
-			return fmt.Errorf("migration %s: name must start with a number and '_'", e.Name())
-		}
-		ms = append(ms, mig{n, e.Name()})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].n < ms[j].n })
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("migrate %s: %w", db.path, err)
+		return fmt.Errorf("migrate: %w", err)
 	}
 	defer tx.Rollback()
 	var version int
 	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
-		return fmt.Errorf("migrate %s: read version: %w", db.path, err)
+		return fmt.Errorf("migrate: read version: %w", err)
 	}
 	last := version
 	for _, m := range ms {
@@ -154,7 +274,7 @@ func (db *DB) migrate(ctx context.Context) error {
 		return nil
 	}
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", last)); err != nil {
-		return fmt.Errorf("migrate %s: %w", db.path, err)
+		return fmt.Errorf("migrate: %w", err)
 	}
 	return tx.Commit()
 }

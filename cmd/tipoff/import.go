@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"tipoff/batch"
@@ -26,7 +27,13 @@ described in dataimport/README.md. Errors name the file, line and column.
 
 With --synthetic it imports a generated demo league instead (30 teams, a
 2025-26 schedule, box scores and DraftKings/FanDuel lines), the same for the
-same --seed, so the whole pipeline runs without outside data.`
+same --seed, so the whole pipeline runs without outside data.
+
+An import that would leave a table (games, game logs, prop lines, statuses)
+with less than half of its stored rows, or none, is refused and changes
+nothing: a truncated or header-only file would otherwise wipe the stored
+data. The error names the file and both counts; --allow-shrink imports it
+anyway.`
 
 // runImport is the "import" subcommand.
 func runImport(ctx context.Context, m *Main, args []string) error {
@@ -37,6 +44,7 @@ func runImport(ctx context.Context, m *Main, args []string) error {
 	from := fs.String("from", "", "first `date` of the demo league's schedule (with --synthetic; default 2025-10-21)")
 	to := fs.String("to", "", "last `date` of the demo league's schedule (with --synthetic; default 2026-04-12)")
 	played := fs.String("played-through", "", "last `date` with results in the demo league (with --synthetic; default --to)")
+	allowShrink := fs.Bool("allow-shrink", false, "import even if a table would keep less than half of its stored rows (or none)")
 	cfg, err := b.parse(args)
 	if err != nil {
 		return err
@@ -91,10 +99,47 @@ func runImport(ctx context.Context, m *Main, args []string) error {
 		fmt.Fprintf(m.Stdout, "data set %s is already in %s: nothing to do\n", ds.Version(), cfg.DB)
 		return nil
 	}
-	if err := db.ImportDataset(ctx, ds); err != nil {
+	if err := db.Import(ctx, ds, sqlite.ImportOptions{AllowShrink: *allowShrink}); err != nil {
+		var se *sqlite.ShrinkError
+		if errors.As(err, &se) {
+			return shrinkError(se, cfg.DB, fs.Arg(0))
+		}
 		return fmt.Errorf("import: %w", err)
 	}
 	fmt.Fprintf(m.Stdout, "imported data set %s into %s: %d games, %d game logs, %d prop lines, %d statuses (%.1fs)\n",
 		ds.Version(), cfg.DB, len(ds.Games()), len(ds.Logs()), len(ds.Lines()), len(ds.Statuses()), time.Since(start).Seconds())
 	return nil
+}
+
+// shrinkError explains a refused import in terms of the files of dir (the
+// demo league when dir is empty).
+func shrinkError(se *sqlite.ShrinkError, db, dir string) error {
+	var files dataimport.Files
+	if dir != "" {
+		files, _ = dataimport.ListDir(dir) // ReadDir has just listed it
+	}
+	source := func(table string) string {
+		switch {
+		case dir == "":
+			return "the demo league"
+		case table == sqlite.TableGames:
+			return files.Schedule
+		case table == sqlite.TableLogs:
+			return files.Logs
+		case table == sqlite.TableLines && len(files.Props) == 0:
+			return "no props_*.csv file"
+		case table == sqlite.TableLines:
+			return strings.Join(files.Props, ", ")
+		case table == sqlite.TableStatuses && files.Status == "":
+			return "no player_status.csv file"
+		default:
+			return files.Status
+		}
+	}
+	parts := make([]string, len(se.Tables))
+	for i, t := range se.Tables {
+		parts[i] = fmt.Sprintf("%s: %d %s, %d stored", source(t.Table), t.New, t.Table, t.Stored)
+	}
+	return fmt.Errorf("import: refused, nothing changed in %s: %s; an import may remove at most half of a table's rows: check the files, or pass --allow-shrink to replace the data anyway",
+		db, strings.Join(parts, "; "))
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -10,7 +11,7 @@ import (
 	"time"
 
 	"tipoff/batch"
-	"tipoff/pipeline"
+	"tipoff/sqlite"
 )
 
 const statusUsage = `Usage: tipoff status [--date D | BATCH_ID] [--json] [--db FILE]
@@ -32,17 +33,23 @@ func runStatus(ctx context.Context, m *Main, args []string) error {
 	if fs.NArg() > 1 {
 		return fmt.Errorf("status: want at most one batch id, got %q", fs.Args())
 	}
-	app, err := openEmbedded(ctx, cfg, pipeline.Settings{}, nil, discardLogger())
-	if err != nil {
-		return err
+	// Read-only: a mistyped --db must not create an empty database, and
+	// status must work on a file it may not write.
+	db, err := sqlite.OpenReadOnly(ctx, cfg.DB)
+	if errors.Is(err, batch.ErrNotFound) {
+		return fmt.Errorf("status: %w (check --db or TIPOFF_DB)", err)
 	}
-	defer app.Close()
+	if err != nil {
+		return fmt.Errorf("status: %w", err)
+	}
+	defer db.Close()
+	store := sqlite.NewStore(db)
 	var ids []string
 	if fs.NArg() == 1 {
 		ids = []string{fs.Arg(0)}
 	} else {
 		date := cfg.GameDate(time.Now())
-		bs, err := app.store.ListBatches(ctx, batch.ListOptions{Date: date})
+		bs, err := store.ListBatches(ctx, batch.ListOptions{Date: date})
 		if err != nil {
 			return fmt.Errorf("status: list batches of %s: %w", date, err)
 		}
@@ -59,7 +66,7 @@ func runStatus(ctx context.Context, m *Main, args []string) error {
 	}
 	var ps []batch.Progress
 	for _, id := range ids {
-		p, err := app.store.Progress(ctx, id, *missing)
+		p, err := store.Progress(ctx, id, *missing)
 		if err != nil {
 			return fmt.Errorf("status: %w", err)
 		}
