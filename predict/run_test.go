@@ -4,29 +4,21 @@ import (
 	"bytes"
 	"errors"
 	"math"
-	"os"
-	"path/filepath"
-	"runtime"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
 	"tipoff/batch"
 	"tipoff/dataimport"
+	"tipoff/internal/realdata"
 	"tipoff/predict"
 	"tipoff/predict/systems"
 )
 
-// realData returns the real data set at ../shared/data/nba (relative to
-// the repository root), or skips.
+// realData reads the real data set, or skips when it is absent.
 func realData(tb testing.TB) *predict.Dataset {
 	tb.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	dir := filepath.Join(filepath.Dir(file), "..", "..", "shared", "data", "nba")
-	if _, err := os.Stat(filepath.Join(dir, "schedule.csv")); err != nil {
-		tb.Skipf("real data not found at %s: %v", dir, err)
-	}
-	ds, err := dataimport.ReadDir(dir)
+	ds, err := dataimport.ReadDir(realdata.Dir(tb))
 	if err != nil {
 		tb.Fatal(err)
 	}
