@@ -31,7 +31,7 @@ func TestStatus_Batch(t *testing.T) {
 	}
 	e.record(t, b.ID, ps[5], batch.OutcomeFailed, t0.Add(20*time.Second))
 	e.record(t, b.ID, ps[6], batch.OutcomeTimedOut, t0.Add(30*time.Second))
-	e.setNow(t0.Add(10 * time.Minute))
+	e.clk.Set(t0.Add(10 * time.Minute))
 	srv := e.server(t)
 
 	var rep httpapi.BatchReport
@@ -74,7 +74,7 @@ func TestStatus_Batch(t *testing.T) {
 	}
 
 	// Within the item timeout nothing is stuck.
-	e.setNow(t0.Add(time.Minute))
+	e.clk.Set(t0.Add(time.Minute))
 	getJSON(t, srv.URL+"/api/batches/"+b.ID, &rep)
 	if len(rep.Stuck) != 0 {
 		t.Errorf("stuck a minute in: got %+v, want none", rep.Stuck)
@@ -84,7 +84,7 @@ func TestStatus_Batch(t *testing.T) {
 		e.record(t, b.ID, p, batch.OutcomeSucceeded, t0.Add(11*time.Minute))
 	}
 	fin := e.finalize(t, b.ID, t0.Add(12*time.Minute))
-	e.setNow(t0.Add(13 * time.Minute))
+	e.clk.Set(t0.Add(13 * time.Minute))
 	getJSON(t, srv.URL+"/api/batches/"+b.ID, &rep)
 	if rep.Batch.State != batch.Finalized || rep.Batch.Result != batch.ResultPartial || rep.Finalize.Attempts != 1 ||
 		!rep.Finalize.FinalizedAt.Equal(fin.FinalizedAt) || len(rep.Stuck) != 0 || len(rep.Missing) != 0 {
@@ -115,7 +115,7 @@ func TestStatus_Batch_Undispatched(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.setNow(t0.Add(time.Minute))
+	e.clk.Set(t0.Add(time.Minute))
 	rep, err := e.status.Batch(t.Context(), b.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -123,7 +123,7 @@ func TestStatus_Batch_Undispatched(t *testing.T) {
 	if len(rep.Stuck) != 0 {
 		t.Errorf("within the item timeout: got stuck %+v, want none", rep.Stuck)
 	}
-	e.setNow(t0.Add(5 * time.Minute))
+	e.clk.Set(t0.Add(5 * time.Minute))
 	rep, err = e.status.Batch(t.Context(), b.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -231,7 +231,7 @@ func TestClient(t *testing.T) {
 	b := e.create(t, batch.Key{Date: gameDate, Run: "daily"}, ps, batch.Policy{}, t0)
 	e.record(t, b.ID, ps[0], batch.OutcomeSucceeded, t0.Add(time.Second))
 	e.record(t, b.ID, ps[1], batch.OutcomeFailed, t0.Add(time.Second))
-	e.setNow(t0.Add(time.Hour))
+	e.clk.Set(t0.Add(time.Hour))
 	srv := e.server(t)
 	c := &httpapi.Client{BaseURL: srv.URL + "/"}
 
@@ -359,7 +359,7 @@ func BenchmarkStatusAPI_Batch(b *testing.B) {
 		}
 		e.record(b, bt.ID, p, o, t0.Add(time.Duration(i)*100*time.Millisecond))
 	}
-	e.setNow(t0.Add(10 * time.Minute))
+	e.clk.Set(t0.Add(10 * time.Minute))
 	srv := e.server(b)
 	url := srv.URL + "/api/batches/" + bt.ID
 	for b.Loop() {

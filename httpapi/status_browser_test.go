@@ -40,7 +40,7 @@ func TestStatusPages_Browser(t *testing.T) {
 		}
 		e.record(t, b.ID, p, o, t0.Add(time.Duration(2+i)*time.Second))
 	}
-	e.setNow(t0.Add(time.Minute))
+	e.clk.Set(t0.Add(time.Minute))
 	srv := e.server(t)
 
 	opts := []chromedp.ExecAllocatorOption{

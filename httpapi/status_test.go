@@ -70,7 +70,7 @@ func TestStatusPages_Batch(t *testing.T) {
 		e.record(t, b.ID, p, batch.OutcomeSucceeded, t0.Add(time.Duration(i+2)*time.Second))
 	}
 	e.record(t, b.ID, ps[8], batch.OutcomeFailed, t0.Add(15*time.Second))
-	e.setNow(t0.Add(time.Minute))
+	e.clk.Set(t0.Add(time.Minute))
 	srv := e.server(t)
 
 	body, code := get(t, srv.URL+"/batches/"+b.ID)
@@ -128,7 +128,7 @@ func BenchmarkStatusPages_Batch(b *testing.B) {
 		}
 		e.record(b, bt.ID, p, o, t0.Add(time.Duration(i)*100*time.Millisecond))
 	}
-	e.setNow(t0.Add(time.Minute))
+	e.clk.Set(t0.Add(time.Minute))
 	srv := e.server(b)
 	url := srv.URL + "/batches/" + bt.ID
 	for b.Loop() {
