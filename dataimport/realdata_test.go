@@ -10,6 +10,7 @@ import (
 // The real files decode completely, with the row counts their README
 // states.
 func TestReadDir_RealData(t *testing.T) {
+	t.Parallel()
 	ds, err := dataimport.ReadDir(realdata.Dir(t))
 	if err != nil {
 		t.Fatal(err)

@@ -22,6 +22,7 @@ import (
 // waiting reports each of them, and what is stuck; finalized, it reports its
 // publication.
 func TestStatus_Batch(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ps := players(t, 10)
 	pol := batch.Policy{ItemTimeout: 2 * time.Minute, MinSuccessRatio: 0.5}
@@ -108,6 +109,7 @@ func TestStatus_Batch(t *testing.T) {
 // Items never dispatched an item timeout after the batch was created are
 // stuck too: the outbox was not drained.
 func TestStatus_Batch_Undispatched(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ps := players(t, 3)
 	spec := batch.Spec{Key: batch.Key{Date: gameDate, Run: "outbox"}, Items: []batch.NewItem{{ID: ps[0].ID, Request: ps[0].Request}, {ID: ps[1].ID, Request: ps[1].Request}}}
@@ -134,6 +136,7 @@ func TestStatus_Batch_Undispatched(t *testing.T) {
 }
 
 func TestStatus_API_List(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ps := players(t, 4)
 	old := e.create(t, batch.Key{Date: "2026-01-14", Run: "daily"}, ps[:2], batch.Policy{}, t0.Add(-24*time.Hour))
@@ -176,6 +179,7 @@ func TestStatus_API_List(t *testing.T) {
 // Bad requests get a 400 naming what was wrong; unknown batches a 404; the
 // body is always JSON.
 func TestStatus_API_Errors(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	srv := e.server(t)
 	tests := []struct {
@@ -198,6 +202,7 @@ func TestStatus_API_Errors(t *testing.T) {
 }
 
 func TestStatus_API_Queue(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	srv := e.server(t)
 	var q httpapi.QueueReport
@@ -226,6 +231,7 @@ func TestStatus_API_Queue(t *testing.T) {
 // The client reads the same report over HTTP as Status gives in-process,
 // and maps error statuses back onto error kinds.
 func TestClient(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ps := players(t, 5)
 	b := e.create(t, batch.Key{Date: gameDate, Run: "daily"}, ps, batch.Policy{}, t0)
@@ -271,6 +277,7 @@ func TestClient(t *testing.T) {
 }
 
 func TestTraceID(t *testing.T) {
+	t.Parallel()
 	const trace = "4bf92f3577b34da6a3ce929d0e0e4736"
 	tests := []struct {
 		name   string
@@ -290,6 +297,7 @@ func TestTraceID(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			r, _ := http.NewRequest(http.MethodPost, "/start", nil)
 			for k, v := range tt.header {
 				r.Header.Set(k, v)

@@ -28,6 +28,7 @@ import (
 // and two duplicate outcomes arrive after the end. The scraped counters
 // match the store's counts and what was injected.
 func TestMetrics_MatchOutcomes(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ps := players(t, 20)
 	q := sqlite.NewQueue(e.db, sqlite.QueueConfig{MaxDeliveries: 2, BackoffMin: 10 * time.Millisecond,
@@ -171,6 +172,7 @@ func TestMetrics_MatchOutcomes(t *testing.T) {
 // A running batch's remaining items and the batch itself show in the
 // gauges, read from the store at scrape time.
 func TestMetrics_Gauges(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ps := players(t, 5)
 	b := e.create(t, batch.Key{Date: gameDate, Run: "daily"}, ps, batch.Policy{}, t0)

@@ -23,6 +23,7 @@ import (
 // progress, chart, players and picks, and the page refreshes itself as
 // outcomes arrive. A screenshot of each page is saved as an artifact.
 func TestStatusPages_Browser(t *testing.T) {
+	t.Parallel()
 	chromium := batchtest.RequireEnv(t, "TIPOFF_CHROMIUM")
 	e := newEnv(t)
 	ps := players(t, 30)

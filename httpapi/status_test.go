@@ -19,6 +19,7 @@ var (
 )
 
 func TestStatusPages_Index(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ps := players(t, 6)
 	a := e.create(t, batch.Key{Date: gameDate, Run: "early"}, ps[:2], batch.Policy{}, t0.Add(-time.Hour))
@@ -63,6 +64,7 @@ func TestStatusPages_Index(t *testing.T) {
 }
 
 func TestStatusPages_Batch(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ps := players(t, 12)
 	b := e.create(t, batch.Key{Date: gameDate, Run: "daily"}, ps, batch.Policy{MinSuccessRatio: 0.5}, t0)

@@ -79,6 +79,7 @@ func truncate(tb testing.TB, ds *predict.Dataset, date predict.Date) *predict.Da
 // their date: with every later row deleted, selection, requests and
 // predictions are identical.
 func TestBuildRequest_NoLookAhead(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name  string
 		ds    func(testing.TB) *predict.Dataset
@@ -90,6 +91,7 @@ func TestBuildRequest_NoLookAhead(t *testing.T) {
 	sys := systems.Default()
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
 			full := c.ds(t)
 			for _, ds := range c.dates {
 				d := predict.MustParseDate(ds)
@@ -126,6 +128,7 @@ func TestBuildRequest_NoLookAhead(t *testing.T) {
 // The same data and date give byte-identical results, every line variant
 // gets its own prediction per system, and every prediction is in range.
 func TestRun_DeterministicAndBounded(t *testing.T) {
+	t.Parallel()
 	ds := synthetic(t)
 	sys := systems.Default()
 	n := 0
@@ -173,6 +176,7 @@ func TestRun_DeterministicAndBounded(t *testing.T) {
 }
 
 func TestGradePick(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		pick   predict.Pick
 		line   float64
@@ -196,6 +200,7 @@ func TestGradePick(t *testing.T) {
 }
 
 func TestDecodeRequest_Invalid(t *testing.T) {
+	t.Parallel()
 	ds := tinyDataset(t)
 	good, err := predict.BuildRequest(ds, jan5, "p1", predict.RequestOptions{})
 	if err != nil {
@@ -215,6 +220,7 @@ func TestDecodeRequest_Invalid(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			r := good
 			r.Recent = append([]predict.PastGame(nil), good.Recent...)
 			r.Lines = append([]predict.Line(nil), good.Lines...)

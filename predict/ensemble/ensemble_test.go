@@ -10,6 +10,7 @@ import (
 )
 
 func TestSystem_Predict(t *testing.T) {
+	t.Parallel()
 	req := predicttest.Request(20.5, 20, 22, 24, 18, 21)
 	p := func(pts float64, pick predict.Pick) predict.Prediction {
 		return predict.Prediction{Points: pts, Pick: pick}
@@ -31,6 +32,7 @@ func TestSystem_Predict(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			got, err := ensemble.New().Predict(req, req.Lines[0], tt.prior)
 			if err != nil {
 				t.Fatal(err)
@@ -46,6 +48,7 @@ func TestSystem_Predict(t *testing.T) {
 }
 
 func TestSystem_PredictWithoutOthers(t *testing.T) {
+	t.Parallel()
 	req := predicttest.Request(20.5, 20, 22)
 	if _, err := ensemble.New().Predict(req, req.Lines[0], nil); err == nil {
 		t.Fatal("ensemble with no prior predictions succeeded")

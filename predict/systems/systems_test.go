@@ -50,6 +50,7 @@ func randomRequest(rng *rand.Rand) *predict.Request {
 // Every default system, on many random valid requests, returns the same
 // predictions twice, in range, with picks on the side of their edge.
 func TestDefault_Properties(t *testing.T) {
+	t.Parallel()
 	rng := rand.New(rand.NewPCG(1, 2))
 	sys := systems.Default()
 	for i := range 2000 {
@@ -79,6 +80,7 @@ func TestDefault_Properties(t *testing.T) {
 // Rest and opponent defence push the same way in every request: more rest
 // never lowers the matchup expectation, nor does a weaker defence.
 func TestMatchup_Monotone(t *testing.T) {
+	t.Parallel()
 	rng := rand.New(rand.NewPCG(3, 4))
 	for i := range 2000 {
 		r := randomRequest(rng)
