@@ -18,6 +18,7 @@ import (
 )
 
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	batchtest.RequireEnv(t, "FIRESTORE_EMULATOR_HOST")
 	batchtest.RunStoreTests(t, func(t *testing.T) batch.Store {
 		return mustOpen(t, batchtest.UniqueID(t), gcpfirestore.Config{})
@@ -73,6 +74,7 @@ func ids(from, to int) []string {
 
 // A manifest of many commits (by count and by bytes) arrives whole.
 func TestStore_CreateBatchManyChunks(t *testing.T) {
+	t.Parallel()
 	s := mustOpen(t, batchtest.UniqueID(t), gcpfirestore.Config{})
 	sp := spec("daily", 1500, 8<<10) // 12 MB of requests
 	b, created, err := s.CreateBatch(t.Context(), "b1", sp, t0)
@@ -95,6 +97,7 @@ func TestStore_CreateBatchManyChunks(t *testing.T) {
 
 // Metadata keys that Firestore refuses as field names still round-trip.
 func TestStore_MetaKeys(t *testing.T) {
+	t.Parallel()
 	s := mustOpen(t, batchtest.UniqueID(t), gcpfirestore.Config{})
 	sp := spec("daily", 2, 10)
 	sp.Meta = map[string]string{"": "empty", "__name__": "reserved", "a.b": "dotted", "trace_id": "t-1"}
@@ -109,6 +112,7 @@ func TestStore_MetaKeys(t *testing.T) {
 // Payloads too large for a Firestore document are refused as bad input,
 // naming the item, and change nothing.
 func TestStore_TooLarge(t *testing.T) {
+	t.Parallel()
 	s := mustOpen(t, batchtest.UniqueID(t), gcpfirestore.Config{})
 	sp := spec("daily", 3, 10)
 	sp.Items[1].Request = bytes.Repeat([]byte("x"), 1<<20)
@@ -142,6 +146,7 @@ func TestStore_TooLarge(t *testing.T) {
 // MarkPublished and Redrive of more items than one commit holds still
 // change nothing when one item is unknown.
 func TestStore_ManyItemsAllOrNothing(t *testing.T) {
+	t.Parallel()
 	s := mustOpen(t, batchtest.UniqueID(t), gcpfirestore.Config{})
 	if _, _, err := s.CreateBatch(t.Context(), "b1", spec("daily", 1200, 10), t0); err != nil {
 		t.Fatal(err)
@@ -171,6 +176,7 @@ func TestStore_ManyItemsAllOrNothing(t *testing.T) {
 // Outcomes racing a cancel either commit before it, and are in the counts
 // it returns, or are refused; none lands after it.
 func TestStore_CancelRacesOutcomes(t *testing.T) {
+	t.Parallel()
 	s := mustOpen(t, batchtest.UniqueID(t), gcpfirestore.Config{})
 	const n = 300
 	if _, _, err := s.CreateBatch(t.Context(), "b1", spec("daily", n, 10), t0); err != nil {
