@@ -10,6 +10,7 @@ import (
 )
 
 func TestKey_Validate(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		key    batch.Key
@@ -30,6 +31,7 @@ func TestKey_Validate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			checkInvalid(t, tt.key.Validate(), tt.wantIn)
 		})
 	}
@@ -54,6 +56,7 @@ func checkInvalid(t *testing.T, err error, wantIn string) {
 }
 
 func TestPolicy_Validate(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		p      batch.Policy
@@ -68,11 +71,15 @@ func TestPolicy_Validate(t *testing.T) {
 		{"ratio above 1", batch.Policy{MinSuccessRatio: 1.01}, "1.01"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) { checkInvalid(t, tt.p.Validate(), tt.wantIn) })
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			checkInvalid(t, tt.p.Validate(), tt.wantIn)
+		})
 	}
 }
 
 func TestPolicy_WithDefaults(t *testing.T) {
+	t.Parallel()
 	got := batch.Policy{MaxAttempts: 7}.WithDefaults()
 	want := batch.Policy{ItemTimeout: batch.DefaultItemTimeout, MaxAttempts: 7, Deadline: batch.DefaultDeadline,
 		MinSuccessRatio: batch.DefaultMinSuccessRatio}
@@ -82,6 +89,7 @@ func TestPolicy_WithDefaults(t *testing.T) {
 }
 
 func TestPolicy_Decide(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		ratio float64
@@ -106,6 +114,7 @@ func TestPolicy_Decide(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			if got := (batch.Policy{MinSuccessRatio: tt.ratio}).Decide(tt.total, tt.c); got != tt.want {
 				t.Fatalf("Decide(%d, %+v) with ratio %v = %s, want %s", tt.total, tt.c, tt.ratio, got, tt.want)
 			}
@@ -114,6 +123,7 @@ func TestPolicy_Decide(t *testing.T) {
 }
 
 func TestSpec_Validate(t *testing.T) {
+	t.Parallel()
 	good := func() batch.Spec {
 		return batch.Spec{Key: batch.Key{Date: "2026-01-15", Run: "daily"},
 			Items: []batch.NewItem{{ID: "1628983"}, {ID: "p:2"}, {ID: "a.b-c_d"}}}
@@ -135,6 +145,7 @@ func TestSpec_Validate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			s := good()
 			tt.mod(&s)
 			checkInvalid(t, s.Validate(), tt.wantIn)
@@ -143,6 +154,7 @@ func TestSpec_Validate(t *testing.T) {
 }
 
 func TestOutcomeRecord_Validate(t *testing.T) {
+	t.Parallel()
 	ok := batch.OutcomeRecord{BatchID: "b1", ItemID: "p1", Outcome: batch.OutcomeSkipped}
 	tests := []struct {
 		name   string
@@ -157,6 +169,7 @@ func TestOutcomeRecord_Validate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			r := ok
 			tt.mod(&r)
 			checkInvalid(t, r.Validate(), tt.wantIn)
@@ -165,6 +178,7 @@ func TestOutcomeRecord_Validate(t *testing.T) {
 }
 
 func TestEvent_Validate(t *testing.T) {
+	t.Parallel()
 	ok := batch.Event{ID: batch.EventID("b1", batch.EventFinalized), Type: batch.EventFinalized, BatchID: "b1"}
 	tests := []struct {
 		name   string
@@ -178,6 +192,7 @@ func TestEvent_Validate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			e := ok
 			tt.mod(&e)
 			checkInvalid(t, e.Validate("b1"), tt.wantIn)
@@ -186,6 +201,7 @@ func TestEvent_Validate(t *testing.T) {
 }
 
 func TestListOptions_Validate(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		o      batch.ListOptions
@@ -198,13 +214,17 @@ func TestListOptions_Validate(t *testing.T) {
 		{"negative limit", batch.ListOptions{Limit: -3}, "-3"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) { checkInvalid(t, tt.o.Validate(), tt.wantIn) })
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			checkInvalid(t, tt.o.Validate(), tt.wantIn)
+		})
 	}
 	checkInvalid(t, batch.ItemsOptions{Limit: -1}.Validate(), "-1")
 	checkInvalid(t, batch.ItemsOptions{Limit: 10, PendingOnly: true}.Validate(), "")
 }
 
 func TestCounts(t *testing.T) {
+	t.Parallel()
 	var c batch.Counts
 	for _, o := range []batch.Outcome{batch.OutcomeSucceeded, batch.OutcomeSucceeded, batch.OutcomeSkipped,
 		batch.OutcomeFailed, batch.OutcomeTimedOut, batch.OutcomeNone, "bogus"} {

@@ -32,6 +32,7 @@ func outcomeSeeds(tb testing.TB) map[string][]byte {
 }
 
 func TestDecodeOutcome(t *testing.T) {
+	t.Parallel()
 	seeds := outcomeSeeds(t)
 	m, err := batch.DecodeOutcome(seeds["succeeded.json"])
 	if err != nil {
@@ -65,6 +66,7 @@ func TestDecodeOutcome(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			_, err := batch.DecodeOutcome([]byte(tt.body))
 			if !errors.Is(err, batch.ErrInvalid) || !batch.IsPermanent(err) {
 				t.Fatalf("got %v, want an error wrapping ErrInvalid", err)
@@ -77,6 +79,7 @@ func TestDecodeOutcome(t *testing.T) {
 }
 
 func TestEncodeOutcome_Invalid(t *testing.T) {
+	t.Parallel()
 	ok := batch.OutcomeMessage{BatchID: "b1", ItemID: "p1", Outcome: batch.OutcomeSucceeded, Result: json.RawMessage(`{"a":1}`)}
 	if _, err := batch.EncodeOutcome(ok); err != nil {
 		t.Fatal(err)

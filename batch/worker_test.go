@@ -42,6 +42,7 @@ func (q *ackQueue) Nack(_ context.Context, ds ...batch.Delivery) error {
 // outcomes unencodable, so every request in it was nacked until it
 // dead-lettered.
 func TestWorker_ResultNotJSON(t *testing.T) {
+	t.Parallel()
 	var ds []batch.Delivery
 	for _, id := range []string{"p1", "p2", "p3"} {
 		m := batch.RequestMessage(batch.Item{BatchID: "b1", ID: id}, 1, "")

@@ -51,6 +51,7 @@ func writeDir(t *testing.T, files map[string]string) string {
 }
 
 func TestReadDir(t *testing.T) {
+	t.Parallel()
 	dir := writeDir(t, map[string]string{
 		"schedule.csv": scheduleCSV, "player_game_logs.csv.gz": logsCSV, "props_points_test.csv": propsCSV,
 		"player_status.csv": "game_date,player_id,status\n2025-01-05,p2,OUT\n", "notes.txt": "ignored",
@@ -79,6 +80,7 @@ func TestReadDir(t *testing.T) {
 }
 
 func TestReadDir_Errors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		files map[string]string
@@ -116,6 +118,7 @@ func TestReadDir_Errors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			_, err := dataimport.ReadDir(writeDir(t, tt.files))
 			if err == nil {
 				t.Fatal("no error")
@@ -130,6 +133,7 @@ func TestReadDir_Errors(t *testing.T) {
 }
 
 func TestReadDir_ErrInvalid(t *testing.T) {
+	t.Parallel()
 	_, err := dataimport.ReadDir(writeDir(t, map[string]string{"schedule.csv": scheduleCSV,
 		"player_game_logs.csv": strings.Replace(logsCSV, ",20,5,", ",-20,5,", 1)}))
 	if !errors.Is(err, batch.ErrInvalid) {
@@ -138,6 +142,7 @@ func TestReadDir_ErrInvalid(t *testing.T) {
 }
 
 func TestSynthetic(t *testing.T) {
+	t.Parallel()
 	opts := dataimport.SyntheticOptions{From: predict.MustParseDate("2025-10-21"), To: predict.MustParseDate("2025-12-31"),
 		PlayedThrough: predict.MustParseDate("2025-12-20")}
 	a, err := dataimport.Synthetic(1, opts)

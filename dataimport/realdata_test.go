@@ -1,30 +1,17 @@
 package dataimport_test
 
 import (
-	"os"
-	"path/filepath"
-	"runtime"
 	"testing"
 
 	"tipoff/dataimport"
+	"tipoff/internal/realdata"
 )
-
-// realDataDir returns ../shared/data/nba relative to the repository root,
-// skipping the test if it is absent.
-func realDataDir(tb testing.TB) string {
-	tb.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	dir := filepath.Join(filepath.Dir(file), "..", "..", "shared", "data", "nba")
-	if _, err := os.Stat(filepath.Join(dir, "schedule.csv")); err != nil {
-		tb.Skipf("real data not found at %s: %v", dir, err)
-	}
-	return dir
-}
 
 // The real files decode completely, with the row counts their README
 // states.
 func TestReadDir_RealData(t *testing.T) {
-	ds, err := dataimport.ReadDir(realDataDir(t))
+	t.Parallel()
+	ds, err := dataimport.ReadDir(realdata.Dir(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +29,7 @@ func TestReadDir_RealData(t *testing.T) {
 }
 
 func BenchmarkReadDir_RealData(b *testing.B) {
-	dir := realDataDir(b)
+	dir := realdata.Dir(b)
 	for b.Loop() {
 		if _, err := dataimport.ReadDir(dir); err != nil {
 			b.Fatal(err)

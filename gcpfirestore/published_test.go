@@ -53,6 +53,7 @@ func playerDocs(t *testing.T, s *gcpfirestore.Store) map[string]int {
 }
 
 func TestStore_Publish(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	s := mustOpen(t, batchtest.UniqueID(t), gcpfirestore.Config{})
 	if _, err := s.Published(ctx, pubDate); !errors.Is(err, batch.ErrNotFound) {
@@ -127,6 +128,7 @@ func TestStore_Publish(t *testing.T) {
 
 // A publication of a batch that had no predictions is empty, not missing.
 func TestStore_PublishEmpty(t *testing.T) {
+	t.Parallel()
 	s := mustOpen(t, batchtest.UniqueID(t), gcpfirestore.Config{})
 	empty := publication("b1", time.Date(2025, 12, 25, 12, 0, 0, 0, time.UTC), 0)
 	if err := s.Publish(t.Context(), empty); err != nil {
@@ -140,6 +142,7 @@ func TestStore_PublishEmpty(t *testing.T) {
 
 // Bad input is refused, naming what is wrong, and writes nothing.
 func TestStore_PublishInvalid(t *testing.T) {
+	t.Parallel()
 	s := mustOpen(t, batchtest.UniqueID(t), gcpfirestore.Config{})
 	t0 := time.Date(2025, 12, 25, 12, 0, 0, 0, time.UTC)
 	tests := []struct {
@@ -171,6 +174,7 @@ func TestStore_PublishInvalid(t *testing.T) {
 // Readers never see a mix of two runs' sets, while runs publish
 // concurrently; the newest run ends up published, alone.
 func TestStore_PublishAtomic(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	s := mustOpen(t, batchtest.UniqueID(t), gcpfirestore.Config{})
 	t0 := time.Date(2025, 12, 25, 12, 0, 0, 0, time.UTC)

@@ -18,6 +18,7 @@ import (
 )
 
 func TestConfig_Validate(t *testing.T) {
+	t.Parallel()
 	_, err := Open(t.Context(), Config{CollectionPrefix: "tip/off", Shards: 1000, Retry: RetryPolicy{Attempts: -1}})
 	if !errors.Is(err, batch.ErrInvalid) {
 		t.Fatalf("Open with a bad config: got %v, want an error wrapping %v", err, batch.ErrInvalid)
@@ -31,6 +32,7 @@ func TestConfig_Validate(t *testing.T) {
 }
 
 func TestBackoff(t *testing.T) {
+	t.Parallel()
 	p := RetryPolicy{Attempts: 10, Initial: 10 * time.Millisecond, Max: 80 * time.Millisecond}
 	for attempt, ceil := range []time.Duration{10, 20, 40, 80, 80, 80} {
 		ceil *= time.Millisecond
@@ -46,6 +48,7 @@ func TestBackoff(t *testing.T) {
 }
 
 func TestTransient(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		err  error
 		want bool
@@ -83,7 +86,9 @@ func retryStore(attempts int) *Store {
 }
 
 func TestRetry(t *testing.T) {
+	t.Parallel()
 	t.Run("UntilSuccess", func(t *testing.T) {
+		t.Parallel()
 		calls := 0
 		err := retryStore(5).retry(t.Context(), "op", func() error {
 			calls++
@@ -97,6 +102,7 @@ func TestRetry(t *testing.T) {
 		}
 	})
 	t.Run("GivesUp", func(t *testing.T) {
+		t.Parallel()
 		calls := 0
 		err := retryStore(4).retry(t.Context(), "op", func() error {
 			calls++
@@ -107,6 +113,7 @@ func TestRetry(t *testing.T) {
 		}
 	})
 	t.Run("LostCompareAndSet", func(t *testing.T) {
+		t.Parallel()
 		err := retryStore(3).retry(t.Context(), "op", func() error {
 			return stale(status.Error(codes.FailedPrecondition, "update time does not match"))
 		})
@@ -136,6 +143,7 @@ func TestRetry(t *testing.T) {
 		}
 	})
 	t.Run("Permanent", func(t *testing.T) {
+		t.Parallel()
 		calls := 0
 		err := retryStore(5).retry(t.Context(), "op", func() error {
 			calls++
@@ -146,6 +154,7 @@ func TestRetry(t *testing.T) {
 		}
 	})
 	t.Run("ContextDone", func(t *testing.T) {
+		t.Parallel()
 		ctx, cancel := context.WithCancel(t.Context())
 		calls := 0
 		err := retryStore(100).retry(ctx, "op", func() error {
@@ -160,6 +169,7 @@ func TestRetry(t *testing.T) {
 }
 
 func TestWithKind(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		err  error
 		want error
@@ -186,6 +196,7 @@ func TestWithKind(t *testing.T) {
 }
 
 func TestChunks(t *testing.T) {
+	t.Parallel()
 	big := make([]byte, 1<<20)
 	var items []batch.NewItem
 	for i := range 1000 {
@@ -265,6 +276,7 @@ func testSpec(run string, n int) batch.Spec {
 // see, and the next create of the key, even under the same batch ID, starts
 // afresh with its own manifest.
 func TestCreateBatch_AfterCrash(t *testing.T) {
+	t.Parallel()
 	s := mustOpenInternal(t)
 	ctx := t.Context()
 	now := time.Date(2026, 1, 15, 17, 0, 0, 0, time.UTC)
@@ -295,6 +307,7 @@ func TestCreateBatch_AfterCrash(t *testing.T) {
 // existing batch before the winner committed) deletes its manifest and
 // returns the winner's batch.
 func TestCreateBatch_LoserDiscardsManifest(t *testing.T) {
+	t.Parallel()
 	s := mustOpenInternal(t)
 	ctx := t.Context()
 	now := time.Date(2026, 1, 15, 17, 0, 0, 0, time.UTC)

@@ -15,6 +15,7 @@ import (
 )
 
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	batchtest.RequireEnv(t, "FIRESTORE_EMULATOR_HOST")
 	batchtest.RunStoreTests(t, func(t *testing.T) batch.Store {
 		return mustOpen(t, batchtest.UniqueID(t), gcpfirestore.Config{})
@@ -70,6 +71,7 @@ func ids(from, to int) []string {
 
 // A manifest of many commits (by count and by bytes) arrives whole.
 func TestStore_CreateBatchManyChunks(t *testing.T) {
+	t.Parallel()
 	s := mustOpen(t, batchtest.UniqueID(t), gcpfirestore.Config{})
 	sp := spec("daily", 1500, 8<<10) // 12 MB of requests
 	b, created, err := s.CreateBatch(t.Context(), "b1", sp, t0)
@@ -92,6 +94,7 @@ func TestStore_CreateBatchManyChunks(t *testing.T) {
 
 // Metadata keys that Firestore refuses as field names still round-trip.
 func TestStore_MetaKeys(t *testing.T) {
+	t.Parallel()
 	s := mustOpen(t, batchtest.UniqueID(t), gcpfirestore.Config{})
 	sp := spec("daily", 2, 10)
 	sp.Meta = map[string]string{"": "empty", "__name__": "reserved", "a.b": "dotted", "trace_id": "t-1"}
@@ -106,6 +109,7 @@ func TestStore_MetaKeys(t *testing.T) {
 // Payloads too large for a Firestore document are refused as bad input,
 // naming the item, and change nothing.
 func TestStore_TooLarge(t *testing.T) {
+	t.Parallel()
 	s := mustOpen(t, batchtest.UniqueID(t), gcpfirestore.Config{})
 	sp := spec("daily", 3, 10)
 	sp.Items[1].Request = bytes.Repeat([]byte("x"), 1<<20)
@@ -139,6 +143,7 @@ func TestStore_TooLarge(t *testing.T) {
 // MarkPublished and Redrive of more items than one commit holds still
 // change nothing when one item is unknown.
 func TestStore_ManyItemsAllOrNothing(t *testing.T) {
+	t.Parallel()
 	s := mustOpen(t, batchtest.UniqueID(t), gcpfirestore.Config{})
 	if _, _, err := s.CreateBatch(t.Context(), "b1", spec("daily", 1200, 10), t0); err != nil {
 		t.Fatal(err)

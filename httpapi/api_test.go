@@ -22,6 +22,7 @@ import (
 // waiting reports each of them, and what is stuck; finalized, it reports its
 // publication.
 func TestStatus_Batch(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ps := players(t, 10)
 	pol := batch.Policy{ItemTimeout: 2 * time.Minute, MinSuccessRatio: 0.5}
@@ -31,7 +32,7 @@ func TestStatus_Batch(t *testing.T) {
 	}
 	e.record(t, b.ID, ps[5], batch.OutcomeFailed, t0.Add(20*time.Second))
 	e.record(t, b.ID, ps[6], batch.OutcomeTimedOut, t0.Add(30*time.Second))
-	e.setNow(t0.Add(10 * time.Minute))
+	e.clk.Set(t0.Add(10 * time.Minute))
 	srv := e.server(t)
 
 	var rep httpapi.BatchReport
@@ -74,7 +75,7 @@ func TestStatus_Batch(t *testing.T) {
 	}
 
 	// Within the item timeout nothing is stuck.
-	e.setNow(t0.Add(time.Minute))
+	e.clk.Set(t0.Add(time.Minute))
 	getJSON(t, srv.URL+"/api/batches/"+b.ID, &rep)
 	if len(rep.Stuck) != 0 {
 		t.Errorf("stuck a minute in: got %+v, want none", rep.Stuck)
@@ -84,7 +85,7 @@ func TestStatus_Batch(t *testing.T) {
 		e.record(t, b.ID, p, batch.OutcomeSucceeded, t0.Add(11*time.Minute))
 	}
 	fin := e.finalize(t, b.ID, t0.Add(12*time.Minute))
-	e.setNow(t0.Add(13 * time.Minute))
+	e.clk.Set(t0.Add(13 * time.Minute))
 	getJSON(t, srv.URL+"/api/batches/"+b.ID, &rep)
 	if rep.Batch.State != batch.Finalized || rep.Batch.Result != batch.ResultPartial || rep.Finalize.Attempts != 1 ||
 		!rep.Finalize.FinalizedAt.Equal(fin.FinalizedAt) || len(rep.Stuck) != 0 || len(rep.Missing) != 0 {
@@ -108,6 +109,7 @@ func TestStatus_Batch(t *testing.T) {
 // Items never dispatched an item timeout after the batch was created are
 // stuck too: the outbox was not drained.
 func TestStatus_Batch_Undispatched(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ps := players(t, 3)
 	spec := batch.Spec{Key: batch.Key{Date: gameDate, Run: "outbox"}, Items: []batch.NewItem{{ID: ps[0].ID, Request: ps[0].Request}, {ID: ps[1].ID, Request: ps[1].Request}}}
@@ -115,7 +117,7 @@ func TestStatus_Batch_Undispatched(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.setNow(t0.Add(time.Minute))
+	e.clk.Set(t0.Add(time.Minute))
 	rep, err := e.status.Batch(t.Context(), b.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -123,7 +125,7 @@ func TestStatus_Batch_Undispatched(t *testing.T) {
 	if len(rep.Stuck) != 0 {
 		t.Errorf("within the item timeout: got stuck %+v, want none", rep.Stuck)
 	}
-	e.setNow(t0.Add(5 * time.Minute))
+	e.clk.Set(t0.Add(5 * time.Minute))
 	rep, err = e.status.Batch(t.Context(), b.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -134,6 +136,7 @@ func TestStatus_Batch_Undispatched(t *testing.T) {
 }
 
 func TestStatus_API_List(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ps := players(t, 4)
 	old := e.create(t, batch.Key{Date: "2026-01-14", Run: "daily"}, ps[:2], batch.Policy{}, t0.Add(-24*time.Hour))
@@ -176,6 +179,7 @@ func TestStatus_API_List(t *testing.T) {
 // Bad requests get a 400 naming what was wrong; unknown batches a 404; the
 // body is always JSON.
 func TestStatus_API_Errors(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	srv := e.server(t)
 	tests := []struct {
@@ -198,6 +202,7 @@ func TestStatus_API_Errors(t *testing.T) {
 }
 
 func TestStatus_API_Queue(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	srv := e.server(t)
 	var q httpapi.QueueReport
@@ -226,12 +231,13 @@ func TestStatus_API_Queue(t *testing.T) {
 // The client reads the same report over HTTP as Status gives in-process,
 // and maps error statuses back onto error kinds.
 func TestClient(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ps := players(t, 5)
 	b := e.create(t, batch.Key{Date: gameDate, Run: "daily"}, ps, batch.Policy{}, t0)
 	e.record(t, b.ID, ps[0], batch.OutcomeSucceeded, t0.Add(time.Second))
 	e.record(t, b.ID, ps[1], batch.OutcomeFailed, t0.Add(time.Second))
-	e.setNow(t0.Add(time.Hour))
+	e.clk.Set(t0.Add(time.Hour))
 	srv := e.server(t)
 	c := &httpapi.Client{BaseURL: srv.URL + "/"}
 
@@ -271,6 +277,7 @@ func TestClient(t *testing.T) {
 }
 
 func TestTraceID(t *testing.T) {
+	t.Parallel()
 	const trace = "4bf92f3577b34da6a3ce929d0e0e4736"
 	tests := []struct {
 		name   string
@@ -291,6 +298,7 @@ func TestTraceID(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			r, _ := http.NewRequest(http.MethodPost, "/start", nil)
 			for k, v := range tt.header {
 				r.Header.Set(k, v)
@@ -360,7 +368,7 @@ func BenchmarkStatusAPI_Batch(b *testing.B) {
 		}
 		e.record(b, bt.ID, p, o, t0.Add(time.Duration(i)*100*time.Millisecond))
 	}
-	e.setNow(t0.Add(10 * time.Minute))
+	e.clk.Set(t0.Add(10 * time.Minute))
 	srv := e.server(b)
 	url := srv.URL + "/api/batches/" + bt.ID
 	for b.Loop() {

@@ -99,6 +99,7 @@ func mustNewAuth(t *testing.T, cfg httpapi.AuthConfig) *httpapi.Auth {
 }
 
 func TestAuth(t *testing.T) {
+	t.Parallel()
 	is := newIssuer(t)
 	otherKey, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -196,6 +197,7 @@ func tamper(t *testing.T, token string) string {
 
 // The clock decides expiry too, whatever the validator accepts.
 func TestAuth_ExpiryByClock(t *testing.T) {
+	t.Parallel()
 	is := newIssuer(t)
 	g := &guarded{}
 	a := mustNewAuth(t, httpapi.AuthConfig{
@@ -212,6 +214,7 @@ func TestAuth_ExpiryByClock(t *testing.T) {
 }
 
 func TestAuth_BodyLimit(t *testing.T) {
+	t.Parallel()
 	is := newIssuer(t)
 	g := &guarded{}
 	a := mustNewAuth(t, httpapi.AuthConfig{
@@ -260,6 +263,7 @@ func TestAuth_BodyLimit(t *testing.T) {
 }
 
 func TestNewAuth_Invalid(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		cfg  httpapi.AuthConfig
@@ -272,6 +276,7 @@ func TestNewAuth_Invalid(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			_, err := httpapi.NewAuth(t.Context(), tt.cfg, nil)
 			if err == nil {
 				t.Fatal("NewAuth accepted the config")
@@ -286,6 +291,7 @@ func TestNewAuth_Invalid(t *testing.T) {
 }
 
 func TestCallerFrom(t *testing.T) {
+	t.Parallel()
 	if _, ok := httpapi.CallerFrom(t.Context()); ok {
 		t.Fatal("CallerFrom found a caller in a bare context")
 	}

@@ -15,6 +15,7 @@ import (
 )
 
 func TestHealth(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	storeCheck := httpapi.HealthCheck{Name: "store", Check: func(ctx context.Context) error {
 		_, err := e.store.ListBatches(ctx, batch.ListOptions{Limit: 1})
@@ -76,6 +77,7 @@ func TestHealth(t *testing.T) {
 
 // A check that hangs is cut off at the timeout and reported failed.
 func TestHealth_Timeout(t *testing.T) {
+	t.Parallel()
 	h := httpapi.NewHealth(httpapi.HealthConfig{Program: "tipoff", Timeout: 50 * time.Millisecond,
 		Checks: []httpapi.HealthCheck{{Name: "slow", Check: func(ctx context.Context) error {
 			<-ctx.Done()

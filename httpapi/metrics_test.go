@@ -28,6 +28,7 @@ import (
 // and two duplicate outcomes arrive after the end. The scraped counters
 // match the store's counts and what was injected.
 func TestMetrics_MatchOutcomes(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ps := players(t, 20)
 	q := sqlite.NewQueue(e.db, sqlite.QueueConfig{MaxDeliveries: 2, BackoffMin: 10 * time.Millisecond,
@@ -35,7 +36,8 @@ func TestMetrics_MatchOutcomes(t *testing.T) {
 	t.Cleanup(func() { q.Close() })
 	m := httpapi.NewMetrics(httpapi.MetricsConfig{Store: e.store, QueueDepths: q.Depths, Log: testLogger(t)})
 	log := testLogger(t)
-	eng := batch.NewEngine(e.store, q, log, batch.EngineConfig{Observer: m,
+	fin := &finalizeSignal{Observer: m, done: make(chan struct{})}
+	eng := batch.NewEngine(e.store, q, log, batch.EngineConfig{Observer: fin,
 		Finalize: func(ctx context.Context, b batch.Batch) ([]byte, error) {
 			items, err := e.store.Items(ctx, b.ID, batch.ItemsOptions{})
 			if err != nil {
@@ -98,18 +100,20 @@ func TestMetrics_MatchOutcomes(t *testing.T) {
 	wg.Go(func() { w.Run(ctx) })
 	defer func() { stop(); wg.Wait() }()
 
-	deadline := time.Now().Add(30 * time.Second)
-	for b.State != batch.Finalized {
-		if time.Now().After(deadline) {
-			t.Fatalf("batch not finalized after 30 s: %+v", b)
-		}
-		time.Sleep(20 * time.Millisecond)
-		if b, err = e.store.GetBatch(t.Context(), b.ID); err != nil {
-			t.Fatal(err)
-		}
+	select {
+	case <-fin.done:
+	case <-time.After(30 * time.Second):
+		b, err := e.store.GetBatch(t.Context(), b.ID)
+		t.Fatalf("batch not finalized after 30 s: %+v, %v", b, err)
 	}
 	stop()
 	wg.Wait()
+	if b, err = e.store.GetBatch(t.Context(), b.ID); err != nil {
+		t.Fatal(err)
+	}
+	if b.State != batch.Finalized {
+		t.Fatalf("batch state after the finalize signal: got %s, want %s", b.State, batch.Finalized)
+	}
 	// Two late copies of outcomes already recorded.
 	for _, p := range ps[:2] {
 		body, err := batch.EncodeOutcome(batch.OutcomeMessage{BatchID: b.ID, ItemID: p.ID, Outcome: batch.OutcomeSucceeded, Result: p.Result, At: time.Now()})
@@ -168,6 +172,7 @@ func TestMetrics_MatchOutcomes(t *testing.T) {
 // A running batch's remaining items and the batch itself show in the
 // gauges, read from the store at scrape time.
 func TestMetrics_Gauges(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ps := players(t, 5)
 	b := e.create(t, batch.Key{Date: gameDate, Run: "daily"}, ps, batch.Policy{}, t0)
@@ -207,6 +212,22 @@ func TestMetrics_Gauges(t *testing.T) {
 	}
 	if got, _ := metricValue(fams, "tipoff_batches", map[string]string{"state": "running", "result": ""}); got != 1 {
 		t.Errorf("running batches: got %v, want 1", got)
+	}
+}
+
+// finalizeSignal passes everything on to its Observer and closes done when
+// a finalize has succeeded: the engine reports that only after the batch
+// is durably finalized.
+type finalizeSignal struct {
+	batch.Observer
+	once sync.Once
+	done chan struct{}
+}
+
+func (f *finalizeSignal) FinalizeAttempted(err error) {
+	f.Observer.FinalizeAttempted(err)
+	if err == nil {
+		f.once.Do(func() { close(f.done) })
 	}
 }
 

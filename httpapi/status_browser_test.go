@@ -11,6 +11,7 @@ import (
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"tipoff/batch"
@@ -22,6 +23,7 @@ import (
 // progress, chart, players and picks, and the page refreshes itself as
 // outcomes arrive. A screenshot of each page is saved as an artifact.
 func TestStatusPages_Browser(t *testing.T) {
+	t.Parallel()
 	chromium := batchtest.RequireEnv(t, "TIPOFF_CHROMIUM")
 	e := newEnv(t)
 	ps := players(t, 30)
@@ -40,7 +42,7 @@ func TestStatusPages_Browser(t *testing.T) {
 		}
 		e.record(t, b.ID, p, o, t0.Add(time.Duration(2+i)*time.Second))
 	}
-	e.setNow(t0.Add(time.Minute))
+	e.clk.Set(t0.Add(time.Minute))
 	srv := e.server(t)
 
 	opts := []chromedp.ExecAllocatorOption{
@@ -103,23 +105,28 @@ func TestStatusPages_Browser(t *testing.T) {
 	}
 	screenshot(t, ctx, "status-batch-running.png")
 
-	// More outcomes arrive; the page's meta refresh picks them up.
+	// More outcomes arrive; the page's meta refresh picks them up. Each load
+	// of the page is the moment to look: subscribing before the outcomes are
+	// recorded means no reload after them is missed.
+	wctx, cancelWait := context.WithTimeout(ctx, 30*time.Second)
+	defer cancelWait()
+	loads := chromedp.Events(wctx, page.LoadEventFired)
 	for _, p := range ps[20:25] {
 		e.record(t, b.ID, p, batch.OutcomeSucceeded, t0.Add(50*time.Second))
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		// Between the reload's request and its load the element may be
-		// missing; read again.
-		got, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID("done")))
-		if err == nil && got == "25 / 30" {
+	var got string
+	var err error
+	for _, err = range loads {
+		if err != nil {
 			break
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("batch page did not refresh to 25 / 30 within 30 s: last %q, %v", got, err)
+		// A reload requested before the outcomes still shows 20 / 30;
+		// the next one must not.
+		if got, err = chromedp.Run(wctx, chromedp.Text(chromedp.ID("done"))); err == nil && got == "25 / 30" {
+			return
 		}
-		time.Sleep(250 * time.Millisecond)
 	}
+	t.Fatalf("batch page did not refresh to 25 / 30 within 30 s: last %q, %v", got, err)
 }
 
 // run runs a browser action that returns a value, failing the test on error.

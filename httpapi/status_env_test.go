@@ -14,8 +14,10 @@ import (
 	"time"
 
 	"tipoff/batch"
+	"tipoff/batch/batchtest"
 	"tipoff/dataimport"
 	"tipoff/httpapi"
+	"tipoff/internal/logtest"
 	"tipoff/predict"
 	"tipoff/predict/systems"
 	"tipoff/sqlite"
@@ -128,8 +130,7 @@ type env struct {
 	store  *sqlite.Store
 	queue  *sqlite.Queue
 	status *httpapi.Status
-	mu     sync.Mutex
-	now    time.Time
+	clk    *batchtest.ManualClock
 }
 
 // t0 is when test batches are created.
@@ -142,7 +143,7 @@ func newEnv(tb testing.TB) *env {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { db.Close() })
-	e := &env{db: db, store: sqlite.NewStore(db), now: t0}
+	e := &env{db: db, store: sqlite.NewStore(db), clk: batchtest.NewManualClock(t0)}
 	e.queue = sqlite.NewQueue(db, sqlite.QueueConfig{NowFunc: e.clock})
 	tb.Cleanup(func() { e.queue.Close() })
 	e.status = httpapi.NewStatus(httpapi.StatusConfig{Store: e.store, Publications: db, DeadLetters: e.queue,
@@ -150,17 +151,8 @@ func newEnv(tb testing.TB) *env {
 	return e
 }
 
-func (e *env) clock() time.Time {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.now
-}
-
-func (e *env) setNow(t time.Time) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.now = t
-}
+// clock is the env's time, for NowFunc fields.
+func (e *env) clock() time.Time { return e.clk.Now() }
 
 // create makes a batch of ps for key at time at, and publishes every item
 // at at+1s.
@@ -263,15 +255,8 @@ func get(tb testing.TB, url string) (string, int) {
 	return string(b), resp.StatusCode
 }
 
-// testLogger logs through t.Log.
+// testLogger logs warnings and errors to the test's output; the lifecycle
+// records at Info of every batch the tests run would bury them.
 func testLogger(tb testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tbWriter{tb}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
-type tbWriter struct{ tb testing.TB }
-
-func (w tbWriter) Write(p []byte) (int, error) {
-	w.tb.Helper()
-	w.tb.Log(string(p))
-	return len(p), nil
+	return logtest.NewWithOptions(tb, &slog.HandlerOptions{Level: slog.LevelWarn})
 }

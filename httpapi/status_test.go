@@ -19,6 +19,7 @@ var (
 )
 
 func TestStatusPages_Index(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ps := players(t, 6)
 	a := e.create(t, batch.Key{Date: gameDate, Run: "early"}, ps[:2], batch.Policy{}, t0.Add(-time.Hour))
@@ -63,6 +64,7 @@ func TestStatusPages_Index(t *testing.T) {
 }
 
 func TestStatusPages_Batch(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ps := players(t, 12)
 	b := e.create(t, batch.Key{Date: gameDate, Run: "daily"}, ps, batch.Policy{MinSuccessRatio: 0.5}, t0)
@@ -70,7 +72,7 @@ func TestStatusPages_Batch(t *testing.T) {
 		e.record(t, b.ID, p, batch.OutcomeSucceeded, t0.Add(time.Duration(i+2)*time.Second))
 	}
 	e.record(t, b.ID, ps[8], batch.OutcomeFailed, t0.Add(15*time.Second))
-	e.setNow(t0.Add(time.Minute))
+	e.clk.Set(t0.Add(time.Minute))
 	srv := e.server(t)
 
 	body, code := get(t, srv.URL+"/batches/"+b.ID)
@@ -128,7 +130,7 @@ func BenchmarkStatusPages_Batch(b *testing.B) {
 		}
 		e.record(b, bt.ID, p, o, t0.Add(time.Duration(i)*100*time.Millisecond))
 	}
-	e.setNow(t0.Add(time.Minute))
+	e.clk.Set(t0.Add(time.Minute))
 	srv := e.server(b)
 	url := srv.URL + "/batches/" + bt.ID
 	for b.Loop() {

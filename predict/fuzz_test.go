@@ -21,6 +21,7 @@ var update = flag.Bool("update", false, "rewrite testdata files")
 // TestTestdata checks the fuzz seeds in testdata are what the current code
 // builds (go test -update rewrites them).
 func TestTestdata(t *testing.T) {
+	t.Parallel()
 	ds := tinyDataset(t)
 	req, err := predict.BuildRequest(ds, jan5, "p1", predict.RequestOptions{Offsets: []float64{1, 2}})
 	if err != nil {

@@ -34,6 +34,7 @@ func item(t *testing.T, id string, outcome batch.Outcome, player string, picks .
 }
 
 func TestConsolidate(t *testing.T) {
+	t.Parallel()
 	b := batch.Batch{ID: "b1", Key: batch.Key{Date: "2025-12-25", Run: "daily"}, Result: batch.ResultPartial,
 		CreatedAt: time.Date(2025, 12, 25, 12, 0, 0, 0, time.UTC), Meta: map[string]string{"data_version": "v1"}}
 	items := []batch.Item{

@@ -51,6 +51,7 @@ func tinyDataset(t testing.TB, statuses ...predict.Status) *predict.Dataset {
 }
 
 func TestBuildRequest_Tiny(t *testing.T) {
+	t.Parallel()
 	ds := tinyDataset(t)
 	r, err := predict.BuildRequest(ds, jan5, "p1", predict.RequestOptions{Offsets: []float64{1, 2}})
 	if err != nil {
@@ -98,6 +99,7 @@ func TestBuildRequest_Tiny(t *testing.T) {
 }
 
 func TestBuildRequest_EstimatedLine(t *testing.T) {
+	t.Parallel()
 	ds := tinyDataset(t)
 	r, err := predict.BuildRequest(ds, jan5, "p2", predict.RequestOptions{})
 	if err != nil {
@@ -113,6 +115,7 @@ func TestBuildRequest_EstimatedLine(t *testing.T) {
 }
 
 func TestBuildRequest_Errors(t *testing.T) {
+	t.Parallel()
 	ds := tinyDataset(t)
 	if _, err := predict.BuildRequest(ds, jan5, "nobody", predict.RequestOptions{}); !errors.Is(err, batch.ErrNotFound) {
 		t.Errorf("unknown player: got %v, want ErrNotFound", err)
@@ -126,6 +129,7 @@ func TestBuildRequest_Errors(t *testing.T) {
 }
 
 func TestSelectPlayers_Tiny(t *testing.T) {
+	t.Parallel()
 	ds := tinyDataset(t)
 	ids := func(cs []predict.Candidate) []string {
 		var out []string
@@ -155,6 +159,7 @@ func TestSelectPlayers_Tiny(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			got := ids(predict.SelectPlayers(tt.ds, jan5, tt.opts))
 			if d := cmp.Diff(tt.want, got); d != "" {
 				t.Fatalf("selected (-want +got):\n%s", d)
@@ -167,6 +172,7 @@ func TestSelectPlayers_Tiny(t *testing.T) {
 }
 
 func TestNewDataset_Invalid(t *testing.T) {
+	t.Parallel()
 	g := predict.Game{ID: "g1", Date: jan1, Season: "2024-25", Home: "AAA", Away: "BBB"}
 	tests := []struct {
 		name  string
@@ -185,6 +191,7 @@ func TestNewDataset_Invalid(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			if _, err := predict.NewDataset(tt.games, tt.logs, tt.lines, tt.sts); !errors.Is(err, batch.ErrInvalid) {
 				t.Fatalf("got %v, want ErrInvalid", err)
 			}
@@ -193,6 +200,7 @@ func TestNewDataset_Invalid(t *testing.T) {
 }
 
 func TestDate(t *testing.T) {
+	t.Parallel()
 	for _, s := range []string{"1970-01-01", "2000-02-29", "2024-12-31", "2025-03-01", "1900-01-01", "2999-12-31"} {
 		d, err := predict.ParseDate(s)
 		if err != nil || d.String() != s {

@@ -4,29 +4,21 @@ import (
 	"bytes"
 	"errors"
 	"math"
-	"os"
-	"path/filepath"
-	"runtime"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
 	"tipoff/batch"
 	"tipoff/dataimport"
+	"tipoff/internal/realdata"
 	"tipoff/predict"
 	"tipoff/predict/systems"
 )
 
-// realData returns the real data set at ../shared/data/nba (relative to
-// the repository root), or skips.
+// realData reads the real data set, or skips when it is absent.
 func realData(tb testing.TB) *predict.Dataset {
 	tb.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	dir := filepath.Join(filepath.Dir(file), "..", "..", "shared", "data", "nba")
-	if _, err := os.Stat(filepath.Join(dir, "schedule.csv")); err != nil {
-		tb.Skipf("real data not found at %s: %v", dir, err)
-	}
-	ds, err := dataimport.ReadDir(dir)
+	ds, err := dataimport.ReadDir(realdata.Dir(tb))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -87,6 +79,7 @@ func truncate(tb testing.TB, ds *predict.Dataset, date predict.Date) *predict.Da
 // their date: with every later row deleted, selection, calibration,
 // requests (prices included) and predictions are identical.
 func TestBuildRequest_NoLookAhead(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name  string
 		ds    func(testing.TB) *predict.Dataset
@@ -98,6 +91,7 @@ func TestBuildRequest_NoLookAhead(t *testing.T) {
 	sys := systems.Default()
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
 			full := c.ds(t)
 			for _, ds := range c.dates {
 				d := predict.MustParseDate(ds)
@@ -156,6 +150,7 @@ func TestBuildRequest_NoLookAhead(t *testing.T) {
 // The same data and date give byte-identical results, every line variant
 // gets its own prediction per system, and every prediction is in range.
 func TestRun_DeterministicAndBounded(t *testing.T) {
+	t.Parallel()
 	ds := synthetic(t)
 	sys := systems.Default()
 	n := 0
@@ -203,6 +198,7 @@ func TestRun_DeterministicAndBounded(t *testing.T) {
 }
 
 func TestGradePick(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		pick   predict.Pick
 		line   float64
@@ -226,6 +222,7 @@ func TestGradePick(t *testing.T) {
 }
 
 func TestDecodeRequest_Invalid(t *testing.T) {
+	t.Parallel()
 	ds := tinyDataset(t)
 	good, err := predict.BuildRequest(ds, jan5, "p1", predict.RequestOptions{})
 	if err != nil {
@@ -245,6 +242,7 @@ func TestDecodeRequest_Invalid(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			r := good
 			r.Recent = append([]predict.PastGame(nil), good.Recent...)
 			r.Lines = append([]predict.Line(nil), good.Lines...)

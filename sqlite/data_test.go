@@ -57,6 +57,7 @@ func sameData(t *testing.T, got, want *predict.Dataset) {
 }
 
 func TestDB_ImportDataset_RoundTrip(t *testing.T) {
+	t.Parallel()
 	db := mustOpenDB(t)
 	if _, err := db.LoadDataset(t.Context()); !errors.Is(err, batch.ErrNotFound) {
 		t.Fatalf("load before any import: got %v, want ErrNotFound", err)
@@ -76,6 +77,7 @@ func TestDB_ImportDataset_RoundTrip(t *testing.T) {
 }
 
 func TestDB_ImportDataset_Idempotent(t *testing.T) {
+	t.Parallel()
 	db := mustOpenDB(t)
 	a := mustSynthetic(t, 1)
 	for range 2 {
@@ -107,6 +109,7 @@ func TestDB_ImportDataset_Idempotent(t *testing.T) {
 // failure is forced by a trigger that rejects one prop line of the second
 // data set, after its games and logs were already written.
 func TestDB_ImportDataset_FailureKeepsPrevious(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "tipoff.db")
 	db, err := sqlite.Open(t.Context(), path)
 	if err != nil {

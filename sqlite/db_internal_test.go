@@ -9,6 +9,7 @@ import (
 )
 
 func TestDB_WriteGroupCommit(t *testing.T) {
+	t.Parallel()
 	db, err := Open(t.Context(), filepath.Join(t.TempDir(), "t.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -52,6 +53,7 @@ func TestDB_WriteGroupCommit(t *testing.T) {
 }
 
 func TestDB_CloseTwice(t *testing.T) {
+	t.Parallel()
 	db, err := Open(t.Context(), filepath.Join(t.TempDir(), "t.db"))
 	if err != nil {
 		t.Fatal(err)

@@ -29,6 +29,7 @@ func publication(batchID string, at time.Time, players ...string) *predict.Publi
 }
 
 func TestDB_Publish(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	db := mustOpenDB(t)
 	date := predict.MustParseDate("2025-12-25")

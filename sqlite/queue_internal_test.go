@@ -31,6 +31,7 @@ func FuzzParseReceipt(f *testing.F) {
 }
 
 func TestQueue_Backoff(t *testing.T) {
+	t.Parallel()
 	q := NewQueue(nil, QueueConfig{BackoffMin: time.Second, BackoffMax: 10 * time.Second})
 	tests := []struct {
 		n    int
@@ -52,6 +53,7 @@ func TestQueue_Backoff(t *testing.T) {
 // and current acks), every message row has exactly one payload and no
 // payload outlives its message.
 func TestQueue_PayloadsFollowMessages(t *testing.T) {
+	t.Parallel()
 	db, err := Open(t.Context(), filepath.Join(t.TempDir(), "q.db"))
 	if err != nil {
 		t.Fatal(err)

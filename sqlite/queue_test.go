@@ -60,6 +60,7 @@ func mustNewQueue(tb testing.TB, db *sqlite.DB, cfg sqlite.QueueConfig) *sqlite.
 }
 
 func TestQueueConformance(t *testing.T) {
+	t.Parallel()
 	clock := batchtest.NewManualClock(queueT0)
 	cfg := queueTestConfig(clock)
 	batchtest.RunQueueTests(t, func(t *testing.T) batch.Queue {
@@ -112,6 +113,7 @@ func testMsg(id string) batch.Message {
 // The backoff after the n-th delivery is BackoffMin·2^(n-1) capped at
 // BackoffMax, jittered to [half, all] of it.
 func TestQueue_NackBackoff(t *testing.T) {
+	t.Parallel()
 	clock := batchtest.NewManualClock(queueT0)
 	cfg := queueTestConfig(clock)
 	cfg.MaxDeliveries = 8
@@ -138,6 +140,7 @@ func TestQueue_NackBackoff(t *testing.T) {
 
 // The jitter spreads messages nacked together.
 func TestQueue_NackJitter(t *testing.T) {
+	t.Parallel()
 	clock := batchtest.NewManualClock(queueT0)
 	cfg := queueTestConfig(clock)
 	cfg.BackoffMin = time.Minute
@@ -178,6 +181,7 @@ func TestQueue_NackJitter(t *testing.T) {
 // lease expires and the message is delivered again. Published messages
 // survive the restart.
 func TestQueue_CrashAndRestart(t *testing.T) {
+	t.Parallel()
 	clock := batchtest.NewManualClock(queueT0)
 	cfg := queueTestConfig(clock)
 	path := filepath.Join(t.TempDir(), "queue.db")
@@ -217,6 +221,7 @@ func TestQueue_CrashAndRestart(t *testing.T) {
 // Another process's publish reaches a waiting receiver within its
 // PollInterval.
 func TestQueue_CrossProcessWake(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "queue.db")
 	cfg := sqlite.QueueConfig{PollInterval: 10 * time.Millisecond}
 	receiver := mustNewQueue(t, openQueueDBAt(t, path), cfg)
@@ -237,6 +242,7 @@ func TestQueue_CrossProcessWake(t *testing.T) {
 // A delivery whose lease expired but which nobody received since can still
 // be acked: the work is done and nothing else holds the message.
 func TestQueue_AckAfterLeaseNotRedelivered(t *testing.T) {
+	t.Parallel()
 	clock := batchtest.NewManualClock(queueT0)
 	cfg := queueTestConfig(clock)
 	q := mustNewQueue(t, openQueueDB(t), cfg)
@@ -252,6 +258,7 @@ func TestQueue_AckAfterLeaseNotRedelivered(t *testing.T) {
 // Depth counts ready, leased and delayed messages; DeadLetters counts the
 // dead-letter topic.
 func TestQueue_Depth(t *testing.T) {
+	t.Parallel()
 	clock := batchtest.NewManualClock(queueT0)
 	cfg := queueTestConfig(clock)
 	cfg.MaxDeliveries = 1
@@ -295,6 +302,7 @@ func TestQueue_Depth(t *testing.T) {
 // A message dead-lettered while the dead-letter topic already holds its ID
 // is dropped there like a duplicate publish, and leaves its own topic.
 func TestQueue_DeadLetterDuplicateID(t *testing.T) {
+	t.Parallel()
 	clock := batchtest.NewManualClock(queueT0)
 	cfg := queueTestConfig(clock)
 	cfg.MaxDeliveries = 1
@@ -317,6 +325,7 @@ func TestQueue_DeadLetterDuplicateID(t *testing.T) {
 // Bad attributes are refused before anything is stored, naming the
 // message.
 func TestQueue_PublishInvalid(t *testing.T) {
+	t.Parallel()
 	q := mustNewQueue(t, openQueueDB(t), sqlite.QueueConfig{})
 	tests := []struct {
 		name  string
@@ -328,6 +337,7 @@ func TestQueue_PublishInvalid(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			err := q.Publish(t.Context(), "inv", testMsg("good"), batch.Message{ID: "bad", Attributes: tt.attrs})
 			if !errors.Is(err, batch.ErrInvalid) || !strings.Contains(err.Error(), `message 1 (id "bad")`) {
 				t.Fatalf("got %v, want an error wrapping %v naming message 1 %q", err, batch.ErrInvalid, "bad")
@@ -341,6 +351,7 @@ func TestQueue_PublishInvalid(t *testing.T) {
 
 // Close ends waiting receivers and refuses later calls.
 func TestQueue_Close(t *testing.T) {
+	t.Parallel()
 	db := openQueueDB(t)
 	q := sqlite.NewQueue(db, sqlite.QueueConfig{PollInterval: time.Hour})
 	result := make(chan error, 1)

@@ -29,6 +29,7 @@ func mustOpenStore(tb testing.TB) *sqlite.Store {
 }
 
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	batchtest.RunStoreTests(t, func(t *testing.T) batch.Store { return mustOpenStore(t) })
 }
 
@@ -40,6 +41,7 @@ func BenchmarkStore(b *testing.B) {
 }
 
 func TestStore_RecordOutcomeCancelled(t *testing.T) {
+	t.Parallel()
 	s := mustOpenStore(t)
 	spec := batch.Spec{Key: batch.Key{Date: "2026-01-15", Run: "daily"}, Items: []batch.NewItem{{ID: "p1"}, {ID: "p2"}}}
 	if _, _, err := s.CreateBatch(t.Context(), "b1", spec, time.Now()); err != nil {
@@ -63,6 +65,7 @@ func TestStore_RecordOutcomeCancelled(t *testing.T) {
 // TestStore_Reopen checks that what was acknowledged survives closing and
 // reopening the file, as after a restart.
 func TestStore_Reopen(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "tipoff.db")
 	db, err := sqlite.Open(t.Context(), path)
 	if err != nil {

@@ -140,23 +140,3 @@ func (q *fakeQueue) Nack(ctx context.Context, ds ...batch.Delivery) error {
 }
 
 var _ batch.Queue = (*fakeQueue)(nil)
-
-// engineClock is the engine's injected clock.
-type engineClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newEngineClock(t time.Time) *engineClock { return &engineClock{now: t} }
-
-func (c *engineClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *engineClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}

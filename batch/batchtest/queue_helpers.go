@@ -6,37 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"sync"
 	"testing"
 	"time"
 
 	"tipoff/batch"
 )
-
-// ManualClock is a clock that moves only when told to: give its Now to a
-// backend's NowFunc and the queue suite moves time forward instead of
-// waiting for leases and backoffs. It is safe for concurrent use.
-type ManualClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-// NewManualClock returns a clock that reads start until advanced.
-func NewManualClock(start time.Time) *ManualClock { return &ManualClock{now: start} }
-
-// Now returns the clock's time.
-func (c *ManualClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-// Advance moves the clock forward by d.
-func (c *ManualClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // QueueCaps declares how a queue backend behaves where the [batch.Queue]
 // contract leaves room, so [RunQueueTests] can hold each backend to what it

@@ -19,7 +19,7 @@ const engineLeaseTTL = time.Minute
 
 // newTestEngine returns an engine on s and q with the injected clock, a
 // dispatch chunk of 10 and batch IDs "b-DATE-RUN".
-func newTestEngine(t *testing.T, s batch.Store, q batch.Queue, clk *engineClock, owner string, fin batch.FinalizeFunc) *batch.Engine {
+func newTestEngine(t *testing.T, s batch.Store, q batch.Queue, clk *ManualClock, owner string, fin batch.FinalizeFunc) *batch.Engine {
 	return batch.NewEngine(s, q, testLogger(t).With("owner", owner), batch.EngineConfig{
 		Owner: owner, LeaseTTL: engineLeaseTTL, DispatchChunk: 10, Finalize: fin, NowFunc: clk.Now,
 		NewIDFunc: func(k batch.Key, _ time.Time) string { return "b-" + k.Date + "-" + k.Run },
@@ -89,7 +89,7 @@ func testEngine(t *testing.T, newStore NewStoreFunc) {
 	t.Run("Run", func(t *testing.T) {
 		// Create, dispatch, workers report (some twice, concurrently), the
 		// last outcome finalizes, the relay publishes the event once.
-		s, q, clk := newStore(t), newFakeQueue(), newEngineClock(t0)
+		s, q, clk := newStore(t), newFakeQueue(), NewManualClock(t0)
 		var calls atomic.Int32
 		e := newTestEngine(t, s, q, clk, "coord", countingFinalize(&calls))
 		spec := newSpec(testDate, testRun, 50)
@@ -151,7 +151,7 @@ func testEngine(t *testing.T, newStore NewStoreFunc) {
 	})
 
 	t.Run("CreateIdempotent", func(t *testing.T) {
-		s, q, clk := newStore(t), newFakeQueue(), newEngineClock(t0)
+		s, q, clk := newStore(t), newFakeQueue(), NewManualClock(t0)
 		e := newTestEngine(t, s, q, clk, "coord", nil)
 		b1, created, err := e.Create(t.Context(), newSpec(testDate, testRun, 3))
 		if err != nil || !created {
@@ -169,7 +169,7 @@ func testEngine(t *testing.T, newStore NewStoreFunc) {
 	t.Run("CrashBeforePublish", func(t *testing.T) {
 		// The queue stops accepting after 2 of 5 chunks, as if the process
 		// died mid-dispatch; another engine publishes exactly the rest.
-		s, q, clk := newStore(t), newFakeQueue(), newEngineClock(t0)
+		s, q, clk := newStore(t), newFakeQueue(), NewManualClock(t0)
 		e := newTestEngine(t, s, q, clk, "first", nil)
 		b, _, err := e.Create(t.Context(), newSpec(testDate, testRun, 50))
 		if err != nil {
@@ -198,7 +198,7 @@ func testEngine(t *testing.T, newStore NewStoreFunc) {
 		// The first chunk is published but the process dies before marking
 		// it: the re-drive publishes it again under the same message IDs, so
 		// the queue and RecordOutcome can absorb the repeat.
-		s, q, clk := newStore(t), newFakeQueue(), newEngineClock(t0)
+		s, q, clk := newStore(t), newFakeQueue(), NewManualClock(t0)
 		fs := &failingMarks{Store: s}
 		fs.n.Store(1)
 		e := newTestEngine(t, fs, q, clk, "first", nil)
@@ -235,7 +235,7 @@ func testEngine(t *testing.T, newStore NewStoreFunc) {
 		// 8 goroutines on two engines finalize at once. The winner's
 		// finalize work waits until every other call has returned, so all
 		// of them really contend for the lease.
-		s, q, clk := newStore(t), newFakeQueue(), newEngineClock(t0)
+		s, q, clk := newStore(t), newFakeQueue(), NewManualClock(t0)
 		const n = 8
 		var calls, returned atomic.Int32
 		othersDone := make(chan struct{})
@@ -286,7 +286,7 @@ func testEngine(t *testing.T, newStore NewStoreFunc) {
 	t.Run("HandleOutcome", func(t *testing.T) {
 		// Everything that can never be recorded is acknowledged (nil) and
 		// changes nothing.
-		s, q, clk := newStore(t), newFakeQueue(), newEngineClock(t0)
+		s, q, clk := newStore(t), newFakeQueue(), NewManualClock(t0)
 		e := newTestEngine(t, s, q, clk, "coord", nil)
 		b, _, err := e.Create(t.Context(), newSpec(testDate, testRun, 3))
 		if err != nil {
@@ -338,7 +338,7 @@ func testEngine(t *testing.T, newStore NewStoreFunc) {
 	})
 
 	t.Run("DeadLetter", func(t *testing.T) {
-		s, q, clk := newStore(t), newFakeQueue(), newEngineClock(t0)
+		s, q, clk := newStore(t), newFakeQueue(), NewManualClock(t0)
 		e := newTestEngine(t, s, q, clk, "coord", nil)
 		b, _, err := e.Create(t.Context(), newSpec(testDate, testRun, 3))
 		if err != nil {

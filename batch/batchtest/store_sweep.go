@@ -12,7 +12,7 @@ import (
 )
 
 func testSweep(t *testing.T, newStore NewStoreFunc) {
-	sweep := func(t *testing.T, e *batch.Engine, clk *engineClock, now time.Time) batch.SweepReport {
+	sweep := func(t *testing.T, e *batch.Engine, clk *ManualClock, now time.Time) batch.SweepReport {
 		t.Helper()
 		clk.Set(now)
 		rep, err := e.Sweep(t.Context())
@@ -26,7 +26,7 @@ func testSweep(t *testing.T, newStore NewStoreFunc) {
 		// Items without an outcome are re-driven each item timeout until
 		// they have used MaxAttempts, then time out; the batch, now
 		// complete, finalizes as failed (4 of 10 succeeded).
-		s, q, clk := newStore(t), newFakeQueue(), newEngineClock(t0)
+		s, q, clk := newStore(t), newFakeQueue(), NewManualClock(t0)
 		var calls atomic.Int32
 		e := newTestEngine(t, s, q, clk, "coord", countingFinalize(&calls))
 		spec := newSpec(testDate, testRun, 10)
@@ -79,7 +79,7 @@ func testSweep(t *testing.T, newStore NewStoreFunc) {
 	})
 
 	deadline := func(t *testing.T, n, ok int, ratio float64, want batch.Result) {
-		s, q, clk := newStore(t), newFakeQueue(), newEngineClock(t0)
+		s, q, clk := newStore(t), newFakeQueue(), NewManualClock(t0)
 		e := newTestEngine(t, s, q, clk, "coord", nil)
 		spec := newSpec(testDate, testRun, n)
 		spec.Policy = batch.Policy{ItemTimeout: 2 * time.Hour, Deadline: time.Hour, MinSuccessRatio: ratio}
@@ -123,7 +123,7 @@ func testSweep(t *testing.T, newStore NewStoreFunc) {
 	t.Run("DispatchOutbox", func(t *testing.T) {
 		// Created, then the process died before dispatching: the sweep
 		// publishes the whole manifest.
-		s, q, clk := newStore(t), newFakeQueue(), newEngineClock(t0)
+		s, q, clk := newStore(t), newFakeQueue(), NewManualClock(t0)
 		e := newTestEngine(t, s, q, clk, "coord", nil)
 		if _, _, err := e.Create(t.Context(), newSpec(testDate, testRun, 25)); err != nil {
 			t.Fatal(err)
@@ -140,7 +140,7 @@ func testSweep(t *testing.T, newStore NewStoreFunc) {
 	t.Run("LeaseTakeover", func(t *testing.T) {
 		// A finalizer dies holding the lease (its finalize work fails and
 		// it never completes); a sweep after the lease expired takes over.
-		s, q, clk := newStore(t), newFakeQueue(), newEngineClock(t0)
+		s, q, clk := newStore(t), newFakeQueue(), NewManualClock(t0)
 		died := errors.New("finalizer died")
 		dead := newTestEngine(t, s, q, clk, "dead", func(context.Context, batch.Batch) ([]byte, error) { return nil, died })
 		var calls atomic.Int32
@@ -174,7 +174,7 @@ func testSweep(t *testing.T, newStore NewStoreFunc) {
 	})
 
 	t.Run("EndedBatches", func(t *testing.T) {
-		s, q, clk := newStore(t), newFakeQueue(), newEngineClock(t0)
+		s, q, clk := newStore(t), newFakeQueue(), NewManualClock(t0)
 		e := newTestEngine(t, s, q, clk, "coord", nil)
 		b, _, err := e.Create(t.Context(), newSpec(testDate, testRun, 3))
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 )
 
 func TestSystem_Predict(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		line   float64
@@ -24,6 +25,7 @@ func TestSystem_Predict(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			req := predicttest.Request(tt.line, 30, 20, 10, 20, 20, 10, 30, 20, 10, 30)
 			req.Season.Points = tt.season
 			got, err := baseline.New().Predict(req, req.Lines[0], nil)

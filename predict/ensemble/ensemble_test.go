@@ -10,6 +10,7 @@ import (
 )
 
 func TestSystem_Predict(t *testing.T) {
+	t.Parallel()
 	req := predicttest.Request(20.5, 20, 22, 24, 18, 21)
 	p := func(pts, q float64) predict.Prediction {
 		// POver is a calibrated figure the ensemble must not read.
@@ -30,6 +31,7 @@ func TestSystem_Predict(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			got, err := ensemble.New().Predict(req, req.Lines[0], tt.prior)
 			if err != nil {
 				t.Fatal(err)
@@ -42,6 +44,7 @@ func TestSystem_Predict(t *testing.T) {
 }
 
 func TestSystem_PredictWithoutOthers(t *testing.T) {
+	t.Parallel()
 	req := predicttest.Request(20.5, 20, 22)
 	if _, err := ensemble.New().Predict(req, req.Lines[0], nil); err == nil {
 		t.Fatal("ensemble with no prior predictions succeeded")

@@ -11,6 +11,7 @@ import (
 )
 
 func TestSystem_Predict(t *testing.T) {
+	t.Parallel()
 	req := predicttest.Request(17.5, 30, 20, 10, 20, 20, 10, 30, 20, 10, 30)
 	req.Season.Points = 18
 	req.OppRating.Defense, req.RestDays = 1.1, 0
@@ -35,6 +36,7 @@ func TestSystem_Predict(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			req.Lines[0].Value = tt.base
 			req.Lines[0].Estimated = tt.estimated
 			req.Lines[0].Source = "draftkings"
@@ -56,6 +58,7 @@ func TestSystem_Predict(t *testing.T) {
 // A variant line is judged against the same anchored estimate: the
 // prediction depends on the base line, not on the variant being asked.
 func TestSystem_PredictVariant(t *testing.T) {
+	t.Parallel()
 	req := predicttest.Request(20.5, 30, 20, 10, 20, 20, 10, 30, 20, 10, 30)
 	v := predict.Line{Value: 18.5, Offset: -2, Source: "draftkings"}
 	req.Lines = append(req.Lines, v)

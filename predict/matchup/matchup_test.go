@@ -9,6 +9,7 @@ import (
 )
 
 func TestPoints(t *testing.T) {
+	t.Parallel()
 	// The moving average is 19.6 (see baseline's test). The last 10 games
 	// were against average defences (1.0), half home half away (mean venue
 	// factor (1.02+0.98)/2 = 1) and rested (1), so the mix is 1.
@@ -30,6 +31,7 @@ func TestPoints(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			req := predicttest.Request(17.5, 30, 20, 10, 20, 20, 10, 30, 20, 10, 30)
 			req.Season.Points = 18
 			req.Home, req.RestDays, req.OppRating.Defense = tt.home, tt.rest, tt.oppDef

@@ -9,6 +9,7 @@ import (
 )
 
 func TestPoints_OneComparableGame(t *testing.T) {
+	t.Parallel()
 	// Six games: only the newest (24 points) has the five older games a
 	// past moving average needs; those five scored 20 each, so its moving
 	// average was 20 and its ratio 24/20 = 1.2. Same venue (home), rest and
@@ -29,6 +30,7 @@ func TestPoints_OneComparableGame(t *testing.T) {
 }
 
 func TestPoints_DissimilarGamesCountLess(t *testing.T) {
+	t.Parallel()
 	// The same history, but the 24-point game was against a much weaker
 	// defence than tonight's: it says less about tonight.
 	near := predicttest.Request(20.5, 24, 20, 20, 20, 20, 20)
@@ -42,6 +44,7 @@ func TestPoints_DissimilarGamesCountLess(t *testing.T) {
 }
 
 func TestPoints_NoHistory(t *testing.T) {
+	t.Parallel()
 	req := predicttest.Request(10.5, 12, 8)
 	if got, want := similar.Points(req), req.Blend(); got != want {
 		t.Fatalf("with no comparable games got %v, want the moving average %v", got, want)

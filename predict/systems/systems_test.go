@@ -74,6 +74,7 @@ func randomOdds(rng *rand.Rand) int {
 // at the price, and only a priced sportsbook line whose EV clears the
 // threshold is picked.
 func TestDefault_Properties(t *testing.T) {
+	t.Parallel()
 	rng := rand.New(rand.NewPCG(1, 2))
 	sys := systems.Default()
 	for i := range 2000 {
@@ -114,6 +115,7 @@ func TestDefault_Properties(t *testing.T) {
 // Rest and opponent defence push the same way in every request: more rest
 // never lowers the matchup expectation, nor does a weaker defence.
 func TestMatchup_Monotone(t *testing.T) {
+	t.Parallel()
 	rng := rand.New(rand.NewPCG(3, 4))
 	for i := range 2000 {
 		r := randomRequest(rng)
