@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"tipoff/batch"
+	"tipoff/internal/realdata"
 	"tipoff/dataimport"
 	"tipoff/pipeline"
 	"tipoff/predict"
@@ -20,22 +21,9 @@ import (
 	"tipoff/sqlite"
 )
 
-// realData returns the shared real NBA data directory, skipping the test
-// when it is absent (failing under CI, which always has it).
-func realData(t testing.TB) string {
-	t.Helper()
-	dir, err := filepath.Abs(filepath.Join("..", "..", "..", "shared", "data", "nba"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "schedule.csv")); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("real data missing at %s: %v", dir, err)
-		}
-		t.Skipf("real data not found at %s", dir)
-	}
-	return dir
-}
+// realData returns the shared real NBA data directory (see
+// [realdata.Dir]).
+func realData(t testing.TB) string { return realdata.Dir(t) }
 
 // runMain runs the binary's Main in this process and returns its stdout.
 func runMain(t testing.TB, args ...string) (string, error) {

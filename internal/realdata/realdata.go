@@ -13,9 +13,10 @@ import (
 
 // Dir returns the absolute path of the real data directory, found as
 // ../shared/data/nba relative to the root of the module the test runs in
-// (the nearest directory above the working directory with a go.mod). It
-// skips the test, saying where it looked, when the directory or its
-// schedule.csv is absent.
+// (the nearest directory above the working directory with a go.mod). When
+// the directory or its schedule.csv is absent it skips the test, saying
+// where it looked, or fails it under CI=true: CI always has the data beside
+// its clone, so a test that cannot find it there has lost its subject.
 func Dir(tb testing.TB) string {
 	tb.Helper()
 	wd, err := os.Getwd()
@@ -24,6 +25,9 @@ func Dir(tb testing.TB) string {
 	}
 	dir, err := find(wd)
 	if err != nil {
+		if os.Getenv("CI") == "true" {
+			tb.Fatalf("CI=true and the real data is not available: %v", err)
+		}
 		tb.Skipf("real data not available: %v", err)
 	}
 	return dir
