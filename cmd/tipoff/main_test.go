@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"tipoff/batch"
-	"tipoff/internal/realdata"
 	"tipoff/dataimport"
+	"tipoff/internal/realdata"
 	"tipoff/pipeline"
 	"tipoff/predict"
 	"tipoff/predict/systems"

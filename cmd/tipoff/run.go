@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sync"
-	"text/tabwriter"
 	"time"
 
 	"tipoff/batch"
@@ -95,9 +93,6 @@ func (a *embedded) runDay(ctx context.Context, req pipeline.StartRequest, out io
 		log.Info("resuming batch", "done", b.Counts.Done(), "total", b.Total)
 	}
 
-	runCtx, stop := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() { a.coord.Run(runCtx) })
 	record := batch.RecordOutcomes(a.engine)
 	wk := a.worker("run", func(ctx context.Context, msgs []batch.OutcomeMessage) error {
 		err := record(ctx, msgs)
@@ -106,36 +101,17 @@ func (a *embedded) runDay(ctx context.Context, req pipeline.StartRequest, out io
 		}
 		return err
 	})
-	wg.Go(func() { wk.Run(runCtx) })
-	defer func() { stop(); wg.Wait() }()
-	a.coord.Dispatch(b.ID)
-
 	view := progress.New(out, b.Total)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			view.Abort()
-			return nil, fmt.Errorf("interrupted with batch %s unfinished; run the same command again to resume it", b.ID)
-		case <-tick.C:
-		}
-		cur, err := a.store.GetBatch(ctx, b.ID)
-		if err != nil {
-			view.Abort()
-			return nil, err
-		}
-		view.Update(cur.Counts.Done())
-		if cur.State == batch.Finalized {
-			view.Finish()
-			stop()
-			wg.Wait()
-			if _, err := a.engine.RelayEvents(ctx); err != nil {
-				log.Warn("event relay incomplete; the next run or serve relays it", "err", err)
-			}
-			return &runSummary{batch: cur, resumed: !created, took: time.Since(start)}, nil
-		}
+	cur, err := pipeline.RunToEnd(ctx, a.coord, wk, a.store, b.ID, view.Update)
+	if cur.State != batch.Finalized {
+		view.Abort()
+		return nil, err
 	}
+	view.Finish()
+	if err != nil {
+		log.Warn("event relay incomplete; the next run or serve relays it", "err", err)
+	}
+	return &runSummary{batch: cur, resumed: !created, took: time.Since(start)}, nil
 }
 
 // report prints the summary and returns the run's exit status as an error:
@@ -160,33 +136,10 @@ func (s *runSummary) report(ctx context.Context, w io.Writer, pubs predict.Publi
 		return err
 	default:
 		fmt.Fprintf(w, "published %d predictions for %d players (batch %s)\n", pub.Count(), len(pub.Players), pub.BatchID)
-		writeTopPicks(w, pub, 10)
+		pub.WriteTopPicks(w, "ensemble", 10)
 	}
 	if b.Result == batch.ResultSucceeded || b.Result == batch.ResultPartial {
 		return nil
 	}
 	return exitCodeError{code: 1, err: fmt.Errorf("batch %s finished %s", b.ID, b.Result)}
-}
-
-// writeTopPicks prints the ensemble's picks at base lines with the best
-// expected value at their offered price.
-func writeTopPicks(w io.Writer, pub *predict.Publication, n int) {
-	picks := pub.TopPicks("ensemble", n)
-	if len(picks) == 0 {
-		fmt.Fprintf(w, "ensemble: %s (every prediction is a PASS)\n", predict.NoPickMessage)
-		return
-	}
-	fmt.Fprintf(w, "\ntop %d picks (ensemble, base line, by expected value at the offered price):\n", len(picks))
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "player\tteam\tvs\tline\tpredicted\tpick\tprice\tbook\tP(win)\tEV\t")
-	for _, p := range picks {
-		vs := "@" + p.Player.Opponent
-		if p.Player.Home {
-			vs = p.Player.Opponent
-		}
-		pr := p.Prediction
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%.1f\t%.1f\t%s\t%+d\t%s\t%.0f%%\t%+.2f\t\n", p.Player.Name, p.Player.Team, vs,
-			pr.Line, pr.Points, pr.Pick, pr.Price, pr.PriceBook, 100*pr.Confidence, pr.EV)
-	}
-	tw.Flush()
 }

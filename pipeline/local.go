@@ -1,0 +1,45 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"tipoff/batch"
+)
+
+// RunToEnd runs coord and w in this process until batch id is finalized,
+// calling progress with its outcome count as it goes, then relays the
+// batch's events and returns the finalized batch: "tipoff run" and the demo.
+// If ctx ends first it returns an error saying the batch can be resumed;
+// what was recorded stays recorded.
+func RunToEnd(ctx context.Context, coord *batch.Coordinator, w *batch.Worker, store batch.Store, id string, progress func(done int)) (batch.Batch, error) {
+	runCtx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { coord.Run(runCtx) })
+	wg.Go(func() { w.Run(runCtx) })
+	defer func() { stop(); wg.Wait() }()
+	coord.Dispatch(id)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return batch.Batch{}, fmt.Errorf("interrupted with batch %s unfinished; run the same command again to resume it", id)
+		case <-tick.C:
+		}
+		cur, err := store.GetBatch(ctx, id)
+		if err != nil {
+			return batch.Batch{}, err
+		}
+		progress(cur.Counts.Done())
+		if cur.State == batch.Finalized {
+			stop()
+			wg.Wait()
+			// The event may be left for the next run or serve to relay.
+			_, err := coord.Engine().RelayEvents(ctx)
+			return cur, err
+		}
+	}
+}
