@@ -2,7 +2,6 @@ package predict
 
 import (
 	"fmt"
-	"time"
 )
 
 // Date is a calendar date (the league's local date of a game), stored as
@@ -43,12 +42,6 @@ func MustParseDate(s string) Date {
 		panic(err)
 	}
 	return d
-}
-
-// DateOf returns the calendar date of t in t's location.
-func DateOf(t time.Time) Date {
-	y, m, d := t.Date()
-	return civilToDays(y, int(m), d)
 }
 
 // String returns the date as YYYY-MM-DD.

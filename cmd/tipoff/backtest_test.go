@@ -80,7 +80,9 @@ func TestBacktest_Synthetic(t *testing.T) {
 	if _, err := runMain(t, "import", "--db", db, "--synthetic", "--from", "2025-10-21", "--to", "2025-12-31"); err != nil {
 		t.Fatal(err)
 	}
-	out, err := runMain(t, "backtest", "--db", db, "--from", "2025-12-01", "--to", "2025-12-14", "--json")
+	// A 20-day calibration window keeps the three replays quick; the
+	// default 60 days is the real-data test's.
+	out, err := runMain(t, "backtest", "--db", db, "--from", "2025-12-01", "--to", "2025-12-14", "--window", "20", "--json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,11 +90,11 @@ func TestBacktest_Synthetic(t *testing.T) {
 	if got.From != "2025-12-01" || got.To != "2025-12-14" || got.Rows < 100 {
 		t.Fatalf("got %s..%s with %d rows; want 2025-12-01..2025-12-14 with at least 100", got.From, got.To, got.Rows)
 	}
-	again, err := runMain(t, "backtest", "--db", db, "--from", "2025-12-01", "--to", "2025-12-14", "--json")
+	again, err := runMain(t, "backtest", "--db", db, "--from", "2025-12-01", "--to", "2025-12-14", "--window", "20", "--json")
 	if err != nil || again != out {
 		t.Fatalf("a second backtest printed something else (%v)", err)
 	}
-	table, err := runMain(t, "backtest", "--db", db, "--from", "2025-12-01", "--to", "2025-12-14")
+	table, err := runMain(t, "backtest", "--db", db, "--from", "2025-12-01", "--to", "2025-12-14", "--window", "20")
 	if err != nil || !strings.Contains(table, "line (reference)") || !strings.Contains(table, "ensemble") || !strings.Contains(table, "reliability") {
 		t.Fatalf("table output: %q, %v", table, err)
 	}

@@ -102,7 +102,7 @@ func TestCoordinator_Help(t *testing.T) {
 func TestDataSource(t *testing.T) {
 	t.Parallel()
 	dbPath := filepath.Join(t.TempDir(), "data.db")
-	if _, err := runMain(t, "import", "--db", dbPath, "--synthetic", "--seed", "3"); err != nil {
+	if _, err := runMain(t, "import", "--db", dbPath, "--synthetic", "--seed", "3", "--from", "2025-10-21", "--to", "2025-11-30"); err != nil {
 		t.Fatal(err)
 	}
 	before, err := os.ReadFile(dbPath)
