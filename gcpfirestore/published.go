@@ -73,6 +73,15 @@ type predictionDoc struct {
 	Confidence float64 `firestore:"confidence"`
 	Edge       float64 `firestore:"edge"`
 	Pick       string  `firestore:"pick"`
+	// The calibrated probability, the offered price and the expected value
+	// the pick stands on.
+	ModelPOver  float64 `firestore:"model_p_over"`
+	MarketPOver float64 `firestore:"market_p_over"`
+	POver       float64 `firestore:"p_over"`
+	Side        string  `firestore:"side"`
+	Price       int     `firestore:"price"`
+	PriceBook   string  `firestore:"price_book"`
+	EV          float64 `firestore:"ev"`
 }
 
 func (s *Store) publicationRef(date string) *firestore.DocumentRef {
@@ -370,7 +379,9 @@ func toPlayerDoc(pl predict.PublishedPlayer) playerDoc {
 		Predictions: make([]predictionDoc, len(pl.Predictions))}
 	for i, p := range pl.Predictions {
 		d.Predictions[i] = predictionDoc{System: p.System, Line: p.Line, LineOffset: p.LineOffset, LineSource: p.LineSource,
-			Estimated: p.Estimated, Points: p.Points, Confidence: p.Confidence, Edge: p.Edge, Pick: string(p.Pick)}
+			Estimated: p.Estimated, Points: p.Points, Confidence: p.Confidence, Edge: p.Edge, Pick: string(p.Pick),
+			ModelPOver: p.ModelPOver, MarketPOver: p.MarketPOver, POver: p.POver, Side: string(p.Side), Price: p.Price,
+			PriceBook: p.PriceBook, EV: p.EV}
 	}
 	return d
 }
@@ -381,7 +392,8 @@ func (d playerDoc) toPlayer(date predict.Date) predict.PublishedPlayer {
 	for i, p := range d.Predictions {
 		pl.Predictions[i] = predict.Prediction{Date: date, PlayerID: d.PlayerID, System: p.System, Line: p.Line,
 			LineOffset: p.LineOffset, LineSource: p.LineSource, Estimated: p.Estimated, Points: p.Points,
-			Confidence: p.Confidence, Edge: p.Edge, Pick: predict.Pick(p.Pick)}
+			Confidence: p.Confidence, Edge: p.Edge, Pick: predict.Pick(p.Pick), ModelPOver: p.ModelPOver,
+			MarketPOver: p.MarketPOver, POver: p.POver, Side: predict.Pick(p.Side), Price: p.Price, PriceBook: p.PriceBook, EV: p.EV}
 	}
 	return pl
 }

@@ -30,7 +30,8 @@ func publication(batchID string, at time.Time, n int) *predict.Publication {
 			for _, line := range []float64{20.5, 21.5} {
 				pl.Predictions = append(pl.Predictions, predict.Prediction{Date: pubDate, PlayerID: id, System: sys,
 					Line: line, LineOffset: line - 20.5, LineSource: "draftkings", Estimated: line != 20.5,
-					Points: 22.25 + float64(i)/7, Confidence: 0.6, Edge: 22.25 + float64(i)/7 - line, Pick: predict.Over})
+					Points: 22.25 + float64(i)/7, Confidence: 0.6, Edge: 22.25 + float64(i)/7 - line, Pick: predict.Over,
+					ModelPOver: 0.64, MarketPOver: 0.52, POver: 0.6, Side: predict.Over, Price: -110 + i, PriceBook: "fanduel", EV: 0.145})
 			}
 		}
 		pub.Players = append(pub.Players, pl)

@@ -33,8 +33,9 @@ func (db *DB) Publish(ctx context.Context, pub *predict.Publication) error {
 			return err
 		}
 		ins, err := tx.PrepareContext(ctx, `INSERT INTO published_predictions
-			(game_date, player_id, system, line, player_name, team, opponent, home, line_offset, line_source, estimated, points, confidence, edge, pick)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+			(game_date, player_id, system, line, player_name, team, opponent, home, line_offset, line_source, estimated, points, confidence, edge, pick,
+			 model_p_over, market_p_over, p_over, side, price, price_book, ev)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 		if err != nil {
 			return err
 		}
@@ -42,7 +43,8 @@ func (db *DB) Publish(ctx context.Context, pub *predict.Publication) error {
 		for _, pl := range pub.Players {
 			for _, p := range pl.Predictions {
 				if _, err := ins.ExecContext(ctx, date, pl.PlayerID, p.System, p.Line, pl.Name, pl.Team, pl.Opponent, pl.Home,
-					p.LineOffset, p.LineSource, p.Estimated, p.Points, p.Confidence, p.Edge, string(p.Pick)); err != nil {
+					p.LineOffset, p.LineSource, p.Estimated, p.Points, p.Confidence, p.Edge, string(p.Pick),
+					p.ModelPOver, p.MarketPOver, p.POver, string(p.Side), p.Price, p.PriceBook, p.EV); err != nil {
 					return fmt.Errorf("player %s system %s line %v: %w", pl.PlayerID, p.System, p.Line, err)
 				}
 			}
@@ -83,7 +85,8 @@ func (db *DB) Published(ctx context.Context, date predict.Date) (*predict.Public
 	pub.Result = batch.Result(result)
 	pub.BatchAt, pub.PublishedAt = time.Unix(0, batchAt).UTC(), time.Unix(0, pubAt).UTC()
 	rows, err := tx.QueryContext(ctx, `SELECT player_id, system, line, player_name, team, opponent, home,
-		line_offset, line_source, estimated, points, confidence, edge, pick
+		line_offset, line_source, estimated, points, confidence, edge, pick,
+		model_p_over, market_p_over, p_over, side, price, price_book, ev
 		FROM published_predictions WHERE game_date = ? ORDER BY player_id, system, line`, ds)
 	if err != nil {
 		return nil, fmt.Errorf("published %s: %w", ds, err)
@@ -92,12 +95,13 @@ func (db *DB) Published(ctx context.Context, date predict.Date) (*predict.Public
 	for rows.Next() {
 		var pl predict.PublishedPlayer
 		p := predict.Prediction{Date: date}
-		var pick string
+		var pick, side string
 		if err := rows.Scan(&pl.PlayerID, &p.System, &p.Line, &pl.Name, &pl.Team, &pl.Opponent, &pl.Home,
-			&p.LineOffset, &p.LineSource, &p.Estimated, &p.Points, &p.Confidence, &p.Edge, &pick); err != nil {
+			&p.LineOffset, &p.LineSource, &p.Estimated, &p.Points, &p.Confidence, &p.Edge, &pick,
+			&p.ModelPOver, &p.MarketPOver, &p.POver, &side, &p.Price, &p.PriceBook, &p.EV); err != nil {
 			return nil, fmt.Errorf("published %s: %w", ds, err)
 		}
-		p.PlayerID, p.Pick = pl.PlayerID, predict.Pick(pick)
+		p.PlayerID, p.Pick, p.Side = pl.PlayerID, predict.Pick(pick), predict.Pick(side)
 		if n := len(pub.Players); n == 0 || pub.Players[n-1].PlayerID != pl.PlayerID {
 			pub.Players = append(pub.Players, pl)
 		}

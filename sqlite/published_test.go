@@ -21,7 +21,8 @@ func publication(batchID string, at time.Time, players ...string) *predict.Publi
 		for _, line := range []float64{20.5, 21.5} {
 			pl.Predictions = append(pl.Predictions, predict.Prediction{Date: d, PlayerID: id, System: "baseline",
 				Line: line, LineOffset: line - 20.5, LineSource: "draftkings", Points: 22, Confidence: 0.6,
-				Edge: 22 - line, Pick: predict.Over})
+				Edge: 22 - line, Pick: predict.Over, ModelPOver: 0.64, MarketPOver: 0.52, POver: 0.6, Side: predict.Over,
+				Price: -110, PriceBook: "fanduel", EV: 0.145})
 		}
 		pub.Players = append(pub.Players, pl)
 	}
