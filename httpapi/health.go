@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
 	"tipoff/pipeline"
 )
 

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
 	"tipoff/pipeline"
 )
 
@@ -132,5 +133,35 @@ func TestDataSource(t *testing.T) {
 	bad := pipeline.NewDataSource(filepath.Join(t.TempDir(), "missing"), readData, log)
 	if _, err := bad.Load(t.Context()); err == nil || !strings.Contains(bad.Info().Problem, "missing") {
 		t.Fatalf("load of a missing path: %v, problem %q", err, bad.Info().Problem)
+	}
+}
+
+// Prediction flags are checked when parsed, before any file is opened: an
+// empty or repeated line offset and out-of-range selection counts are
+// refused, each named.
+func TestPredictFlags_Invalid(t *testing.T) {
+	t.Parallel()
+	db := filepath.Join(t.TempDir(), "never.db")
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--lines", "1,,2"}, "an empty entry"},
+		{[]string{"--lines", "0.5,0.5"}, "0.5 twice"},
+		{[]string{"--lines", "-1"}, "above 0"},
+		{[]string{"--min-games", "-3"}, "min-games -3"},
+		{[]string{"--min-minutes", "60"}, "min-minutes 60"},
+	}
+	for _, tt := range tests {
+		args := append([]string{"run", "--db", db, "--date", "2025-12-25"}, tt.args...)
+		if _, err := runMain(t, args...); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("tipoff %s: %v; want an error naming %q", strings.Join(tt.args, " "), err, tt.want)
+		}
+	}
+	if _, err := os.Stat(db); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("refused runs left %s behind: %v", db, err)
+	}
+	if _, err := runMain(t, "run", "--db", db, "--lines", "", "--help"); !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("an empty --lines is no offsets, not an error: %v", err)
 	}
 }

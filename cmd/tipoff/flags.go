@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -19,6 +20,8 @@ type flagBinder struct {
 	cfg *Config
 	env *envflag.Source
 	fs  *flag.FlagSet
+	// checks validate settings bound outside Config once flags are parsed.
+	checks []func() error
 }
 
 func newFlagSet(m *Main, name, usage string) (*flag.FlagSet, *flagBinder) {
@@ -88,6 +91,11 @@ func (b *flagBinder) parse(args []string) (Config, error) {
 	if err := b.cfg.Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	for _, check := range b.checks {
+		if err := check(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if len(errs) > 0 {
 		return Config{}, fmt.Errorf("%s: %w", b.fs.Name(), errors.Join(errs...))
 	}
@@ -111,13 +119,19 @@ func (b *flagBinder) predict(p *predictConfig) {
 	b.env.Float("TIPOFF_MIN_MINUTES", &p.MinMinutes)
 	parseOffsets := func(s string) error {
 		p.Offsets = nil
+		if strings.TrimSpace(s) == "" {
+			return nil
+		}
 		for f := range strings.SplitSeq(s, ",") {
-			if f = strings.TrimSpace(f); f == "" {
-				continue
-			}
+			f = strings.TrimSpace(f)
 			k, err := strconv.ParseFloat(f, 64)
-			if err != nil || !(k > 0 && k < 100) {
+			switch {
+			case f == "":
+				return fmt.Errorf("line offsets %q: an empty entry", s)
+			case err != nil || !(k > 0 && k < 100):
 				return fmt.Errorf("line offset %q: want a number above 0 and below 100", f)
+			case slices.Contains(p.Offsets, k):
+				return fmt.Errorf("line offsets %q: %v twice", s, k)
 			}
 			p.Offsets = append(p.Offsets, k)
 		}
@@ -145,6 +159,16 @@ func (b *flagBinder) predict(p *predictConfig) {
 	b.fs.Func("books", "bookmaker preference for the base line, comma-separated (TIPOFF_BOOKS; default "+books+")", parseBooks)
 	b.fs.IntVar(&p.MinGames, "min-games", p.MinGames, "select players who played at least `n` of their team's last 10 games (TIPOFF_MIN_GAMES)")
 	b.fs.Float64Var(&p.MinMinutes, "min-minutes", p.MinMinutes, "select players averaging at least this many minutes in those games (TIPOFF_MIN_MINUTES)")
+	b.checks = append(b.checks, func() error {
+		var errs []error
+		if p.MinGames < 0 || p.MinGames > 10 {
+			errs = append(errs, fmt.Errorf("min-games %d: want 0 to 10", p.MinGames))
+		}
+		if !(p.MinMinutes >= 0 && p.MinMinutes <= 48) {
+			errs = append(errs, fmt.Errorf("min-minutes %v: want 0 to 48", p.MinMinutes))
+		}
+		return errors.Join(errs...)
+	})
 }
 
 // settings returns the run settings of cfg and p: what a new batch is built

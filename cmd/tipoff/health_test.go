@@ -16,7 +16,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-	"tipoff/pipeline"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -24,6 +23,7 @@ import (
 	"tipoff/dataimport"
 	"tipoff/health"
 	"tipoff/httpapi"
+	"tipoff/pipeline"
 	"tipoff/predict"
 )
 
