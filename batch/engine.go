@@ -245,7 +245,7 @@ func (e *Engine) Cancel(ctx context.Context, batchID, reason string) (Batch, err
 	ev.Payload, _ = json.Marshal(map[string]string{"reason": reason})
 	b, err := e.store.Cancel(ctx, batchID, reason, ev, now)
 	if err != nil {
-		return Batch{}, fmt.Errorf("cancel %s: %w", batchID, err)
+		return Batch{}, err // the stores name the batch
 	}
 	e.log.Info("batch cancelled", "batch_id", batchID, "reason", reason)
 	return b, nil
