@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"time"
+	"unicode/utf8"
 )
 
 // Key identifies a batch by what it is for: the game date it predicts and a
@@ -348,3 +349,19 @@ const (
 
 // EventID returns the stable ID of the event of type typ for a batch.
 func EventID(batchID, typ string) string { return batchID + "/" + typ }
+
+// PlausibleID reports whether id could name a batch: 1-200 bytes of valid
+// UTF-8 without control characters or slashes. Callers answer an id that
+// cannot as not found without asking a store, some of which fail on it
+// (Firestore refuses invalid UTF-8 in a document name).
+func PlausibleID(id string) bool {
+	if id == "" || len(id) > 200 || !utf8.ValidString(id) {
+		return false
+	}
+	for _, r := range id {
+		if r < 0x20 || r == 0x7f || r == '/' {
+			return false
+		}
+	}
+	return true
+}

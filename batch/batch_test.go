@@ -238,3 +238,15 @@ func TestCounts(t *testing.T) {
 		t.Fatalf("Remaining = %d, want 3", b.Remaining())
 	}
 }
+
+func TestPlausibleID(t *testing.T) {
+	t.Parallel()
+	for id, want := range map[string]bool{
+		"2025-12-10-1a2469cbea0-f7fc20ce2a97": true, "b1": true, "": false, "\xff\xfe": false,
+		"a/b": false, "a\x00b": false, strings.Repeat("x", 200): true, strings.Repeat("x", 201): false,
+	} {
+		if got := batch.PlausibleID(id); got != want {
+			t.Errorf("PlausibleID(%q) = %v, want %v", id, got, want)
+		}
+	}
+}

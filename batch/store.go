@@ -139,6 +139,11 @@ func (o ListOptions) Validate() error {
 			return fmt.Errorf("%w: list batches: date %q is not a YYYY-MM-DD date", ErrInvalid, o.Date)
 		}
 	}
+	if o.Run != "" {
+		if err := (Key{Date: "2000-01-01", Run: o.Run}).Validate(); err != nil {
+			return fmt.Errorf("%w: list batches: run %q is not a run label (1-64 of a-z 0-9 . _ - starting with a letter or digit)", ErrInvalid, o.Run)
+		}
+	}
 	switch o.State {
 	case "", Running, Finalizing, Finalized:
 	default:

@@ -251,6 +251,9 @@ func (s *Status) Batch(ctx context.Context, id string) (BatchReport, error) {
 // report builds a batch's report; withFailed=false leaves Failed empty for
 // a caller that reads every item anyway.
 func (s *Status) report(ctx context.Context, id string, withFailed bool) (BatchReport, error) {
+	if !batch.PlausibleID(id) {
+		return BatchReport{}, fmt.Errorf("batch %q: %w", id, batch.ErrNotFound)
+	}
 	now := s.cfg.NowFunc()
 	p, err := s.cfg.Store.Progress(ctx, id, s.cfg.ReportLimit)
 	if err != nil {

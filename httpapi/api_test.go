@@ -3,7 +3,9 @@ package httpapi_test
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"slices"
 	"strings"
@@ -374,6 +376,38 @@ func BenchmarkStatusAPI_Batch(b *testing.B) {
 	for b.Loop() {
 		if _, code := get(b, url); code != http.StatusOK {
 			b.Fatalf("status %d", code)
+		}
+	}
+}
+
+// Filters and ids that cannot name anything are answered without asking
+// the store: a bad run label is 400, an id that is not UTF-8 (or has a
+// slash or control character) is 404, and neither is ever a 500.
+func TestAPI_ImplausibleInput(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	srv := httptest.NewServer(e.status.Handler())
+	t.Cleanup(srv.Close)
+	tests := []struct {
+		path string
+		want int
+		says string
+	}{
+		{"/api/batches?run=%FF", http.StatusBadRequest, "run"},
+		{"/api/batches?run=Daily%20Run", http.StatusBadRequest, "run"},
+		{"/api/batches/%FF%FE", http.StatusNotFound, "not found"},
+		{"/api/batches/a%00b", http.StatusNotFound, "not found"},
+		{"/api/batches/" + strings.Repeat("x", 201), http.StatusNotFound, "not found"},
+	}
+	for _, tt := range tests {
+		resp, err := http.Get(srv.URL + tt.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tt.want || !strings.Contains(string(body), tt.says) {
+			t.Errorf("GET %s: %d %s; want %d saying %q", tt.path, resp.StatusCode, body, tt.want, tt.says)
 		}
 	}
 }

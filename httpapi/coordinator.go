@@ -254,6 +254,10 @@ func (h *CoordinatorHandler) serveCancel(w http.ResponseWriter, r *http.Request)
 		req.Reason = "cancelled by an operator"
 	}
 	id := r.PathValue("id")
+	if !batch.PlausibleID(id) {
+		writeError(w, h.log, r, fmt.Errorf("cancel %q: %w", id, batch.ErrNotFound))
+		return
+	}
 	b, err := h.cfg.Coordinator.Cancel(r.Context(), id, req.Reason)
 	if err != nil {
 		writeError(w, h.log, r, err)
