@@ -243,6 +243,9 @@ func BuildSpec(ds *predict.Dataset, key batch.Key, s Settings, meta map[string]s
 	if err != nil {
 		return batch.Spec{}, fmt.Errorf("%w: %v", batch.ErrInvalid, err)
 	}
+	if err := ds.CheckBooks(s.Request.Books); err != nil {
+		return batch.Spec{}, err
+	}
 	if s.Request.Calibration == nil {
 		cal, err := predict.Calibrate(ds, date, systems.Default(), predict.CalibrateOptions{Select: s.Select, Request: s.Request})
 		if err != nil {

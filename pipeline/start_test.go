@@ -198,3 +198,17 @@ func TestDecodeStartRequest(t *testing.T) {
 		}
 	}
 }
+
+// A bookmaker the data has no line of is refused, naming it and the books
+// the data has, instead of every player falling back to an estimated line.
+func TestStarter_UnknownBook(t *testing.T) {
+	t.Parallel()
+	e := newStarterEnv(t, time.Now())
+	_, _, err := e.starter.Start(t.Context(), pipeline.StartRequest{Date: gameDay, Options: pipeline.Options{Books: []string{"nosuchbook"}}})
+	if !errors.Is(err, batch.ErrInvalid) || !strings.Contains(err.Error(), "nosuchbook") || !strings.Contains(err.Error(), "draftkings") {
+		t.Fatalf("start with an unknown book: %v; want invalid naming it and the books the data has", err)
+	}
+	if bs, err := e.store.ListBatches(t.Context(), batch.ListOptions{}); err != nil || len(bs) != 0 {
+		t.Errorf("refused start left %d batches, %v", len(bs), err)
+	}
+}

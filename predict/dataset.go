@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -507,15 +508,43 @@ func comparePropLines(a, b PropLine) int {
 // BusiestDate returns the date from from on (through to, unless to is 0)
 // with the most games already played, the earliest of equals; 0 if none.
 // The demo and the benchmarks run on it: a full slate with history.
-func (d *Dataset) BusiestDate(from, to Date) Date {
+func (ds *Dataset) BusiestDate(from, to Date) Date {
 	best, n := Date(0), 0
-	for _, g := range d.Games() {
+	for _, g := range ds.Games() {
 		if g.Date < from || (to != 0 && g.Date > to) || !g.Final {
 			continue
 		}
-		if k := len(d.GamesOn(g.Date)); k > n {
+		if k := len(ds.GamesOn(g.Date)); k > n {
 			best, n = g.Date, k
 		}
 	}
 	return best
+}
+
+// Books returns the bookmakers the data set has prop lines of, sorted.
+func (ds *Dataset) Books() []string {
+	seen := map[string]bool{}
+	for _, l := range ds.lines {
+		seen[l.Book] = true
+	}
+	return slices.Sorted(maps.Keys(seen))
+}
+
+// CheckBooks returns an error wrapping [batch.ErrInvalid] when the data set
+// has prop lines but none of books: a preference the data cannot meet
+// would silently leave every player on an estimated line. The error names
+// the books asked for and the books the data has. A data set without prop
+// lines accepts any preference: every line is an estimate anyway.
+func (ds *Dataset) CheckBooks(books []string) error {
+	have := ds.Books()
+	if len(have) == 0 {
+		return nil
+	}
+	for _, b := range books {
+		if slices.Contains(have, b) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: bookmakers %s: none in the data (version %s), which has lines of %s", batch.ErrInvalid,
+		strings.Join(books, ", "), ds.version, strings.Join(have, ", "))
 }

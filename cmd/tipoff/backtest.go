@@ -117,6 +117,9 @@ func runBacktest(ctx context.Context, m *Main, args []string) error {
 	if err != nil {
 		return fmt.Errorf("backtest: %w", err)
 	}
+	if err := ds.CheckBooks(bookList); err != nil {
+		return fmt.Errorf("backtest: --books: %w", err)
+	}
 	loaded := time.Since(start)
 	rep, err := predict.Backtest(ds, from, to, systems.Default(), predict.BacktestOptions{
 		Select:  predict.SelectOptions{Books: bookList},

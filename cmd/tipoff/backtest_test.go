@@ -98,6 +98,11 @@ func TestBacktest_Synthetic(t *testing.T) {
 	if err != nil || !strings.Contains(table, "line (reference)") || !strings.Contains(table, "ensemble") || !strings.Contains(table, "reliability") {
 		t.Fatalf("table output: %q, %v", table, err)
 	}
+	// A bookmaker the data lacks is refused, not a table of nothing.
+	_, err = runMain(t, "backtest", "--db", db, "--from", "2025-12-01", "--to", "2025-12-01", "--books", "nosuchbook")
+	if err == nil || !strings.Contains(err.Error(), "nosuchbook") || !strings.Contains(err.Error(), "draftkings") {
+		t.Fatalf("backtest --books nosuchbook: %v; want an error naming it and the data's books", err)
+	}
 }
 
 func TestBacktest_Errors(t *testing.T) {
