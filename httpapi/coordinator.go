@@ -143,9 +143,12 @@ func (h *CoordinatorHandler) routes() {
 	if guard == nil {
 		guard = func(h http.Handler) http.Handler { return h }
 	}
-	mux.Handle("POST /start", guard(http.HandlerFunc(h.serveStart)))
-	mux.Handle("POST /sweep", guard(http.HandlerFunc(h.serveSweep)))
-	mux.Handle("POST /batches/{id}/cancel", guard(http.HandlerFunc(h.serveCancel)))
+	// Operators' routes refuse other sites' pages before anything else; the
+	// pushes come from Pub/Sub, never from a browser.
+	operator := func(f http.HandlerFunc) http.Handler { return guard(h.sameOrigin(f)) }
+	mux.Handle("POST /start", operator(h.serveStart))
+	mux.Handle("POST /sweep", operator(h.serveSweep))
+	mux.Handle("POST /batches/{id}/cancel", operator(h.serveCancel))
 	if h.cfg.DecodePush != nil {
 		complete, dead := guard(http.HandlerFunc(h.serveComplete)), guard(http.HandlerFunc(h.serveDeadLetter))
 		// deploy/ points the push subscriptions at the /push/... names.
@@ -183,11 +186,19 @@ func crossOrigin(r *http.Request) bool {
 	return true
 }
 
+// sameOrigin answers 403 to a request a browser sent from another site's
+// page, and passes the rest to next.
+func (h *CoordinatorHandler) sameOrigin(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if crossOrigin(r) {
+			writeError(w, h.log, r, fmt.Errorf("%w: %s %s from another origin (%s)", errForbidden, r.Method, r.URL.Path, r.Header.Get("Origin")))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 func (h *CoordinatorHandler) serveStart(w http.ResponseWriter, r *http.Request) {
-	if crossOrigin(r) {
-		writeError(w, h.log, r, fmt.Errorf("%w: start request from another origin (%s)", errForbidden, r.Header.Get("Origin")))
-		return
-	}
 	body, ok := readBody(w, r, h.cfg.MaxStartBytes)
 	if !ok {
 		return
@@ -229,10 +240,6 @@ func (h *CoordinatorHandler) serveStart(w http.ResponseWriter, r *http.Request) 
 }
 
 func (h *CoordinatorHandler) serveCancel(w http.ResponseWriter, r *http.Request) {
-	if crossOrigin(r) {
-		writeError(w, h.log, r, fmt.Errorf("%w: cancel request from another origin (%s)", errForbidden, r.Header.Get("Origin")))
-		return
-	}
 	body, ok := readBody(w, r, h.cfg.MaxStartBytes)
 	if !ok {
 		return

@@ -443,3 +443,27 @@ func TestCoordinator_SweepFails(t *testing.T) {
 		t.Fatalf("sweep with the store down: %d %s", code, body)
 	}
 }
+
+// Every operator route refuses a request a browser sends from another
+// site's page, and does nothing for it.
+func TestCoordinator_OtherOrigin(t *testing.T) {
+	ce := newCoordEnv(t, 2, nil)
+	ps := players(t, 2)
+	b := ce.create(t, batch.Key{Date: gameDate, Run: "daily"}, ps, batch.Policy{}, t0)
+	for _, path := range []string{"/start", "/sweep", "/batches/" + b.ID + "/cancel"} {
+		for _, h := range [][]string{{"Origin", "http://evil.example"}, {"Sec-Fetch-Site", "cross-site"}} {
+			if code, body := post(t, ce.srv.URL+path, []byte(`{}`), h...); code != http.StatusForbidden {
+				t.Errorf("POST %s with %s: %d %s, want 403", path, h[0], code, body)
+			}
+		}
+	}
+	if code, body := post(t, ce.srv.URL+"/sweep", nil, "Origin", ce.srv.URL); code != http.StatusOK {
+		t.Errorf("POST /sweep from the service's own origin: %d %s, want 200", code, body)
+	}
+	if cur, err := ce.store.GetBatch(t.Context(), b.ID); err != nil || cur.State != batch.Running {
+		t.Errorf("refused requests changed the batch: %s, %v", cur.State, err)
+	}
+	if bs, err := ce.store.ListBatches(t.Context(), batch.ListOptions{}); err != nil || len(bs) != 1 {
+		t.Errorf("refused starts created batches: %d, %v", len(bs), err)
+	}
+}

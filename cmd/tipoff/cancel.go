@@ -48,16 +48,11 @@ func runCancel(ctx context.Context, m *Main, args []string) error {
 	}
 	var got batch.Batch
 	if coord != "" {
-		if !strings.HasPrefix(coord, "http://") && !strings.HasPrefix(coord, "https://") {
-			return fmt.Errorf("cancel: coordinator %q: want an http:// or https:// URL", coord)
+		client, err := coordinatorClient(ctx, coord, *useToken)
+		if err != nil {
+			return fmt.Errorf("cancel: %w", err)
 		}
-		hc := http.DefaultClient
-		if *useToken {
-			if hc, err = idtoken.NewClient(ctx, strings.TrimRight(coord, "/")); err != nil {
-				return fmt.Errorf("cancel: ID token for %s: %w", coord, err)
-			}
-		}
-		r, err := (&httpapi.Client{BaseURL: coord, HTTPClient: hc}).Cancel(ctx, id, *reason)
+		r, err := client.Cancel(ctx, id, *reason)
 		if err != nil {
 			return fmt.Errorf("cancel: %w", err)
 		}
@@ -82,4 +77,22 @@ func runCancel(ctx context.Context, m *Main, args []string) error {
 	}
 	fmt.Fprintf(m.Stdout, "batch %s: %s, %s\n", got.ID, got.State, got.Result)
 	return nil
+}
+
+// coordinatorClient returns a client of the coordinator's API at base,
+// sending a Google ID token for base (Application Default Credentials) when
+// useToken: what "tipoff health" and "tipoff cancel" call it with.
+func coordinatorClient(ctx context.Context, base string, useToken bool) (*httpapi.Client, error) {
+	if !strings.HasPrefix(base, "http://") && !strings.HasPrefix(base, "https://") {
+		return nil, fmt.Errorf("coordinator %q: want an http:// or https:// URL", base)
+	}
+	hc := http.DefaultClient
+	if useToken {
+		c, err := idtoken.NewClient(ctx, strings.TrimRight(base, "/"))
+		if err != nil {
+			return nil, fmt.Errorf("ID token for %s: %w", base, err)
+		}
+		hc = c
+	}
+	return &httpapi.Client{BaseURL: base, HTTPClient: hc}, nil
 }

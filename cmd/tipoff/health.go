@@ -9,11 +9,9 @@ import (
 	"net/http"
 	"os"
 	"slices"
-	"strings"
 	"time"
 
 	"golang.org/x/term"
-	"google.golang.org/api/idtoken"
 
 	"tipoff/health"
 	"tipoff/httpapi"
@@ -147,18 +145,10 @@ func healthFromDB(ctx context.Context, cfg Config, in health.Input) health.Repor
 // healthFromCoordinator checks through a coordinator's API.
 func healthFromCoordinator(ctx context.Context, base string, useToken bool, in health.Input) (health.Report, error) {
 	source := "coordinator " + base
-	if !strings.HasPrefix(base, "http://") && !strings.HasPrefix(base, "https://") {
-		return health.Report{}, fmt.Errorf("health: coordinator %q: want an http:// or https:// URL", base)
+	client, err := coordinatorClient(ctx, base, useToken)
+	if err != nil {
+		return health.Report{}, fmt.Errorf("health: %w", err)
 	}
-	hc := &http.Client{}
-	if useToken {
-		c, err := idtoken.NewClient(ctx, strings.TrimRight(base, "/"))
-		if err != nil {
-			return health.Report{}, fmt.Errorf("health: ID token for %s: %w", base, err)
-		}
-		hc = c
-	}
-	client := &httpapi.Client{BaseURL: base, HTTPClient: hc}
 	info, err := client.Health(ctx)
 	if err != nil {
 		return withSource(emptyReport(in), source, health.Check{Name: "coordinator", Level: health.Fail, Message: fmt.Sprintf("%s does not answer: %v", base, err)}), nil
