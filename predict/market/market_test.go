@@ -37,9 +37,9 @@ func TestSystem_Predict(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			req.Lines[0].Value = tt.base
-			req.Lines[0].Estimated = tt.estimated
-			req.Lines[0].Source = "draftkings"
+			r := *req // each subtest asks about its own line
+			req := &r
+			req.Lines = []predict.Line{{Value: tt.base, Estimated: tt.estimated, Source: "draftkings"}}
 			if tt.estimated {
 				req.Lines[0].Source = predict.SourceEstimate
 			}
