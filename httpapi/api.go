@@ -196,8 +196,9 @@ type StatusConfig struct {
 // state: the JSON API (GET /api/...), the status pages, and the health
 // command all read through it, so they cannot disagree.
 type Status struct {
-	cfg StatusConfig
-	log *slog.Logger
+	cfg   StatusConfig
+	log   *slog.Logger
+	views viewCache
 }
 
 // NewStatus returns a Status on cfg's sources.
@@ -245,19 +246,21 @@ func (s *Status) ListBatches(ctx context.Context, opts batch.ListOptions) (Batch
 // Batch returns the report of one batch. [batch.ErrNotFound] if there is
 // none.
 func (s *Status) Batch(ctx context.Context, id string) (BatchReport, error) {
-	return s.report(ctx, id, true)
+	r, _, err := s.report(ctx, id, true)
+	return r, err
 }
 
-// report builds a batch's report; withFailed=false leaves Failed empty for
+// report builds a batch's report and returns the publication it
+// summarizes; withFailed=false leaves Failed empty for
 // a caller that reads every item anyway.
-func (s *Status) report(ctx context.Context, id string, withFailed bool) (BatchReport, error) {
+func (s *Status) report(ctx context.Context, id string, withFailed bool) (BatchReport, *predict.Publication, error) {
 	if !batch.PlausibleID(id) {
-		return BatchReport{}, fmt.Errorf("batch %q: %w", id, batch.ErrNotFound)
+		return BatchReport{}, nil, fmt.Errorf("batch %q: %w", id, batch.ErrNotFound)
 	}
 	now := s.cfg.NowFunc()
 	p, err := s.cfg.Store.Progress(ctx, id, s.cfg.ReportLimit)
 	if err != nil {
-		return BatchReport{}, err
+		return BatchReport{}, nil, err
 	}
 	b := p.Batch
 	r := BatchReport{Batch: Summarize(b), TraceID: b.Meta[batch.AttrTraceID], Missing: p.Missing, CheckedAt: now,
@@ -270,32 +273,42 @@ func (s *Status) report(ctx context.Context, id string, withFailed bool) (BatchR
 	if b.State == batch.Finalizing && !b.Lease.Expires.IsZero() && !now.Before(b.Lease.Expires) {
 		r.Finalize.LeaseExpired = true
 	}
-	if withFailed && b.Counts.Failed+b.Counts.TimedOut > 0 {
+	switch {
+	case !withFailed || b.Counts.Failed+b.Counts.TimedOut == 0:
+	case b.State == batch.Finalized:
+		v, err := s.itemView(ctx, b, "") // kept: a finalized batch's failures never change
+		if err != nil {
+			return BatchReport{}, nil, err
+		}
+		r.Failed = v.Failed
+	default:
 		if r.Failed, err = s.problems(ctx, b); err != nil {
-			return BatchReport{}, err
+			return BatchReport{}, nil, err
 		}
 	}
 	if b.State == batch.Running {
 		if r.Stuck, err = s.stuck(ctx, b, now); err != nil {
-			return BatchReport{}, err
+			return BatchReport{}, nil, err
 		}
 	}
-	if r.Publication, err = s.publication(ctx, b); err != nil {
-		return BatchReport{}, err
+	pub, err := s.published(ctx, b.Key.Date)
+	if err != nil {
+		return BatchReport{}, nil, err
 	}
+	r.Publication = summarizePublication(pub, b.ID)
 	r.PublicationChecked = s.cfg.Publications != nil
 	if s.cfg.Export != nil {
 		date, err := predict.ParseDate(b.Key.Date)
 		if err != nil {
-			return BatchReport{}, fmt.Errorf("batch %s: %w", b.ID, err)
+			return BatchReport{}, nil, fmt.Errorf("batch %s: %w", b.ID, err)
 		}
 		ex, err := s.cfg.Export(ctx, date)
 		if err != nil {
-			return BatchReport{}, fmt.Errorf("export of %s: %w", b.Key.Date, err)
+			return BatchReport{}, nil, fmt.Errorf("export of %s: %w", b.Key.Date, err)
 		}
 		r.Export = &ex
 	}
-	return r, nil
+	return r, pub, nil
 }
 
 // problems returns the batch's failed and timed-out items, up to the limit.
@@ -362,15 +375,15 @@ func (s *Status) stuck(ctx context.Context, b batch.Batch, now time.Time) ([]Stu
 	return out, nil
 }
 
-// publication summarizes the date's current publication, nil if none.
-func (s *Status) publication(ctx context.Context, b batch.Batch) (*PublicationReport, error) {
-	pub, err := s.published(ctx, b.Key.Date)
-	if pub == nil || err != nil {
-		return nil, err
+// summarizePublication summarizes a date's publication for the page of
+// batch thisBatch; nil for none.
+func summarizePublication(pub *predict.Publication, thisBatch string) *PublicationReport {
+	if pub == nil {
+		return nil
 	}
 	return &PublicationReport{Date: pub.Date.String(), BatchID: pub.BatchID, Run: pub.Run, Result: pub.Result,
 		BatchAt: pub.BatchAt, PublishedAt: pub.PublishedAt, Players: len(pub.Players), Predictions: pub.Count(),
-		ThisBatch: pub.BatchID == b.ID}, nil
+		ThisBatch: pub.BatchID == thisBatch}
 }
 
 // published returns the date's publication; nil without error when there is

@@ -109,9 +109,10 @@ type indexPage struct {
 
 type batchPage struct {
 	layoutData
-	Report  BatchReport
-	Policy  batch.Policy
-	Players []playerRow
+	Report     BatchReport
+	Policy     batch.Policy
+	Players    []playerRow
+	PlayerRows template.HTML
 	// After is the ID to continue the player list from; "" when it is
 	// complete.
 	After   string
@@ -185,7 +186,7 @@ func (s *Status) serveBatchPage(w http.ResponseWriter, r *http.Request) {
 func (s *Status) batchPage(ctx context.Context, id, after string) (*batchPage, error) {
 	// The page reads every item anyway (for the chart): the report need not
 	// read the failed ones first.
-	rep, err := s.report(ctx, id, false)
+	rep, pub, err := s.report(ctx, id, false)
 	if err != nil {
 		return nil, err
 	}
@@ -195,43 +196,17 @@ func (s *Status) batchPage(ctx context.Context, id, after string) (*batchPage, e
 	if b.State != batch.Finalized {
 		p.Refresh = refreshSeconds
 	}
-	items, err := s.cfg.Store.Items(ctx, b.ID, batch.ItemsOptions{After: after, Limit: pageLimit + 1})
+	v, err := s.itemView(ctx, b.Batch, after)
 	if err != nil {
 		return nil, err
 	}
-	if len(items) > pageLimit {
-		items = items[:pageLimit]
-		p.After = items[len(items)-1].ID
-	}
-	p.Players = make([]playerRow, len(items))
-	var prelim []pickRow
-	for i, it := range items {
-		row := s.playerRow(it)
-		p.Players[i] = row
-		if row.Pick != nil && row.Pick.Pick != predict.Pass {
-			prelim = append(prelim, pickRow{PlayerID: row.ID, Name: row.Name, Team: row.Team, Matchup: row.Matchup, pickCell: *row.Pick})
-		}
-	}
-	// The chart and the failures need every item, not only this page's.
-	all := items
-	if after != "" || p.After != "" {
-		if all, err = s.cfg.Store.Items(ctx, b.ID, batch.ItemsOptions{}); err != nil {
-			return nil, err
-		}
-	}
-	p.Chart = completionChart(b.Batch, all, rep.CheckedAt)
-	p.Report.Failed = problemsOf(all, s.cfg.ReportLimit)
-	if rep.Publication != nil {
-		pub, err := s.published(ctx, b.Key.Date)
-		if err != nil {
-			return nil, err
-		}
-		if pub != nil {
-			p.Picks, p.PicksOf = publishedPicks(pub, s.cfg.PickSystem), "published"
-		}
+	p.Players, p.PlayerRows, p.After, p.Chart = v.Players, v.PlayerRows, v.After, v.Chart
+	p.Report.Failed = v.Failed
+	prelim := v.Prelim
+	if pub != nil {
+		p.Picks, p.PicksOf = publishedPicks(pub, s.cfg.PickSystem), "published"
 	}
 	if p.PicksOf == "" && len(prelim) > 0 {
-		sortPicks(prelim)
 		p.Picks, p.PicksOf = prelim, "preliminary"
 	}
 	return p, nil

@@ -53,7 +53,8 @@ type Publisher interface {
 	// batch again is a no-op apart from the time.
 	Publish(ctx context.Context, pub *Publication) error
 	// Published returns the date's publication, or an error wrapping
-	// [batch.ErrNotFound] if there is none.
+	// [batch.ErrNotFound] if there is none. The publication may be shared
+	// with other callers: read it, never modify it.
 	Published(ctx context.Context, date Date) (*Publication, error)
 }
 

@@ -41,6 +41,8 @@ type DB struct {
 	writerDone chan struct{}
 	closeOnce  sync.Once
 	closeErr   error
+
+	pubs publicationCache
 }
 
 // Open opens (creating if needed) the SQLite file at path and brings its

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"tipoff/batch"
@@ -84,6 +85,9 @@ func (db *DB) Published(ctx context.Context, date predict.Date) (*predict.Public
 	}
 	pub.Result = batch.Result(result)
 	pub.BatchAt, pub.PublishedAt = time.Unix(0, batchAt).UTC(), time.Unix(0, pubAt).UTC()
+	if c := db.pubs.get(pub); c != nil {
+		return c, nil
+	}
 	rows, err := tx.QueryContext(ctx, `SELECT player_id, system, line, player_name, team, opponent, home,
 		line_offset, line_source, estimated, points, confidence, edge, pick,
 		model_p_over, market_p_over, p_over, side, price, price_book, ev
@@ -111,5 +115,39 @@ func (db *DB) Published(ctx context.Context, date predict.Date) (*predict.Public
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("published %s: %w", ds, err)
 	}
+	db.pubs.put(pub)
 	return pub, nil
+}
+
+// publicationCache keeps the last publication read of each date, so the
+// status pages, which show it on every view, read one row instead of every
+// prediction. Every publish rewrites the date's publications row
+// (published_at at least) in the same transaction as its predictions, so
+// an entry whose head matches the row read is the stored set, whichever
+// process wrote it. Entries are shared with callers, who only read them
+// (see [predict.Publisher]).
+type publicationCache struct {
+	mu sync.Mutex
+	m  map[predict.Date]*predict.Publication
+}
+
+// get returns the kept publication whose head equals head's, or nil.
+func (c *publicationCache) get(head *predict.Publication) *predict.Publication {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := c.m[head.Date]
+	if p == nil || p.BatchID != head.BatchID || !p.PublishedAt.Equal(head.PublishedAt) || p.Run != head.Run ||
+		p.Result != head.Result || p.DataVersion != head.DataVersion || !p.BatchAt.Equal(head.BatchAt) {
+		return nil
+	}
+	return p
+}
+
+func (c *publicationCache) put(p *predict.Publication) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = make(map[predict.Date]*predict.Publication)
+	}
+	c.m[p.Date] = p
 }

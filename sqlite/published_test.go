@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"errors"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 
 	"tipoff/batch"
 	"tipoff/predict"
+	"tipoff/sqlite"
 )
 
 func publication(batchID string, at time.Time, players ...string) *predict.Publication {
@@ -74,5 +76,54 @@ func TestDB_Publish(t *testing.T) {
 	}
 	if got, _ = db.Published(ctx, date); got.BatchID != "b2" {
 		t.Fatalf("older run replaced the newer publication: got batch %s", got.BatchID)
+	}
+}
+
+// A reader keeps the publication it read; what another handle on the file
+// publishes later (another process, in production) is still what it reads
+// next.
+func TestDB_PublishedSeesOtherWriters(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "tipoff.db")
+	writer, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer writer.Close()
+	reader, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close()
+	date := predict.MustParseDate("2025-12-25")
+	t0 := time.Date(2025, 12, 25, 12, 0, 0, 0, time.UTC)
+	first := publication("b1", t0, "1", "2", "3")
+	if err := writer.Publish(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	got, err := reader.Published(ctx, date)
+	if err != nil || got.BatchID != "b1" {
+		t.Fatalf("first read: %v, %v; want b1", got, err)
+	}
+	if again, err := reader.Published(ctx, date); err != nil || cmp.Diff(first, again) != "" {
+		t.Fatalf("second read (-want +got):\n%s (err %v)", cmp.Diff(first, again), err)
+	}
+	newer := publication("b2", t0.Add(time.Hour), "2", "4")
+	if err := writer.Publish(ctx, newer); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := reader.Published(ctx, date); err != nil || cmp.Diff(newer, got) != "" {
+		t.Fatalf("read after another handle published b2 (-want +got):\n%s (err %v)", cmp.Diff(newer, got), err)
+	}
+	// The same batch published again at a later time with other players
+	// (an explicit re-publish) is read as stored, not as kept.
+	again := publication("b2", t0.Add(time.Hour), "5")
+	again.PublishedAt = newer.PublishedAt.Add(time.Second)
+	if err := writer.Publish(ctx, again); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := reader.Published(ctx, date); err != nil || cmp.Diff(again, got) != "" {
+		t.Fatalf("read after b2 was published again (-want +got):\n%s (err %v)", cmp.Diff(again, got), err)
 	}
 }

@@ -4,8 +4,13 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -55,6 +60,79 @@ func BenchmarkRun_BusiestDay(b *testing.B) {
 	}
 	b.ReportMetric(float64(players), "players")
 	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/day")
+}
+
+// BenchmarkBatchPage_BusiestDay asks for the batch page of the busiest date
+// of the real data, finalized with its export file present, from 16
+// concurrent clients over HTTP, as "tipoff serve" answers it. It reports
+// requests per second and the 99th-percentile latency.
+func BenchmarkBatchPage_BusiestDay(b *testing.B) {
+	ds, err := dataimport.ReadDir(realData(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	date := ds.BusiestDate(predict.MustParseDate("2025-10-21"), 0)
+	cfg := DefaultConfig()
+	cfg.DB = filepath.Join(b.TempDir(), "tipoff.db")
+	cfg.ExportDir = filepath.Join(b.TempDir(), "exports")
+	pc := predictConfig{Offsets: []float64{1, 2}, Books: predict.DefaultBooks, MinGames: 3, MinMinutes: 12}
+	app, err := openEmbedded(b.Context(), cfg, pc.settings(cfg), func(context.Context) (*predict.Dataset, error) { return ds, nil }, discardLogger())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer app.Close()
+	sum, err := app.runDay(b.Context(), pipeline.StartRequest{Date: date.String()}, discard{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ds = nil // a server holds no data set once its run has started
+	runtime.GC()
+	if _, err := os.Stat(pipeline.ExportPath(cfg.ExportDir, date)); err != nil {
+		b.Fatalf("export of %s: %v", date, err)
+	}
+	srv := httptest.NewServer(app.handler())
+	defer srv.Close()
+	url := srv.URL + "/batches/" + sum.batch.ID
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
+	// The first view of a finalized batch reads its items; the rest are the
+	// steady state measured.
+	if resp, err := client.Get(url); err != nil || resp.StatusCode != http.StatusOK {
+		b.Fatalf("GET %s: %v", url, err)
+	} else {
+		resp.Body.Close()
+	}
+	var mu sync.Mutex
+	var lat []time.Duration
+	b.SetParallelism(max(1, 16/runtime.GOMAXPROCS(0)))
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		var mine []time.Duration
+		for pb.Next() {
+			start := time.Now()
+			resp, err := client.Get(url)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			_, err = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if err != nil || resp.StatusCode != http.StatusOK {
+				b.Errorf("GET %s: %d, %v", url, resp.StatusCode, err)
+				return
+			}
+			mine = append(mine, time.Since(start))
+		}
+		mu.Lock()
+		lat = append(lat, mine...)
+		mu.Unlock()
+	})
+	b.StopTimer()
+	if len(lat) == 0 {
+		return
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(len(lat))/b.Elapsed().Seconds(), "req/s")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 }
 
 // BenchmarkRun_NoOp100k burns down a 100,000-item batch whose work does
