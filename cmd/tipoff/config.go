@@ -110,8 +110,7 @@ func parseLevel(s string) (slog.Level, error) {
 }
 
 // Logger builds the process's logger: text for a terminal, JSON in the
-// shape Cloud Logging reads (severity, message) with trace links to
-// project's traces when project is set.
+// shape Cloud Logging and Error Reporting read (see cloudlog.New).
 func (c Config) Logger(w io.Writer, project string) *slog.Logger {
 	level, _ := parseLevel(c.LogLevel)
 	if c.LogFormat != "json" {

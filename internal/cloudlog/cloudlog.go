@@ -1,13 +1,19 @@
 // Package cloudlog is the log handler for Cloud Logging: JSON lines in the
-// shape Cloud Run's log agent reads (severity, message) and, where a record
-// belongs to a trace, the trace field that links it to the request.
+// shape Cloud Run's log agent reads (severity, message), where a record
+// belongs to a trace the trace field that links it to the request, and on
+// errors the fields Error Reporting groups them by (a stack trace and where
+// it was logged).
 // It imports only batch (for the trace ID in a context or attribute).
 package cloudlog
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"runtime"
+	"strings"
 
 	"tipoff/batch"
 )
@@ -17,13 +23,108 @@ import (
 // With a project, a record with a trace ID (the context's, see
 // [batch.WithTraceID], or a trace_id attribute) also carries
 // "logging.googleapis.com/trace": "projects/PROJECT/traces/ID".
+//
+// A record at ERROR or above is also an Error Reporting event: it carries
+// "@type" (ReportedErrorEvent), "serviceContext" (the Cloud Run service
+// and revision, from K_SERVICE and K_REVISION), "context.reportLocation"
+// (the function, file and line that logged it) and "stack_trace" (the
+// message and the logging goroutine's stack, in the shape of a Go panic).
 func New(w io.Writer, level slog.Level, project string) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: replace}
 	h := slog.Handler(slog.NewJSONHandler(w, opts))
 	if project != "" {
 		h = traceHandler{Handler: h, project: project}
 	}
-	return slog.New(h)
+	service := os.Getenv("K_SERVICE")
+	if service == "" {
+		service = "tipoff"
+	}
+	return slog.New(errorHandler{Handler: h, service: service, version: os.Getenv("K_REVISION")})
+}
+
+// reportedErrorEvent is the "@type" that makes Error Reporting take a log
+// entry as an error event whatever else it holds.
+const reportedErrorEvent = "type.googleapis.com/google.devtools.clouderrorreporting.v1beta1.ReportedErrorEvent"
+
+// errorHandler adds Error Reporting's fields to records at ERROR and above.
+type errorHandler struct {
+	slog.Handler
+	service, version string
+	grouped          bool // attributes added now would land in a group
+}
+
+func (h errorHandler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level < slog.LevelError || h.grouped {
+		return h.Handler.Handle(ctx, r)
+	}
+	r = r.Clone()
+	frames := stack(r.PC)
+	svc := []any{slog.String("service", h.service)}
+	if h.version != "" {
+		svc = append(svc, slog.String("version", h.version))
+	}
+	attrs := []slog.Attr{slog.String("@type", reportedErrorEvent), slog.Group("serviceContext", svc...)}
+	if len(frames) > 0 {
+		f := frames[0]
+		attrs = append(attrs, slog.Group("context", slog.Group("reportLocation",
+			slog.String("filePath", f.File), slog.Int("lineNumber", f.Line), slog.String("functionName", f.Function))))
+	}
+	msg := r.Message
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "err" {
+			msg += ": " + a.Value.String()
+		}
+		return true
+	})
+	attrs = append(attrs, slog.String("stack_trace", panicTrace(msg, frames)))
+	r.AddAttrs(attrs...)
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h errorHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	h.Handler = h.Handler.WithAttrs(attrs)
+	return h
+}
+
+func (h errorHandler) WithGroup(name string) slog.Handler {
+	h.Handler = h.Handler.WithGroup(name)
+	h.grouped = true
+	return h
+}
+
+// stack returns the current goroutine's frames from the one at pc (the
+// function that logged) outwards; every frame when pc is not on the stack.
+func stack(pc uintptr) []runtime.Frame {
+	pcs := make([]uintptr, 64)
+	n := runtime.Callers(2, pcs)
+	var all []runtime.Frame
+	at := -1
+	frames := runtime.CallersFrames(pcs[:n])
+	for {
+		f, more := frames.Next()
+		if at < 0 && pc != 0 && (f.PC == pc-1 || f.PC == pc) {
+			at = len(all)
+		}
+		all = append(all, f)
+		if !more {
+			break
+		}
+	}
+	if at < 0 {
+		return all
+	}
+	return all[at:]
+}
+
+// panicTrace writes msg and frames as a Go panic prints them, the stack
+// shape Error Reporting parses for Go.
+func panicTrace(msg string, frames []runtime.Frame) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "panic: %s\n\ngoroutine 1 [running]:\n", msg)
+	for _, f := range frames {
+		fmt.Fprintf(&b, "%s(...)\n\t%s:%d\n", f.Function, f.File, f.Line)
+	}
+	return b.String()
 }
 
 // replace renames the level and message keys as Cloud Logging wants them.

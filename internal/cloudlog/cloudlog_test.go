@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"strings"
 	"testing"
@@ -56,5 +57,68 @@ func TestNew_NoProject(t *testing.T) {
 	cloudlog.New(&buf, slog.LevelInfo, "").Info("x", "trace_id", "4bf92f3577b34da6a3ce929d0e0e4736")
 	if strings.Contains(buf.String(), "logging.googleapis.com/trace") {
 		t.Errorf("trace field without a project: %s", buf.String())
+	}
+}
+
+// logFinalizeFailure is a named function for the report location to name.
+func logFinalizeFailure(log *slog.Logger) {
+	log.Error("finalize failed", "batch_id", "b1", "err", errors.New("disk full"))
+}
+
+// An error record is an Error Reporting event: its type, the service, where
+// it was logged and a Go-shaped stack trace starting there. Other records
+// carry none of it.
+func TestNew_ErrorReporting(t *testing.T) {
+	t.Setenv("K_SERVICE", "tipoff-coordinator")
+	t.Setenv("K_REVISION", "tipoff-coordinator-00007-abc")
+	var buf bytes.Buffer
+	log := cloudlog.New(&buf, slog.LevelInfo, "tipoff-prod")
+	log.Warn("not an error")
+	logFinalizeFailure(log)
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("%d log lines, want 2:\n%s", len(lines), buf.String())
+	}
+	if strings.Contains(lines[0], "@type") || strings.Contains(lines[0], "stack_trace") {
+		t.Errorf("a warning carries Error Reporting fields: %s", lines[0])
+	}
+	var rec struct {
+		Type           string `json:"@type"`
+		Severity       string `json:"severity"`
+		Message        string `json:"message"`
+		ServiceContext struct {
+			Service, Version string
+		} `json:"serviceContext"`
+		Context struct {
+			ReportLocation struct {
+				FilePath     string `json:"filePath"`
+				LineNumber   int    `json:"lineNumber"`
+				FunctionName string `json:"functionName"`
+			} `json:"reportLocation"`
+		} `json:"context"`
+		StackTrace string `json:"stack_trace"`
+	}
+	if err := json.Unmarshal([]byte(lines[1]), &rec); err != nil {
+		t.Fatal(err)
+	}
+	loc := rec.Context.ReportLocation
+	switch {
+	case rec.Type != "type.googleapis.com/google.devtools.clouderrorreporting.v1beta1.ReportedErrorEvent":
+		t.Errorf("@type %q", rec.Type)
+	case rec.Severity != "ERROR" || rec.Message != "finalize failed":
+		t.Errorf("severity %q message %q", rec.Severity, rec.Message)
+	case rec.ServiceContext.Service != "tipoff-coordinator" || rec.ServiceContext.Version != "tipoff-coordinator-00007-abc":
+		t.Errorf("serviceContext %+v", rec.ServiceContext)
+	case !strings.HasSuffix(loc.FunctionName, ".logFinalizeFailure") || !strings.HasSuffix(loc.FilePath, "cloudlog_test.go") || loc.LineNumber == 0:
+		t.Errorf("reportLocation %+v, want logFinalizeFailure in cloudlog_test.go", loc)
+	case !strings.HasPrefix(rec.StackTrace, "panic: finalize failed: disk full\n\ngoroutine 1 [running]:\n"):
+		t.Errorf("stack_trace does not start as a Go panic with the message and error:\n%s", rec.StackTrace)
+	}
+	frames := strings.SplitN(rec.StackTrace, "[running]:\n", 2)[1]
+	if !strings.HasPrefix(frames, loc.FunctionName+"(...)\n\t") || !strings.Contains(frames, ".TestNew_ErrorReporting(...)\n\t") {
+		t.Errorf("stack_trace frames do not start at the logging function and reach its caller:\n%s", frames)
+	}
+	if strings.Contains(frames, "log/slog") || strings.Contains(frames, "cloudlog.errorHandler") {
+		t.Errorf("stack_trace holds the logger's own frames:\n%s", frames)
 	}
 }
