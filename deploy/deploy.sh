@@ -13,7 +13,7 @@
 #
 # Usage: PROJECT=p IMAGE=REGION-docker.pkg.dev/p/tipoff/tipoff:TAG deploy/deploy.sh [STEP...]
 #   STEP: all (default) | apis | image | accounts | storage | firestore |
-#         topics | services | subscriptions | scheduler | env
+#         topics | services | subscriptions | scheduler | monitoring | env
 #   DRY_RUN=1 prints the commands that change something instead of running
 #   them. Lookups still run when gcloud can read the project; when it
 #   cannot (no credentials, no network), the dry run assumes nothing exists.
@@ -67,6 +67,11 @@ INDEX_POLL=${INDEX_POLL:-15}
 # and doubling: 2+4+...+128 s covers IAM's usual propagation delay.
 BIND_TRIES=${BIND_TRIES:-8}
 BIND_BACKOFF=${BIND_BACKOFF:-2}
+# Alerts (deploy/alerts/*.json) notify this address; unset, they are created
+# without a notification channel. ALERTS_OUT is where the filled-in policy
+# files are written for gcloud.
+NOTIFY_EMAIL=${NOTIFY_EMAIL:-}
+ALERTS_OUT=${ALERTS_OUT:-${TMPDIR:-/tmp}/tipoff-alerts.$$}
 DRY_RUN=${DRY_RUN:-}
 
 COORDINATOR=tipoff-coordinator
@@ -194,7 +199,8 @@ resolved_image() {
 step_apis() {
 	log "enabling APIs"
 	g services enable run.googleapis.com pubsub.googleapis.com firestore.googleapis.com \
-		cloudscheduler.googleapis.com artifactregistry.googleapis.com iam.googleapis.com storage.googleapis.com
+		cloudscheduler.googleapis.com artifactregistry.googleapis.com iam.googleapis.com storage.googleapis.com \
+		monitoring.googleapis.com
 	# The Pub/Sub service agent (service-NUMBER@gcp-sa-pubsub) mints the push
 	# tokens and moves dead letters. On a fresh project it may not exist
 	# until something asks for it, and binding roles to it fails until then.
@@ -513,6 +519,75 @@ step_scheduler() {
 	fi
 }
 
+# list_value CMD...: prints what a read-only list command prints (empty when
+# nothing matches); any error stops the deploy. A dry run that cannot read
+# the project prints nothing.
+list_value() {
+	[ -z "${OFFLINE:-}" ] || return 0
+	local out
+	if ! out=$("$@" --project="$PROJECT" 2>&1); then
+		printf 'deploy: looking up %s:\n%s\n' "$*" "$out" >&2
+		exit 1
+	fi
+	printf '%s' "$out"
+}
+
+# render_alert FILE CHECK_ID: prints the alert policy FILE with its ${NAME}
+# placeholders filled from the settings.
+render_alert() {
+	SCHEDULER_JOB="tipoff-$RUN_LABEL" UPTIME_CHECK_ID="$2" COORDINATOR="$COORDINATOR" WORKER="$WORKER" \
+		REQUESTS="$REQUESTS" OUTCOMES="$OUTCOMES" EVENTS="$EVENTS" python3 -c '
+import json, os, re, sys
+text = re.sub(r"\$\{(\w+)\}", lambda m: os.environ[m.group(1)], open(sys.argv[1]).read())
+json.loads(text)  # a file that no longer parses stops the deploy here
+print(text)' "$1"
+}
+
+step_monitoring() {
+	log "uptime check of the coordinator's /health, notification channel, alert policies (deploy/alerts)"
+	local check=tipoff-coordinator-health id channel="" f name rendered
+	id=$(list_value gcloud monitoring uptime list-configs --filter="displayName=$check" --format='value(name)')
+	if [ -z "$id" ]; then
+		# /health needs no token in the app, but the service admits only
+		# invokers: the check signs in as the monitoring service agent.
+		g monitoring uptime create "$check" --resource-type=cloud-run-revision \
+			--resource-labels="project_id=$PROJECT,service_name=$COORDINATOR,location=$REGION" \
+			--protocol=https --port=443 --path=/health --request-method=get --service-agent-auth=oidc-token \
+			--status-classes=2xx --period=5 --timeout=30
+		id=$(list_value gcloud monitoring uptime list-configs --filter="displayName=$check" --format='value(name)')
+	fi
+	id=${id##*/}
+	[ -n "$id" ] || id=UPTIME_CHECK_ID # dry run: created above, so not known yet
+	bind run services add-iam-policy-binding "$COORDINATOR" --region="$REGION" \
+		--member="serviceAccount:service-$(project_number)@gcp-sa-monitoring-notification.iam.gserviceaccount.com" \
+		--role=roles/run.invoker --format=none
+	if [ -n "$NOTIFY_EMAIL" ]; then
+		channel=$(list_value gcloud beta monitoring channels list --filter="displayName=\"tipoff on-call\"" --format='value(name)')
+		if [ -z "$channel" ]; then
+			g beta monitoring channels create --display-name="tipoff on-call" --type=email \
+				--channel-labels="email_address=$NOTIFY_EMAIL"
+			channel=$(list_value gcloud beta monitoring channels list --filter="displayName=\"tipoff on-call\"" --format='value(name)')
+		fi
+		[ -n "$channel" ] || channel="projects/$PROJECT/notificationChannels/CHANNEL_ID"
+	else
+		log "NOTIFY_EMAIL is not set: the alert policies notify no one until a channel is added (deploy/README.md)"
+	fi
+	mkdir -p "$ALERTS_OUT"
+	for f in deploy/alerts/*.json; do
+		rendered="$ALERTS_OUT/$(basename "$f")"
+		render_alert "$f" "$id" >"$rendered"
+		name=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["displayName"])' "$rendered")
+		local existing args=(--policy-from-file="$rendered")
+		[ -z "$channel" ] || args+=(--notification-channels="$channel")
+		existing=$(list_value gcloud alpha monitoring policies list --filter="displayName=\"$name\"" --format='value(name)')
+		if [ -n "$existing" ]; then
+			g alpha monitoring policies update "$existing" "${args[@]}"
+		else
+			g alpha monitoring policies create "${args[@]}"
+		fi
+	done
+}
+
 step_env() {
 	local s
 	for s in "$COORDINATOR" "$WORKER"; do
@@ -531,9 +606,9 @@ for s in "$@"; do
 	case "$s" in
 	all)
 		step_apis; step_image; step_accounts; step_storage; step_firestore; step_topics
-		step_services; step_subscriptions; step_scheduler
+		step_services; step_subscriptions; step_scheduler; step_monitoring
 		;;
-	apis | image | accounts | storage | firestore | topics | services | subscriptions | scheduler | env) "step_$s" ;;
-	*) echo "deploy: unknown step $s (all, apis, image, accounts, storage, firestore, topics, services, subscriptions, scheduler, env)" >&2; exit 2 ;;
+	apis | image | accounts | storage | firestore | topics | services | subscriptions | scheduler | monitoring | env) "step_$s" ;;
+	*) echo "deploy: unknown step $s (all, apis, image, accounts, storage, firestore, topics, services, subscriptions, scheduler, monitoring, env)" >&2; exit 2 ;;
 	esac
 done

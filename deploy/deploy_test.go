@@ -114,7 +114,8 @@ func newDeployEnv(t *testing.T) *deployEnv {
 	}
 	// Read here, the script and the file it reads count as inputs of the
 	// test: go test's cache does not see what a child process opens.
-	for _, f := range []string{"deploy.sh", "replay-dead-letters.py", "../gcpfirestore/firestore.indexes.json"} {
+	alerts, _ := filepath.Glob("alerts/*.json")
+	for _, f := range append([]string{"deploy.sh", "replay-dead-letters.py", "../gcpfirestore/firestore.indexes.json"}, alerts...) {
 		if _, err := os.ReadFile(f); err != nil {
 			t.Fatal(err)
 		}
@@ -136,6 +137,7 @@ func newDeployEnv(t *testing.T) *deployEnv {
 		"PROJECT":             project,
 		"IMAGE":               image,
 		"STUB_LOG":            filepath.Join(dir, "calls"),
+		"ALERTS_OUT":          filepath.Join(dir, "alerts"),
 		"STUB_PROJECT_NUMBER": projectNumber,
 		"STUB_BIND_FAILS":     filepath.Join(dir, "bind-fails"),
 	}}
@@ -315,6 +317,7 @@ func TestDryRun(t *testing.T) {
 			agent + " roles/pubsub.subscriber pubsub subscriptions prediction-requests-push",
 			agent + " roles/pubsub.subscriber pubsub subscriptions prediction-outcomes-push",
 			agent + " roles/pubsub.subscriber pubsub subscriptions batch-events-pull",
+			"serviceAccount:service-" + projectNumber + "@gcp-sa-monitoring-notification.iam.gserviceaccount.com roles/run.invoker run services tipoff-coordinator",
 		}
 		var got []string
 		for _, c := range cmds {
@@ -356,6 +359,72 @@ func TestDryRun(t *testing.T) {
 		}
 		if find(cmds, "gcloud", "pubsub", "subscriptions", "create", "batch-events-dead-letter-pull") < 0 {
 			t.Errorf("the events' dead-letter topic has no subscription:\n%s", r.stdout)
+		}
+	})
+
+	t.Run("Alerts", func(t *testing.T) {
+		// Every policy file is created, filled in: no placeholder left,
+		// the services' and subscriptions' names in its filters.
+		files, err := filepath.Glob("alerts/*.json")
+		if err != nil || len(files) < 5 {
+			t.Fatalf("alert policy files: %v, %v; want at least 5", files, err)
+		}
+		var created []string
+		for _, c := range cmds {
+			if find([][]string{c}, "gcloud", "alpha", "monitoring", "policies", "create") == 0 {
+				f, _ := flag(c, "policy-from-file")
+				created = append(created, f)
+			}
+		}
+		if len(created) != len(files) {
+			t.Fatalf("%d policies created, want %d (one per file in deploy/alerts): %q", len(created), len(files), created)
+		}
+		names := map[string]bool{}
+		for _, f := range created {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var p struct {
+				DisplayName string `json:"displayName"`
+				Conditions  []struct {
+					Threshold *struct{ Filter string } `json:"conditionThreshold"`
+					Log       *struct{ Filter string } `json:"conditionMatchedLog"`
+				} `json:"conditions"`
+			}
+			if err := json.Unmarshal(b, &p); err != nil {
+				t.Fatalf("%s: %v", f, err)
+			}
+			if strings.Contains(string(b), "${") || p.DisplayName == "" || len(p.Conditions) == 0 {
+				t.Errorf("%s: a placeholder left, or no name or condition:\n%s", f, b)
+			}
+			names[p.DisplayName] = true
+		}
+		for _, want := range []string{"tipoff: daily scheduler job failed", "tipoff: batch not finalized by its deadline",
+			"tipoff: dead letters waiting", "tipoff: 5xx responses", "tipoff: coordinator /health failing"} {
+			if !names[want] {
+				t.Errorf("no alert policy %q among %v", want, names)
+			}
+		}
+		all := ""
+		for _, f := range created {
+			b, _ := os.ReadFile(f)
+			all += string(b)
+		}
+		for _, want := range []string{`job_id=\"tipoff-daily\"`, `\"prediction-requests-dead-letter-push\"`, `\"tipoff-coordinator\",\"tipoff-worker\"`,
+			"tipoff_batches_past_deadline", "check_id=\\\"UPTIME_CHECK_ID\\\""} {
+			if !strings.Contains(all, want) {
+				t.Errorf("no alert filter holds %s", want)
+			}
+		}
+		i := find(cmds, "gcloud", "monitoring", "uptime", "create", "tipoff-coordinator-health")
+		if i < 0 {
+			t.Fatalf("no uptime check of the coordinator:\n%s", r.stdout)
+		}
+		for name, want := range map[string]string{"path": "/health", "protocol": "https", "service-agent-auth": "oidc-token", "resource-type": "cloud-run-revision"} {
+			if got, _ := flag(cmds[i], name); got != want {
+				t.Errorf("uptime check --%s = %q, want %q", name, got, want)
+			}
 		}
 	})
 

@@ -29,6 +29,9 @@ type MetricsConfig struct {
 	// documents however long the history; default 100. Running and
 	// finalizing batches are always all counted.
 	GaugeFinalized int
+	// NowFunc is the clock the deadline gauge compares with; default
+	// time.Now.
+	NowFunc func() time.Time
 	// Log receives scrape-time read errors.
 	Log *slog.Logger
 }
@@ -56,6 +59,7 @@ type Metrics struct {
 	scrape     sync.Mutex
 	batches    *prometheus.GaugeVec
 	remaining  prometheus.Gauge
+	overdue    prometheus.Gauge
 	queue      *prometheus.GaugeVec
 	readErrors *prometheus.CounterVec
 }
@@ -117,6 +121,10 @@ func NewMetrics(cfg MetricsConfig) *Metrics {
 		Name: "tipoff_batches",
 		Help: "Batches by state and result (result empty until finalized): every running and finalizing batch, and the newest finalized ones (100 by default); read from the store at scrape time.",
 	}, []string{"state", "result"})
+	m.overdue = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "tipoff_batches_past_deadline",
+		Help: "Running or finalizing batches whose deadline has passed: each should have been finalized by now (an alert condition).",
+	})
 	m.remaining = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "tipoff_items_remaining",
 		Help: "Items without an outcome in running and finalizing batches, read from the store at scrape time.",
@@ -140,7 +148,7 @@ func NewMetrics(cfg MetricsConfig) *Metrics {
 		m.finalizes, m.recordTime, m.readErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if cfg.Store != nil {
-		m.reg.MustRegister(m.batches, m.remaining)
+		m.reg.MustRegister(m.batches, m.remaining, m.overdue)
 	}
 	if cfg.QueueDepths != nil {
 		m.reg.MustRegister(m.queue)
@@ -204,6 +212,7 @@ func (m *Metrics) readGauges(ctx context.Context) {
 	if m.cfg.Store != nil {
 		m.batches.Reset()
 		m.remaining.Set(0)
+		m.overdue.Set(0)
 		if err := m.readBatches(ctx); err != nil {
 			m.readErrors.WithLabelValues("store").Inc()
 			m.log.Warn("metrics: read batches", "err", err)
@@ -226,6 +235,10 @@ func (m *Metrics) readGauges(ctx context.Context) {
 }
 
 func (m *Metrics) readBatches(ctx context.Context) error {
+	now := time.Now()
+	if m.cfg.NowFunc != nil {
+		now = m.cfg.NowFunc()
+	}
 	for _, st := range []batch.State{batch.Running, batch.Finalizing, batch.Finalized} {
 		limit := 1000
 		if st == batch.Finalized {
@@ -244,6 +257,9 @@ func (m *Metrics) readBatches(ctx context.Context) error {
 			m.batches.WithLabelValues(string(b.State), string(b.Result)).Inc()
 			if b.State != batch.Finalized {
 				m.remaining.Add(float64(b.Remaining()))
+				if !b.Deadline.IsZero() && now.After(b.Deadline) {
+					m.overdue.Inc()
+				}
 			}
 		}
 	}

@@ -177,10 +177,18 @@ func TestMetrics_Gauges(t *testing.T) {
 	ps := players(t, 5)
 	b := e.create(t, batch.Key{Date: gameDate, Run: "daily"}, ps, batch.Policy{}, t0)
 	e.record(t, b.ID, ps[0], batch.OutcomeSucceeded, t0)
-	m := httpapi.NewMetrics(httpapi.MetricsConfig{Store: e.store})
+	m := httpapi.NewMetrics(httpapi.MetricsConfig{Store: e.store, NowFunc: e.clock})
 	srv := httptest.NewServer(m.Handler())
 	defer srv.Close()
 	fams := scrape(t, srv.URL)
+	if got, ok := metricValue(fams, "tipoff_batches_past_deadline", nil); !ok || got != 0 {
+		t.Errorf("batches past their deadline before it: got %v (present %v), want 0", got, ok)
+	}
+	e.clk.Set(b.Deadline.Add(time.Second))
+	fams = scrape(t, srv.URL)
+	if got, _ := metricValue(fams, "tipoff_batches_past_deadline", nil); got != 1 {
+		t.Errorf("batches past their deadline after it: got %v, want 1", got)
+	}
 	if got, _ := metricValue(fams, "tipoff_batches", map[string]string{"state": "running", "result": ""}); got != 1 {
 		t.Errorf("running batches: got %v, want 1", got)
 	}
