@@ -372,6 +372,28 @@ func TestHealth_NoFile(t *testing.T) {
 	}
 }
 
+// A file that is not yet a tipoff database is unhealthy and left as it
+// was: health opens it read-only, so it never migrates or writes it.
+func TestHealth_NotWritten(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "empty.db")
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, code := runHealthJSON(t, "--db", path, "--date", today())
+	wantHealth(t, r, 1, health.Unhealthy, map[string]health.Level{"store": health.Fail})
+	if code != 1 || !strings.Contains(r.Checks[0].Message, path) {
+		t.Errorf("exit %d, store check %q; want 1 and a message naming %s", code, r.Checks[0].Message, path)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Size() != 0 {
+		t.Errorf("health wrote %s: %v", path, err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("health left %d files beside the database, want none", len(entries)-1)
+	}
+}
+
 // Through a coordinator's API the checks say the same as from the file;
 // an unreachable coordinator is unhealthy.
 func TestHealth_Coordinator(t *testing.T) {
