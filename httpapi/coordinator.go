@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"time"
 
@@ -96,6 +97,7 @@ type CoordinatorConfig struct {
 // shapes ("tipoff serve" and "tipoff coordinator"):
 //
 //	POST /start                 create (or find) a date's batch; 202 with its id at once
+//	                            (Content-Type application/json, else 415)
 //	POST /batches/{id}/cancel   end a running batch as cancelled
 //	POST /sweep                 one sweep and event relay, for a scheduler tick
 //	POST /complete              Pub/Sub push of an outcome (also /push/outcomes)
@@ -146,7 +148,7 @@ func (h *CoordinatorHandler) routes() {
 	// Operators' routes refuse other sites' pages before anything else; the
 	// pushes come from Pub/Sub, never from a browser.
 	operator := func(f http.HandlerFunc) http.Handler { return guard(h.sameOrigin(f)) }
-	mux.Handle("POST /start", operator(h.serveStart))
+	mux.Handle("POST /start", operator(h.jsonContentType(h.serveStart)))
 	mux.Handle("POST /sweep", operator(h.serveSweep))
 	mux.Handle("POST /batches/{id}/cancel", operator(h.serveCancel))
 	if h.cfg.DecodePush != nil {
@@ -196,6 +198,21 @@ func (h *CoordinatorHandler) sameOrigin(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// jsonContentType answers 415 to a request whose Content-Type is not JSON
+// (application/json, parameters allowed) and passes the rest to next. A
+// page of another site can send a form or text/plain without asking the
+// browser first, but not JSON.
+func (h *CoordinatorHandler) jsonContentType(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ct := r.Header.Get("Content-Type")
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+			writeError(w, h.log, r, fmt.Errorf("%w: %s %s: Content-Type %q, want application/json", errUnsupportedMediaType, r.Method, r.URL.Path, ct))
+			return
+		}
+		next(w, r)
+	}
 }
 
 func (h *CoordinatorHandler) serveStart(w http.ResponseWriter, r *http.Request) {

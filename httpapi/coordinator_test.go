@@ -181,7 +181,7 @@ func TestCoordinator_Start(t *testing.T) {
 	ce := newCoordEnv(t, 6, nil)
 	start := func(body string, headers ...string) (int, httpapi.StartResponse, string) {
 		t.Helper()
-		code, raw := post(t, ce.srv.URL+"/start", []byte(body), headers...)
+		code, raw := post(t, ce.srv.URL+"/start", []byte(body), append([]string{"Content-Type", "application/json; charset=utf-8"}, headers...)...)
 		var resp httpapi.StartResponse
 		if code == http.StatusAccepted {
 			if err := json.Unmarshal([]byte(raw), &resp); err != nil {
@@ -265,10 +265,17 @@ func TestCoordinator_StartInvalid(t *testing.T) {
 			"options.lines[0] = 0"},
 		{"bad schedule time", `{}`, []string{"X-CloudScheduler-ScheduleTime", "tomorrow"}, http.StatusBadRequest, "X-CloudScheduler-ScheduleTime"},
 		{"too large", `{"run":"` + strings.Repeat("a", 5000) + `"}`, nil, http.StatusRequestEntityTooLarge, "larger than 4096"},
+		// A page of another site can post these without the browser asking
+		// first; JSON it cannot.
+		{"no content type", `{}`, []string{"Content-Type", ""}, http.StatusUnsupportedMediaType, `Content-Type "", want application/json`},
+		{"text/plain", `{}`, []string{"Content-Type", "text/plain"}, http.StatusUnsupportedMediaType, `Content-Type "text/plain", want application/json`},
+		{"form", `date=2026-01-15`, []string{"Content-Type", "application/x-www-form-urlencoded"}, http.StatusUnsupportedMediaType, "want application/json"},
+		{"json-ish", `{}`, []string{"Content-Type", "application/jsonp"}, http.StatusUnsupportedMediaType, "want application/json"},
+		{"malformed", `{}`, []string{"Content-Type", "application/json; charset"}, http.StatusUnsupportedMediaType, "want application/json"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, body := post(t, ce.srv.URL+"/start", []byte(tt.body), tt.headers...)
+			code, body := post(t, ce.srv.URL+"/start", []byte(tt.body), append([]string{"Content-Type", "application/json"}, tt.headers...)...)
 			var e struct{ Error string }
 			if json.Unmarshal([]byte(body), &e) == nil {
 				body = e.Error
@@ -279,7 +286,7 @@ func TestCoordinator_StartInvalid(t *testing.T) {
 		})
 	}
 	// Every problem is named at once.
-	_, body := post(t, ce.srv.URL+"/start", []byte(`{"options":{"lines":[0,200],"min_success":1.5,"max_attempts":-1}}`))
+	_, body := post(t, ce.srv.URL+"/start", []byte(`{"options":{"lines":[0,200],"min_success":1.5,"max_attempts":-1}}`), "Content-Type", "application/json")
 	for _, w := range []string{"options.lines[0]", "options.lines[1]", "options.min_success", "options.max_attempts"} {
 		if !strings.Contains(body, w) {
 			t.Errorf("error %q does not name %s", body, w)
@@ -451,7 +458,8 @@ func TestCoordinator_OtherOrigin(t *testing.T) {
 	ps := players(t, 2)
 	b := ce.create(t, batch.Key{Date: gameDate, Run: "daily"}, ps, batch.Policy{}, t0)
 	for _, path := range []string{"/start", "/sweep", "/batches/" + b.ID + "/cancel"} {
-		for _, h := range [][]string{{"Origin", "http://evil.example"}, {"Sec-Fetch-Site", "cross-site"}} {
+		for _, h := range [][]string{{"Origin", "http://evil.example"}, {"Sec-Fetch-Site", "cross-site"},
+			{"Origin", "http://evil.example", "Content-Type", "application/json"}, {"Origin", "http://evil.example", "Content-Type", "text/plain"}} {
 			if code, body := post(t, ce.srv.URL+path, []byte(`{}`), h...); code != http.StatusForbidden {
 				t.Errorf("POST %s with %s: %d %s, want 403", path, h[0], code, body)
 			}

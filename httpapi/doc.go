@@ -20,6 +20,7 @@
 //   - everything is read from durable state at request time (gauges
 //     included), never from what one process happened to observe;
 //   - errors map onto HTTP statuses by kind in one place (not found 404,
-//     invalid 400, forbidden 403, conflict and finalized 409, else 500 whose body says
+//     invalid 400, forbidden 403, unsupported media type 415, conflict and
+//     finalized 409, else 500 whose body says
 //     only "internal error"); the pages work without JavaScript.
 package httpapi

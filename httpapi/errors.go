@@ -12,12 +12,19 @@ import (
 // errForbidden marks a request refused for who or where it comes from.
 var errForbidden = errors.New("forbidden")
 
+// errUnsupportedMediaType marks a request body of a content type the route
+// does not take.
+var errUnsupportedMediaType = errors.New("unsupported media type")
+
 // errorStatus maps an error's kind onto a status code: not found 404,
-// invalid 400, forbidden 403, conflict and finalized 409, anything else 500.
+// invalid 400, forbidden 403, unsupported media type 415, conflict and
+// finalized 409, anything else 500.
 func errorStatus(err error) int {
 	switch {
 	case errors.Is(err, errForbidden):
 		return http.StatusForbidden
+	case errors.Is(err, errUnsupportedMediaType):
+		return http.StatusUnsupportedMediaType
 	case errors.Is(err, batch.ErrNotFound):
 		return http.StatusNotFound
 	case errors.Is(err, batch.ErrInvalid):

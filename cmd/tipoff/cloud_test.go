@@ -164,7 +164,7 @@ func runCloudDay(t *testing.T, f faults) {
 		{"start with the worker's audience", coord.url + "/start", token(t, is, workerAud, schedEmail, time.Hour), http.StatusUnauthorized},
 		{"predict with the coordinator's audience", workers[0].url + "/predict", token(t, is, coordAud, pushEmail, time.Hour), http.StatusUnauthorized},
 	} {
-		if code, body := postWith(t, c.url, c.token, startBody, nil); code != c.want {
+		if code, body := postWith(t, c.url, c.token, startBody, jsonType); code != c.want {
 			t.Fatalf("%s: status %d (%s), want %d", c.name, code, body, c.want)
 		}
 	}
@@ -174,12 +174,12 @@ func runCloudDay(t *testing.T, f faults) {
 
 	// Start the day, twice: the second finds the first's batch.
 	sched := token(t, is, coordAud, schedEmail, time.Hour)
-	code, body := postWith(t, coord.url+"/start", sched, startBody, nil)
+	code, body := postWith(t, coord.url+"/start", sched, startBody, jsonType)
 	var started httpapi.StartResponse
 	if code != http.StatusAccepted || json.Unmarshal([]byte(body), &started) != nil || !started.Created || started.Total == 0 {
 		t.Fatalf("start: %d %s; want 202 with a created batch", code, body)
 	}
-	code, body = postWith(t, coord.url+"/start", sched, startBody, nil)
+	code, body = postWith(t, coord.url+"/start", sched, startBody, jsonType)
 	var again httpapi.StartResponse
 	if code != http.StatusAccepted || json.Unmarshal([]byte(body), &again) != nil || again.Created || again.BatchID != started.BatchID {
 		t.Fatalf("second start: %d %s; want 202 with batch %s, not created", code, body, started.BatchID)
@@ -865,6 +865,9 @@ func tail(s string, n int) string {
 
 // postWith POSTs body with a bearer token (none for "") and returns the
 // status and body.
+// jsonType is the header of a JSON request body.
+var jsonType = map[string]string{"Content-Type": "application/json"}
+
 func postWith(t *testing.T, url, token string, body []byte, headers map[string]string) (int, string) {
 	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, url, bytes.NewReader(body))

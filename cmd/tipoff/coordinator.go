@@ -14,7 +14,8 @@ Runs the cloud shape's coordinator as an HTTP service (Cloud Run): batch state
 in Firestore, work over Pub/Sub.
 
   POST /start        start a date's run: body {"date":"YYYY-MM-DD","run":"daily",
-                     "options":{...}}, every field optional; answers 202 with the
+                     "options":{...}}, every field optional, sent as
+                     Content-Type application/json (else 415); answers 202 with the
                      batch id at once and fans the requests out in the
                      background. Idempotent: the same date and run label, or a
                      retry of the same Cloud Scheduler tick

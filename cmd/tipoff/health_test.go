@@ -542,6 +542,7 @@ func TestServe_Observability(t *testing.T) {
 		t.Fatal(err)
 	}
 	req.Header.Set("Traceparent", "00-"+trace+"-00f067aa0ba902b7-01")
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

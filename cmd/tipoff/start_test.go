@@ -54,6 +54,8 @@ func TestStart_SameAnswersBothShapes(t *testing.T) {
 			status: http.StatusBadRequest, errHas: "X-CloudScheduler-ScheduleTime"},
 		{name: "another origin", body: `{"date":"` + date + `","run":"c"}`, headers: map[string]string{"Origin": "http://evil.example"},
 			status: http.StatusForbidden, errHas: "origin"},
+		{name: "form", body: `date=2025-12-01`, headers: map[string]string{"Content-Type": "application/x-www-form-urlencoded"},
+			status: http.StatusUnsupportedMediaType, errHas: "want application/json"},
 		{name: "too large", body: `{"run":"` + strings.Repeat("x", 70<<10) + `"}`, status: http.StatusRequestEntityTooLarge},
 	}
 
@@ -115,6 +117,7 @@ func answers(t *testing.T, base string, cases []startCase) []string {
 		if err != nil {
 			t.Fatal(err)
 		}
+		req.Header.Set("Content-Type", "application/json")
 		for k, v := range c.headers {
 			req.Header.Set(k, v)
 		}
