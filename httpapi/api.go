@@ -449,7 +449,7 @@ func (s *Status) serveList(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.log, r, err)
 		return
 	}
-	writeAPIJSON(w, l)
+	writeAPIJSON(w, r, s.log, l)
 }
 
 // listOptions reads the filters of GET /api/batches.
@@ -475,7 +475,7 @@ func (s *Status) serveBatch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.log, r, err)
 		return
 	}
-	writeAPIJSON(w, rep)
+	writeAPIJSON(w, r, s.log, rep)
 }
 
 func (s *Status) serveQueue(w http.ResponseWriter, r *http.Request) {
@@ -484,7 +484,7 @@ func (s *Status) serveQueue(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.log, r, err)
 		return
 	}
-	writeAPIJSON(w, rep)
+	writeAPIJSON(w, r, s.log, rep)
 }
 
 // TraceID returns the trace ID a request carries, to tag the batch it
@@ -527,10 +527,10 @@ func isTraceHex(s string) bool {
 	return true
 }
 
-func writeAPIJSON(w http.ResponseWriter, v any) {
+func writeAPIJSON(w http.ResponseWriter, r *http.Request, log *slog.Logger, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	enc.Encode(v)
+	logUndelivered(log, r, enc.Encode(v))
 }

@@ -252,8 +252,8 @@ func (h *CoordinatorHandler) serveStart(w http.ResponseWriter, r *http.Request) 
 	w.Header().Set("Location", "/api/batches/"+b.ID)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusAccepted)
-	json.NewEncoder(w).Encode(StartResponse{BatchID: b.ID, Created: created, Key: b.Key, State: b.State, Total: b.Total,
-		DataVersion: b.Meta["data_version"], TraceID: trace, Status: "/api/batches/" + b.ID})
+	logUndelivered(h.log, r, json.NewEncoder(w).Encode(StartResponse{BatchID: b.ID, Created: created, Key: b.Key, State: b.State, Total: b.Total,
+		DataVersion: b.Meta["data_version"], TraceID: trace, Status: "/api/batches/" + b.ID}))
 }
 
 func (h *CoordinatorHandler) serveCancel(w http.ResponseWriter, r *http.Request) {
@@ -288,7 +288,7 @@ func (h *CoordinatorHandler) serveCancel(w http.ResponseWriter, r *http.Request)
 		return
 	}
 	h.log.Info("batch cancelled by request", "batch_id", b.ID, "reason", req.Reason)
-	writeAPIJSON(w, CancelResponse{BatchID: b.ID, State: b.State, Result: b.Result, Reason: req.Reason})
+	writeAPIJSON(w, r, h.log, CancelResponse{BatchID: b.ID, State: b.State, Result: b.Result, Reason: req.Reason})
 }
 
 func (h *CoordinatorHandler) serveComplete(w http.ResponseWriter, r *http.Request) {
@@ -325,7 +325,7 @@ func (h *CoordinatorHandler) serveSweep(w http.ResponseWriter, r *http.Request) 
 		writeError(w, h.log, r, fmt.Errorf("sweep: %w", err))
 		return
 	}
-	writeAPIJSON(w, SweepResponse{SweepReport: rep, EventsRelayed: n})
+	writeAPIJSON(w, r, h.log, SweepResponse{SweepReport: rep, EventsRelayed: n})
 }
 
 // readPush reads and decodes a push request. When it returns false it has

@@ -423,7 +423,8 @@ func (s *Status) render(w http.ResponseWriter, r *http.Request, page string, dat
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	w.Write(buf.Bytes())
+	_, err := w.Write(buf.Bytes())
+	logUndelivered(s.log, r, err)
 }
 
 type errorPage struct {
@@ -438,7 +439,7 @@ func (s *Status) writePageError(w http.ResponseWriter, r *http.Request, err erro
 	code := errorStatus(err)
 	msg := err.Error()
 	if code == http.StatusInternalServerError {
-		s.log.Error("status page failed", "path", r.URL.Path, "err", err)
+		logFailed(s.log, r, "status page failed", err)
 		msg = "internal error"
 	}
 	var buf bytes.Buffer
@@ -449,5 +450,6 @@ func (s *Status) writePageError(w http.ResponseWriter, r *http.Request, err erro
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(code)
-	w.Write(buf.Bytes())
+	_, werr := w.Write(buf.Bytes())
+	logUndelivered(s.log, r, werr)
 }
