@@ -424,11 +424,15 @@ func (s *Status) Queue(ctx context.Context) (QueueReport, error) {
 //	GET /api/queue                                 QueueReport
 //	GET /                                          recent batches (HTML)
 //	GET /batches/{id}                              one batch (HTML)
-func (s *Status) Register(mux *http.ServeMux) {
-	mux.HandleFunc("GET /api/batches", s.serveList)
-	mux.HandleFunc("GET /api/batches/{id}", s.serveBatch)
-	mux.HandleFunc("GET /api/queue", s.serveQueue)
-	s.registerPages(mux)
+func (s *Status) Register(mux *http.ServeMux) { s.register(mux, orOpen(nil)) }
+
+// register adds the routes to mux, each behind guard.
+func (s *Status) register(mux *http.ServeMux, guard Middleware) {
+	mux.Handle("GET /api/batches", guard(http.HandlerFunc(s.serveList)))
+	mux.Handle("GET /api/batches/{id}", guard(http.HandlerFunc(s.serveBatch)))
+	mux.Handle("GET /api/queue", guard(http.HandlerFunc(s.serveQueue)))
+	mux.Handle("GET /{$}", guard(http.HandlerFunc(s.serveIndex)))
+	mux.Handle("GET /batches/{id}", guard(http.HandlerFunc(s.serveBatchPage)))
 }
 
 // Handler returns a handler serving what [Status.Register] adds.

@@ -76,13 +76,12 @@ type CoordinatorConfig struct {
 	// DecodePush, when set, mounts the Pub/Sub push endpoints for outcomes
 	// and dead letters (the cloud shape in push mode).
 	DecodePush PushDecoder
-	// Auth guards the endpoints that change state: /start, /sweep, cancel
-	// and the push endpoints. Nil leaves them open: the embedded shape on
-	// loopback, and tests.
-	Auth Middleware
+	// Guards say who may call each group of routes.
+	Guards Guards
 	// Status, Metrics and Health, when set, are mounted too: the status
-	// API and pages, GET /metrics and GET /health. They read state only and
-	// are not behind Auth.
+	// API and pages and GET /metrics (operators' reads, behind
+	// Guards.Operator), and GET /health (never guarded: probes and uptime
+	// checks carry no credential).
 	Status  *Status
 	Metrics *Metrics
 	Health  http.Handler
@@ -91,6 +90,20 @@ type CoordinatorConfig struct {
 	MaxStartBytes int64
 	MaxPushBytes  int64
 	Log           *slog.Logger
+}
+
+// Guards are the route groups of a [CoordinatorHandler], each behind its
+// own check of its own callers (an [Auth.Wrap] with the group's accounts,
+// or a [RequireToken]); nil leaves a group open: the embedded shape on
+// loopback, and tests.
+type Guards struct {
+	// Start guards POST /start: the scheduler.
+	Start Middleware
+	// Push guards the Pub/Sub pushes of outcomes and dead letters.
+	Push Middleware
+	// Operator guards what people call: the operator verbs (sweep, cancel,
+	// ...) and the reads (status pages, the JSON API, /metrics).
+	Operator Middleware
 }
 
 // CoordinatorHandler is the coordinator's HTTP surface, the same in both
@@ -141,18 +154,17 @@ func (h *CoordinatorHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (h *CoordinatorHandler) routes() {
 	mux := h.mux
-	guard := h.cfg.Auth
-	if guard == nil {
-		guard = func(h http.Handler) http.Handler { return h }
-	}
-	// Operators' routes refuse other sites' pages before anything else; the
-	// pushes come from Pub/Sub, never from a browser.
-	operator := func(f http.HandlerFunc) http.Handler { return guard(h.sameOrigin(f)) }
-	mux.Handle("POST /start", operator(h.jsonContentType(h.serveStart)))
-	mux.Handle("POST /sweep", operator(h.serveSweep))
-	mux.Handle("POST /batches/{id}/cancel", operator(h.serveCancel))
+	g := h.cfg.Guards
+	start, push, operator := orOpen(g.Start), orOpen(g.Push), orOpen(g.Operator)
+	// The routes that change state refuse other sites' pages before
+	// anything else; the pushes come from Pub/Sub, never from a browser.
+	mux.Handle("POST /start", start(h.sameOrigin(h.jsonContentType(h.serveStart))))
+	// Operator verbs: one line each.
+	verb := func(f http.HandlerFunc) http.Handler { return operator(h.sameOrigin(f)) }
+	mux.Handle("POST /sweep", verb(h.serveSweep))
+	mux.Handle("POST /batches/{id}/cancel", verb(h.serveCancel))
 	if h.cfg.DecodePush != nil {
-		complete, dead := guard(http.HandlerFunc(h.serveComplete)), guard(http.HandlerFunc(h.serveDeadLetter))
+		complete, dead := push(http.HandlerFunc(h.serveComplete)), push(http.HandlerFunc(h.serveDeadLetter))
 		// deploy/ points the push subscriptions at the /push/... names.
 		mux.Handle("POST /complete", complete)
 		mux.Handle("POST /push/outcomes", complete)
@@ -160,14 +172,22 @@ func (h *CoordinatorHandler) routes() {
 		mux.Handle("POST /push/dead-letters", dead)
 	}
 	if h.cfg.Status != nil {
-		h.cfg.Status.Register(mux)
+		h.cfg.Status.register(mux, operator)
 	}
 	if h.cfg.Metrics != nil {
-		mux.Handle("GET /metrics", h.cfg.Metrics.Handler())
+		mux.Handle("GET /metrics", operator(h.cfg.Metrics.Handler()))
 	}
 	if h.cfg.Health != nil {
 		mux.Handle("GET /health", h.cfg.Health)
 	}
+}
+
+// orOpen returns m, or for nil a middleware that lets everything through.
+func orOpen(m Middleware) Middleware {
+	if m == nil {
+		return func(h http.Handler) http.Handler { return h }
+	}
+	return m
 }
 
 // crossOrigin reports whether a browser sent r from another site's page: a

@@ -62,6 +62,13 @@ func (s *flakyStore) ListBatches(ctx context.Context, opts batch.ListOptions) ([
 // runs its background loop until the test ends.
 func newCoordEnv(t *testing.T, n int, guard httpapi.Middleware) *coordEnv {
 	t.Helper()
+	return newGroupedCoordEnv(t, n, httpapi.Guards{Start: guard, Push: guard, Operator: guard})
+}
+
+// newGroupedCoordEnv is newCoordEnv with a guard per route group, and
+// /metrics and /health mounted too.
+func newGroupedCoordEnv(t *testing.T, n int, guards httpapi.Guards) *coordEnv {
+	t.Helper()
 	e := newEnv(t)
 	ce := &coordEnv{env: e, flaky: &flakyStore{Store: e.store}}
 	ce.eng = batch.NewEngine(ce.flaky, e.queue, testLogger(t), batch.EngineConfig{NowFunc: e.clock})
@@ -89,8 +96,9 @@ func newCoordEnv(t *testing.T, n int, guard httpapi.Middleware) *coordEnv {
 	}
 	ce.coord = batch.NewCoordinator(ce.eng, e.queue, testLogger(t), batch.CoordinatorConfig{SweepEvery: time.Hour})
 	ce.handler = httpapi.NewCoordinatorHandler(httpapi.CoordinatorConfig{
-		Coordinator: ce.coord, Start: start, DecodePush: gcppubsub.DecodePush, Auth: guard,
-		Status: e.status, Log: testLogger(t), MaxStartBytes: 4096,
+		Coordinator: ce.coord, Start: start, DecodePush: gcppubsub.DecodePush, Guards: guards,
+		Status: e.status, Metrics: httpapi.NewMetrics(httpapi.MetricsConfig{Store: e.store, Log: testLogger(t)}),
+		Health: httpapi.NewHealth(httpapi.HealthConfig{Program: "tipoff", Log: testLogger(t)}), Log: testLogger(t), MaxStartBytes: 4096,
 	})
 	ctx, cancel := context.WithCancel(t.Context())
 	var wg sync.WaitGroup

@@ -6,9 +6,25 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 )
+
+// IsLoopback reports whether addr (HOST:PORT) listens on loopback only:
+// "localhost" or a loopback IP. An empty host (":8080"), 0.0.0.0, any
+// other IP or a name listens where others can reach it.
+func IsLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
 
 // ShutdownBudget is how long a service takes to stop after SIGTERM: Cloud
 // Run kills the container 10 s after it.

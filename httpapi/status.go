@@ -145,11 +145,6 @@ type pickRow struct {
 	pickCell
 }
 
-func (s *Status) registerPages(mux *http.ServeMux) {
-	mux.HandleFunc("GET /{$}", s.serveIndex)
-	mux.HandleFunc("GET /batches/{id}", s.serveBatchPage)
-}
-
 func (s *Status) serveIndex(w http.ResponseWriter, r *http.Request) {
 	date := strings.TrimSpace(r.URL.Query().Get("date"))
 	p := indexPage{layoutData: layoutData{Title: "tipoff batches", Now: s.cfg.NowFunc()}, Date: date}

@@ -104,7 +104,7 @@ func runHealth(ctx context.Context, m *Main, args []string) error {
 
 	var rep health.Report
 	if coord != "" {
-		rep, err = healthFromCoordinator(ctx, coord, useToken, in)
+		rep, err = healthFromCoordinator(ctx, coord, useToken, m.Getenv("TIPOFF_TOKEN"), in)
 		if err != nil {
 			return err
 		}
@@ -144,9 +144,9 @@ func healthFromDB(ctx context.Context, cfg Config, in health.Input) health.Repor
 }
 
 // healthFromCoordinator checks through a coordinator's API.
-func healthFromCoordinator(ctx context.Context, base string, useToken bool, in health.Input) (health.Report, error) {
+func healthFromCoordinator(ctx context.Context, base string, useToken bool, token string, in health.Input) (health.Report, error) {
 	source := "coordinator " + base
-	client, err := coordinatorClient(ctx, base, useToken)
+	client, err := coordinatorClient(ctx, base, useToken, token)
 	if err != nil {
 		return health.Report{}, fmt.Errorf("health: %w", err)
 	}

@@ -533,7 +533,7 @@ func TestServe_Observability(t *testing.T) {
 	wg.Go(func() { app.coord.Run(ctx) })
 	w := app.worker("serve", nil)
 	wg.Go(func() { w.Run(ctx) })
-	srv := httptest.NewServer(app.handler())
+	srv := httptest.NewServer(app.handler(nil))
 	defer srv.Close()
 
 	const trace = "4bf92f3577b34da6a3ce929d0e0e4736"

@@ -73,7 +73,7 @@ func TestStart_SameAnswersBothShapes(t *testing.T) {
 	if err := emb.db.ImportDataset(t.Context(), league); err != nil {
 		t.Fatal(err)
 	}
-	embedded := httptest.NewServer(emb.handler())
+	embedded := httptest.NewServer(emb.handler(nil))
 	t.Cleanup(embedded.Close)
 	got := map[string][]string{"embedded": answers(t, embedded.URL, cases)}
 
@@ -95,7 +95,7 @@ func TestStart_SameAnswersBothShapes(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cl.Close() })
-	cloudSrv := httptest.NewServer(cl.handler(nil))
+	cloudSrv := httptest.NewServer(cl.handler(httpapi.Guards{}))
 	t.Cleanup(cloudSrv.Close)
 	got["cloud"] = answers(t, cloudSrv.URL, cases)
 
