@@ -30,18 +30,38 @@ func IsLoopback(addr string) bool {
 // Run kills the container 10 s after it.
 const ShutdownBudget = 8 * time.Second
 
-// NewServer returns the server both shapes listen with. Every phase of
-// a request is bounded, so slow or idle clients cannot hold connections
-// open: headers in 10 s, a whole request body in 30 s, an answer in 60 s,
-// an idle keep-alive for 2 minutes; headers are at most 64 KiB.
-func NewServer(h http.Handler) *http.Server {
+// ServerLimits bound each phase of a request on a server of
+// [NewServerWith]: the time to read its headers, to read all of it (body
+// included), to write the answer, and to wait idle for the next request on
+// a keep-alive connection; and the size of its headers.
+type ServerLimits struct {
+	ReadHeader, Read, Write, Idle time.Duration
+	MaxHeaderBytes                int
+}
+
+// DefaultServerLimits are the limits both shapes listen with: headers in
+// 10 s, a whole request in 30 s, an answer in 60 s, an idle keep-alive for
+// 2 minutes; headers of at most 64 KiB.
+func DefaultServerLimits() ServerLimits {
+	return ServerLimits{ReadHeader: 10 * time.Second, Read: 30 * time.Second, Write: 60 * time.Second,
+		Idle: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
+}
+
+// NewServer returns the server both shapes listen with, with
+// [DefaultServerLimits]: every phase of a request is bounded, so slow or
+// idle clients cannot hold connections open.
+func NewServer(h http.Handler) *http.Server { return NewServerWith(h, DefaultServerLimits()) }
+
+// NewServerWith returns a server of h with the limits l; tests shorten
+// them.
+func NewServerWith(h http.Handler, l ServerLimits) *http.Server {
 	return &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
+		ReadHeaderTimeout: l.ReadHeader,
+		ReadTimeout:       l.Read,
+		WriteTimeout:      l.Write,
+		IdleTimeout:       l.Idle,
+		MaxHeaderBytes:    l.MaxHeaderBytes,
 	}
 }
 
