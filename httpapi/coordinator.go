@@ -117,7 +117,11 @@ type Guards struct {
 //	POST /dead-letter           Pub/Sub push of a dead-lettered request (also /push/dead-letters)
 //	GET  /health, /metrics, /api/..., / and /batches/{id} when configured
 //
-// The push endpoints exist only with a DecodePush. A push is answered 2xx
+// Each route belongs to a group of [Guards] with its own callers: /start
+// the scheduler's, the pushes Pub/Sub's, and the verbs (sweep, cancel) and
+// reads (/metrics, /api/..., the pages) the operators'. GET /health is in
+// none: it answers anyone, showing the binary, its dependencies' and its
+// data's state, never batch state. The push endpoints exist only with a DecodePush. A push is answered 2xx
 // (acked) only once what it carries is durable, or when it never can be (a
 // body that does not decode: logged and dropped). Anything transient is
 // 500, and Pub/Sub delivers the message again. The work itself (dispatch,
