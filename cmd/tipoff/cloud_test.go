@@ -165,7 +165,6 @@ func runCloudDay(t *testing.T, f faults) {
 		{"start with the worker's audience", coord.url + "/start", token(t, is, workerAud, schedEmail, time.Hour), http.StatusUnauthorized},
 		{"start by Pub/Sub's push account", coord.url + "/start", token(t, is, coordAud, pushEmail, time.Hour), http.StatusForbidden},
 		{"start by an operator", coord.url + "/start", token(t, is, coordAud, opsEmail, time.Hour), http.StatusForbidden},
-		{"outcome push by the scheduler", coord.url + "/push/outcomes", token(t, is, coordAud, schedEmail, time.Hour), http.StatusForbidden},
 		{"sweep by the scheduler", coord.url + "/sweep", token(t, is, coordAud, schedEmail, time.Hour), http.StatusForbidden},
 		{"predict with the coordinator's audience", workers[0].url + "/predict", token(t, is, coordAud, pushEmail, time.Hour), http.StatusUnauthorized},
 	} {
@@ -283,13 +282,13 @@ func runCloudDay(t *testing.T, f faults) {
 	checkCloudEvents(t, q, b)
 
 	// The operators' health check reads the same state through the
-	// coordinator's API.
-	out, err := runMain(t, "health", "--coordinator", coord.url, "--date", cloudDate, "--run", "e2e", "--json")
+	// coordinator's API, with an operator's token.
+	out, stderr, err := runWithEnv(t, map[string]string{"TIPOFF_TOKEN": ops}, "health", "--coordinator", coord.url, "--date", cloudDate, "--run", "e2e", "--json")
 	var health struct {
 		Status string `json:"status"`
 	}
 	if err != nil || json.Unmarshal([]byte(out), &health) != nil || health.Status != "healthy" {
-		t.Errorf("tipoff health --coordinator: %v\n%s", err, out)
+		t.Errorf("tipoff health --coordinator: %v\n%s\n%s", err, out, stderr)
 	}
 
 	// SIGTERM stops each service within 10 s, cleanly.
