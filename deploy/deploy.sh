@@ -52,6 +52,11 @@ MIN_SUCCESS=${MIN_SUCCESS:-0.9}
 COORDINATOR_ARGS=${COORDINATOR_ARGS:-coordinator}
 WORKER_ARGS=${WORKER_ARGS:-worker}
 WORKER_MAX_INSTANCES=${WORKER_MAX_INSTANCES:-20}
+# Who may act as tipoff-operator, the identity of the coordinator's
+# operator routes (status pages, /api, /metrics, sweep, cancel):
+# comma-separated IAM members, e.g. user:ana@example.com,group:oncall@example.com.
+# Each gets roles/iam.serviceAccountTokenCreator on that account only.
+OPERATOR_MEMBERS=${OPERATOR_MEMBERS:-}
 # How long the pull subscription of batch events keeps a message nobody has
 # acked (and, since it retains acked messages, how far back a consumer can
 # seek to replay): a week covers a consumer that is down over a weekend.
@@ -88,6 +93,7 @@ SA_COORDINATOR=$(sa tipoff-coordinator) # runs the coordinator
 SA_WORKER=$(sa tipoff-worker)           # runs the workers
 SA_PUSH=$(sa tipoff-push)               # signs Pub/Sub's push requests
 SA_SCHEDULER=$(sa tipoff-scheduler)     # signs Cloud Scheduler's /start
+SA_OPERATOR=$(sa tipoff-operator)       # operators' reads and verbs, by impersonation
 
 # ---- Helpers ----------------------------------------------------------------
 
@@ -245,13 +251,19 @@ step_image() {
 step_accounts() {
 	log "service accounts"
 	local name
-	for name in tipoff-coordinator tipoff-worker tipoff-push tipoff-scheduler; do
+	for name in tipoff-coordinator tipoff-worker tipoff-push tipoff-scheduler tipoff-operator; do
 		exists gcloud iam service-accounts describe "$(sa "$name")" ||
 			g iam service-accounts create "$name" --display-name="tipoff ${name#tipoff-}"
 	done
 	# Pub/Sub mints the push requests' OIDC tokens as tipoff-push.
 	bind iam service-accounts add-iam-policy-binding "$SA_PUSH" \
 		--member="serviceAccount:$(pubsub_agent)" --role=roles/iam.serviceAccountTokenCreator --format=none
+	# Operators mint theirs as tipoff-operator.
+	local m
+	for m in ${OPERATOR_MEMBERS//,/ }; do
+		bind iam service-accounts add-iam-policy-binding "$SA_OPERATOR" \
+			--member="$m" --role=roles/iam.serviceAccountTokenCreator --format=none
+	done
 }
 
 step_storage() {
@@ -426,10 +438,11 @@ env_vars() {
 	common+=";TIPOFF_LOG_FORMAT=json;TIPOFF_LOG_LEVEL=info;TIPOFF_AUTH_AUDIENCE=$url"
 	case "$1" in
 	"$COORDINATOR")
-		echo "^;^$common;TIPOFF_AUTH_EMAILS=$SA_PUSH,$SA_SCHEDULER;TIPOFF_DATA_DIR=/data/nba;TIPOFF_EXPORT_DIR=/exports;TIPOFF_RUN=$RUN_LABEL;TIPOFF_ITEM_TIMEOUT=$ITEM_TIMEOUT;TIPOFF_MAX_ATTEMPTS=$MAX_ATTEMPTS;TIPOFF_DEADLINE=$DEADLINE;TIPOFF_MIN_SUCCESS=$MIN_SUCCESS;TIPOFF_SWEEP_EVERY=15s"
+		# One allow-list per route group: each refuses the others' accounts.
+		echo "^;^$common;TIPOFF_START_INVOKERS=$SA_SCHEDULER;TIPOFF_PUSH_INVOKERS=$SA_PUSH;TIPOFF_OPERATORS=$SA_OPERATOR;TIPOFF_DATA_DIR=/data/nba;TIPOFF_EXPORT_DIR=/exports;TIPOFF_RUN=$RUN_LABEL;TIPOFF_ITEM_TIMEOUT=$ITEM_TIMEOUT;TIPOFF_MAX_ATTEMPTS=$MAX_ATTEMPTS;TIPOFF_DEADLINE=$DEADLINE;TIPOFF_MIN_SUCCESS=$MIN_SUCCESS;TIPOFF_SWEEP_EVERY=15s"
 		;;
 	"$WORKER")
-		echo "^;^$common;TIPOFF_AUTH_EMAILS=$SA_PUSH"
+		echo "^;^$common;TIPOFF_PUSH_INVOKERS=$SA_PUSH"
 		;;
 	esac
 }
@@ -462,11 +475,14 @@ step_services() {
 		--min-instances=0 --max-instances="$WORKER_MAX_INSTANCES" \
 		--cpu=1 --memory=512Mi --concurrency=4 --timeout="$ACK_DEADLINE" \
 		--set-env-vars="$(env_vars "$WORKER")"
-	# Only Pub/Sub (as tipoff-push) and the scheduler may call them.
-	bind run services add-iam-policy-binding "$COORDINATOR" --region="$REGION" \
-		--member="serviceAccount:$SA_PUSH" --role=roles/run.invoker --format=none
-	bind run services add-iam-policy-binding "$COORDINATOR" --region="$REGION" \
-		--member="serviceAccount:$SA_SCHEDULER" --role=roles/run.invoker --format=none
+	# Only Pub/Sub (as tipoff-push), the scheduler and operators (as
+	# tipoff-operator) may call them; the coordinator then lets each in to
+	# its own route group only.
+	local who
+	for who in "$SA_PUSH" "$SA_SCHEDULER" "$SA_OPERATOR"; do
+		bind run services add-iam-policy-binding "$COORDINATOR" --region="$REGION" \
+			--member="serviceAccount:$who" --role=roles/run.invoker --format=none
+	done
 	bind run services add-iam-policy-binding "$WORKER" --region="$REGION" \
 		--member="serviceAccount:$SA_PUSH" --role=roles/run.invoker --format=none
 }

@@ -291,6 +291,7 @@ func TestDryRun(t *testing.T) {
 	t.Parallel()
 	d := newDeployEnv(t)
 	d.env["DRY_RUN"] = "1"
+	d.env["OPERATOR_MEMBERS"] = "user:ana@example.com,group:oncall@example.com"
 	r := d.mustRun(t)
 	cmds := commands(t, r.stdout)
 
@@ -299,7 +300,7 @@ func TestDryRun(t *testing.T) {
 		// call (Firestore, publish on their topics, the buckets), nothing
 		// that reads topic metadata or pulls.
 		agent := "serviceAccount:service-" + projectNumber + "@gcp-sa-pubsub.iam.gserviceaccount.com"
-		coordinator, worker, push, scheduler := sa("tipoff-coordinator"), sa("tipoff-worker"), sa("tipoff-push"), sa("tipoff-scheduler")
+		coordinator, worker, push, scheduler, operator := sa("tipoff-coordinator"), sa("tipoff-worker"), sa("tipoff-push"), sa("tipoff-scheduler"), sa("tipoff-operator")
 		want := []string{
 			coordinator + " roles/datastore.user projects " + project,
 			coordinator + " roles/storage.objectViewer storage buckets gs://" + project + "-tipoff-data",
@@ -310,6 +311,9 @@ func TestDryRun(t *testing.T) {
 			push + " roles/run.invoker run services tipoff-coordinator",
 			push + " roles/run.invoker run services tipoff-worker",
 			scheduler + " roles/run.invoker run services tipoff-coordinator",
+			operator + " roles/run.invoker run services tipoff-coordinator",
+			"user:ana@example.com roles/iam.serviceAccountTokenCreator iam service-accounts " + strings.TrimPrefix(operator, "serviceAccount:"),
+			"group:oncall@example.com roles/iam.serviceAccountTokenCreator iam service-accounts " + strings.TrimPrefix(operator, "serviceAccount:"),
 			agent + " roles/iam.serviceAccountTokenCreator iam service-accounts " + strings.TrimPrefix(push, "serviceAccount:"),
 			agent + " roles/pubsub.publisher pubsub topics prediction-requests-dead-letter",
 			agent + " roles/pubsub.publisher pubsub topics prediction-outcomes-dead-letter",
@@ -513,6 +517,36 @@ func TestDryRun(t *testing.T) {
 		}
 		if n != 2 {
 			t.Errorf("%d services deployed, want 2 (coordinator and worker)", n)
+		}
+	})
+
+	t.Run("RouteGroups", func(t *testing.T) {
+		// Each route group of a service has its own allow-list, holding
+		// only the account of its callers.
+		email := func(name string) string { return strings.TrimPrefix(sa(name), "serviceAccount:") }
+		want := map[string]map[string]string{
+			"tipoff-coordinator": {"TIPOFF_START_INVOKERS": email("tipoff-scheduler"), "TIPOFF_PUSH_INVOKERS": email("tipoff-push"),
+				"TIPOFF_OPERATORS": email("tipoff-operator")},
+			"tipoff-worker": {"TIPOFF_PUSH_INVOKERS": email("tipoff-push")},
+		}
+		for _, c := range cmds {
+			if find([][]string{c}, "gcloud", "run", "deploy") != 0 {
+				continue
+			}
+			env, _ := flag(c, "set-env-vars")
+			got := map[string]string{}
+			for kv := range strings.SplitSeq(strings.TrimPrefix(env, "^;^"), ";") {
+				k, v, _ := strings.Cut(kv, "=")
+				if strings.HasSuffix(k, "_INVOKERS") || k == "TIPOFF_OPERATORS" || k == "TIPOFF_AUTH_EMAILS" {
+					got[k] = v
+				}
+			}
+			if diff := cmp.Diff(want[c[3]], got); diff != "" {
+				t.Errorf("%s: allow-lists (-want +got):\n%s", c[3], diff)
+			}
+		}
+		if i := find(cmds, "gcloud", "iam", "service-accounts", "create", "tipoff-operator"); i < 0 {
+			t.Errorf("no service account tipoff-operator created:\n%s", r.stdout)
 		}
 	})
 }

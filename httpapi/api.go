@@ -437,11 +437,15 @@ func (s *Status) Queue(ctx context.Context) (QueueReport, error) {
 //	GET /api/queue                                 QueueReport
 //	GET /                                          recent batches (HTML)
 //	GET /batches/{id}                              one batch (HTML)
-func (s *Status) Register(mux *http.ServeMux) {
-	mux.HandleFunc("GET /api/batches", s.serveList)
-	mux.HandleFunc("GET /api/batches/{id}", s.serveBatch)
-	mux.HandleFunc("GET /api/queue", s.serveQueue)
-	s.registerPages(mux)
+func (s *Status) Register(mux *http.ServeMux) { s.register(mux, orOpen(nil)) }
+
+// register adds the routes to mux, each behind guard.
+func (s *Status) register(mux *http.ServeMux, guard Middleware) {
+	mux.Handle("GET /api/batches", guard(http.HandlerFunc(s.serveList)))
+	mux.Handle("GET /api/batches/{id}", guard(http.HandlerFunc(s.serveBatch)))
+	mux.Handle("GET /api/queue", guard(http.HandlerFunc(s.serveQueue)))
+	mux.Handle("GET /{$}", guard(http.HandlerFunc(s.serveIndex)))
+	mux.Handle("GET /batches/{id}", guard(http.HandlerFunc(s.serveBatchPage)))
 }
 
 // Handler returns a handler serving what [Status.Register] adds.
@@ -462,7 +466,7 @@ func (s *Status) serveList(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.log, r, err)
 		return
 	}
-	writeAPIJSON(w, l)
+	writeAPIJSON(w, r, s.log, l)
 }
 
 // listOptions reads the filters of GET /api/batches.
@@ -488,7 +492,7 @@ func (s *Status) serveBatch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.log, r, err)
 		return
 	}
-	writeAPIJSON(w, rep)
+	writeAPIJSON(w, r, s.log, rep)
 }
 
 func (s *Status) serveQueue(w http.ResponseWriter, r *http.Request) {
@@ -497,7 +501,7 @@ func (s *Status) serveQueue(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.log, r, err)
 		return
 	}
-	writeAPIJSON(w, rep)
+	writeAPIJSON(w, r, s.log, rep)
 }
 
 // TraceID returns the trace ID a request carries, to tag the batch it
@@ -540,10 +544,10 @@ func isTraceHex(s string) bool {
 	return true
 }
 
-func writeAPIJSON(w http.ResponseWriter, v any) {
+func writeAPIJSON(w http.ResponseWriter, r *http.Request, log *slog.Logger, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	enc.Encode(v)
+	logUndelivered(log, r, enc.Encode(v))
 }

@@ -23,6 +23,9 @@ type Client struct {
 	// HTTPClient sends the requests (it may add credentials); default
 	// http.DefaultClient. Bound each call with its ctx.
 	HTTPClient *http.Client
+	// Token, when set, is sent as "Authorization: Bearer Token": the
+	// operators' token of a "tipoff serve" (see [RequireToken]).
+	Token string
 }
 
 // ServiceInfo is what a coordinator's GET /health says about itself. Fields
@@ -154,6 +157,9 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte) ([]by
 		return nil, 0, fmt.Errorf("coordinator URL %q: %w", c.BaseURL, err)
 	}
 	req.Header.Set("Accept", "application/json")
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}

@@ -3,6 +3,8 @@ package httpapi
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
@@ -197,6 +199,35 @@ func claimTrue(claims map[string]any, name string) bool {
 		return v == "true"
 	}
 	return false
+}
+
+// RequireToken returns middleware that lets a request through only with
+// the header "Authorization: Bearer token", and answers 401 to the rest:
+// the operators' credential of "tipoff serve" on an address other than
+// loopback. The token sent is compared in constant time (as SHA-256 sums,
+// so not even its length shows in the timing). It panics on an empty
+// token: a wiring mistake.
+func RequireToken(token string, log *slog.Logger) Middleware {
+	if token == "" {
+		panic("httpapi: RequireToken with an empty token")
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	want := sha256.Sum256([]byte(token))
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			scheme, got, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+			sum := sha256.Sum256([]byte(strings.TrimSpace(got)))
+			if !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
+				log.Warn("request refused", "path", r.URL.Path, "remote", r.RemoteAddr, "status", http.StatusUnauthorized, "err", "no bearer token, or the wrong one")
+				w.Header().Set("WWW-Authenticate", `Bearer realm="tipoff"`)
+				http.Error(w, http.StatusText(http.StatusUnauthorized), http.StatusUnauthorized)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
 }
 
 // LimitBody reads the request body, up to limit bytes, before calling next:

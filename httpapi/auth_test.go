@@ -301,3 +301,15 @@ func TestCallerFrom(t *testing.T) {
 		t.Fatalf("CallerFrom(WithCaller(c)) = %+v, %v; want %+v, true", got, ok, want)
 	}
 }
+
+func TestIsLoopback(t *testing.T) {
+	t.Parallel()
+	for addr, want := range map[string]bool{
+		"127.0.0.1:8080": true, "localhost:8080": true, "[::1]:8080": true, "127.1.2.3:0": true,
+		":8080": false, "0.0.0.0:8080": false, "[::]:8080": false, "192.168.1.5:8080": false, "example.com:80": false, "nonsense": false,
+	} {
+		if got := httpapi.IsLoopback(addr); got != want {
+			t.Errorf("IsLoopback(%q) = %v, want %v", addr, got, want)
+		}
+	}
+}

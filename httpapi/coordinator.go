@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"time"
 
@@ -75,13 +76,12 @@ type CoordinatorConfig struct {
 	// DecodePush, when set, mounts the Pub/Sub push endpoints for outcomes
 	// and dead letters (the cloud shape in push mode).
 	DecodePush PushDecoder
-	// Auth guards the endpoints that change state: /start, /sweep, cancel
-	// and the push endpoints. Nil leaves them open: the embedded shape on
-	// loopback, and tests.
-	Auth Middleware
+	// Guards say who may call each group of routes.
+	Guards Guards
 	// Status, Metrics and Health, when set, are mounted too: the status
-	// API and pages, GET /metrics and GET /health. They read state only and
-	// are not behind Auth.
+	// API and pages and GET /metrics (operators' reads, behind
+	// Guards.Operator), and GET /health (never guarded: probes and uptime
+	// checks carry no credential).
 	Status  *Status
 	Metrics *Metrics
 	Health  http.Handler
@@ -92,17 +92,36 @@ type CoordinatorConfig struct {
 	Log           *slog.Logger
 }
 
+// Guards are the route groups of a [CoordinatorHandler], each behind its
+// own check of its own callers (an [Auth.Wrap] with the group's accounts,
+// or a [RequireToken]); nil leaves a group open: the embedded shape on
+// loopback, and tests.
+type Guards struct {
+	// Start guards POST /start: the scheduler.
+	Start Middleware
+	// Push guards the Pub/Sub pushes of outcomes and dead letters.
+	Push Middleware
+	// Operator guards what people call: the operator verbs (sweep, cancel,
+	// ...) and the reads (status pages, the JSON API, /metrics).
+	Operator Middleware
+}
+
 // CoordinatorHandler is the coordinator's HTTP surface, the same in both
 // shapes ("tipoff serve" and "tipoff coordinator"):
 //
 //	POST /start                 create (or find) a date's batch; 202 with its id at once
+//	                            (Content-Type application/json, else 415)
 //	POST /batches/{id}/cancel   end a running batch as cancelled
 //	POST /sweep                 one sweep and event relay, for a scheduler tick
 //	POST /complete              Pub/Sub push of an outcome (also /push/outcomes)
 //	POST /dead-letter           Pub/Sub push of a dead-lettered request (also /push/dead-letters)
 //	GET  /health, /metrics, /api/..., / and /batches/{id} when configured
 //
-// The push endpoints exist only with a DecodePush. A push is answered 2xx
+// Each route belongs to a group of [Guards] with its own callers: /start
+// the scheduler's, the pushes Pub/Sub's, and the verbs (sweep, cancel) and
+// reads (/metrics, /api/..., the pages) the operators'. GET /health is in
+// none: it answers anyone, showing the binary, its dependencies' and its
+// data's state, never batch state. The push endpoints exist only with a DecodePush. A push is answered 2xx
 // (acked) only once what it carries is durable, or when it never can be (a
 // body that does not decode: logged and dropped). Anything transient is
 // 500, and Pub/Sub delivers the message again. The work itself (dispatch,
@@ -139,18 +158,17 @@ func (h *CoordinatorHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (h *CoordinatorHandler) routes() {
 	mux := h.mux
-	guard := h.cfg.Auth
-	if guard == nil {
-		guard = func(h http.Handler) http.Handler { return h }
-	}
-	// Operators' routes refuse other sites' pages before anything else; the
-	// pushes come from Pub/Sub, never from a browser.
-	operator := func(f http.HandlerFunc) http.Handler { return guard(h.sameOrigin(f)) }
-	mux.Handle("POST /start", operator(h.serveStart))
-	mux.Handle("POST /sweep", operator(h.serveSweep))
-	mux.Handle("POST /batches/{id}/cancel", operator(h.serveCancel))
+	g := h.cfg.Guards
+	start, push, operator := orOpen(g.Start), orOpen(g.Push), orOpen(g.Operator)
+	// The routes that change state refuse other sites' pages before
+	// anything else; the pushes come from Pub/Sub, never from a browser.
+	mux.Handle("POST /start", start(h.sameOrigin(h.jsonContentType(h.serveStart))))
+	// Operator verbs: one line each.
+	verb := func(f http.HandlerFunc) http.Handler { return operator(h.sameOrigin(f)) }
+	mux.Handle("POST /sweep", verb(h.serveSweep))
+	mux.Handle("POST /batches/{id}/cancel", verb(h.serveCancel))
 	if h.cfg.DecodePush != nil {
-		complete, dead := guard(http.HandlerFunc(h.serveComplete)), guard(http.HandlerFunc(h.serveDeadLetter))
+		complete, dead := push(http.HandlerFunc(h.serveComplete)), push(http.HandlerFunc(h.serveDeadLetter))
 		// deploy/ points the push subscriptions at the /push/... names.
 		mux.Handle("POST /complete", complete)
 		mux.Handle("POST /push/outcomes", complete)
@@ -158,14 +176,22 @@ func (h *CoordinatorHandler) routes() {
 		mux.Handle("POST /push/dead-letters", dead)
 	}
 	if h.cfg.Status != nil {
-		h.cfg.Status.Register(mux)
+		h.cfg.Status.register(mux, operator)
 	}
 	if h.cfg.Metrics != nil {
-		mux.Handle("GET /metrics", h.cfg.Metrics.Handler())
+		mux.Handle("GET /metrics", operator(h.cfg.Metrics.Handler()))
 	}
 	if h.cfg.Health != nil {
 		mux.Handle("GET /health", h.cfg.Health)
 	}
+}
+
+// orOpen returns m, or for nil a middleware that lets everything through.
+func orOpen(m Middleware) Middleware {
+	if m == nil {
+		return func(h http.Handler) http.Handler { return h }
+	}
+	return m
 }
 
 // crossOrigin reports whether a browser sent r from another site's page: a
@@ -196,6 +222,21 @@ func (h *CoordinatorHandler) sameOrigin(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// jsonContentType answers 415 to a request whose Content-Type is not JSON
+// (application/json, parameters allowed) and passes the rest to next. A
+// page of another site can send a form or text/plain without asking the
+// browser first, but not JSON.
+func (h *CoordinatorHandler) jsonContentType(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ct := r.Header.Get("Content-Type")
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+			writeError(w, h.log, r, fmt.Errorf("%w: %s %s: Content-Type %q, want application/json", errUnsupportedMediaType, r.Method, r.URL.Path, ct))
+			return
+		}
+		next(w, r)
+	}
 }
 
 func (h *CoordinatorHandler) serveStart(w http.ResponseWriter, r *http.Request) {
@@ -235,8 +276,8 @@ func (h *CoordinatorHandler) serveStart(w http.ResponseWriter, r *http.Request) 
 	w.Header().Set("Location", "/api/batches/"+b.ID)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusAccepted)
-	json.NewEncoder(w).Encode(StartResponse{BatchID: b.ID, Created: created, Key: b.Key, State: b.State, Total: b.Total,
-		DataVersion: b.Meta["data_version"], TraceID: trace, Status: "/api/batches/" + b.ID})
+	logUndelivered(h.log, r, json.NewEncoder(w).Encode(StartResponse{BatchID: b.ID, Created: created, Key: b.Key, State: b.State, Total: b.Total,
+		DataVersion: b.Meta["data_version"], TraceID: trace, Status: "/api/batches/" + b.ID}))
 }
 
 func (h *CoordinatorHandler) serveCancel(w http.ResponseWriter, r *http.Request) {
@@ -271,7 +312,7 @@ func (h *CoordinatorHandler) serveCancel(w http.ResponseWriter, r *http.Request)
 		return
 	}
 	h.log.Info("batch cancelled by request", "batch_id", b.ID, "reason", req.Reason)
-	writeAPIJSON(w, CancelResponse{BatchID: b.ID, State: b.State, Result: b.Result, Reason: req.Reason})
+	writeAPIJSON(w, r, h.log, CancelResponse{BatchID: b.ID, State: b.State, Result: b.Result, Reason: req.Reason})
 }
 
 func (h *CoordinatorHandler) serveComplete(w http.ResponseWriter, r *http.Request) {
@@ -308,7 +349,7 @@ func (h *CoordinatorHandler) serveSweep(w http.ResponseWriter, r *http.Request) 
 		writeError(w, h.log, r, fmt.Errorf("sweep: %w", err))
 		return
 	}
-	writeAPIJSON(w, SweepResponse{SweepReport: rep, EventsRelayed: n})
+	writeAPIJSON(w, r, h.log, SweepResponse{SweepReport: rep, EventsRelayed: n})
 }
 
 // readPush reads and decodes a push request. When it returns false it has

@@ -87,7 +87,7 @@ func TestServices_Auth(t *testing.T) {
 		if ep.name == "coordinator /start" || ep.name == "coordinator /sweep" || ep.name == "coordinator cancel" {
 			h = sched
 		}
-		if code, body := post(t, ep.url, ep.body, "Authorization", h); code >= 300 {
+		if code, body := post(t, ep.url, ep.body, "Authorization", h, "Content-Type", "application/json"); code >= 300 {
 			t.Fatalf("%s with a good token: %d %s", ep.name, code, body)
 		}
 	}

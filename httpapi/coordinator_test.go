@@ -62,6 +62,13 @@ func (s *flakyStore) ListBatches(ctx context.Context, opts batch.ListOptions) ([
 // runs its background loop until the test ends.
 func newCoordEnv(t *testing.T, n int, guard httpapi.Middleware) *coordEnv {
 	t.Helper()
+	return newGroupedCoordEnv(t, n, httpapi.Guards{Start: guard, Push: guard, Operator: guard})
+}
+
+// newGroupedCoordEnv is newCoordEnv with a guard per route group, and
+// /metrics and /health mounted too.
+func newGroupedCoordEnv(t *testing.T, n int, guards httpapi.Guards) *coordEnv {
+	t.Helper()
 	e := newEnv(t)
 	ce := &coordEnv{env: e, flaky: &flakyStore{Store: e.store}}
 	ce.eng = batch.NewEngine(ce.flaky, e.queue, testLogger(t), batch.EngineConfig{NowFunc: e.clock})
@@ -89,8 +96,9 @@ func newCoordEnv(t *testing.T, n int, guard httpapi.Middleware) *coordEnv {
 	}
 	ce.coord = batch.NewCoordinator(ce.eng, e.queue, testLogger(t), batch.CoordinatorConfig{SweepEvery: time.Hour})
 	ce.handler = httpapi.NewCoordinatorHandler(httpapi.CoordinatorConfig{
-		Coordinator: ce.coord, Start: start, DecodePush: gcppubsub.DecodePush, Auth: guard,
-		Status: e.status, Log: testLogger(t), MaxStartBytes: 4096,
+		Coordinator: ce.coord, Start: start, DecodePush: gcppubsub.DecodePush, Guards: guards,
+		Status: e.status, Metrics: httpapi.NewMetrics(httpapi.MetricsConfig{Store: e.store, Log: testLogger(t)}),
+		Health: httpapi.NewHealth(httpapi.HealthConfig{Program: "tipoff", Log: testLogger(t)}), Log: testLogger(t), MaxStartBytes: 4096,
 	})
 	ctx, cancel := context.WithCancel(t.Context())
 	var wg sync.WaitGroup
@@ -181,7 +189,7 @@ func TestCoordinator_Start(t *testing.T) {
 	ce := newCoordEnv(t, 6, nil)
 	start := func(body string, headers ...string) (int, httpapi.StartResponse, string) {
 		t.Helper()
-		code, raw := post(t, ce.srv.URL+"/start", []byte(body), headers...)
+		code, raw := post(t, ce.srv.URL+"/start", []byte(body), append([]string{"Content-Type", "application/json; charset=utf-8"}, headers...)...)
 		var resp httpapi.StartResponse
 		if code == http.StatusAccepted {
 			if err := json.Unmarshal([]byte(raw), &resp); err != nil {
@@ -265,10 +273,17 @@ func TestCoordinator_StartInvalid(t *testing.T) {
 			"options.lines[0] = 0"},
 		{"bad schedule time", `{}`, []string{"X-CloudScheduler-ScheduleTime", "tomorrow"}, http.StatusBadRequest, "X-CloudScheduler-ScheduleTime"},
 		{"too large", `{"run":"` + strings.Repeat("a", 5000) + `"}`, nil, http.StatusRequestEntityTooLarge, "larger than 4096"},
+		// A page of another site can post these without the browser asking
+		// first; JSON it cannot.
+		{"no content type", `{}`, []string{"Content-Type", ""}, http.StatusUnsupportedMediaType, `Content-Type "", want application/json`},
+		{"text/plain", `{}`, []string{"Content-Type", "text/plain"}, http.StatusUnsupportedMediaType, `Content-Type "text/plain", want application/json`},
+		{"form", `date=2026-01-15`, []string{"Content-Type", "application/x-www-form-urlencoded"}, http.StatusUnsupportedMediaType, "want application/json"},
+		{"json-ish", `{}`, []string{"Content-Type", "application/jsonp"}, http.StatusUnsupportedMediaType, "want application/json"},
+		{"malformed", `{}`, []string{"Content-Type", "application/json; charset"}, http.StatusUnsupportedMediaType, "want application/json"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, body := post(t, ce.srv.URL+"/start", []byte(tt.body), tt.headers...)
+			code, body := post(t, ce.srv.URL+"/start", []byte(tt.body), append([]string{"Content-Type", "application/json"}, tt.headers...)...)
 			var e struct{ Error string }
 			if json.Unmarshal([]byte(body), &e) == nil {
 				body = e.Error
@@ -279,7 +294,7 @@ func TestCoordinator_StartInvalid(t *testing.T) {
 		})
 	}
 	// Every problem is named at once.
-	_, body := post(t, ce.srv.URL+"/start", []byte(`{"options":{"lines":[0,200],"min_success":1.5,"max_attempts":-1}}`))
+	_, body := post(t, ce.srv.URL+"/start", []byte(`{"options":{"lines":[0,200],"min_success":1.5,"max_attempts":-1}}`), "Content-Type", "application/json")
 	for _, w := range []string{"options.lines[0]", "options.lines[1]", "options.min_success", "options.max_attempts"} {
 		if !strings.Contains(body, w) {
 			t.Errorf("error %q does not name %s", body, w)
@@ -451,7 +466,8 @@ func TestCoordinator_OtherOrigin(t *testing.T) {
 	ps := players(t, 2)
 	b := ce.create(t, batch.Key{Date: gameDate, Run: "daily"}, ps, batch.Policy{}, t0)
 	for _, path := range []string{"/start", "/sweep", "/batches/" + b.ID + "/cancel"} {
-		for _, h := range [][]string{{"Origin", "http://evil.example"}, {"Sec-Fetch-Site", "cross-site"}} {
+		for _, h := range [][]string{{"Origin", "http://evil.example"}, {"Sec-Fetch-Site", "cross-site"},
+			{"Origin", "http://evil.example", "Content-Type", "application/json"}, {"Origin", "http://evil.example", "Content-Type", "text/plain"}} {
 			if code, body := post(t, ce.srv.URL+path, []byte(`{}`), h...); code != http.StatusForbidden {
 				t.Errorf("POST %s with %s: %d %s, want 403", path, h[0], code, body)
 			}

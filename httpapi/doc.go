@@ -1,7 +1,9 @@
 // Package httpapi holds tipoff's HTTP surface, handlers only: the
 // coordinator's ([CoordinatorHandler]: /start, cancel, sweep, pushes — the
 // same handler in "tipoff serve" and "tipoff coordinator") and the cloud
-// worker's ([WorkerHandler]), their auth, and what operators read — the status JSON
+// worker's ([WorkerHandler]), their auth (route groups with their own
+// callers, [Guards]: Google OIDC tokens per group in the cloud, a bearer
+// token for "tipoff serve" off loopback), and what operators read — the status JSON
 // API (GET /api/batches, /api/batches/{id}, /api/queue) and its [Client],
 // the server-rendered status pages (GET /, /batches/{id}) and the
 // Prometheus metrics (GET /metrics, a [batch.Observer]).
@@ -20,6 +22,7 @@
 //   - everything is read from durable state at request time (gauges
 //     included), never from what one process happened to observe;
 //   - errors map onto HTTP statuses by kind in one place (not found 404,
-//     invalid 400, forbidden 403, conflict and finalized 409, else 500 whose body says
+//     invalid 400, forbidden 403, unsupported media type 415, conflict and
+//     finalized 409, else 500 whose body says
 //     only "internal error"); the pages work without JavaScript.
 package httpapi

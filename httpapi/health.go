@@ -127,5 +127,5 @@ func (h *Health) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	enc.Encode(rep)
+	logUndelivered(h.log, r, enc.Encode(rep))
 }

@@ -269,4 +269,13 @@ func (m *Metrics) readBatches(ctx context.Context) error {
 // slogPrinter lets promhttp log through slog.
 type slogPrinter struct{ log *slog.Logger }
 
-func (p slogPrinter) Println(v ...any) { p.log.Warn("metrics: serve", "err", fmt.Sprint(v...)) }
+// A scraper that went away is routine (INFO); anything else is a WARN.
+func (p slogPrinter) Println(v ...any) {
+	for _, x := range v {
+		if err, ok := x.(error); ok && brokenConn(err) {
+			p.log.Info("metrics: serve: the scraper went away", "err", fmt.Sprint(v...))
+			return
+		}
+	}
+	p.log.Warn("metrics: serve", "err", fmt.Sprint(v...))
+}

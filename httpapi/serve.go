@@ -6,26 +6,62 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 )
+
+// IsLoopback reports whether addr (HOST:PORT) listens on loopback only:
+// "localhost" or a loopback IP. An empty host (":8080"), 0.0.0.0, any
+// other IP or a name listens where others can reach it.
+func IsLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
 
 // ShutdownBudget is how long a service takes to stop after SIGTERM: Cloud
 // Run kills the container 10 s after it.
 const ShutdownBudget = 8 * time.Second
 
-// NewServer returns the server both shapes listen with. Every phase of
-// a request is bounded, so slow or idle clients cannot hold connections
-// open: headers in 10 s, a whole request body in 30 s, an answer in 60 s,
-// an idle keep-alive for 2 minutes; headers are at most 64 KiB.
-func NewServer(h http.Handler) *http.Server {
+// ServerLimits bound each phase of a request on a server of
+// [NewServerWith]: the time to read its headers, to read all of it (body
+// included), to write the answer, and to wait idle for the next request on
+// a keep-alive connection; and the size of its headers.
+type ServerLimits struct {
+	ReadHeader, Read, Write, Idle time.Duration
+	MaxHeaderBytes                int
+}
+
+// DefaultServerLimits are the limits both shapes listen with: headers in
+// 10 s, a whole request in 30 s, an answer in 60 s, an idle keep-alive for
+// 2 minutes; headers of at most 64 KiB.
+func DefaultServerLimits() ServerLimits {
+	return ServerLimits{ReadHeader: 10 * time.Second, Read: 30 * time.Second, Write: 60 * time.Second,
+		Idle: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
+}
+
+// NewServer returns the server both shapes listen with, with
+// [DefaultServerLimits]: every phase of a request is bounded, so slow or
+// idle clients cannot hold connections open.
+func NewServer(h http.Handler) *http.Server { return NewServerWith(h, DefaultServerLimits()) }
+
+// NewServerWith returns a server of h with the limits l; tests shorten
+// them.
+func NewServerWith(h http.Handler, l ServerLimits) *http.Server {
 	return &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
+		ReadHeaderTimeout: l.ReadHeader,
+		ReadTimeout:       l.Read,
+		WriteTimeout:      l.Write,
+		IdleTimeout:       l.Idle,
+		MaxHeaderBytes:    l.MaxHeaderBytes,
 	}
 }
 

@@ -146,11 +146,6 @@ type pickRow struct {
 	pickCell
 }
 
-func (s *Status) registerPages(mux *http.ServeMux) {
-	mux.HandleFunc("GET /{$}", s.serveIndex)
-	mux.HandleFunc("GET /batches/{id}", s.serveBatchPage)
-}
-
 func (s *Status) serveIndex(w http.ResponseWriter, r *http.Request) {
 	date := strings.TrimSpace(r.URL.Query().Get("date"))
 	p := indexPage{layoutData: layoutData{Title: "tipoff batches", Now: s.cfg.NowFunc()}, Date: date}
@@ -398,7 +393,8 @@ func (s *Status) render(w http.ResponseWriter, r *http.Request, page string, dat
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	w.Write(buf.Bytes())
+	_, err := w.Write(buf.Bytes())
+	logUndelivered(s.log, r, err)
 }
 
 type errorPage struct {
@@ -413,7 +409,7 @@ func (s *Status) writePageError(w http.ResponseWriter, r *http.Request, err erro
 	code := errorStatus(err)
 	msg := err.Error()
 	if code == http.StatusInternalServerError {
-		s.log.Error("status page failed", "path", r.URL.Path, "err", err)
+		logFailed(s.log, r, "status page failed", err)
 		msg = "internal error"
 	}
 	var buf bytes.Buffer
@@ -424,5 +420,6 @@ func (s *Status) writePageError(w http.ResponseWriter, r *http.Request, err erro
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(code)
-	w.Write(buf.Bytes())
+	_, werr := w.Write(buf.Bytes())
+	logUndelivered(s.log, r, werr)
 }

@@ -54,6 +54,12 @@ func (d *DataSource) Load(ctx context.Context) (*predict.Dataset, error) {
 	start := time.Now()
 	ds, err := d.read(ctx, d.path)
 	info := DataInfo{Path: d.path, LoadedAt: time.Now().UTC()}
+	if err != nil && ctx.Err() != nil {
+		// The caller gave up (a client that went away, a shutdown): that
+		// says nothing about the data, so the last load's verdict stands.
+		d.log.Info("data load abandoned", "path", d.path, "err", err)
+		return nil, fmt.Errorf("load data from %s: %w", d.path, err)
+	}
 	if err != nil {
 		err = fmt.Errorf("load data from %s: %w", d.path, err)
 		info.Problem = err.Error()

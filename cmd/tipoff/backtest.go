@@ -107,9 +107,10 @@ func runBacktest(ctx context.Context, m *Main, args []string) error {
 		ds, err = dataimport.ReadDir(*dir)
 	} else {
 		var db *sqlite.DB
-		db, err = sqlite.Open(ctx, cfg.DB)
+		// Read-only: a mistyped --db must not create an empty database.
+		db, err = sqlite.OpenReadOnly(ctx, cfg.DB)
 		if err != nil {
-			return fmt.Errorf("backtest: %w", err)
+			return fmt.Errorf("backtest: %w (check --db or TIPOFF_DB; \"tipoff import\" makes one)", err)
 		}
 		ds, err = db.LoadDataset(ctx)
 		db.Close()

@@ -2,7 +2,9 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"math"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -126,6 +128,33 @@ func TestBacktest_Errors(t *testing.T) {
 				t.Fatalf("got %v, want an error mentioning %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// Backtest opens the database read-only: a missing file is an error naming
+// it and is not created, and a file that is not a tipoff database is left
+// unwritten.
+func TestBacktest_ReadOnly(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	missing, empty := filepath.Join(dir, "missing.db"), filepath.Join(dir, "empty.db")
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{missing, empty} {
+		_, err := runMain(t, "backtest", "--db", path, "--from", "2025-12-01", "--to", "2025-12-01")
+		if err == nil || !strings.Contains(err.Error(), path) {
+			t.Errorf("backtest --db %s: %v; want an error naming the file", path, err)
+		}
+	}
+	if _, err := os.Stat(missing); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("backtest created %s: %v", missing, err)
+	}
+	if fi, err := os.Stat(empty); err != nil || fi.Size() != 0 {
+		t.Errorf("backtest wrote %s: %v", empty, err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("backtest left %d files in %s, want only %s", len(entries), dir, filepath.Base(empty))
 	}
 }
 

@@ -25,7 +25,8 @@ already ended is left as it is (exit 1, "already finalized").
 It changes the SQLite file (--db), or asks a coordinator to cancel
 (--coordinator URL: POST /batches/BATCH_ID/cancel on "tipoff serve" or the
 cloud coordinator, which requires an operator's token: --id-token sends a
-Google ID token for the URL from Application Default Credentials).`
+Google ID token for the URL from Application Default Credentials; TIPOFF_TOKEN,
+when set, is sent as the bearer token "tipoff serve" may require).`
 
 func runCancel(ctx context.Context, m *Main, args []string) error {
 	fs, b := newFlagSet(m, "cancel", cancelUsage)
@@ -48,7 +49,7 @@ func runCancel(ctx context.Context, m *Main, args []string) error {
 	}
 	var got batch.Batch
 	if coord != "" {
-		client, err := coordinatorClient(ctx, coord, *useToken)
+		client, err := coordinatorClient(ctx, coord, *useToken, m.Getenv("TIPOFF_TOKEN"))
 		if err != nil {
 			return fmt.Errorf("cancel: %w", err)
 		}
@@ -82,7 +83,7 @@ func runCancel(ctx context.Context, m *Main, args []string) error {
 // coordinatorClient returns a client of the coordinator's API at base,
 // sending a Google ID token for base (Application Default Credentials) when
 // useToken: what "tipoff health" and "tipoff cancel" call it with.
-func coordinatorClient(ctx context.Context, base string, useToken bool) (*httpapi.Client, error) {
+func coordinatorClient(ctx context.Context, base string, useToken bool, token string) (*httpapi.Client, error) {
 	if !strings.HasPrefix(base, "http://") && !strings.HasPrefix(base, "https://") {
 		return nil, fmt.Errorf("coordinator %q: want an http:// or https:// URL", base)
 	}
@@ -94,5 +95,5 @@ func coordinatorClient(ctx context.Context, base string, useToken bool) (*httpap
 		}
 		hc = c
 	}
-	return &httpapi.Client{BaseURL: base, HTTPClient: hc}, nil
+	return &httpapi.Client{BaseURL: base, HTTPClient: hc, Token: token}, nil
 }

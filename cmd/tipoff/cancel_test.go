@@ -67,7 +67,7 @@ func TestCancel_DB(t *testing.T) {
 func TestCancel_Coordinator(t *testing.T) {
 	t.Parallel()
 	app, bs := newCancelEnv(t, "daily")
-	srv := httptest.NewServer(app.handler())
+	srv := httptest.NewServer(app.handler(nil))
 	t.Cleanup(srv.Close)
 	out, err := runMain(t, "cancel", "--coordinator", srv.URL, bs[0].ID)
 	if err != nil || !strings.Contains(out, "finalized, cancelled") {

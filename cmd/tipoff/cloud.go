@@ -61,9 +61,9 @@ func (c *cloud) Close() error {
 }
 
 // handler is the coordinator's HTTP surface: the coordinator's routes
-// behind guard (nil: open), the pushes unless it pulls, status pages and
-// API, /metrics and /health.
-func (c *cloud) handler(guard httpapi.Middleware) http.Handler {
+// behind their groups' guards (none: open), the pushes unless it pulls,
+// status pages and API, /metrics and /health.
+func (c *cloud) handler(g httpapi.Guards) http.Handler {
 	version, commit := Version()
 	health := httpapi.NewHealth(httpapi.HealthConfig{Program: "tipoff", Version: version, Commit: commit, Role: "coordinator",
 		Checks: []httpapi.HealthCheck{{Name: "store", Check: func(ctx context.Context) error {
@@ -71,7 +71,7 @@ func (c *cloud) handler(guard httpapi.Middleware) http.Handler {
 			return err
 		}}},
 		Data: c.data.Info, Log: c.log})
-	cfg := httpapi.CoordinatorConfig{Coordinator: c.coord, Start: c.starter.Start, Auth: guard,
+	cfg := httpapi.CoordinatorConfig{Coordinator: c.coord, Start: c.starter.Start, Guards: g,
 		Status:  httpapi.NewStatus(httpapi.StatusConfig{Store: c.store, Publications: c.store, Log: c.log}),
 		Metrics: c.metrics, Health: health, Log: c.log}
 	if !c.cc.Pull {
@@ -83,10 +83,10 @@ func (c *cloud) handler(guard httpapi.Middleware) http.Handler {
 // run serves the coordinator on cc.Addr until ctx ends, with its runtime
 // and a first data load (so /health shows the data's version and a bad path
 // shows before the first run) in the background.
-func (c *cloud) run(ctx context.Context, guard httpapi.Middleware) error {
+func (c *cloud) run(ctx context.Context, g httpapi.Guards) error {
 	version, commit := Version()
-	return httpapi.Serve(ctx, c.cc.Addr, c.handler(guard), c.log,
-		[]any{"project", c.cc.Project, "data", c.data.Path(), "pull", c.cc.Pull, "auth", guard != nil, "version", version, "commit", commit},
+	return httpapi.Serve(ctx, c.cc.Addr, c.handler(g), c.log,
+		[]any{"project", c.cc.Project, "data", c.data.Path(), "pull", c.cc.Pull, "auth", !c.cc.NoAuth, "version", version, "commit", commit},
 		func(ctx context.Context) { c.data.Load(ctx) },
 		func(ctx context.Context) { c.coord.Run(ctx) })
 }

@@ -74,6 +74,7 @@ const (
 	workerAud    = "https://worker.tipoff.test"
 	pushEmail    = "push@tipoff-e2e.iam.gserviceaccount.com"
 	schedEmail   = "scheduler@tipoff-e2e.iam.gserviceaccount.com"
+	opsEmail     = "oncall@tipoff-e2e.iam.gserviceaccount.com"
 	cloudTimeout = 3 * time.Minute
 )
 
@@ -126,8 +127,8 @@ func runCloudDay(t *testing.T, f faults) {
 	if f.pull {
 		common = append(common, "--pull", "--lease", "10s")
 	}
-	coordArgs := append([]string{"coordinator", "--data", data, "--auth-audiences", coordAud,
-		"--auth-emails", pushEmail + "," + schedEmail, "--sweep-every", "500ms"}, common...)
+	coordArgs := append([]string{"coordinator", "--data", data, "--auth-audiences", coordAud, "--start-invokers", schedEmail,
+		"--push-invokers", pushEmail, "--operators", opsEmail, "--sweep-every", "500ms"}, common...)
 	if f.fail > 0 {
 		// Now and then the emulator never pushes again a message whose
 		// push failed twice (production Pub/Sub redelivers it after the
@@ -162,9 +163,12 @@ func runCloudDay(t *testing.T, f faults) {
 		{"start by another account", coord.url + "/start", token(t, is, coordAud, "intruder@elsewhere.iam.gserviceaccount.com", time.Hour), http.StatusForbidden},
 		{"start with an expired token", coord.url + "/start", token(t, is, coordAud, schedEmail, -time.Minute), http.StatusUnauthorized},
 		{"start with the worker's audience", coord.url + "/start", token(t, is, workerAud, schedEmail, time.Hour), http.StatusUnauthorized},
+		{"start by Pub/Sub's push account", coord.url + "/start", token(t, is, coordAud, pushEmail, time.Hour), http.StatusForbidden},
+		{"start by an operator", coord.url + "/start", token(t, is, coordAud, opsEmail, time.Hour), http.StatusForbidden},
+		{"sweep by the scheduler", coord.url + "/sweep", token(t, is, coordAud, schedEmail, time.Hour), http.StatusForbidden},
 		{"predict with the coordinator's audience", workers[0].url + "/predict", token(t, is, coordAud, pushEmail, time.Hour), http.StatusUnauthorized},
 	} {
-		if code, body := postWith(t, c.url, c.token, startBody, nil); code != c.want {
+		if code, body := postWith(t, c.url, c.token, startBody, jsonType); code != c.want {
 			t.Fatalf("%s: status %d (%s), want %d", c.name, code, body, c.want)
 		}
 	}
@@ -174,12 +178,12 @@ func runCloudDay(t *testing.T, f faults) {
 
 	// Start the day, twice: the second finds the first's batch.
 	sched := token(t, is, coordAud, schedEmail, time.Hour)
-	code, body := postWith(t, coord.url+"/start", sched, startBody, nil)
+	code, body := postWith(t, coord.url+"/start", sched, startBody, jsonType)
 	var started httpapi.StartResponse
 	if code != http.StatusAccepted || json.Unmarshal([]byte(body), &started) != nil || !started.Created || started.Total == 0 {
 		t.Fatalf("start: %d %s; want 202 with a created batch", code, body)
 	}
-	code, body = postWith(t, coord.url+"/start", sched, startBody, nil)
+	code, body = postWith(t, coord.url+"/start", sched, startBody, jsonType)
 	var again httpapi.StartResponse
 	if code != http.StatusAccepted || json.Unmarshal([]byte(body), &again) != nil || again.Created || again.BatchID != started.BatchID {
 		t.Fatalf("second start: %d %s; want 202 with batch %s, not created", code, body, started.BatchID)
@@ -194,7 +198,8 @@ func runCloudDay(t *testing.T, f faults) {
 	}
 	stopped := []*service{}
 	began := time.Now()
-	client := &httpapi.Client{BaseURL: coord.url}
+	ops := token(t, is, coordAud, opsEmail, time.Hour)
+	client := &httpapi.Client{BaseURL: coord.url, Token: ops}
 	var b batch.Batch
 	for {
 		select {
@@ -272,18 +277,18 @@ func runCloudDay(t *testing.T, f faults) {
 
 	checkCloudBatch(t, store, data, b)
 	if !f.disrupt { // a restart resets the counters
-		checkCloudMetrics(t, coord.url, b)
+		checkCloudMetrics(t, coord.url, ops, b)
 	}
 	checkCloudEvents(t, q, b)
 
 	// The operators' health check reads the same state through the
-	// coordinator's API.
-	out, err := runMain(t, "health", "--coordinator", coord.url, "--date", cloudDate, "--run", "e2e", "--json")
+	// coordinator's API, with an operator's token.
+	out, stderr, err := runWithEnv(t, map[string]string{"TIPOFF_TOKEN": ops}, "health", "--coordinator", coord.url, "--date", cloudDate, "--run", "e2e", "--json")
 	var health struct {
 		Status string `json:"status"`
 	}
 	if err != nil || json.Unmarshal([]byte(out), &health) != nil || health.Status != "healthy" {
-		t.Errorf("tipoff health --coordinator: %v\n%s", err, out)
+		t.Errorf("tipoff health --coordinator: %v\n%s\n%s", err, out, stderr)
 	}
 
 	// SIGTERM stops each service within 10 s, cleanly.
@@ -369,9 +374,9 @@ func checkCloudBatch(t *testing.T, store *gcpfirestore.Store, data string, b bat
 
 // checkCloudMetrics checks the coordinator counted each outcome once,
 // however many copies arrived.
-func checkCloudMetrics(t *testing.T, url string, b batch.Batch) {
+func checkCloudMetrics(t *testing.T, url, token string, b batch.Batch) {
 	t.Helper()
-	code, body := getBody(t, url+"/metrics")
+	code, body := getBody(t, url+"/metrics", token)
 	if code != http.StatusOK {
 		t.Fatalf("GET /metrics: %d", code)
 	}
@@ -865,6 +870,9 @@ func tail(s string, n int) string {
 
 // postWith POSTs body with a bearer token (none for "") and returns the
 // status and body.
+// jsonType is the header of a JSON request body.
+var jsonType = map[string]string{"Content-Type": "application/json"}
+
 func postWith(t *testing.T, url, token string, body []byte, headers map[string]string) (int, string) {
 	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, url, bytes.NewReader(body))
@@ -886,11 +894,14 @@ func postWith(t *testing.T, url, token string, body []byte, headers map[string]s
 	return resp.StatusCode, string(b)
 }
 
-func getBody(t *testing.T, url string) (int, string) {
+func getBody(t *testing.T, url, token string) (int, string) {
 	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

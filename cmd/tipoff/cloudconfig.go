@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 
 	"tipoff/gcpfirestore"
@@ -29,7 +31,12 @@ type cloudConfig struct {
 	PubsubSetup bool
 
 	AuthAudiences []string
-	AuthEmails    []string
+	// AuthEmails may call every route group that names no accounts of its
+	// own: StartInvokers (the scheduler's /start), PushInvokers (Pub/Sub's
+	// pushes) and Operators (reads and operator verbs).
+	AuthEmails                             []string
+	StartInvokers, PushInvokers, Operators []string
+	role                                   string // "coordinator" or "worker"
 	// AuthKeysURL replaces Google's ID-token signing keys endpoint, for
 	// tests with an issuer of their own.
 	AuthKeysURL string
@@ -40,7 +47,7 @@ type cloudConfig struct {
 // cloud binds the cloud services' flags, with defaults from TIPOFF_* (and
 // GOOGLE_CLOUD_PROJECT, and PORT as Cloud Run sets it).
 func (b *flagBinder) cloud() *cloudConfig {
-	cc := &cloudConfig{Addr: "127.0.0.1:8080", FirestorePrefix: "tipoff"}
+	cc := &cloudConfig{Addr: "127.0.0.1:8080", FirestorePrefix: "tipoff", role: b.fs.Name()}
 	b.env.String("TIPOFF_ADDR", &cc.Addr)
 	// Cloud Run tells a container where to listen by PORT: it wins over
 	// TIPOFF_ADDR, which could otherwise leave the service deaf.
@@ -70,6 +77,13 @@ func (b *flagBinder) cloud() *cloudConfig {
 	b.env.String("TIPOFF_AUTH_AUDIENCES", &audiences)
 	b.env.String("TIPOFF_AUTH_EMAILS", &emails)
 	cc.AuthAudiences, cc.AuthEmails = splitList(audiences), splitList(emails)
+	groups := map[string]*[]string{"start-invokers": &cc.StartInvokers, "push-invokers": &cc.PushInvokers, "operators": &cc.Operators}
+	for name, list := range groups {
+		env := "TIPOFF_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+		*list = splitList(b.env.Get(env))
+		b.fs.Func(name, "comma-separated service `accounts` allowed to call the "+name+" route group; default --auth-emails ("+env+")",
+			func(s string) error { *list = splitList(s); return nil })
+	}
 	b.env.String("TIPOFF_AUTH_KEYS_URL", &cc.AuthKeysURL)
 	b.env.Bool("TIPOFF_INSECURE_NO_AUTH", &cc.NoAuth)
 
@@ -82,7 +96,7 @@ func (b *flagBinder) cloud() *cloudConfig {
 	fs.BoolVar(&cc.PubsubSetup, "pubsub-setup", cc.PubsubSetup, "create missing topics and subscriptions, for the emulator (TIPOFF_PUBSUB_SETUP)")
 	fs.Func("auth-audiences", "comma-separated `audiences` an OIDC token may be for: the service URL, or those set on the push subscriptions and scheduler job (TIPOFF_AUTH_AUDIENCES or TIPOFF_AUTH_AUDIENCE)",
 		func(s string) error { cc.AuthAudiences = splitList(s); return nil })
-	fs.Func("auth-emails", "comma-separated service `accounts` allowed to call: the push subscriptions' and the scheduler's (TIPOFF_AUTH_EMAILS)",
+	fs.Func("auth-emails", "comma-separated service `accounts` allowed to call every route group not given its own (TIPOFF_AUTH_EMAILS)",
 		func(s string) error { cc.AuthEmails = splitList(s); return nil })
 	fs.StringVar(&cc.AuthKeysURL, "auth-keys-url", cc.AuthKeysURL, "fetch the ID-token signing keys (JWKS) from `url` instead of Google's, for tests with their own issuer (TIPOFF_AUTH_KEYS_URL)")
 	fs.BoolVar(&cc.NoAuth, "insecure-no-auth", cc.NoAuth, "accept pushes and starts without an OIDC token: only for loopback development (TIPOFF_INSECURE_NO_AUTH)")
@@ -102,8 +116,11 @@ func (cc *cloudConfig) validate() error {
 		if len(cc.AuthAudiences) == 0 {
 			errs = append(errs, errors.New("auth-audiences: empty: name the audiences callers' tokens are for (or --insecure-no-auth for loopback development)"))
 		}
-		if len(cc.AuthEmails) == 0 {
-			errs = append(errs, errors.New("auth-emails: empty: name the service accounts allowed to call (or --insecure-no-auth for loopback development)"))
+		groups := cc.groups()
+		for _, name := range slices.Sorted(maps.Keys(groups)) {
+			if len(groups[name]) == 0 {
+				errs = append(errs, fmt.Errorf("%s and auth-emails: empty: name the service accounts allowed to call (or --insecure-no-auth for loopback development)", name))
+			}
 		}
 	}
 	if cc.AuthKeysURL != "" {
@@ -124,19 +141,38 @@ func splitList(s string) []string {
 	return out
 }
 
-// auth returns the OIDC check for the service's state-changing endpoints,
-// or nil (with a warning) when it is turned off.
-func (cc *cloudConfig) auth(ctx context.Context, limit int64, log *slog.Logger) (httpapi.Middleware, error) {
+// groups returns the accounts allowed to call each route group the
+// service serves: its own list, or else AuthEmails.
+func (cc *cloudConfig) groups() map[string][]string {
+	or := func(l []string) []string {
+		if len(l) > 0 {
+			return l
+		}
+		return cc.AuthEmails
+	}
+	if cc.role == "worker" {
+		return map[string][]string{"push-invokers": or(cc.PushInvokers)}
+	}
+	return map[string][]string{"start-invokers": or(cc.StartInvokers), "push-invokers": or(cc.PushInvokers), "operators": or(cc.Operators)}
+}
+
+// guards returns the OIDC check of each route group, each accepting only
+// its own accounts, or none (with a warning) when auth is turned off.
+func (cc *cloudConfig) guards(ctx context.Context, limit int64, log *slog.Logger) (httpapi.Guards, error) {
 	if cc.NoAuth {
-		log.Warn("OIDC authentication is off (--insecure-no-auth): anyone who reaches this service can start runs and push messages")
-		return nil, nil
+		log.Warn("OIDC authentication is off (--insecure-no-auth): anyone who reaches this service can start runs, push messages and read state")
+		return httpapi.Guards{}, nil
 	}
-	a, err := httpapi.NewAuth(ctx, httpapi.AuthConfig{Audiences: cc.AuthAudiences, Emails: cc.AuthEmails,
-		KeysURL: cc.AuthKeysURL, MaxBodyBytes: limit}, log)
-	if err != nil {
-		return nil, err
+	m := map[string]httpapi.Middleware{}
+	for name, emails := range cc.groups() {
+		a, err := httpapi.NewAuth(ctx, httpapi.AuthConfig{Audiences: cc.AuthAudiences, Emails: emails,
+			KeysURL: cc.AuthKeysURL, MaxBodyBytes: limit}, log.With("group", name))
+		if err != nil {
+			return httpapi.Guards{}, fmt.Errorf("%s: %w", name, err)
+		}
+		m[name] = a.Wrap
 	}
-	return a.Wrap, nil
+	return httpapi.Guards{Start: m["start-invokers"], Push: m["push-invokers"], Operator: m["operators"]}, nil
 }
 
 // openQueue connects to Pub/Sub (the emulator when PUBSUB_EMULATOR_HOST is

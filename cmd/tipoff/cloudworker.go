@@ -36,7 +36,7 @@ func runCloudWorker(ctx context.Context, m *Main, cfg Config, cc *cloudConfig, p
 		return err
 	}
 	defer queue.Close()
-	guard, err := cc.auth(ctx, httpapi.DefaultMaxPushBytes, log)
+	guards, err := cc.guards(ctx, httpapi.DefaultMaxPushBytes, log)
 	if err != nil {
 		return err
 	}
@@ -48,7 +48,7 @@ func runCloudWorker(ctx context.Context, m *Main, cfg Config, cc *cloudConfig, p
 	health := httpapi.NewHealth(httpapi.HealthConfig{Program: "tipoff", Version: version, Commit: commit, Role: "worker", Log: log})
 	sink := batch.PublishOutcomes(queue)
 	h := httpapi.NewWorkerHandler(httpapi.WorkerConfig{Handler: j.Handle, Sink: sink, DecodePush: gcppubsub.DecodePush,
-		Auth: guard, Metrics: metrics, Health: health, Name: name, Log: log})
+		Auth: guards.Push, Metrics: metrics, Health: health, Name: name, Log: log})
 	var loops []func(context.Context)
 	if cc.Pull {
 		w := batch.NewWorker(queue, j.Handle, sink, log, batch.WorkerConfig{Name: name, Concurrency: cfg.Workers, BatchSize: cfg.Receive, Observer: metrics})

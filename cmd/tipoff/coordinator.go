@@ -14,7 +14,8 @@ Runs the cloud shape's coordinator as an HTTP service (Cloud Run): batch state
 in Firestore, work over Pub/Sub.
 
   POST /start        start a date's run: body {"date":"YYYY-MM-DD","run":"daily",
-                     "options":{...}}, every field optional; answers 202 with the
+                     "options":{...}}, every field optional, sent as
+                     Content-Type application/json (else 415); answers 202 with the
                      batch id at once and fans the requests out in the
                      background. Idempotent: the same date and run label, or a
                      retry of the same Cloud Scheduler tick
@@ -36,9 +37,13 @@ files in the documented columns, or a SQLite file made by "tipoff import"
 (copied to a temporary file first, so a read-only or network mount works).
 Each batch records the data version it used (meta data_version).
 
-Pushes, /start, /sweep and cancel must carry a Google-signed OIDC token for one of
---auth-audiences from one of --auth-emails: 401 without a valid token, 403
-for another caller. With --pull the coordinator receives outcomes and dead
+Every route but /health must carry a Google-signed OIDC token for one of
+--auth-audiences from an account of the route's group: /start the
+--start-invokers (the scheduler), the pushes the --push-invokers (Pub/Sub's
+push account), the reads (/, /batches/{id}, /api/..., /metrics) and the
+operator verbs (/sweep, cancel) the --operators; a group given no accounts
+takes --auth-emails. 401 without a valid token, 403 for another group's
+caller. GET /health answers anyone (probes carry no token). With --pull the coordinator receives outcomes and dead
 letters from pull subscriptions instead. It sweeps and relays the
 batch-events outbox every --sweep-every, and stops within 10 s of SIGTERM
 without losing an acknowledged message.`
@@ -86,9 +91,9 @@ func runCoordinator(ctx context.Context, m *Main, args []string) error {
 		return err
 	}
 	defer c.Close()
-	guard, err := cc.auth(ctx, httpapi.DefaultMaxPushBytes, log)
+	guards, err := cc.guards(ctx, httpapi.DefaultMaxPushBytes, log)
 	if err != nil {
 		return err
 	}
-	return c.run(ctx, guard)
+	return c.run(ctx, guards)
 }

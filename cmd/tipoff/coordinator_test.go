@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"tipoff/pipeline"
 )
 
@@ -82,6 +84,40 @@ func TestCloudConfig_DeployEnv(t *testing.T) {
 	}
 	if err := cc.validate(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Each route group takes its accounts from its own variable, and a group
+// given none falls back to TIPOFF_AUTH_EMAILS; with neither it is refused.
+func TestCloudConfig_RouteGroups(t *testing.T) {
+	t.Parallel()
+	parse := func(role string, env map[string]string) (*cloudConfig, error) {
+		env["TIPOFF_PROJECT"], env["TIPOFF_AUTH_AUDIENCE"] = "p", "https://coordinator.example"
+		_, b := newFlagSet(&Main{Stderr: &bytes.Buffer{}, Getenv: func(k string) string { return env[k] }}, role, "")
+		cc := b.cloud()
+		if _, err := b.parse(nil); err != nil {
+			t.Fatal(err)
+		}
+		return cc, cc.validate()
+	}
+	cc, err := parse("coordinator", map[string]string{"TIPOFF_START_INVOKERS": "sched@p", "TIPOFF_PUSH_INVOKERS": "push@p",
+		"TIPOFF_OPERATORS": "a@p, b@p"})
+	want := map[string][]string{"start-invokers": {"sched@p"}, "push-invokers": {"push@p"}, "operators": {"a@p", "b@p"}}
+	if err != nil || !cmp.Equal(cc.groups(), want) {
+		t.Errorf("groups from their variables: %v, %v; want %v", cc.groups(), err, want)
+	}
+	cc, err = parse("coordinator", map[string]string{"TIPOFF_AUTH_EMAILS": "old@p", "TIPOFF_OPERATORS": "ops@p"})
+	want = map[string][]string{"start-invokers": {"old@p"}, "push-invokers": {"old@p"}, "operators": {"ops@p"}}
+	if err != nil || !cmp.Equal(cc.groups(), want) {
+		t.Errorf("groups falling back to TIPOFF_AUTH_EMAILS: %v, %v; want %v", cc.groups(), err, want)
+	}
+	if _, err = parse("coordinator", map[string]string{"TIPOFF_PUSH_INVOKERS": "push@p"}); err == nil ||
+		!strings.Contains(err.Error(), "start-invokers and auth-emails: empty") || !strings.Contains(err.Error(), "operators and auth-emails: empty") {
+		t.Errorf("coordinator without start invokers or operators: %v; want both named", err)
+	}
+	// The worker serves pushes only.
+	if cc, err = parse("worker", map[string]string{"TIPOFF_PUSH_INVOKERS": "push@p"}); err != nil || len(cc.groups()) != 1 {
+		t.Errorf("worker with push invokers: %v, %v", cc.groups(), err)
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"tipoff/httpapi"
 	"tipoff/pipeline"
 	"tipoff/predict"
+	"tipoff/sqlite"
 )
 
 const healthUsage = `Usage: tipoff health [--date D] [--run LABEL] [--db FILE | --coordinator URL] [--daily HH:MM] [--json]
@@ -28,9 +29,9 @@ or timed out and why, players stuck without an outcome past their item
 timeout, finalize attempts, whether the day's picks were published and the
 export file holds them, and dead-lettered messages.
 
-It reads the SQLite file (--db), or a coordinator's status API
-(--coordinator URL: "tipoff serve" or the cloud coordinator), checking that
-the coordinator answers. Without --run it checks the newest batch of the
+It reads the SQLite file (--db, read-only: never created or written), or a
+coordinator's status API (--coordinator URL: "tipoff serve" or the cloud
+coordinator), checking that the coordinator answers. Without --run it checks the newest batch of the
 date, whatever its run label.
 
 Output: one line per check, coloured on a terminal; --json for machines.
@@ -103,7 +104,7 @@ func runHealth(ctx context.Context, m *Main, args []string) error {
 
 	var rep health.Report
 	if coord != "" {
-		rep, err = healthFromCoordinator(ctx, coord, useToken, in)
+		rep, err = healthFromCoordinator(ctx, coord, useToken, m.Getenv("TIPOFF_TOKEN"), in)
 		if err != nil {
 			return err
 		}
@@ -126,26 +127,26 @@ func runHealth(ctx context.Context, m *Main, args []string) error {
 	return nil
 }
 
-// healthFromDB checks the SQLite file. A file that does not exist is
-// reported unhealthy, and not created.
+// healthFromDB checks the SQLite file, opened read-only: health never
+// creates, migrates or writes a database, and a missing one is unhealthy.
 func healthFromDB(ctx context.Context, cfg Config, in health.Input) health.Report {
 	source := "db " + cfg.DB
-	if _, err := os.Stat(cfg.DB); err != nil {
+	db, err := sqlite.OpenReadOnly(ctx, cfg.DB)
+	if err != nil {
 		return withSource(emptyReport(in), source, health.Check{Name: "store", Level: health.Fail, Message: fmt.Sprintf("cannot read %s: %v", cfg.DB, err)})
 	}
-	app, err := openEmbedded(ctx, cfg, pipeline.Settings{}, nil, discardLogger())
-	if err != nil {
-		return withSource(emptyReport(in), source, health.Check{Name: "store", Level: health.Fail, Message: fmt.Sprintf("cannot open %s: %v", cfg.DB, err)})
-	}
-	defer app.Close()
-	src := httpapi.NewStatus(app.statusConfig(func() time.Time { return in.Now }))
+	defer db.Close()
+	queue := sqlite.NewQueue(db, sqlite.QueueConfig{})
+	defer queue.Close()
+	src := httpapi.NewStatus(httpapi.StatusConfig{Store: sqlite.NewStore(db), Publications: db, DeadLetters: queue, QueueDepths: queue.Depths,
+		Export: httpapi.ExportDir(cfg.ExportDir), NowFunc: func() time.Time { return in.Now }, Log: discardLogger()})
 	return withSource(health.Assess(ctx, src, in), source, health.Check{Name: "store", Level: health.OK, Message: cfg.DB + " opened"})
 }
 
 // healthFromCoordinator checks through a coordinator's API.
-func healthFromCoordinator(ctx context.Context, base string, useToken bool, in health.Input) (health.Report, error) {
+func healthFromCoordinator(ctx context.Context, base string, useToken bool, token string, in health.Input) (health.Report, error) {
 	source := "coordinator " + base
-	client, err := coordinatorClient(ctx, base, useToken)
+	client, err := coordinatorClient(ctx, base, useToken, token)
 	if err != nil {
 		return health.Report{}, fmt.Errorf("health: %w", err)
 	}

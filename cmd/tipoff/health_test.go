@@ -372,6 +372,28 @@ func TestHealth_NoFile(t *testing.T) {
 	}
 }
 
+// A file that is not yet a tipoff database is unhealthy and left as it
+// was: health opens it read-only, so it never migrates or writes it.
+func TestHealth_NotWritten(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "empty.db")
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, code := runHealthJSON(t, "--db", path, "--date", today())
+	wantHealth(t, r, 1, health.Unhealthy, map[string]health.Level{"store": health.Fail})
+	if code != 1 || !strings.Contains(r.Checks[0].Message, path) {
+		t.Errorf("exit %d, store check %q; want 1 and a message naming %s", code, r.Checks[0].Message, path)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Size() != 0 {
+		t.Errorf("health wrote %s: %v", path, err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("health left %d files beside the database, want none", len(entries)-1)
+	}
+}
+
 // Through a coordinator's API the checks say the same as from the file;
 // an unreachable coordinator is unhealthy.
 func TestHealth_Coordinator(t *testing.T) {
@@ -511,7 +533,7 @@ func TestServe_Observability(t *testing.T) {
 	wg.Go(func() { app.coord.Run(ctx) })
 	w := app.worker("serve", nil)
 	wg.Go(func() { w.Run(ctx) })
-	srv := httptest.NewServer(app.handler())
+	srv := httptest.NewServer(app.handler(nil))
 	defer srv.Close()
 
 	const trace = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -520,6 +542,7 @@ func TestServe_Observability(t *testing.T) {
 		t.Fatal(err)
 	}
 	req.Header.Set("Traceparent", "00-"+trace+"-00f067aa0ba902b7-01")
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -18,8 +18,15 @@ SQLite file) report, re-drives overdue players, enforces deadlines, finalizes
 each batch exactly once and relays its event, and serves on --addr (loopback
 by default) the status pages and API, /metrics, and the coordinator's
 routes, the same as the cloud coordinator's (see "tipoff help coordinator"):
-POST /start to start a date's run, POST /batches/{id}/cancel to cancel one.
-It has no authentication: keep it on loopback.
+POST /start (a JSON body, Content-Type application/json) to start a date's
+run, POST /batches/{id}/cancel to cancel one.
+
+On loopback (the default) it is open. Anywhere else (:8080, 0.0.0.0, another
+IP or a name) it refuses to start unless TIPOFF_TOKEN is set (in the
+environment only: flags show in ps) - then every route but /health needs
+"Authorization: Bearer $TIPOFF_TOKEN", which "tipoff health/cancel
+--coordinator" send - or --insecure-listen-any leaves it open to anyone who
+can reach it, with a warning in the log.
 
 With --daily, it starts the day's run at that time of day in the league's time
 zone (America/New_York). After a restart it catches up a run missed while it
@@ -41,9 +48,15 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	dailyAt := ""
 	b.env.String("TIPOFF_DAILY", &dailyAt)
 	fs.StringVar(&dailyAt, "daily", dailyAt, "start the day's run every day at `HH:MM` league time (TIPOFF_DAILY)")
+	token, insecure := m.Getenv("TIPOFF_TOKEN"), false
+	b.env.Bool("TIPOFF_INSECURE_LISTEN_ANY", &insecure)
+	fs.BoolVar(&insecure, "insecure-listen-any", insecure, "serve an address other than loopback without TIPOFF_TOKEN: anyone who reaches it may start and cancel runs (TIPOFF_INSECURE_LISTEN_ANY)")
 	cfg, err := b.parse(args)
 	if err != nil {
 		return err
+	}
+	if token == "" && !insecure && !httpapi.IsLoopback(addr) {
+		return fmt.Errorf("serve: --addr %s is not loopback: set TIPOFF_TOKEN to require a bearer token, or pass --insecure-listen-any", addr)
 	}
 	var sched *pipeline.Daily
 	if dailyAt != "" {
@@ -54,6 +67,12 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 		sched = &d
 	}
 	log := cfg.Logger(m.Stderr, "")
+	var guard httpapi.Middleware
+	if token != "" {
+		guard = httpapi.RequireToken(token, log)
+	} else if !httpapi.IsLoopback(addr) {
+		log.Warn("INSECURE: serving a non-loopback address without TIPOFF_TOKEN (--insecure-listen-any): anyone who reaches it can start and cancel runs", "addr", addr)
+	}
 	app, err := openEmbedded(ctx, cfg, pc.settings(cfg), nil, log)
 	if err != nil {
 		return err
@@ -67,7 +86,7 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	if sched != nil {
 		loops = append(loops, func(ctx context.Context) { app.daily(ctx, *sched) })
 	}
-	return httpapi.Serve(ctx, addr, app.handler(), log, []any{"db", cfg.DB, "workers", cfg.Workers, "daily", dailyAt}, loops...)
+	return httpapi.Serve(ctx, addr, app.handler(guard), log, []any{"db", cfg.DB, "workers", cfg.Workers, "daily", dailyAt, "token", token != ""}, loops...)
 }
 
 // daily starts the day's run at the scheduled time, catching up a run that

@@ -54,6 +54,8 @@ func TestStart_SameAnswersBothShapes(t *testing.T) {
 			status: http.StatusBadRequest, errHas: "X-CloudScheduler-ScheduleTime"},
 		{name: "another origin", body: `{"date":"` + date + `","run":"c"}`, headers: map[string]string{"Origin": "http://evil.example"},
 			status: http.StatusForbidden, errHas: "origin"},
+		{name: "form", body: `date=2025-12-01`, headers: map[string]string{"Content-Type": "application/x-www-form-urlencoded"},
+			status: http.StatusUnsupportedMediaType, errHas: "want application/json"},
 		{name: "too large", body: `{"run":"` + strings.Repeat("x", 70<<10) + `"}`, status: http.StatusRequestEntityTooLarge},
 	}
 
@@ -71,7 +73,7 @@ func TestStart_SameAnswersBothShapes(t *testing.T) {
 	if err := emb.db.ImportDataset(t.Context(), league); err != nil {
 		t.Fatal(err)
 	}
-	embedded := httptest.NewServer(emb.handler())
+	embedded := httptest.NewServer(emb.handler(nil))
 	t.Cleanup(embedded.Close)
 	got := map[string][]string{"embedded": answers(t, embedded.URL, cases)}
 
@@ -93,7 +95,7 @@ func TestStart_SameAnswersBothShapes(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cl.Close() })
-	cloudSrv := httptest.NewServer(cl.handler(nil))
+	cloudSrv := httptest.NewServer(cl.handler(httpapi.Guards{}))
 	t.Cleanup(cloudSrv.Close)
 	got["cloud"] = answers(t, cloudSrv.URL, cases)
 
@@ -115,6 +117,7 @@ func answers(t *testing.T, base string, cases []startCase) []string {
 		if err != nil {
 			t.Fatal(err)
 		}
+		req.Header.Set("Content-Type", "application/json")
 		for k, v := range c.headers {
 			req.Header.Set(k, v)
 		}
