@@ -90,7 +90,7 @@ func BenchmarkBatchPage_BusiestDay(b *testing.B) {
 	if _, err := os.Stat(pipeline.ExportPath(cfg.ExportDir, date)); err != nil {
 		b.Fatalf("export of %s: %v", date, err)
 	}
-	srv := httptest.NewServer(app.handler())
+	srv := httptest.NewServer(app.handler(nil))
 	defer srv.Close()
 	url := srv.URL + "/batches/" + sum.batch.ID
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
