@@ -1,6 +1,7 @@
 package gcpfirestore_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -268,4 +269,56 @@ func BenchmarkStore_Published(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// fencedPublish is the publication as a fenced write for the conformance
+// suite: the mark travels as the data version.
+func fencedPublish(s *gcpfirestore.Store) batchtest.FencedWrite {
+	date := func(ctx context.Context, batchID string) (batch.Batch, predict.Date, error) {
+		b, err := s.GetBatch(ctx, batchID)
+		if err != nil {
+			return b, 0, err
+		}
+		d, err := predict.ParseDate(b.Key.Date)
+		return b, d, err
+	}
+	return batchtest.FencedWrite{
+		Store: s,
+		Write: func(ctx context.Context, batchID string, lease batch.LeaseToken, mark string) error {
+			b, d, err := date(ctx, batchID)
+			if err != nil {
+				return err
+			}
+			pub := publication(batchID, b.CreatedAt, 2)
+			pub.Date, pub.DataVersion, pub.Fence = d, mark, lease
+			for _, pl := range pub.Players {
+				for i := range pl.Predictions {
+					pl.Predictions[i].Date = d
+				}
+			}
+			return s.Publish(ctx, pub)
+		},
+		Written: func(ctx context.Context, batchID string) (string, error) {
+			_, d, err := date(ctx, batchID)
+			if err != nil {
+				return "", err
+			}
+			pub, err := s.Published(ctx, d)
+			if errors.Is(err, batch.ErrNotFound) {
+				return "", nil
+			}
+			if err != nil {
+				return "", err
+			}
+			return pub.DataVersion, nil
+		},
+	}
+}
+
+func TestStore_PublishFenced(t *testing.T) {
+	t.Parallel()
+	batchtest.RequireEnv(t, "FIRESTORE_EMULATOR_HOST")
+	batchtest.RunFencedWriteTests(t, func(t *testing.T) batchtest.FencedWrite {
+		return fencedPublish(mustOpen(t, batchtest.UniqueID(t), gcpfirestore.Config{}))
+	})
 }
