@@ -196,7 +196,14 @@ func (e *Engine) Record(ctx context.Context, rec OutcomeRecord) (Recorded, error
 
 // finalizeQuietly tries to finalize and logs instead of returning errors: the
 // caller's own work succeeded, and the sweeper retries a failed finalize.
+//
+// The finalize does not run on the caller's deadline (a push handler's is
+// short, and a finalize cut off mid-way holds the lease until it expires):
+// it runs for at most the lease, after which its writes would be refused
+// anyway.
 func (e *Engine) finalizeQuietly(ctx context.Context, batchID string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.LeaseTTL)
+	defer cancel()
 	_, err := e.Finalize(ctx, batchID)
 	switch {
 	case err == nil, errors.Is(err, ErrFinalized), errors.Is(err, ErrConflict), errors.Is(err, ErrPending):
