@@ -365,3 +365,45 @@ func PlausibleID(id string) bool {
 	}
 	return true
 }
+
+// LeaseToken is a fencing token: it names one acquisition of a batch's
+// finalize lease. Epoch is the batch's FinalizeAttempts right after that
+// acquisition; every acquire, by any owner, including the holder renewing,
+// increments it, so a token is current only while no later acquire has
+// happened. Every side effect of a finalize (the publication, the export,
+// the finalized event) is written under its token and refused once the
+// token is stale, so a finalizer that stalled past its lease and woke after
+// another took over cannot overwrite the newer finalizer's work.
+type LeaseToken struct {
+	BatchID string `json:"batch_id"`
+	Owner   string `json:"owner"`
+	Epoch   int    `json:"epoch"`
+}
+
+// IsZero reports whether t names no lease.
+func (t LeaseToken) IsZero() bool { return t == LeaseToken{} }
+
+// String returns "owner#epoch".
+func (t LeaseToken) String() string { return fmt.Sprintf("%s#%d", t.Owner, t.Epoch) }
+
+// LeaseToken returns the token of b's current finalize lease. It names a
+// lease only while b is finalizing.
+func (b Batch) LeaseToken() LeaseToken {
+	return LeaseToken{BatchID: b.ID, Owner: b.Lease.Owner, Epoch: b.FinalizeAttempts}
+}
+
+// CheckLease reports whether t is the current lease of a batch found in
+// state st with lease owner owner and finalize attempts epoch: nil if the
+// batch is finalizing under exactly t (a lease that expired but was not
+// taken over still counts as held), an error wrapping [ErrLeaseLost] naming
+// what changed otherwise. Stores call it inside the transaction of a fenced
+// write, on the batch as that transaction reads it.
+func CheckLease(t LeaseToken, st State, owner string, epoch int) error {
+	switch {
+	case st != Finalizing:
+		return fmt.Errorf("%w: batch %s is %s; lease %s is no longer held", ErrLeaseLost, t.BatchID, st, t)
+	case owner != t.Owner || epoch != t.Epoch:
+		return fmt.Errorf("%w: batch %s: lease %s was taken over by %s#%d", ErrLeaseLost, t.BatchID, t, owner, epoch)
+	}
+	return nil
+}

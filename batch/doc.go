@@ -42,4 +42,10 @@
 //   - A batch leaves running only when every item has an outcome, and is
 //     finalized exactly once, with exactly one finalized event
 //     (batchtest: Finalize/Concurrent, Finalize/LeaseTakeover).
+//   - Every write of a finalize (the publication, the export, the
+//     finalized event) is fenced by the [LeaseToken] of the acquire it runs
+//     under: once another acquire has happened the write is refused with
+//     [ErrLeaseLost], so a finalizer that stalled past its lease changes
+//     nothing when it wakes (batchtest: Fence/TakeoverFencesFirst,
+//     RunFencedWriteTests on each backend's Publish).
 package batch

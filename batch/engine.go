@@ -19,17 +19,25 @@ import (
 // for the prediction job, consolidate the predictions into the day's
 // published set and write the export. It runs while the caller holds the
 // finalize lease and may run again if a finalizer dies before completing, so
-// it must be idempotent. It returns the payload of the finalized event.
+// it must be idempotent. b is the batch as the acquire left it: every write
+// the function makes must be fenced by b.LeaseToken() (checked in the same
+// commit where the store allows, right before the write where it does not)
+// and it must stop with an error wrapping [ErrLeaseLost] once the token is
+// stale. It returns the payload of the finalized event.
 type FinalizeFunc func(ctx context.Context, b Batch) (eventPayload []byte, err error)
 
 // EngineConfig configures an [Engine]. Zero fields take defaults.
 type EngineConfig struct {
-	// Owner names this process in finalize leases; default host:pid. Each
-	// Finalize call holds the lease under its own token, Owner/N, so two
-	// goroutines of one engine never both believe they hold it.
+	// Owner names this process in finalize leases; default
+	// host:pid:random, since containers of one service often share a host
+	// name and a pid. Each Finalize call holds the lease as Owner/N, so two
+	// goroutines of one engine never both believe they hold it; the
+	// lease's epoch ([LeaseToken]) fences whatever the owner names.
 	Owner string
-	// LeaseTTL is how long a finalize lease lasts; default 1 minute. A
-	// finalizer that dies holding it is taken over after it expires.
+	// LeaseTTL is how long a finalize lease lasts; default
+	// [DefaultLeaseTTL]. A finalizer that dies or stalls holding it is taken
+	// over after it expires, and its later writes are refused
+	// ([ErrLeaseLost]). It must exceed the time a finalize takes.
 	LeaseTTL time.Duration
 	// DispatchChunk is how many items are published per outbox round;
 	// default 500.
@@ -43,6 +51,9 @@ type EngineConfig struct {
 	// Observer is told what happens, for metrics; default none.
 	Observer Observer
 }
+
+// DefaultLeaseTTL is the finalize lease's default length.
+const DefaultLeaseTTL = time.Minute
 
 // Engine drives batches through their life on a [Store] and a [Queue]:
 // create, dispatch from the outbox, record outcomes, finalize exactly once,
@@ -61,10 +72,12 @@ type Engine struct {
 func NewEngine(store Store, queue Queue, log *slog.Logger, cfg EngineConfig) *Engine {
 	if cfg.Owner == "" {
 		host, _ := os.Hostname()
-		cfg.Owner = host + ":" + strconv.Itoa(os.Getpid())
+		var r [4]byte
+		_, _ = rand.Read(r[:])
+		cfg.Owner = host + ":" + strconv.Itoa(os.Getpid()) + ":" + hex.EncodeToString(r[:])
 	}
 	if cfg.LeaseTTL <= 0 {
-		cfg.LeaseTTL = time.Minute
+		cfg.LeaseTTL = DefaultLeaseTTL
 	}
 	if cfg.DispatchChunk <= 0 {
 		cfg.DispatchChunk = 500
@@ -183,7 +196,14 @@ func (e *Engine) Record(ctx context.Context, rec OutcomeRecord) (Recorded, error
 
 // finalizeQuietly tries to finalize and logs instead of returning errors: the
 // caller's own work succeeded, and the sweeper retries a failed finalize.
+//
+// The finalize does not run on the caller's deadline (a push handler's is
+// short, and a finalize cut off mid-way holds the lease until it expires):
+// it runs for at most the lease, after which its writes would be refused
+// anyway.
 func (e *Engine) finalizeQuietly(ctx context.Context, batchID string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.LeaseTTL)
+	defer cancel()
 	_, err := e.Finalize(ctx, batchID)
 	switch {
 	case err == nil, errors.Is(err, ErrFinalized), errors.Is(err, ErrConflict), errors.Is(err, ErrPending):
@@ -193,11 +213,14 @@ func (e *Engine) finalizeQuietly(ctx context.Context, batchID string) {
 }
 
 // Finalize finalizes a batch whose items all have outcomes: it takes the
-// finalize lease, runs the FinalizeFunc, and completes with the result the
-// policy gives and the finalized event, atomically. Exactly one call per
+// finalize lease, runs the FinalizeFunc (which fences its writes with the
+// batch's [Batch.LeaseToken]), and completes with the result the policy
+// gives and the finalized event, atomically, under the same token. Exactly one call per
 // batch succeeds. It returns [ErrPending] while items have no outcome,
-// [ErrConflict] while another owner holds the lease or if the lease was lost
-// mid-way, and [ErrFinalized] once the batch is finalized.
+// [ErrConflict] while another owner holds the lease, [ErrLeaseLost] (a kind
+// of ErrConflict, logged as a warning with the owner and the token) if the
+// lease was taken over mid-way, and [ErrFinalized] once the batch is
+// finalized.
 func (e *Engine) Finalize(ctx context.Context, batchID string) (b Batch, err error) {
 	defer func() {
 		if !errors.Is(err, ErrPending) && !errors.Is(err, ErrFinalized) {
@@ -209,12 +232,19 @@ func (e *Engine) Finalize(ctx context.Context, batchID string) (b Batch, err err
 	if err != nil {
 		return Batch{}, fmt.Errorf("finalize %s: %w", batchID, err)
 	}
+	lease := b.LeaseToken()
 	log := e.log.With("batch_id", batchID, "trace_id", b.Meta[AttrTraceID])
 	log.Info("finalizing", "attempt", b.FinalizeAttempts, "owner", owner)
+	lost := func(err error) {
+		if errors.Is(err, ErrLeaseLost) {
+			log.Warn("finalize lease lost; stopping", "owner", owner, "epoch", lease.Epoch, "err", err)
+		}
+	}
 	var payload []byte
 	if e.cfg.Finalize != nil {
 		payload, err = e.cfg.Finalize(ctx, b)
 		if err != nil {
+			lost(err)
 			return Batch{}, fmt.Errorf("finalize %s: %w", batchID, err)
 		}
 	}
@@ -229,8 +259,9 @@ func (e *Engine) Finalize(ctx context.Context, batchID string) (b Batch, err err
 	}
 	now := e.cfg.NowFunc()
 	ev := Event{ID: EventID(batchID, EventFinalized), Type: EventFinalized, BatchID: batchID, Payload: payload, CreatedAt: now}
-	b, err = e.store.CompleteFinalize(ctx, batchID, owner, result, ev, now)
+	b, err = e.store.CompleteFinalize(ctx, lease, result, ev, now)
 	if err != nil {
+		lost(err)
 		return Batch{}, fmt.Errorf("finalize %s: %w", batchID, err)
 	}
 	log.Info("batch finalized", "result", b.Result, "succeeded", b.Counts.Succeeded, "skipped", b.Counts.Skipped,

@@ -1,6 +1,9 @@
 package batch
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // The kinds of error callers act on. Backends wrap their own errors with one
 // of these, keeping the cause; check with [errors.Is].
@@ -19,6 +22,11 @@ var (
 	// ErrPending: the batch cannot be finalized yet because some items have
 	// no outcome.
 	ErrPending = errors.New("batch has items without an outcome")
+	// ErrLeaseLost: a write fenced by a finalize lease ([LeaseToken]) was
+	// refused because the lease is no longer the caller's: another acquire
+	// took it over (or the batch ended). Nothing was written. It is a kind
+	// of [ErrConflict].
+	ErrLeaseLost = fmt.Errorf("finalize lease lost: %w", ErrConflict)
 )
 
 // PermanentError marks an error that retrying cannot fix, such as a request

@@ -87,7 +87,9 @@ type Store interface {
 
 	// AcquireFinalize moves a running batch whose items all have an outcome
 	// to finalizing, with a lease held by owner until now+ttl, and counts a
-	// finalize attempt. A finalizing batch whose lease has expired (now is
+	// finalize attempt: the returned batch's [Batch.LeaseToken] is the
+	// fencing token of this acquisition, and every acquire makes the tokens
+	// of earlier ones stale. A finalizing batch whose lease has expired (now is
 	// at or after its expiry) or is held by owner already is taken over
 	// the same way. It returns [ErrPending] if items have no outcome,
 	// [ErrConflict] if another owner holds an unexpired lease,
@@ -95,15 +97,18 @@ type Store interface {
 	// exist and [ErrInvalid] for an empty owner or a ttl below 1ns.
 	AcquireFinalize(ctx context.Context, batchID, owner string, now time.Time, ttl time.Duration) (Batch, error)
 
-	// CompleteFinalize moves a finalizing batch whose lease owner holds to
-	// finalized with the given result and, in the same atomic step, adds ev
-	// to the event outbox. A lease that expired but was not taken over still
-	// counts as held. It returns [ErrConflict] if owner does not hold the
-	// lease (it was taken over, or the batch is still running),
+	// CompleteFinalize moves a finalizing batch whose lease is lease (the
+	// token of the acquire, [Batch.LeaseToken]) to finalized with the given
+	// result and, in the same atomic step, adds ev to the event outbox. A
+	// lease that expired but was not taken over still counts as held. It
+	// returns [ErrLeaseLost] (a kind of [ErrConflict]) if lease is not the
+	// batch's current lease (a later acquire, by another owner or by the
+	// same owner again, took it over, or the batch is still running),
 	// [ErrFinalized] if the batch is already finalized, [ErrNotFound] if it
 	// does not exist, and [ErrInvalid] for a result other than succeeded,
-	// partial or failed or an event that fails [Event.Validate].
-	CompleteFinalize(ctx context.Context, batchID, owner string, result Result, ev Event, now time.Time) (Batch, error)
+	// partial or failed, an event that fails [Event.Validate] or a lease of
+	// another batch.
+	CompleteFinalize(ctx context.Context, lease LeaseToken, result Result, ev Event, now time.Time) (Batch, error)
 
 	// Cancel finalizes a running or finalizing batch with result cancelled
 	// and adds ev to the event outbox in the same step. Items keep the

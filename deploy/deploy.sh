@@ -48,6 +48,12 @@ ITEM_TIMEOUT=${ITEM_TIMEOUT:-5m}
 MAX_ATTEMPTS=${MAX_ATTEMPTS:-3}
 DEADLINE=${DEADLINE:-45m}
 MIN_SUCCESS=${MIN_SUCCESS:-0.9}
+# The coordinator's finalize lease (longer than a finalize takes: a
+# finalizer stalled past it is taken over and its writes refused) and how
+# long it works on one push before answering 503 (under ACK_DEADLINE, so a
+# wedged instance hands the message back for redelivery elsewhere).
+FINALIZE_LEASE=${FINALIZE_LEASE:-2m}
+PUSH_TIMEOUT=${PUSH_TIMEOUT:-20s}
 # The subcommand each service runs (the image's entrypoint is tipoff).
 COORDINATOR_ARGS=${COORDINATOR_ARGS:-coordinator}
 WORKER_ARGS=${WORKER_ARGS:-worker}
@@ -439,7 +445,7 @@ env_vars() {
 	case "$1" in
 	"$COORDINATOR")
 		# One allow-list per route group: each refuses the others' accounts.
-		echo "^;^$common;TIPOFF_START_INVOKERS=$SA_SCHEDULER;TIPOFF_PUSH_INVOKERS=$SA_PUSH;TIPOFF_OPERATORS=$SA_OPERATOR;TIPOFF_DATA_DIR=/data/nba;TIPOFF_EXPORT_DIR=/exports;TIPOFF_RUN=$RUN_LABEL;TIPOFF_ITEM_TIMEOUT=$ITEM_TIMEOUT;TIPOFF_MAX_ATTEMPTS=$MAX_ATTEMPTS;TIPOFF_DEADLINE=$DEADLINE;TIPOFF_MIN_SUCCESS=$MIN_SUCCESS;TIPOFF_SWEEP_EVERY=15s"
+		echo "^;^$common;TIPOFF_START_INVOKERS=$SA_SCHEDULER;TIPOFF_PUSH_INVOKERS=$SA_PUSH;TIPOFF_OPERATORS=$SA_OPERATOR;TIPOFF_DATA_DIR=/data/nba;TIPOFF_EXPORT_DIR=/exports;TIPOFF_RUN=$RUN_LABEL;TIPOFF_ITEM_TIMEOUT=$ITEM_TIMEOUT;TIPOFF_MAX_ATTEMPTS=$MAX_ATTEMPTS;TIPOFF_DEADLINE=$DEADLINE;TIPOFF_MIN_SUCCESS=$MIN_SUCCESS;TIPOFF_SWEEP_EVERY=15s;TIPOFF_FINALIZE_LEASE=$FINALIZE_LEASE;TIPOFF_PUSH_TIMEOUT=$PUSH_TIMEOUT"
 		;;
 	"$WORKER")
 		echo "^;^$common;TIPOFF_PUSH_INVOKERS=$SA_PUSH"

@@ -66,9 +66,11 @@ func BenchmarkFinalizeAfterAbandonedOutcome(b *testing.B) {
 			b.Fatalf("redelivered outcome: %v", err)
 		}
 		tries := 0
+		var acquired batch.Batch
 		for {
 			tries++
-			_, err := coord.AcquireFinalize(b.Context(), "b1", "f1", t0(), time.Hour)
+			var err error
+			acquired, err = coord.AcquireFinalize(b.Context(), "b1", "f1", t0(), time.Hour)
 			if err == nil {
 				break
 			}
@@ -78,7 +80,7 @@ func BenchmarkFinalizeAfterAbandonedOutcome(b *testing.B) {
 			b.Logf("AcquireFinalize after %v: %v", time.Since(start).Round(time.Millisecond), err)
 		}
 		ev := batch.Event{ID: batch.EventID("b1", batch.EventFinalized), Type: batch.EventFinalized, BatchID: "b1", CreatedAt: t0()}
-		if _, err := coord.CompleteFinalize(b.Context(), "b1", "f1", batch.ResultSucceeded, ev, t0()); err != nil {
+		if _, err := coord.CompleteFinalize(b.Context(), acquired.LeaseToken(), batch.ResultSucceeded, ev, t0()); err != nil {
 			b.Fatalf("CompleteFinalize after %v: %v", time.Since(start), err)
 		}
 		d := time.Since(start)

@@ -87,31 +87,30 @@ func canAcquire(batchID string, d batchDoc, owner string, now time.Time) error {
 	return nil
 }
 
-// CompleteFinalize moves a finalizing batch whose lease owner holds to
+// CompleteFinalize moves a finalizing batch whose current lease is lease to
 // finalized with the given result and creates ev in the event outbox, in
 // one commit of the batch document (on condition that it has not changed
-// since it was read) and the event document (on condition that it does not
-// exist), which also deletes the batch's gates. A lease that expired but was not taken over still counts as held.
-// It returns [batch.ErrConflict] if owner does not hold the lease,
-// [batch.ErrFinalized] if the batch is already finalized,
-// [batch.ErrNotFound] if it does not exist, and [batch.ErrInvalid] for a
-// result other than succeeded, partial or failed or an event that fails
-// [batch.Event.Validate].
-func (s *Store) CompleteFinalize(ctx context.Context, batchID, owner string, result batch.Result, ev batch.Event, now time.Time) (batch.Batch, error) {
+// since it was read, so the lease it checked is still the lease when it
+// commits) and the event document (on condition that it does not exist),
+// which also deletes the batch's gates. A lease that expired but was not
+// taken over still counts as held. It returns [batch.ErrLeaseLost] if lease
+// is not the batch's current lease, [batch.ErrFinalized] if the batch is
+// already finalized, [batch.ErrNotFound] if it does not exist, and
+// [batch.ErrInvalid] for a result other than succeeded, partial or failed
+// or an event that fails [batch.Event.Validate].
+func (s *Store) CompleteFinalize(ctx context.Context, lease batch.LeaseToken, result batch.Result, ev batch.Event, now time.Time) (batch.Batch, error) {
+	batchID := lease.BatchID
 	switch result {
 	case batch.ResultSucceeded, batch.ResultPartial, batch.ResultFailed:
 	default:
 		return batch.Batch{}, fmt.Errorf("%w: complete finalize of %s: result %q is not one of succeeded, partial, failed", batch.ErrInvalid, batchID, result)
 	}
 	return s.finish(ctx, batchID, ev, now, func(d *batchDoc) error {
-		switch batch.State(d.State) {
-		case batch.Finalized:
+		if d.State == string(batch.Finalized) {
 			return fmt.Errorf("complete finalize of %s: %w", batchID, batch.ErrFinalized)
-		case batch.Running:
-			return fmt.Errorf("%w: complete finalize of %s: batch is running; %s holds no lease", batch.ErrConflict, batchID, owner)
 		}
-		if d.LeaseOwner != owner {
-			return fmt.Errorf("%w: complete finalize of %s: lease is held by %s, not %s", batch.ErrConflict, batchID, d.LeaseOwner, owner)
+		if err := batch.CheckLease(lease, batch.State(d.State), d.LeaseOwner, int(d.FinalizeAttempts)); err != nil {
+			return fmt.Errorf("complete finalize: %w", err)
 		}
 		d.Result = string(result)
 		return nil

@@ -115,6 +115,9 @@ func validatePublication(pub *predict.Publication) error {
 	if !validDocID(pub.BatchID) {
 		return fmt.Errorf("%w: publish %s: batch id %q cannot name a document", batch.ErrInvalid, pub.Date, pub.BatchID)
 	}
+	if !pub.Fence.IsZero() && pub.Fence.BatchID != pub.BatchID {
+		return fmt.Errorf("%w: publish %s: batch %s fenced by a lease of batch %s", batch.ErrInvalid, pub.Date, pub.BatchID, pub.Fence.BatchID)
+	}
 	seen := make(map[string]bool, len(pub.Players))
 	for i, pl := range pub.Players {
 		if !validDocID(pl.PlayerID) {
@@ -134,7 +137,12 @@ func validatePublication(pub *predict.Publication) error {
 // by ID). It writes pub's set of predictions, switches the date's
 // publication document to it in one transaction, and deletes the sets older
 // than the one now published. Publishing the same batch again rewrites its
-// set with the same content and updates the publication time. It returns an
+// set with the same content and updates the publication time. A fenced
+// publication (pub.Fence set) is checked against the batch's finalize lease
+// before the set is written and again inside the switching transaction; a
+// stale fence returns [batch.ErrLeaseLost] and switches nothing (a fence
+// lost between the two checks can leave the batch's set written where no
+// reader looks; the date's next publish deletes it once older). It returns an
 // error wrapping [batch.ErrInvalid] for a publication that cannot be stored
 // (nothing is written then).
 func (s *Store) Publish(ctx context.Context, pub *predict.Publication) error {
@@ -144,6 +152,10 @@ func (s *Store) Publish(ctx context.Context, pub *predict.Publication) error {
 	date := pub.Date.String()
 	wrap := func(err error) error {
 		return fmt.Errorf("publish predictions of %s (batch %s): %w", date, pub.BatchID, err)
+	}
+	// A stale fence writes nothing, not even the set no reader looks at.
+	if err := s.checkFence(ctx, nil, pub.Fence); err != nil {
+		return wrap(err)
 	}
 	pubRef := s.publicationRef(date)
 	cur, err := s.currentPublication(ctx, pubRef)
@@ -162,6 +174,9 @@ func (s *Store) Publish(ctx context.Context, pub *predict.Publication) error {
 	switched := false
 	err = s.runTx(ctx, "switch publication "+date, func(ctx context.Context, tx *firestore.Transaction) error {
 		switched = false
+		if err := s.checkFence(ctx, tx, pub.Fence); err != nil {
+			return err
+		}
 		sn, err := tx.Get(pubRef)
 		if err != nil && !noDoc(err) {
 			return err
@@ -191,6 +206,38 @@ func (s *Store) Publish(ctx context.Context, pub *predict.Publication) error {
 	}
 	s.deleteOlderSets(ctx, date, curAt, curID)
 	return nil
+}
+
+// checkFence returns nil for a zero fence or the batch's current finalize
+// lease, and an error wrapping [batch.ErrLeaseLost] otherwise. With tx it
+// reads the batch document in that transaction, so the switch commits only
+// if the lease is unchanged when it does; without, it is a plain read.
+func (s *Store) checkFence(ctx context.Context, tx *firestore.Transaction, fence batch.LeaseToken) error {
+	if fence.IsZero() {
+		return nil
+	}
+	ref := s.batchRef(fence.BatchID)
+	var sn *firestore.DocumentSnapshot
+	var err error
+	if tx != nil {
+		sn, err = tx.Get(ref)
+	} else {
+		var snaps []*firestore.DocumentSnapshot
+		if snaps, err = s.getAll(ctx, "read "+ref.Path, []*firestore.DocumentRef{ref}); err == nil {
+			sn = snaps[0]
+		}
+	}
+	if noDoc(err) || (err == nil && !sn.Exists()) {
+		return fmt.Errorf("%w: batch %s does not exist", batch.ErrLeaseLost, fence.BatchID)
+	}
+	if err != nil {
+		return err
+	}
+	var d batchDoc
+	if err := sn.DataTo(&d); err != nil {
+		return fmt.Errorf("decode %s: %w", ref.Path, err)
+	}
+	return batch.CheckLease(fence, batch.State(d.State), d.LeaseOwner, int(d.FinalizeAttempts))
 }
 
 // currentPublication reads the date's publication document; nil if there

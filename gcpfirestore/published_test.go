@@ -1,6 +1,7 @@
 package gcpfirestore_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -267,5 +268,91 @@ func BenchmarkStore_Published(b *testing.B) {
 		if _, err := s.Published(b.Context(), pubDate); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// fencedPublish is the publication as a fenced write for the conformance
+// suite: the mark travels as the data version.
+func fencedPublish(s *gcpfirestore.Store) batchtest.FencedWrite {
+	date := func(ctx context.Context, batchID string) (batch.Batch, predict.Date, error) {
+		b, err := s.GetBatch(ctx, batchID)
+		if err != nil {
+			return b, 0, err
+		}
+		d, err := predict.ParseDate(b.Key.Date)
+		return b, d, err
+	}
+	return batchtest.FencedWrite{
+		Store: s,
+		Write: func(ctx context.Context, batchID string, lease batch.LeaseToken, mark string) error {
+			b, d, err := date(ctx, batchID)
+			if err != nil {
+				return err
+			}
+			pub := publication(batchID, b.CreatedAt, 2)
+			pub.Date, pub.DataVersion, pub.Fence = d, mark, lease
+			for _, pl := range pub.Players {
+				for i := range pl.Predictions {
+					pl.Predictions[i].Date = d
+				}
+			}
+			return s.Publish(ctx, pub)
+		},
+		Written: func(ctx context.Context, batchID string) (string, error) {
+			_, d, err := date(ctx, batchID)
+			if err != nil {
+				return "", err
+			}
+			pub, err := s.Published(ctx, d)
+			if errors.Is(err, batch.ErrNotFound) {
+				return "", nil
+			}
+			if err != nil {
+				return "", err
+			}
+			return pub.DataVersion, nil
+		},
+	}
+}
+
+func TestStore_PublishFenced(t *testing.T) {
+	t.Parallel()
+	batchtest.RequireEnv(t, "FIRESTORE_EMULATOR_HOST")
+	batchtest.RunFencedWriteTests(t, func(t *testing.T) batchtest.FencedWrite {
+		return fencedPublish(mustOpen(t, batchtest.UniqueID(t), gcpfirestore.Config{}))
+	})
+}
+
+// BenchmarkStore_PublishFenced republishes one finalizing batch's day of
+// 250 players, without a fence and with the batch's current lease as the
+// fence: the cost of the fence is one read before the set is written and
+// one read of the batch document in the switching transaction.
+func BenchmarkStore_PublishFenced(b *testing.B) {
+	batchtest.RequireEnv(b, "FIRESTORE_EMULATOR_HOST")
+	for _, fenced := range []bool{false, true} {
+		b.Run(fmt.Sprintf("fenced=%v", fenced), func(b *testing.B) {
+			s := mustOpen(b, batchtest.UniqueID(b), gcpfirestore.Config{})
+			t0 := time.Date(2025, 12, 25, 12, 0, 0, 0, time.UTC)
+			spec := batch.Spec{Key: batch.Key{Date: pubDate.String(), Run: "daily"}, Items: []batch.NewItem{{ID: "p0000"}}}
+			bt, _, err := s.CreateBatch(b.Context(), "b1", spec, t0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := s.RecordOutcome(b.Context(), batch.OutcomeRecord{BatchID: "b1", ItemID: "p0000", Outcome: batch.OutcomeSkipped, At: t0}); err != nil {
+				b.Fatal(err)
+			}
+			if bt, err = s.AcquireFinalize(b.Context(), "b1", "f1", t0, time.Hour); err != nil {
+				b.Fatal(err)
+			}
+			pub := publication("b1", bt.CreatedAt, 250)
+			if fenced {
+				pub.Fence = bt.LeaseToken()
+			}
+			for b.Loop() {
+				if err := s.Publish(b.Context(), pub); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

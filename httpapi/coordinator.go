@@ -89,7 +89,12 @@ type CoordinatorConfig struct {
 	// [DefaultMaxStartBytes] and [DefaultMaxPushBytes].
 	MaxStartBytes int64
 	MaxPushBytes  int64
-	Log           *slog.Logger
+	// PushTimeout bounds the work on one push (recording what it carries):
+	// past it the push is answered 503 and Pub/Sub delivers it again,
+	// possibly to another instance, rather than every push waiting on a
+	// wedged store call. Zero means no bound beyond the request's own.
+	PushTimeout time.Duration
+	Log         *slog.Logger
 }
 
 // Guards are the route groups of a [CoordinatorHandler], each behind its
@@ -320,10 +325,12 @@ func (h *CoordinatorHandler) serveComplete(w http.ResponseWriter, r *http.Reques
 	if !ok {
 		return
 	}
+	ctx, cancel := h.pushContext(ctx)
+	defer cancel()
 	if err := h.cfg.Coordinator.HandleOutcome(ctx, d.Body); err != nil {
 		h.log.WarnContext(ctx, "outcome not recorded; Pub/Sub delivers it again", "batch_id", d.Attributes[batch.AttrBatchID],
 			"item_id", d.Attributes[batch.AttrItemID], "trace_id", d.Attributes[batch.AttrTraceID], "err", err)
-		http.Error(w, "internal error", http.StatusInternalServerError)
+		pushFailed(w, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -334,13 +341,34 @@ func (h *CoordinatorHandler) serveDeadLetter(w http.ResponseWriter, r *http.Requ
 	if !ok {
 		return
 	}
+	ctx, cancel := h.pushContext(ctx)
+	defer cancel()
 	if err := h.cfg.Coordinator.HandleDeadLetter(ctx, d); err != nil {
 		h.log.WarnContext(ctx, "dead letter not recorded; Pub/Sub delivers it again", "batch_id", d.Attributes[batch.AttrBatchID],
 			"item_id", d.Attributes[batch.AttrItemID], "err", err)
-		http.Error(w, "internal error", http.StatusInternalServerError)
+		pushFailed(w, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// pushContext bounds the work on one push by PushTimeout.
+func (h *CoordinatorHandler) pushContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if h.cfg.PushTimeout <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, h.cfg.PushTimeout)
+}
+
+// pushFailed answers a push whose message must be delivered again: 503 if
+// it ran out of time (this instance is slow: let another take it), 500
+// otherwise.
+func pushFailed(w http.ResponseWriter, err error) {
+	if errors.Is(err, context.DeadlineExceeded) {
+		http.Error(w, "timed out", http.StatusServiceUnavailable)
+		return
+	}
+	http.Error(w, "internal error", http.StatusInternalServerError)
 }
 
 func (h *CoordinatorHandler) serveSweep(w http.ResponseWriter, r *http.Request) {

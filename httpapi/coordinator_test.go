@@ -39,6 +39,9 @@ type coordEnv struct {
 type flakyStore struct {
 	batch.Store
 	down atomic.Bool
+	// wedged makes RecordOutcome hang until its context ends, as a store
+	// call stuck behind a frozen peer's lock does.
+	wedged atomic.Bool
 }
 
 var errStoreDown = errors.New("store unreachable")
@@ -46,6 +49,10 @@ var errStoreDown = errors.New("store unreachable")
 func (s *flakyStore) RecordOutcome(ctx context.Context, rec batch.OutcomeRecord) (batch.Recorded, error) {
 	if s.down.Load() {
 		return batch.Recorded{}, errStoreDown
+	}
+	if s.wedged.Load() {
+		<-ctx.Done()
+		return batch.Recorded{}, ctx.Err()
 	}
 	return s.Store.RecordOutcome(ctx, rec)
 }
@@ -399,6 +406,35 @@ func TestCoordinator_CompleteStoreDown(t *testing.T) {
 	// Delivered again once the store is back, it is recorded.
 	ce.flaky.down.Store(false)
 	if code, body := post(t, ce.srv.URL+"/complete", push); code != http.StatusNoContent {
+		t.Fatalf("push after the store came back: %d %s, want 204", code, body)
+	}
+	if cur, err := ce.store.GetBatch(t.Context(), b.ID); err != nil || cur.Counts.Succeeded != 1 {
+		t.Fatalf("counts after the redelivery: %+v, %v; want one success", cur.Counts, err)
+	}
+}
+
+// A push whose recording is wedged is answered 503 once PushTimeout has
+// passed, so Pub/Sub delivers it again (to another instance) instead of
+// waiting on this one; delivered again once the store answers, it is
+// recorded.
+func TestCoordinator_CompletePushTimeout(t *testing.T) {
+	ce := newCoordEnv(t, 2, nil)
+	ps := players(t, 2)
+	b := ce.create(t, batch.Key{Date: gameDate, Run: "daily"}, ps, batch.Policy{}, t0)
+	h := httpapi.NewCoordinatorHandler(httpapi.CoordinatorConfig{Coordinator: ce.coord, DecodePush: gcppubsub.DecodePush,
+		Start: func(context.Context, pipeline.StartRequest) (batch.Batch, bool, error) {
+			return batch.Batch{}, false, errors.New("no starts here")
+		},
+		PushTimeout: 50 * time.Millisecond, Log: testLogger(t)})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	push := outcomePush(t, b.ID, ps[0], batch.OutcomeSucceeded)
+	ce.flaky.wedged.Store(true)
+	if code, body := post(t, srv.URL+"/complete", push); code != http.StatusServiceUnavailable {
+		t.Fatalf("push with the store wedged: %d %q; want 503", code, body)
+	}
+	ce.flaky.wedged.Store(false)
+	if code, body := post(t, srv.URL+"/complete", push); code != http.StatusNoContent {
 		t.Fatalf("push after the store came back: %d %s, want 204", code, body)
 	}
 	if cur, err := ce.store.GetBatch(t.Context(), b.ID); err != nil || cur.Counts.Succeeded != 1 {

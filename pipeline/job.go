@@ -86,8 +86,23 @@ func (j *Job) Handle(ctx context.Context, d batch.Delivery) (batch.Outcome, []by
 // consolidates the batch's predictions into the date's publication and
 // writes the export file. Both steps replace whole sets, so running them
 // again after a crash gives the same state.
+//
+// Both are fenced by the finalize lease b was acquired with
+// ([batch.Batch.LeaseToken]): the publisher checks it in the transaction
+// that switches the publication, and the export checks it right before the
+// file is written and records it in the file. A filesystem write cannot be
+// fenced atomically: a finalizer that stalls between that check and the
+// rename can still replace the file after its lease was taken over. The
+// window is the check-to-rename time of a running process (one file write
+// and a rename), unbounded only for a process paused inside it; such a late
+// file holds the date's publication as the store held it when that
+// finalizer read it, and its "fence" field names the lease it was written
+// under. The store's publication stays authoritative, and the next
+// finalize of the date rewrites the file. Once the lease is lost
+// Finalize stops with an error wrapping [batch.ErrLeaseLost].
 func (j *Job) Finalize(ctx context.Context, b batch.Batch) ([]byte, error) {
 	j.cfg.Failpoint("finalize-acquired")
+	lease := b.LeaseToken()
 	b.Result = b.Policy.Decide(b.Total, b.Counts)
 	items, err := allItems(ctx, j.cfg.Store, b.ID)
 	if err != nil {
@@ -97,6 +112,7 @@ func (j *Job) Finalize(ctx context.Context, b batch.Batch) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	pub.Fence = lease
 	if err := j.cfg.Publisher.Publish(ctx, pub); err != nil {
 		return nil, err
 	}
@@ -108,6 +124,10 @@ func (j *Job) Finalize(ctx context.Context, b batch.Batch) ([]byte, error) {
 	}
 	path := ""
 	if j.cfg.ExportDir != "" {
+		if err := j.checkLease(ctx, lease); err != nil {
+			return nil, fmt.Errorf("export %s: %w", pub.Date, err)
+		}
+		cur.Fence = lease
 		path, err = WriteExport(j.cfg.ExportDir, cur)
 		if err != nil {
 			return nil, err
@@ -116,6 +136,16 @@ func (j *Job) Finalize(ctx context.Context, b batch.Batch) ([]byte, error) {
 	j.cfg.Failpoint("finalize-exported")
 	return json.Marshal(FinalizedEvent{Key: b.Key, Result: b.Result, Counts: b.Counts, Total: b.Total,
 		Players: len(pub.Players), Predictions: pub.Count(), Export: path, Superseded: cur.BatchID != b.ID})
+}
+
+// checkLease returns an error wrapping [batch.ErrLeaseLost] unless lease is
+// still its batch's current finalize lease.
+func (j *Job) checkLease(ctx context.Context, lease batch.LeaseToken) error {
+	b, err := j.cfg.Store.GetBatch(ctx, lease.BatchID)
+	if err != nil {
+		return fmt.Errorf("check finalize lease: %w", err)
+	}
+	return batch.CheckLease(lease, b.State, b.Lease.Owner, b.FinalizeAttempts)
 }
 
 // allItems reads every item of a batch, a page at a time.

@@ -23,6 +23,11 @@ type Publication struct {
 	BatchAt     time.Time         `json:"batch_created_at"`
 	PublishedAt time.Time         `json:"published_at"`
 	Players     []PublishedPlayer `json:"players"`
+	// Fence, when set, is the finalize lease the publication is written
+	// under: Publish writes it only while that lease is the batch's
+	// current one. An export records the lease it was written under here.
+	// A publication read back from a Publisher has none.
+	Fence batch.LeaseToken `json:"fence,omitzero"`
 }
 
 // PublishedPlayer is one player's predictions in a publication.
@@ -50,7 +55,12 @@ type Publisher interface {
 	// Publish makes pub the date's publication, unless the date's current
 	// publication comes from a batch created later than pub's (an older
 	// run finalizing late never hides a newer one). Publishing the same
-	// batch again is a no-op apart from the time.
+	// batch again is a no-op apart from the time. If pub.Fence is set,
+	// Publish checks in its switching transaction that the fence is still
+	// the batch's current finalize lease ([batch.CheckLease]) and, if not,
+	// writes nothing visible and returns an error wrapping
+	// [batch.ErrLeaseLost]; a fence naming another batch than pub's is
+	// [batch.ErrInvalid].
 	Publish(ctx context.Context, pub *Publication) error
 	// Published returns the date's publication, or an error wrapping
 	// [batch.ErrNotFound] if there is none. The publication may be shared

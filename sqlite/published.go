@@ -16,10 +16,19 @@ var _ predict.Publisher = (*DB)(nil)
 
 // Publish makes pub its date's publication in one transaction, replacing the
 // date's previous rows, unless the current publication comes from a batch
-// created after pub's. See [predict.Publisher].
+// created after pub's. A fenced publication (pub.Fence set) is checked
+// against the batch's finalize lease first, in the same transaction: a
+// stale fence writes nothing and returns [batch.ErrLeaseLost]. See
+// [predict.Publisher].
 func (db *DB) Publish(ctx context.Context, pub *predict.Publication) error {
 	date := pub.Date.String()
+	if !pub.Fence.IsZero() && pub.Fence.BatchID != pub.BatchID {
+		return fmt.Errorf("publish predictions of %s (batch %s): %w: fenced by a lease of batch %s", date, pub.BatchID, batch.ErrInvalid, pub.Fence.BatchID)
+	}
 	err := db.Write(ctx, func(tx *sql.Tx) error {
+		if err := checkFence(ctx, tx, pub.Fence); err != nil {
+			return err
+		}
 		var curBatch string
 		var curAt int64
 		err := tx.QueryRowContext(ctx, `SELECT batch_id, batch_created_at FROM publications WHERE game_date = ?`, date).Scan(&curBatch, &curAt)
@@ -62,6 +71,25 @@ func (db *DB) Publish(ctx context.Context, pub *predict.Publication) error {
 		return fmt.Errorf("publish predictions of %s (batch %s): %w", date, pub.BatchID, err)
 	}
 	return nil
+}
+
+// checkFence returns nil for a zero fence or the batch's current finalize
+// lease, and an error wrapping [batch.ErrLeaseLost] otherwise.
+func checkFence(ctx context.Context, tx *sql.Tx, fence batch.LeaseToken) error {
+	if fence.IsZero() {
+		return nil
+	}
+	var st, owner string
+	var epoch int
+	err := tx.QueryRowContext(ctx, `SELECT state, lease_owner, finalize_attempts FROM batches WHERE id = ?`, fence.BatchID).
+		Scan(&st, &owner, &epoch)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%w: batch %s does not exist", batch.ErrLeaseLost, fence.BatchID)
+	}
+	if err != nil {
+		return err
+	}
+	return batch.CheckLease(fence, batch.State(st), owner, epoch)
 }
 
 // Published returns the date's publication; see [predict.Publisher].

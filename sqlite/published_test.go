@@ -1,6 +1,7 @@
 package sqlite_test
 
 import (
+	"context"
 	"errors"
 	"path/filepath"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"tipoff/batch"
+	"tipoff/batch/batchtest"
 	"tipoff/predict"
 	"tipoff/sqlite"
 )
@@ -126,4 +128,54 @@ func TestDB_PublishedSeesOtherWriters(t *testing.T) {
 	if got, err := reader.Published(ctx, date); err != nil || cmp.Diff(again, got) != "" {
 		t.Fatalf("read after b2 was published again (-want +got):\n%s (err %v)", cmp.Diff(again, got), err)
 	}
+}
+
+// fencedPublish is the publication as a fenced write for the conformance
+// suite: the mark travels as the data version.
+func fencedPublish(store batch.Store, pubs predict.Publisher) batchtest.FencedWrite {
+	date := func(ctx context.Context, batchID string) (batch.Batch, predict.Date, error) {
+		b, err := store.GetBatch(ctx, batchID)
+		if err != nil {
+			return b, 0, err
+		}
+		d, err := predict.ParseDate(b.Key.Date)
+		return b, d, err
+	}
+	return batchtest.FencedWrite{
+		Store: store,
+		Write: func(ctx context.Context, batchID string, lease batch.LeaseToken, mark string) error {
+			b, d, err := date(ctx, batchID)
+			if err != nil {
+				return err
+			}
+			pub := publication(batchID, b.CreatedAt, "1")
+			pub.Date, pub.DataVersion, pub.Fence = d, mark, lease
+			for i := range pub.Players[0].Predictions {
+				pub.Players[0].Predictions[i].Date = d
+			}
+			return pubs.Publish(ctx, pub)
+		},
+		Written: func(ctx context.Context, batchID string) (string, error) {
+			_, d, err := date(ctx, batchID)
+			if err != nil {
+				return "", err
+			}
+			pub, err := pubs.Published(ctx, d)
+			if errors.Is(err, batch.ErrNotFound) {
+				return "", nil
+			}
+			if err != nil {
+				return "", err
+			}
+			return pub.DataVersion, nil
+		},
+	}
+}
+
+func TestDB_PublishFenced(t *testing.T) {
+	t.Parallel()
+	batchtest.RunFencedWriteTests(t, func(t *testing.T) batchtest.FencedWrite {
+		db := mustOpenDB(t)
+		return fencedPublish(sqlite.NewStore(db), db)
+	})
 }

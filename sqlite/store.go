@@ -399,13 +399,14 @@ type leaseRow struct {
 	remaining int
 	owner     string
 	expires   int64
+	epoch     int
 }
 
 func readLease(ctx context.Context, tx *sql.Tx, id string) (leaseRow, error) {
 	var l leaseRow
 	var st string
-	err := tx.QueryRowContext(ctx, `SELECT state, `+remainingExpr+`, lease_owner, lease_expires FROM batches WHERE id = ?`, id).
-		Scan(&st, &l.remaining, &l.owner, &l.expires)
+	err := tx.QueryRowContext(ctx, `SELECT state, `+remainingExpr+`, lease_owner, lease_expires, finalize_attempts FROM batches WHERE id = ?`, id).
+		Scan(&st, &l.remaining, &l.owner, &l.expires, &l.epoch)
 	if errors.Is(err, sql.ErrNoRows) {
 		return l, fmt.Errorf("batch %s: %w", id, batch.ErrNotFound)
 	}
@@ -473,7 +474,8 @@ func insertEvent(ctx context.Context, tx *sql.Tx, ev batch.Event, now time.Time)
 }
 
 // CompleteFinalize implements [batch.Store.CompleteFinalize].
-func (s *Store) CompleteFinalize(ctx context.Context, batchID, owner string, result batch.Result, ev batch.Event, now time.Time) (batch.Batch, error) {
+func (s *Store) CompleteFinalize(ctx context.Context, lease batch.LeaseToken, result batch.Result, ev batch.Event, now time.Time) (batch.Batch, error) {
+	batchID := lease.BatchID
 	switch result {
 	case batch.ResultSucceeded, batch.ResultPartial, batch.ResultFailed:
 	default:
@@ -488,13 +490,11 @@ func (s *Store) CompleteFinalize(ctx context.Context, batchID, owner string, res
 		if err != nil {
 			return fmt.Errorf("complete finalize: %w", err)
 		}
-		switch {
-		case l.state == batch.Finalized:
+		if l.state == batch.Finalized {
 			return fmt.Errorf("complete finalize %s: %w", batchID, batch.ErrFinalized)
-		case l.state != batch.Finalizing:
-			return fmt.Errorf("complete finalize %s: %w: the batch is %s, no lease was acquired", batchID, batch.ErrConflict, l.state)
-		case l.owner != owner:
-			return fmt.Errorf("complete finalize %s: %w: the lease is held by %s, not %s", batchID, batch.ErrConflict, l.owner, owner)
+		}
+		if err := batch.CheckLease(lease, l.state, l.owner, l.epoch); err != nil {
+			return fmt.Errorf("complete finalize: %w", err)
 		}
 		b, err = scanBatch(tx.QueryRowContext(ctx, `UPDATE batches SET state = ?, result = ?, finalized_at = ?,
 			updated_at = max(updated_at, ?) WHERE id = ? RETURNING `+batchCols,

@@ -25,5 +25,9 @@
 // Engine/CrashBeforeMark); first outcome wins with exact counts
 // (Outcome/Concurrent, Outcome/ConcurrentSameItem); one finalize and one
 // event per batch (Finalize/Concurrent, Finalize/LeaseTakeover,
-// Engine/ConcurrentFinalize, Sweep/LeaseTakeover).
+// Engine/ConcurrentFinalize, Sweep/LeaseTakeover); a finalize lease that
+// was taken over, or renewed by another acquire, fences the older token out
+// of the finalized event (Fence/TakeoverFencesFirst,
+// Fence/SameOwnerReacquireFencesFirst) and, through [RunFencedWriteTests],
+// out of every other fenced write of the backend (the publication).
 package batchtest

@@ -33,6 +33,7 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) batch.Store) {
 		{"Dispatch", testDispatch},
 		{"Outcome", testOutcome},
 		{"Finalize", testFinalize},
+		{"Fence", testFence},
 		{"Cancel", testCancel},
 		{"Events", testEvents},
 		{"Engine", testEngine},

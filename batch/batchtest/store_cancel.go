@@ -54,7 +54,7 @@ func testCancel(t *testing.T, newStore NewStoreFunc) {
 		if _, err := s.Cancel(t.Context(), b.ID, "operator", cancelEvent(b.ID, at(3*time.Minute)), at(3*time.Minute)); err != nil {
 			t.Fatalf("Cancel of a finalizing batch: %v", err)
 		}
-		_, err := s.CompleteFinalize(t.Context(), b.ID, "f1", batch.ResultSucceeded, finalEvent(b.ID, at(4*time.Minute)), at(4*time.Minute))
+		_, err := s.CompleteFinalize(t.Context(), lease(b.ID, "f1", 1), batch.ResultSucceeded, finalEvent(b.ID, at(4*time.Minute)), at(4*time.Minute))
 		wantErr(t, err, batch.ErrFinalized, "CompleteFinalize after a cancel")
 		if evs := batchEvents(t, s, b.ID); len(evs) != 1 || evs[0].Type != batch.EventCancelled {
 			t.Fatalf("events %+v, want only the cancel", evs)
@@ -68,7 +68,7 @@ func testCancel(t *testing.T, newStore NewStoreFunc) {
 		if _, err := s.AcquireFinalize(t.Context(), b.ID, "f1", at(2*time.Minute), time.Minute); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.CompleteFinalize(t.Context(), b.ID, "f1", batch.ResultSucceeded, finalEvent(b.ID, at(2*time.Minute)), at(2*time.Minute)); err != nil {
+		if _, err := s.CompleteFinalize(t.Context(), lease(b.ID, "f1", 1), batch.ResultSucceeded, finalEvent(b.ID, at(2*time.Minute)), at(2*time.Minute)); err != nil {
 			t.Fatal(err)
 		}
 		_, err := s.Cancel(t.Context(), b.ID, "late", cancelEvent(b.ID, at(3*time.Minute)), at(3*time.Minute))

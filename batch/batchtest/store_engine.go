@@ -283,6 +283,75 @@ func testEngine(t *testing.T, newStore NewStoreFunc) {
 		}
 	})
 
+	t.Run("FinalizeOutlivesRecordContext", func(t *testing.T) {
+		// The outcome that completes the batch arrives by a push whose
+		// context ends while the finalize runs (its deadline passed, the
+		// caller went away): the finalize is not cut off with it.
+		s, q, clk := newStore(t), newFakeQueue(), NewManualClock(t0)
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		fin := func(fctx context.Context, b batch.Batch) ([]byte, error) {
+			cancel()
+			if err := fctx.Err(); err != nil {
+				return nil, fmt.Errorf("finalize work: %w", err)
+			}
+			return nil, nil
+		}
+		e := newTestEngine(t, s, q, clk, "coord", fin)
+		b, _, err := e.Create(t.Context(), newSpec(testDate, testRun, 2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustRecord(t, s, outcomeRec(b.ID, 0, batch.OutcomeSucceeded, at(time.Minute)))
+		if _, err := e.Record(ctx, outcomeRec(b.ID, 1, batch.OutcomeSucceeded, at(time.Minute))); err != nil {
+			t.Fatal(err)
+		}
+		if got := mustGet(t, s, b.ID); got.State != batch.Finalized {
+			t.Fatalf("batch %s after the last outcome's caller went away mid-finalize, want finalized", got.State)
+		}
+	})
+
+	t.Run("LateOutcomeAfterRedriveCounts", func(t *testing.T) {
+		// An item is re-driven (its first outcome is slow: a push held
+		// by a frozen instance, redelivered after Pub/Sub's backoff), and
+		// then the first attempt's success arrives: it is recorded and
+		// counts; the retry's outcome is a duplicate.
+		s, q, clk := newStore(t), newFakeQueue(), NewManualClock(t0)
+		e := newTestEngine(t, s, q, clk, "coord", nil)
+		spec := newSpec(testDate, testRun, 2)
+		spec.Policy = batch.Policy{ItemTimeout: time.Minute, MaxAttempts: 3, Deadline: time.Hour}
+		b, _, err := e.Create(t.Context(), spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.Dispatch(t.Context(), b.ID); err != nil {
+			t.Fatal(err)
+		}
+		first := q.messages(batch.TopicRequests)
+		mustRecord(t, s, outcomeRec(b.ID, 0, batch.OutcomeSucceeded, at(time.Second)))
+		clk.Set(at(2 * time.Minute))
+		if rep, err := e.Sweep(t.Context()); err != nil || rep.Redriven != 1 {
+			t.Fatalf("sweep = %+v, %v; want p0001 re-driven", rep, err)
+		}
+		if n := len(q.messages(batch.TopicRequests)); n != 3 {
+			t.Fatalf("%d request messages after the re-drive, want 3", n)
+		}
+		if err := e.HandleOutcome(t.Context(), workerOutcome(t, first[1], clk.Now())); err != nil {
+			t.Fatalf("the first attempt's late outcome: %v", err)
+		}
+		got := mustGet(t, s, b.ID)
+		if got.Counts.Succeeded != 2 || got.State != batch.Finalized {
+			t.Fatalf("batch %s with %+v after the late success, want finalized with 2 succeeded", got.State, got.Counts)
+		}
+		retry := q.messages(batch.TopicRequests)[2]
+		if err := e.HandleOutcome(t.Context(), workerOutcome(t, retry, clk.Now())); err != nil {
+			t.Fatalf("the retry's outcome after the batch finalized: %v", err)
+		}
+		if it := mustItem(t, s, b.ID, itemID(1)); it.Outcome != batch.OutcomeSucceeded || it.Attempts != 2 {
+			t.Fatalf("item %s: %s after %d attempts, want succeeded after 2", it.ID, it.Outcome, it.Attempts)
+		}
+	})
+
 	t.Run("HandleOutcome", func(t *testing.T) {
 		// Everything that can never be recorded is acknowledged (nil) and
 		// changes nothing.

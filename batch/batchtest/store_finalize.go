@@ -40,7 +40,7 @@ func testFinalize(t *testing.T, newStore NewStoreFunc) {
 			t.Fatalf("stored batch %s, lease %+v; want finalizing, %+v", stored.State, stored.Lease, wantLease)
 		}
 		ev := finalEvent(b.ID, at(3*time.Minute))
-		done, err := s.CompleteFinalize(t.Context(), b.ID, "f1", batch.ResultSucceeded, ev, at(3*time.Minute))
+		done, err := s.CompleteFinalize(t.Context(), lease(b.ID, "f1", 1), batch.ResultSucceeded, ev, at(3*time.Minute))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -50,7 +50,7 @@ func testFinalize(t *testing.T, newStore NewStoreFunc) {
 		wantSame(t, "stored finalized batch", mustGet(t, s, b.ID), done)
 		wantSame(t, "events", batchEvents(t, s, b.ID), []batch.Event{ev})
 
-		_, err = s.CompleteFinalize(t.Context(), b.ID, "f1", batch.ResultSucceeded, ev, at(4*time.Minute))
+		_, err = s.CompleteFinalize(t.Context(), lease(b.ID, "f1", 1), batch.ResultSucceeded, ev, at(4*time.Minute))
 		wantErr(t, err, batch.ErrFinalized, "CompleteFinalize twice")
 		_, err = s.AcquireFinalize(t.Context(), b.ID, "f2", at(4*time.Minute), ttl)
 		wantErr(t, err, batch.ErrFinalized, "AcquireFinalize of a finalized batch")
@@ -71,7 +71,7 @@ func testFinalize(t *testing.T, newStore NewStoreFunc) {
 		if got := mustGet(t, s, b.ID); got.Lease.Owner != "f1" || got.FinalizeAttempts != 1 {
 			t.Fatalf("a refused acquire changed the lease: %+v, attempts %d", got.Lease, got.FinalizeAttempts)
 		}
-		_, err = s.CompleteFinalize(t.Context(), b.ID, "f2", batch.ResultSucceeded, finalEvent(b.ID, at(3*time.Minute)), at(3*time.Minute))
+		_, err = s.CompleteFinalize(t.Context(), lease(b.ID, "f2", 1), batch.ResultSucceeded, finalEvent(b.ID, at(3*time.Minute)), at(3*time.Minute))
 		wantErr(t, err, batch.ErrConflict, "CompleteFinalize by a non-holder")
 		if got := mustGet(t, s, b.ID); got.State != batch.Finalizing {
 			t.Fatalf("a refused complete moved the batch to %s", got.State)
@@ -116,9 +116,9 @@ func testFinalize(t *testing.T, newStore NewStoreFunc) {
 		if got.Lease.Owner != "heir" || got.FinalizeAttempts != 2 || got.State != batch.Finalizing {
 			t.Fatalf("after takeover: lease %+v, attempts %d, state %s; want heir, 2, finalizing", got.Lease, got.FinalizeAttempts, got.State)
 		}
-		_, err = s.CompleteFinalize(t.Context(), b.ID, "dead", batch.ResultFailed, finalEvent(b.ID, expiry), expiry)
+		_, err = s.CompleteFinalize(t.Context(), lease(b.ID, "dead", 1), batch.ResultFailed, finalEvent(b.ID, expiry), expiry)
 		wantErr(t, err, batch.ErrConflict, "CompleteFinalize by the owner whose lease was taken over")
-		if _, err := s.CompleteFinalize(t.Context(), b.ID, "heir", batch.ResultFailed, finalEvent(b.ID, expiry), expiry); err != nil {
+		if _, err := s.CompleteFinalize(t.Context(), lease(b.ID, "heir", 2), batch.ResultFailed, finalEvent(b.ID, expiry), expiry); err != nil {
 			t.Fatal(err)
 		}
 		if n := len(batchEvents(t, s, b.ID)); n != 1 {
@@ -134,7 +134,7 @@ func testFinalize(t *testing.T, newStore NewStoreFunc) {
 			t.Fatal(err)
 		}
 		late := at(2*time.Minute + 10*ttl)
-		if _, err := s.CompleteFinalize(t.Context(), b.ID, "slow", batch.ResultSucceeded, finalEvent(b.ID, late), late); err != nil {
+		if _, err := s.CompleteFinalize(t.Context(), lease(b.ID, "slow", 1), batch.ResultSucceeded, finalEvent(b.ID, late), late); err != nil {
 			t.Fatalf("complete after the lease expired with no takeover: %v", err)
 		}
 	})
@@ -153,7 +153,7 @@ func testFinalize(t *testing.T, newStore NewStoreFunc) {
 		now := at(3 * time.Minute)
 		good := finalEvent(b.ID, now)
 		for _, res := range []batch.Result{"", batch.ResultCancelled, "great"} {
-			_, err := s.CompleteFinalize(t.Context(), b.ID, "f1", res, good, now)
+			_, err := s.CompleteFinalize(t.Context(), lease(b.ID, "f1", 1), res, good, now)
 			wantErr(t, err, batch.ErrInvalid, fmt.Sprintf("CompleteFinalize with result %q", res))
 		}
 		for name, ev := range map[string]batch.Event{
@@ -161,7 +161,7 @@ func testFinalize(t *testing.T, newStore NewStoreFunc) {
 			"no type":       {ID: good.ID, BatchID: b.ID, CreatedAt: now},
 			"another batch": {ID: good.ID, Type: batch.EventFinalized, BatchID: "b2", CreatedAt: now},
 		} {
-			_, err := s.CompleteFinalize(t.Context(), b.ID, "f1", batch.ResultSucceeded, ev, now)
+			_, err := s.CompleteFinalize(t.Context(), lease(b.ID, "f1", 1), batch.ResultSucceeded, ev, now)
 			wantErr(t, err, batch.ErrInvalid, "CompleteFinalize with an event with "+name)
 		}
 		if got := mustGet(t, s, b.ID); got.State != batch.Finalizing {
@@ -176,7 +176,7 @@ func testFinalize(t *testing.T, newStore NewStoreFunc) {
 		s := newStore(t)
 		b := mustCreateN(t, s, 2)
 		completeAll(t, s, b.ID, batch.OutcomeSucceeded, at(time.Minute))
-		_, err := s.CompleteFinalize(t.Context(), b.ID, "f1", batch.ResultSucceeded, finalEvent(b.ID, at(2*time.Minute)), at(2*time.Minute))
+		_, err := s.CompleteFinalize(t.Context(), lease(b.ID, "f1", 1), batch.ResultSucceeded, finalEvent(b.ID, at(2*time.Minute)), at(2*time.Minute))
 		wantErr(t, err, batch.ErrConflict, "CompleteFinalize without acquiring")
 		if got := mustGet(t, s, b.ID); got.State != batch.Running {
 			t.Fatalf("batch moved to %s", got.State)
@@ -187,7 +187,7 @@ func testFinalize(t *testing.T, newStore NewStoreFunc) {
 		s := newStore(t)
 		_, err := s.AcquireFinalize(t.Context(), "nope", "f1", t0, ttl)
 		wantErr(t, err, batch.ErrNotFound, "AcquireFinalize of an unknown batch")
-		_, err = s.CompleteFinalize(t.Context(), "nope", "f1", batch.ResultSucceeded, finalEvent("nope", t0), t0)
+		_, err = s.CompleteFinalize(t.Context(), lease("nope", "f1", 1), batch.ResultSucceeded, finalEvent("nope", t0), t0)
 		wantErr(t, err, batch.ErrNotFound, "CompleteFinalize of an unknown batch")
 	})
 
@@ -223,7 +223,7 @@ func testFinalize(t *testing.T, newStore NewStoreFunc) {
 		now := at(3 * time.Minute)
 		for i := range n {
 			wg.Go(func() {
-				_, errs[i] = s.CompleteFinalize(t.Context(), b.ID, fmt.Sprintf("f%d", i), batch.ResultSucceeded, finalEvent(b.ID, now), now)
+				_, errs[i] = s.CompleteFinalize(t.Context(), lease(b.ID, fmt.Sprintf("f%d", i), 1), batch.ResultSucceeded, finalEvent(b.ID, now), now)
 			})
 		}
 		wg.Wait()

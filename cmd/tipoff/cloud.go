@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"time"
 
 	"tipoff/batch"
 	"tipoff/gcpfirestore"
@@ -47,7 +46,7 @@ func openCloud(ctx context.Context, cfg Config, cc *cloudConfig, s pipeline.Sett
 	c := &cloud{cfg: cfg, cc: cc, log: log, store: store, queue: queue, data: pipeline.NewDataSource(dataPath, readData, log)}
 	c.metrics = httpapi.NewMetrics(httpapi.MetricsConfig{Store: store, Log: log})
 	c.job = pipeline.NewJob(pipeline.JobConfig{Store: store, Publisher: store, ExportDir: cfg.ExportDir, Log: log})
-	c.engine = batch.NewEngine(store, queue, log, batch.EngineConfig{LeaseTTL: time.Minute, Finalize: c.job.Finalize, Observer: c.metrics})
+	c.engine = batch.NewEngine(store, queue, log, batch.EngineConfig{LeaseTTL: cfg.Finalize, Finalize: c.job.Finalize, Observer: c.metrics})
 	c.coord = batch.NewCoordinator(c.engine, queue, log, batch.CoordinatorConfig{SweepEvery: cfg.SweepEvery, PullOutcomes: cc.Pull})
 	c.starter = pipeline.NewStarter(pipeline.StarterConfig{Engine: c.engine, Store: store, Load: c.data.Load, Settings: s,
 		Meta: map[string]string{"data_path": dataPath}, Log: log})
@@ -71,7 +70,7 @@ func (c *cloud) handler(g httpapi.Guards) http.Handler {
 			return err
 		}}},
 		Data: c.data.Info, Log: c.log})
-	cfg := httpapi.CoordinatorConfig{Coordinator: c.coord, Start: c.starter.Start, Guards: g,
+	cfg := httpapi.CoordinatorConfig{Coordinator: c.coord, Start: c.starter.Start, Guards: g, PushTimeout: c.cfg.PushWait,
 		Status:  httpapi.NewStatus(httpapi.StatusConfig{Store: c.store, Publications: c.store, Log: c.log}),
 		Metrics: c.metrics, Health: health, Log: c.log}
 	if !c.cc.Pull {

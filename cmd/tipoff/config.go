@@ -24,6 +24,8 @@ type Config struct {
 	ExportDir  string        // where finalize writes the day's picks JSON
 	Policy     batch.Policy  // item timeout, attempts, deadline, success ratio
 	Lease      time.Duration // queue visibility timeout
+	Finalize   time.Duration // finalize lease: a finalizer stalled longer is taken over and fenced out
+	PushWait   time.Duration // how long the coordinator works on one push before answering 503
 	SweepEvery time.Duration // sweeper period
 	LogLevel   string        // debug, info, warn, error
 	LogFormat  string        // text or json
@@ -39,6 +41,8 @@ func DefaultConfig() Config {
 		ExportDir:  "exports",
 		Policy:     batch.Policy{}.WithDefaults(),
 		Lease:      30 * time.Second,
+		Finalize:   batch.DefaultLeaseTTL,
+		PushWait:   20 * time.Second,
 		SweepEvery: 2 * time.Second,
 		LogLevel:   "info",
 		LogFormat:  "text",
@@ -67,6 +71,12 @@ func (c Config) Validate() error {
 	}
 	if c.Lease < 100*time.Millisecond {
 		errs = append(errs, fmt.Errorf("lease %v: want at least 100ms", c.Lease))
+	}
+	if c.Finalize < 100*time.Millisecond || c.Finalize > time.Hour {
+		errs = append(errs, fmt.Errorf("finalize-lease %v: want 100ms to 1h", c.Finalize))
+	}
+	if c.PushWait < time.Second || c.PushWait > 10*time.Minute {
+		errs = append(errs, fmt.Errorf("push-timeout %v: want 1s to 10m", c.PushWait))
 	}
 	if c.SweepEvery < 10*time.Millisecond {
 		errs = append(errs, fmt.Errorf("sweep-every %v: want at least 10ms", c.SweepEvery))

@@ -61,6 +61,8 @@ func runCoordinator(ctx context.Context, m *Main, args []string) error {
 	b.env.Duration("TIPOFF_LEASE", &cfg.Lease)
 	b.env.Duration("TIPOFF_SWEEP_EVERY", &cfg.SweepEvery)
 	b.env.String("TIPOFF_EXPORT_DIR", &cfg.ExportDir)
+	b.env.Duration("TIPOFF_PUSH_TIMEOUT", &cfg.PushWait)
+	fs.DurationVar(&cfg.PushWait, "push-timeout", cfg.PushWait, "a push not recorded within this is answered 503, so Pub/Sub delivers it again, elsewhere (TIPOFF_PUSH_TIMEOUT)")
 	fs.DurationVar(&cfg.Lease, "lease", cfg.Lease, "with --pull: how long a received outcome stays leased before redelivery (TIPOFF_LEASE)")
 	fs.DurationVar(&cfg.SweepEvery, "sweep-every", cfg.SweepEvery, "period of the sweep (re-drive, deadlines, finalize) and of the event relay (TIPOFF_SWEEP_EVERY)")
 	fs.StringVar(&cfg.ExportDir, "export-dir", cfg.ExportDir, "also write the day's picks to `directory`/<date>.json; default none (TIPOFF_EXPORT_DIR)")

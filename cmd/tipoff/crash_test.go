@@ -85,7 +85,7 @@ func TestRun_CrashAndResume(t *testing.T) {
 		defer cancel()
 		cmd := exec.CommandContext(ctx, bin, "run", "--db", dbPath, "--date", demoDate, "--run", label,
 			"--lines", "1,2", "--export-dir", exports, "--workers", "2", "--receive-batch", "8",
-			"--lease", "300ms", "--sweep-every", "50ms",
+			"--lease", "300ms", "--finalize-lease", "300ms", "--sweep-every", "50ms",
 			"--log-level", "warn")
 		cmd.Env = append(os.Environ(), "TIPOFF_FAILPOINT="+failpoint)
 		var buf bytes.Buffer // one writer for both: exec serializes its writes

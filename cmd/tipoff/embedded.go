@@ -43,7 +43,7 @@ func openEmbedded(ctx context.Context, cfg Config, s pipeline.Settings, load pip
 	a.queue = sqlite.NewQueue(db, sqlite.QueueConfig{Lease: cfg.Lease, MaxDeliveries: cfg.Policy.MaxAttempts + 2})
 	a.metrics = httpapi.NewMetrics(httpapi.MetricsConfig{Store: a.store, QueueDepths: a.queue.Depths, Log: log})
 	a.job = pipeline.NewJob(pipeline.JobConfig{Store: a.store, Publisher: db, ExportDir: cfg.ExportDir, Failpoint: failpoint, Log: log})
-	a.engine = batch.NewEngine(a.store, failQueue{a.queue}, log, batch.EngineConfig{LeaseTTL: cfg.Lease, Finalize: a.job.Finalize, Observer: a.metrics})
+	a.engine = batch.NewEngine(a.store, failQueue{a.queue}, log, batch.EngineConfig{LeaseTTL: cfg.Finalize, Finalize: a.job.Finalize, Observer: a.metrics})
 	a.coord = batch.NewCoordinator(a.engine, a.queue, log, batch.CoordinatorConfig{SweepEvery: cfg.SweepEvery, PullOutcomes: true})
 	if load == nil {
 		load = a.loadData

@@ -58,7 +58,7 @@ func (b *flagBinder) work() {
 	b.env.String("TIPOFF_EXPORT_DIR", &b.cfg.ExportDir)
 	b.fs.IntVar(&b.cfg.Workers, "workers", b.cfg.Workers, "worker goroutines `n` (TIPOFF_WORKERS)")
 	b.fs.IntVar(&b.cfg.Receive, "receive-batch", b.cfg.Receive, "requests a worker takes from the queue at a time, `n` (TIPOFF_RECEIVE_BATCH)")
-	b.fs.DurationVar(&b.cfg.Lease, "lease", b.cfg.Lease, "how long a received request, or the finalize step, stays claimed by a process before another may take it over (TIPOFF_LEASE)")
+	b.fs.DurationVar(&b.cfg.Lease, "lease", b.cfg.Lease, "how long a received request stays claimed by a process before another may take it over (TIPOFF_LEASE)")
 	b.fs.DurationVar(&b.cfg.SweepEvery, "sweep-every", b.cfg.SweepEvery, "period of the sweeper that re-drives overdue items and enforces deadlines (TIPOFF_SWEEP_EVERY)")
 	b.fs.StringVar(&b.cfg.ExportDir, "export-dir", b.cfg.ExportDir, "`directory` for the day's picks export, <date>.json (TIPOFF_EXPORT_DIR)")
 }
@@ -69,6 +69,8 @@ func (b *flagBinder) policy() {
 	b.env.Int("TIPOFF_MAX_ATTEMPTS", &p.MaxAttempts)
 	b.env.Duration("TIPOFF_DEADLINE", &p.Deadline)
 	b.env.Float("TIPOFF_MIN_SUCCESS", &p.MinSuccessRatio)
+	b.env.Duration("TIPOFF_FINALIZE_LEASE", &b.cfg.Finalize)
+	b.fs.DurationVar(&b.cfg.Finalize, "finalize-lease", b.cfg.Finalize, "how long a finalize may run before another process takes it over; the late one's writes are refused (TIPOFF_FINALIZE_LEASE)")
 	b.fs.DurationVar(&p.ItemTimeout, "item-timeout", p.ItemTimeout, "re-drive a player's request after this long without an outcome (TIPOFF_ITEM_TIMEOUT)")
 	b.fs.IntVar(&p.MaxAttempts, "max-attempts", p.MaxAttempts, "times a request is dispatched before the player times out (TIPOFF_MAX_ATTEMPTS)")
 	b.fs.DurationVar(&p.Deadline, "deadline", p.Deadline, "the batch ends this long after it starts; players still missing time out (TIPOFF_DEADLINE)")
