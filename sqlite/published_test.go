@@ -9,6 +9,7 @@ import (
 
 	"tipoff/batch"
 	"tipoff/predict"
+	"tipoff/predict/predicttest"
 )
 
 func publication(batchID string, at time.Time, players ...string) *predict.Publication {
@@ -75,4 +76,9 @@ func TestDB_Publish(t *testing.T) {
 	if got, _ = db.Published(ctx, date); got.BatchID != "b2" {
 		t.Fatalf("older run replaced the newer publication: got batch %s", got.BatchID)
 	}
+}
+
+func TestPublisherConformance(t *testing.T) {
+	t.Parallel()
+	predicttest.RunPublisherTests(t, func(t *testing.T) predict.Publisher { return mustOpenDB(t) })
 }
