@@ -137,6 +137,37 @@ func (c *Client) Cancel(ctx context.Context, id, reason string) (CancelResponse,
 	return out, nil
 }
 
+// Publish calls POST /batches/{id}/publish, making a finalized batch the
+// date's publication, pinned unless unpin. Errors wrap the kind the
+// coordinator answered with: [batch.ErrNotFound] for an unknown batch,
+// [batch.ErrConflict] for one that has not finalized.
+func (c *Client) Publish(ctx context.Context, id string, unpin bool) (PublishResponse, error) {
+	var out PublishResponse
+	return out, c.postJSON(ctx, "/batches/"+url.PathEscape(id)+"/publish", PublishRequest{Unpin: unpin}, &out)
+}
+
+// postJSON posts in as JSON to path and decodes a 200 answer into out.
+func (c *Client) postJSON(ctx context.Context, path string, in, out any) error {
+	body, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	resp, code, err := c.do(ctx, http.MethodPost, path, body)
+	if err != nil {
+		return err
+	}
+	if code != http.StatusOK {
+		if kind := kindOfStatus(code); kind != nil {
+			return fmt.Errorf("POST %s%s: %w: %s", c.BaseURL, path, kind, errorText(resp))
+		}
+		return fmt.Errorf("POST %s%s: %d %s: %s", c.BaseURL, path, code, http.StatusText(code), errorText(resp))
+	}
+	if err := json.Unmarshal(resp, out); err != nil {
+		return fmt.Errorf("POST %s%s: response is not JSON: %v", c.BaseURL, path, err)
+	}
+	return nil
+}
+
 func (c *Client) get(ctx context.Context, path string) ([]byte, int, error) {
 	return c.do(ctx, http.MethodGet, path, nil)
 }
