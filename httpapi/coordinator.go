@@ -330,9 +330,15 @@ func (h *CoordinatorHandler) servePublish(w http.ResponseWriter, r *http.Request
 		writeError(w, h.log, r, err)
 		return
 	}
+	writeAPIJSON(w, Published(got))
+}
+
+// Published returns the answer of POST /batches/{id}/publish for what an
+// explicit publish did.
+func Published(got pipeline.Published) PublishResponse {
 	p := got.Publication
-	writeAPIJSON(w, PublishResponse{BatchID: p.BatchID, Date: p.Date.String(), Run: p.Run, Result: p.Result, Pinned: p.Pinned,
-		Players: len(p.Players), Predictions: p.Count(), PublishedAt: p.PublishedAt, Export: got.Export})
+	return PublishResponse{BatchID: p.BatchID, Date: p.Date.String(), Run: p.Run, Result: p.Result, Pinned: p.Pinned,
+		Players: len(p.Players), Predictions: p.Count(), PublishedAt: p.PublishedAt, Export: got.Export}
 }
 
 func (h *CoordinatorHandler) serveComplete(w http.ResponseWriter, r *http.Request) {

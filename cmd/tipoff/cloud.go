@@ -71,7 +71,7 @@ func (c *cloud) handler(guard httpapi.Middleware) http.Handler {
 			return err
 		}}},
 		Data: c.data.Info, Log: c.log})
-	cfg := httpapi.CoordinatorConfig{Coordinator: c.coord, Start: c.starter.Start, Auth: guard,
+	cfg := httpapi.CoordinatorConfig{Coordinator: c.coord, Start: c.starter.Start, Publish: c.job.Publish, Auth: guard,
 		Status:  httpapi.NewStatus(httpapi.StatusConfig{Store: c.store, Publications: c.store, Log: c.log}),
 		Metrics: c.metrics, Health: health, Log: c.log}
 	if !c.cc.Pull {

@@ -1,0 +1,49 @@
+package main
+
+import (
+	"errors"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"tipoff/batch"
+	"tipoff/predict"
+)
+
+// tipoff publish makes a finalized batch the date's publication, pinned
+// unless --unpin, on the file or through a coordinator; a running batch and
+// an unknown one are errors that say so.
+func TestPublish(t *testing.T) {
+	t.Parallel()
+	app, bs := newCancelEnv(t, "ended", "running")
+	if _, err := app.engine.Cancel(t.Context(), bs[0].ID, "test"); err != nil {
+		t.Fatal(err)
+	}
+	date := predict.MustParseDate("2025-12-25")
+	out, err := runMain(t, "publish", "--db", app.cfg.DB, bs[0].ID)
+	if err != nil || !strings.Contains(out, "batch "+bs[0].ID+" (run ended, cancelled)") || !strings.Contains(out, ", pinned") {
+		t.Fatalf("publish: %q, %v", out, err)
+	}
+	if pub, err := app.db.Published(t.Context(), date); err != nil || pub.BatchID != bs[0].ID || !pub.Pinned {
+		t.Fatalf("after publish: %+v, %v; want %s pinned", pub, err, bs[0].ID)
+	}
+	if _, err := runMain(t, "publish", "--db", app.cfg.DB, bs[1].ID); !errors.Is(err, batch.ErrConflict) {
+		t.Errorf("publish of a running batch: %v; want %v", err, batch.ErrConflict)
+	}
+
+	srv := httptest.NewServer(app.handler())
+	t.Cleanup(srv.Close)
+	out, err = runMain(t, "publish", "--coordinator", srv.URL, "--unpin", bs[0].ID)
+	if err != nil || !strings.Contains(out, "not pinned") {
+		t.Fatalf("publish --unpin through the coordinator: %q, %v", out, err)
+	}
+	if pub, err := app.db.Published(t.Context(), date); err != nil || pub.Pinned {
+		t.Fatalf("after publish --unpin: %+v, %v; want it not pinned", pub, err)
+	}
+	if _, err := runMain(t, "publish", "--coordinator", srv.URL, bs[1].ID); !errors.Is(err, batch.ErrConflict) {
+		t.Errorf("publish of a running batch through the coordinator: %v; want %v", err, batch.ErrConflict)
+	}
+	if _, err := runMain(t, "publish", "--coordinator", srv.URL, "2025-12-25-nosuch"); !errors.Is(err, batch.ErrNotFound) {
+		t.Errorf("publish of an unknown batch: %v; want %v", err, batch.ErrNotFound)
+	}
+}
