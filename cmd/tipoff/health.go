@@ -31,7 +31,10 @@ export file holds them, and dead-lettered messages.
 It reads the SQLite file (--db), or a coordinator's status API
 (--coordinator URL: "tipoff serve" or the cloud coordinator), checking that
 the coordinator answers. Without --run it checks the newest batch of the
-date, whatever its run label.
+date, whatever its run label; with --run, a newer run of the date that
+failed or was cancelled makes the date unhealthy even while an older run's
+picks stay published. Either way it names the live picks: the batch, run
+label and result whose predictions are published (see "tipoff help publish").
 
 Output: one line per check, coloured on a terminal; --json for machines.
 
