@@ -30,6 +30,12 @@ func TestPublish(t *testing.T) {
 	if _, err := runMain(t, "publish", "--db", app.cfg.DB, bs[1].ID); !errors.Is(err, batch.ErrConflict) {
 		t.Errorf("publish of a running batch: %v; want %v", err, batch.ErrConflict)
 	}
+	// tipoff status says which batch is live.
+	out, err = runMain(t, "status", "--db", app.cfg.DB, "--date", "2025-12-25")
+	if err != nil || !strings.Contains(out, "published: live, pinned by an operator") ||
+		!strings.Contains(out, "published: not live; the live picks are batch "+bs[0].ID+" (run ended, cancelled), pinned by an operator") {
+		t.Errorf("status after publish: %v\n%s", err, out)
+	}
 
 	srv := httptest.NewServer(app.handler())
 	t.Cleanup(srv.Close)

@@ -11,14 +11,16 @@ import (
 	"time"
 
 	"tipoff/batch"
+	"tipoff/predict"
 	"tipoff/sqlite"
 )
 
 const statusUsage = `Usage: tipoff status [--date D | BATCH_ID] [--json] [--db FILE]
 
-Prints a batch's state, outcome counts, progress and the players still
-without an outcome: every batch of the date (default today in the league's
-time zone), or the one batch named.`
+Prints a batch's state, outcome counts, progress, the players still
+without an outcome, and whether its predictions are the date's live
+publication (and if not, whose are): every batch of the date (default today
+in the league's time zone), or the one batch named.`
 
 func runStatus(ctx context.Context, m *Main, args []string) error {
 	fs, b := newFlagSet(m, "status", statusUsage)
@@ -85,8 +87,36 @@ func runStatus(ctx context.Context, m *Main, args []string) error {
 			fmt.Fprintln(m.Stdout)
 		}
 		writeProgress(m.Stdout, p)
+		if d, err := predict.ParseDate(p.Batch.Key.Date); err == nil {
+			pub, err := db.Published(ctx, d)
+			if err != nil && !errors.Is(err, batch.ErrNotFound) {
+				return fmt.Errorf("status: %w", err)
+			}
+			fmt.Fprintln(m.Stdout, "published: "+liveLine(p.Batch, pub))
+		}
 	}
 	return nil
+}
+
+// liveLine says whether b's predictions are the date's live publication
+// pub (nil: none), and whose are when they are not.
+func liveLine(b batch.Batch, pub *predict.Publication) string {
+	switch {
+	case pub == nil:
+		return "nothing for " + b.Key.Date
+	case pub.BatchID == b.ID && pub.Pinned:
+		return "live, pinned by an operator"
+	case pub.BatchID == b.ID:
+		return "live"
+	}
+	s := fmt.Sprintf("not live; the live picks are batch %s (run %s, %s)", pub.BatchID, pub.Run, pub.Result)
+	if b.State == batch.Finalized {
+		s = fmt.Sprintf("not live (%s; its predictions stay as its own record); the live picks are batch %s (run %s, %s)", b.Result, pub.BatchID, pub.Run, pub.Result)
+	}
+	if pub.Pinned {
+		s += ", pinned by an operator"
+	}
+	return s
 }
 
 // writeProgress prints one batch's progress for a person.
