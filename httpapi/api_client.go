@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 
+	"google.golang.org/api/idtoken"
+
 	"tipoff/batch"
 )
 
@@ -23,6 +25,25 @@ type Client struct {
 	// HTTPClient sends the requests (it may add credentials); default
 	// http.DefaultClient. Bound each call with its ctx.
 	HTTPClient *http.Client
+}
+
+// NewClient returns a client of the coordinator's API at base, an http://
+// or https:// URL, sending a Google ID token for base (from Application
+// Default Credentials) with each request when idToken: what "tipoff
+// health", "cancel" and "publish" call a coordinator with.
+func NewClient(ctx context.Context, base string, idToken bool) (*Client, error) {
+	if !strings.HasPrefix(base, "http://") && !strings.HasPrefix(base, "https://") {
+		return nil, fmt.Errorf("coordinator %q: want an http:// or https:// URL", base)
+	}
+	hc := http.DefaultClient
+	if idToken {
+		c, err := idtoken.NewClient(ctx, strings.TrimRight(base, "/"))
+		if err != nil {
+			return nil, fmt.Errorf("ID token for %s: %w", base, err)
+		}
+		hc = c
+	}
+	return &Client{BaseURL: base, HTTPClient: hc}, nil
 }
 
 // ServiceInfo is what a coordinator's GET /health says about itself. Fields

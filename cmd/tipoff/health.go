@@ -6,9 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net/http"
 	"os"
-	"slices"
 	"time"
 
 	"golang.org/x/term"
@@ -106,10 +104,11 @@ func runHealth(ctx context.Context, m *Main, args []string) error {
 
 	var rep health.Report
 	if coord != "" {
-		rep, err = healthFromCoordinator(ctx, coord, useToken, in)
+		client, err := httpapi.NewClient(ctx, coord, useToken)
 		if err != nil {
-			return err
+			return fmt.Errorf("health: %w", err)
 		}
+		rep = health.AssessCoordinator(ctx, client, in)
 	} else {
 		rep = healthFromDB(ctx, cfg, in)
 	}
@@ -132,57 +131,21 @@ func runHealth(ctx context.Context, m *Main, args []string) error {
 // healthFromDB checks the SQLite file. A file that does not exist is
 // reported unhealthy, and not created.
 func healthFromDB(ctx context.Context, cfg Config, in health.Input) health.Report {
-	source := "db " + cfg.DB
+	fail := func(format string, err error) health.Report {
+		return health.Unread(in, "db "+cfg.DB, health.Check{Name: "store", Level: health.Fail, Message: fmt.Sprintf(format, cfg.DB, err)})
+	}
 	if _, err := os.Stat(cfg.DB); err != nil {
-		return withSource(emptyReport(in), source, health.Check{Name: "store", Level: health.Fail, Message: fmt.Sprintf("cannot read %s: %v", cfg.DB, err)})
+		return fail("cannot read %s: %v", err)
 	}
 	app, err := openEmbedded(ctx, cfg, pipeline.Settings{}, nil, discardLogger())
 	if err != nil {
-		return withSource(emptyReport(in), source, health.Check{Name: "store", Level: health.Fail, Message: fmt.Sprintf("cannot open %s: %v", cfg.DB, err)})
+		return fail("cannot open %s: %v", err)
 	}
 	defer app.Close()
 	src := httpapi.NewStatus(app.statusConfig(func() time.Time { return in.Now }))
-	return withSource(health.Assess(ctx, src, in), source, health.Check{Name: "store", Level: health.OK, Message: cfg.DB + " opened"})
-}
-
-// healthFromCoordinator checks through a coordinator's API.
-func healthFromCoordinator(ctx context.Context, base string, useToken bool, in health.Input) (health.Report, error) {
-	source := "coordinator " + base
-	client, err := coordinatorClient(ctx, base, useToken)
-	if err != nil {
-		return health.Report{}, fmt.Errorf("health: %w", err)
-	}
-	info, err := client.Health(ctx)
-	if err != nil {
-		return withSource(emptyReport(in), source, health.Check{Name: "coordinator", Level: health.Fail, Message: fmt.Sprintf("%s does not answer: %v", base, err)}), nil
-	}
-	rep := health.Assess(ctx, client, in)
-	if info.Status != http.StatusOK {
-		return withSource(rep, source, health.Check{Name: "coordinator", Level: health.OK, Message: fmt.Sprintf("%s answers (GET /health: %d)", base, info.Status)}), nil
-	}
-	rep.Service = &info
-	return withSource(rep, source, health.Check{Name: "coordinator", Level: health.OK, Message: fmt.Sprintf("%s answers: %s %s (commit %s)", base, orDash(info.Program), orDash(info.Version), orDash(info.Commit))}), nil
-}
-
-// emptyReport is the report of in's date when its source cannot be read.
-func emptyReport(in health.Input) health.Report {
-	return health.Report{Date: in.Date.String(), Run: in.Run, CheckedAt: in.Now}
-}
-
-// withSource names the source of rep and puts c, the check of the source
-// itself, first. An OK c leaves the status as it is; the caller finishes
-// the report again after a failing one.
-func withSource(rep health.Report, source string, c health.Check) health.Report {
-	rep.Source = source
-	rep.Checks = slices.Insert(rep.Checks, 0, c)
+	rep := health.Assess(ctx, src, in)
+	rep.AddSource("db "+cfg.DB, health.Check{Name: "store", Level: health.OK, Message: cfg.DB + " opened"})
 	return rep
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }
 
 // useColour reports whether stdout is a terminal that wants colour.

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 
 	"tipoff/httpapi"
 	"tipoff/pipeline"
@@ -32,11 +31,7 @@ Google ID token for the URL from Application Default Credentials).`
 
 func runPublish(ctx context.Context, m *Main, args []string) error {
 	fs, b := newFlagSet(m, "publish", publishUsage)
-	b.db()
-	coord := ""
-	b.env.String("TIPOFF_COORDINATOR", &coord)
-	fs.StringVar(&coord, "coordinator", coord, "publish through the coordinator at this `URL` instead of the SQLite file (TIPOFF_COORDINATOR)")
-	useToken := fs.Bool("id-token", false, "call the coordinator with a Google ID token for its URL, from Application Default Credentials")
+	target := b.operator("publish")
 	unpin := fs.Bool("unpin", false, "publish without pinning: later runs may replace it per the publication policy")
 	cfg, err := b.parse(args)
 	if err != nil {
@@ -45,38 +40,25 @@ func runPublish(ctx context.Context, m *Main, args []string) error {
 	if fs.NArg() != 1 {
 		return fmt.Errorf("publish: want one batch id, got %q", fs.Args())
 	}
+	client, app, err := target.open(ctx, m, cfg)
+	if err != nil {
+		return fmt.Errorf("publish: %w", err)
+	}
 	var r httpapi.PublishResponse
-	if coord != "" {
-		client, err := coordinatorClient(ctx, coord, *useToken)
-		if err != nil {
-			return fmt.Errorf("publish: %w", err)
-		}
-		if r, err = client.Publish(ctx, fs.Arg(0), *unpin); err != nil {
-			return fmt.Errorf("publish: %w", err)
-		}
+	if client != nil {
+		r, err = client.Publish(ctx, fs.Arg(0), *unpin)
 	} else {
-		if _, err := os.Stat(cfg.DB); err != nil {
-			return fmt.Errorf("publish: %w", err)
-		}
-		app, err := openEmbedded(ctx, cfg, pipeline.Settings{}, nil, cfg.Logger(m.Stderr, ""))
-		if err != nil {
-			return err
-		}
 		defer app.Close()
-		got, err := app.job.Publish(ctx, fs.Arg(0), !*unpin)
-		if err != nil {
-			return err
+		var got pipeline.Published
+		got, err = app.job.Publish(ctx, fs.Arg(0), !*unpin)
+		if err == nil {
+			r = httpapi.Published(got)
 		}
-		r = httpapi.Published(got)
 	}
-	pin := "pinned"
-	if !r.Pinned {
-		pin = "not pinned"
+	if err != nil {
+		return fmt.Errorf("publish: %w", err)
 	}
-	fmt.Fprintf(m.Stdout, "published %s: batch %s (run %s, %s), %d predictions for %d players, %s\n",
-		r.Date, r.BatchID, r.Run, r.Result, r.Predictions, r.Players, pin)
-	if r.Export != "" {
-		fmt.Fprintf(m.Stdout, "export %s\n", r.Export)
-	}
+	fmt.Fprintf(m.Stdout, "published %s: batch %s (run %s, %s), %d predictions for %d players, pinned %v, export %q\n",
+		r.Date, r.BatchID, r.Run, r.Result, r.Predictions, r.Players, r.Pinned, r.Export)
 	return nil
 }

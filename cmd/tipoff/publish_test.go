@@ -21,7 +21,7 @@ func TestPublish(t *testing.T) {
 	}
 	date := predict.MustParseDate("2025-12-25")
 	out, err := runMain(t, "publish", "--db", app.cfg.DB, bs[0].ID)
-	if err != nil || !strings.Contains(out, "batch "+bs[0].ID+" (run ended, cancelled)") || !strings.Contains(out, ", pinned") {
+	if err != nil || !strings.Contains(out, "batch "+bs[0].ID+" (run ended, cancelled)") || !strings.Contains(out, ", pinned true") {
 		t.Fatalf("publish: %q, %v", out, err)
 	}
 	if pub, err := app.db.Published(t.Context(), date); err != nil || pub.BatchID != bs[0].ID || !pub.Pinned {
@@ -40,7 +40,7 @@ func TestPublish(t *testing.T) {
 	srv := httptest.NewServer(app.handler())
 	t.Cleanup(srv.Close)
 	out, err = runMain(t, "publish", "--coordinator", srv.URL, "--unpin", bs[0].ID)
-	if err != nil || !strings.Contains(out, "not pinned") {
+	if err != nil || !strings.Contains(out, ", pinned false") {
 		t.Fatalf("publish --unpin through the coordinator: %q, %v", out, err)
 	}
 	if pub, err := app.db.Published(t.Context(), date); err != nil || pub.Pinned {
