@@ -325,20 +325,23 @@ func (h *CoordinatorHandler) servePublish(w http.ResponseWriter, r *http.Request
 		writeError(w, h.log, r, fmt.Errorf("publish %q: %w", id, batch.ErrNotFound))
 		return
 	}
-	got, err := h.cfg.Publish(r.Context(), id, !req.Unpin)
+	resp, err := Published(h.cfg.Publish(r.Context(), id, !req.Unpin))
 	if err != nil {
 		writeError(w, h.log, r, err)
 		return
 	}
-	writeAPIJSON(w, Published(got))
+	writeAPIJSON(w, resp)
 }
 
 // Published returns the answer of POST /batches/{id}/publish for what an
-// explicit publish did.
-func Published(got pipeline.Published) PublishResponse {
+// explicit publish did, or its error: Published(job.Publish(...)).
+func Published(got pipeline.Published, err error) (PublishResponse, error) {
+	if err != nil {
+		return PublishResponse{}, err
+	}
 	p := got.Publication
 	return PublishResponse{BatchID: p.BatchID, Date: p.Date.String(), Run: p.Run, Result: p.Result, Pinned: p.Pinned,
-		Players: len(p.Players), Predictions: p.Count(), PublishedAt: p.PublishedAt, Export: got.Export}
+		Players: len(p.Players), Predictions: p.Count(), PublishedAt: p.PublishedAt, Export: got.Export}, nil
 }
 
 func (h *CoordinatorHandler) serveComplete(w http.ResponseWriter, r *http.Request) {

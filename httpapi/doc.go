@@ -1,5 +1,5 @@
 // Package httpapi holds tipoff's HTTP surface, handlers only: the
-// coordinator's ([CoordinatorHandler]: /start, cancel, sweep, pushes — the
+// coordinator's ([CoordinatorHandler]: /start, cancel, publish, sweep, pushes — the
 // same handler in "tipoff serve" and "tipoff coordinator") and the cloud
 // worker's ([WorkerHandler]), their auth, and what operators read — the status JSON
 // API (GET /api/batches, /api/batches/{id}, /api/queue) and its [Client],

@@ -30,7 +30,7 @@ type Published struct {
 func (j *Job) Publish(ctx context.Context, batchID string, pin bool) (Published, error) {
 	b, err := j.cfg.Store.GetBatch(ctx, batchID)
 	if err != nil {
-		return Published{}, fmt.Errorf("publish %s: %w", batchID, err)
+		return Published{}, err // the store names the batch
 	}
 	if b.State != batch.Finalized {
 		return Published{}, fmt.Errorf("publish %s: %w: the batch is %s; only a finalized batch can be published", batchID, batch.ErrConflict, b.State)

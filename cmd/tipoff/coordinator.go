@@ -28,6 +28,9 @@ in Firestore, work over Pub/Sub.
   POST /batches/{id}/cancel
                      end a running batch now as cancelled (body
                      {"reason":"..."}, optional); "tipoff cancel" calls it
+  POST /batches/{id}/publish
+                     make a finalized batch the date's publication, pinned
+                     (body {"unpin":true} optional); "tipoff publish" calls it
   GET  /health       program, version, commit, store/queue reachability, data
   GET  /api/batches, /api/batches/{id}, /, /batches/{id}, /metrics
 
@@ -36,7 +39,7 @@ files in the documented columns, or a SQLite file made by "tipoff import"
 (copied to a temporary file first, so a read-only or network mount works).
 Each batch records the data version it used (meta data_version).
 
-Pushes, /start, /sweep and cancel must carry a Google-signed OIDC token for one of
+Pushes, /start, /sweep, cancel and publish must carry a Google-signed OIDC token for one of
 --auth-audiences from one of --auth-emails: 401 without a valid token, 403
 for another caller. With --pull the coordinator receives outcomes and dead
 letters from pull subscriptions instead. It sweeps and relays the

@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"tipoff/httpapi"
-	"tipoff/pipeline"
 )
 
 const publishUsage = `Usage: tipoff publish [--db FILE | --coordinator URL [--id-token]] [--unpin] BATCH_ID
@@ -49,11 +48,7 @@ func runPublish(ctx context.Context, m *Main, args []string) error {
 		r, err = client.Publish(ctx, fs.Arg(0), *unpin)
 	} else {
 		defer app.Close()
-		var got pipeline.Published
-		got, err = app.job.Publish(ctx, fs.Arg(0), !*unpin)
-		if err == nil {
-			r = httpapi.Published(got)
-		}
+		r, err = httpapi.Published(app.job.Publish(ctx, fs.Arg(0), !*unpin))
 	}
 	if err != nil {
 		return fmt.Errorf("publish: %w", err)

@@ -18,7 +18,8 @@ SQLite file) report, re-drives overdue players, enforces deadlines, finalizes
 each batch exactly once and relays its event, and serves on --addr (loopback
 by default) the status pages and API, /metrics, and the coordinator's
 routes, the same as the cloud coordinator's (see "tipoff help coordinator"):
-POST /start to start a date's run, POST /batches/{id}/cancel to cancel one.
+POST /start to start a date's run, POST /batches/{id}/cancel to cancel one,
+POST /batches/{id}/publish to publish one.
 It has no authentication: keep it on loopback.
 
 With --daily, it starts the day's run at that time of day in the league's time
