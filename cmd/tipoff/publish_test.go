@@ -3,6 +3,8 @@ package main
 import (
 	"errors"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -20,12 +22,16 @@ func TestPublish(t *testing.T) {
 		t.Fatal(err)
 	}
 	date := predict.MustParseDate("2025-12-25")
-	out, err := runMain(t, "publish", "--db", app.cfg.DB, bs[0].ID)
+	exports := app.cfg.ExportDir
+	out, err := runMain(t, "publish", "--db", app.cfg.DB, "--export-dir", exports, bs[0].ID)
 	if err != nil || !strings.Contains(out, "batch "+bs[0].ID+" (run ended, cancelled)") || !strings.Contains(out, ", pinned true") {
 		t.Fatalf("publish: %q, %v", out, err)
 	}
 	if pub, err := app.db.Published(t.Context(), date); err != nil || pub.BatchID != bs[0].ID || !pub.Pinned {
 		t.Fatalf("after publish: %+v, %v; want %s pinned", pub, err, bs[0].ID)
+	}
+	if ex, err := os.ReadFile(filepath.Join(exports, "2025-12-25.json")); err != nil || !strings.Contains(string(ex), `"players": []`) {
+		t.Fatalf("export after publish: %v\n%s", err, ex)
 	}
 	if _, err := runMain(t, "publish", "--db", app.cfg.DB, bs[1].ID); !errors.Is(err, batch.ErrConflict) {
 		t.Errorf("publish of a running batch: %v; want %v", err, batch.ErrConflict)
@@ -45,6 +51,9 @@ func TestPublish(t *testing.T) {
 	}
 	if pub, err := app.db.Published(t.Context(), date); err != nil || pub.Pinned {
 		t.Fatalf("after publish --unpin: %+v, %v; want it not pinned", pub, err)
+	}
+	if ex, err := os.ReadFile(filepath.Join(exports, "2025-12-25.json")); err != nil || strings.Contains(string(ex), `"pinned"`) {
+		t.Fatalf("export after publish --unpin through the coordinator: %v\n%s", err, ex)
 	}
 	if _, err := runMain(t, "publish", "--coordinator", srv.URL, bs[1].ID); !errors.Is(err, batch.ErrConflict) {
 		t.Errorf("publish of a running batch through the coordinator: %v; want %v", err, batch.ErrConflict)
