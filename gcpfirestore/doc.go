@@ -5,7 +5,8 @@
 //
 // It imports, of tipoff's packages, batch, and predict for the
 // publication store in published.go (a [predict.Publisher] on the same
-// client, documented there).
+// client, documented there; it passes predicttest.RunPublisherTests, the
+// publication policy's conformance suite, as the SQLite publisher does).
 //
 // # Documents
 //

@@ -3,8 +3,10 @@ package gcpfirestore
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
 	"fmt"
 	"slices"
+	"time"
 
 	"cloud.google.com/go/firestore"
 	"google.golang.org/grpc/codes"
@@ -17,16 +19,24 @@ import (
 // The Store is also the cloud shape's [predict.Publisher]: a date's
 // published predictions live next to the batches, in
 //
-//	<prefix>_publications/<date>                            which set is the date's publication
-//	<prefix>_publications/<date>/sets/<batch id>            one batch's set: what it is for
-//	<prefix>_publications/<date>/sets/<batch id>/players/<player id>  a player's predictions
+//	<prefix>_publications/<date>                          which set is the date's publication, and of which batch
+//	<prefix>_publications/<date>/sets/<set id>            one publish's set of a batch's predictions
+//	<prefix>_publications/<date>/sets/<set id>/players/<player id>  a player's predictions
 //
 // A publication has a few hundred players, more than one Firestore commit
-// may write. So Publish writes the batch's whole set first, where no reader
+// may write. So a publish writes the batch's whole set first, where no reader
 // looks, and then switches the date's publication document to it in one
-// transaction: a reader, which reads the publication document and the set it
-// names at one snapshot, sees the old set or the new, never a mix. Sets that
-// the switch left behind are deleted afterwards.
+// transaction that also applies the publication policy
+// ([predict.Publication.Supersedes]): a reader, which reads the publication
+// document and the set it names at one snapshot, sees the old set or the
+// new, never a mix.
+//
+// Every publish writes a set of its own (<batch id>@<random>), so no two
+// publishes ever write or delete the same set: a publish whose switch the
+// policy refused deletes its own set, and one that switched deletes the set
+// it replaced, which nobody can switch to any more. A set left by a publish
+// that died before either is deleted by a later publish of the date once it
+// is an hour old by Firestore's clock.
 var _ predict.Publisher = (*Store)(nil)
 
 // pubChunk is how many set documents one commit writes or deletes, under
@@ -35,23 +45,46 @@ const pubChunk = 400
 
 // publicationDoc is <prefix>_publications/<date>: the current set.
 type publicationDoc struct {
-	BatchID        string `firestore:"batch_id"`
+	BatchID string `firestore:"batch_id"`
+	// Set names the set document; "" (written before sets had their own
+	// IDs) means BatchID.
+	Set            string `firestore:"set"`
 	Run            string `firestore:"run"`
 	Result         string `firestore:"result"`
 	DataVersion    string `firestore:"data_version"`
 	BatchCreatedAt int64  `firestore:"batch_created_at"`
 	PublishedAt    int64  `firestore:"published_at"`
+	Pinned         bool   `firestore:"pinned"`
 	Players        int64  `firestore:"players"`
 	Predictions    int64  `firestore:"predictions"`
 }
 
-// setDoc is <prefix>_publications/<date>/sets/<batch id>. It is written
+// set returns the ID of the set d names.
+func (d *publicationDoc) set() string {
+	if d.Set == "" {
+		return d.BatchID
+	}
+	return d.Set
+}
+
+// head returns what the publication policy needs of d.
+func (d *publicationDoc) head(date predict.Date) *predict.Publication {
+	return &predict.Publication{Date: date, BatchID: d.BatchID, Result: batch.Result(d.Result),
+		BatchAt: fromNanos(d.BatchCreatedAt), Pinned: d.Pinned}
+}
+
+// setDoc is <prefix>_publications/<date>/sets/<set id>. It is written
 // before the set's players, so every set can be found and cleaned up.
 type setDoc struct {
 	BatchID        string `firestore:"batch_id"`
 	BatchCreatedAt int64  `firestore:"batch_created_at"`
 	Players        int64  `firestore:"players"`
 }
+
+// staleSet is how old, by Firestore's clock, a set that is not the date's
+// publication must be before any publish deletes it: far longer than a
+// publish takes, so only a set whose publish died goes.
+const staleSet = time.Hour
 
 // playerDoc is one player's predictions in a set.
 type playerDoc struct {
@@ -88,18 +121,13 @@ func (s *Store) publicationRef(date string) *firestore.DocumentRef {
 	return s.client.Collection(s.cfg.CollectionPrefix + "_publications").Doc(date)
 }
 
-func (s *Store) setRef(date, batchID string) *firestore.DocumentRef {
-	return s.publicationRef(date).Collection("sets").Doc(batchID)
+func (s *Store) setRef(date, setID string) *firestore.DocumentRef {
+	return s.publicationRef(date).Collection("sets").Doc(setID)
 }
 
-// newerThan reports whether a batch created at aAt with ID aID comes after
-// one created at bAt with ID bID: by creation time, then ID, so two batches
-// are never equal.
-func newerThan(aAt int64, aID string, bAt int64, bID string) bool {
-	if aAt != bAt {
-		return aAt > bAt
-	}
-	return aID > bID
+// newSetID returns a set ID of batchID no other publish uses.
+func newSetID(batchID string) string {
+	return batchID + "@" + rand.Text()
 }
 
 // validatePublication reports what about pub cannot be stored: an invalid
@@ -131,21 +159,30 @@ func validatePublication(pub *predict.Publication) error {
 	return nil
 }
 
-// Publish makes pub its date's publication, unless the date's current
-// publication comes from a batch created after pub's (see
-// [predict.Publisher]; two batches created at the same instant are ordered
-// by ID). It writes pub's set of predictions, switches the date's
-// publication document to it in one transaction, and deletes the sets older
-// than the one now published. Publishing the same batch again rewrites its
-// set with the same content and updates the publication time. A fenced
-// publication (pub.Fence set) is checked against the batch's finalize lease
-// before the set is written and again inside the switching transaction; a
-// stale fence returns [batch.ErrLeaseLost] and switches nothing (a fence
-// lost between the two checks can leave the batch's set written where no
-// reader looks; the date's next publish deletes it once older). It returns an
-// error wrapping [batch.ErrInvalid] for a publication that cannot be stored
-// (nothing is written then).
+// Publish is the automatic publish of a finalized batch: pub becomes the
+// date's publication if it supersedes the current one
+// ([predict.Publication.Supersedes], checked again in the switch
+// transaction), and otherwise nothing of it stays written. See
+// [predict.Publisher]. A fenced publication (pub.Fence set) is checked
+// against the batch's finalize lease before the set is written and again
+// inside the switching transaction; a stale fence returns
+// [batch.ErrLeaseLost] and switches nothing (a fence lost between the two
+// checks can leave the batch's set written where no reader looks; it is
+// deleted as an abandoned set). It returns an error wrapping
+// [batch.ErrInvalid] for a publication that cannot be stored (nothing is
+// written then).
 func (s *Store) Publish(ctx context.Context, pub *predict.Publication) error {
+	return s.publish(ctx, pub, false)
+}
+
+// PublishExplicit is an operator's publish: pub becomes the date's
+// publication whatever it is, pinned if pub.Pinned. See
+// [predict.Publisher].
+func (s *Store) PublishExplicit(ctx context.Context, pub *predict.Publication) error {
+	return s.publish(ctx, pub, true)
+}
+
+func (s *Store) publish(ctx context.Context, pub *predict.Publication, explicit bool) error {
 	if err := validatePublication(pub); err != nil {
 		return err
 	}
@@ -162,18 +199,23 @@ func (s *Store) Publish(ctx context.Context, pub *predict.Publication) error {
 	if err != nil {
 		return wrap(err)
 	}
-	at := nanos(pub.BatchAt)
-	if cur != nil && cur.BatchID != pub.BatchID && newerThan(cur.BatchCreatedAt, cur.BatchID, at, pub.BatchID) {
-		return nil // a newer run's publication stays; nothing written
+	if !explicit && cur != nil && !pub.Supersedes(cur.head(pub.Date)) {
+		return nil // the current publication stays; nothing written
 	}
-	if err := s.writeSet(ctx, pub); err != nil {
+	setID := newSetID(pub.BatchID)
+	if !validDocID(setID) {
+		return fmt.Errorf("%w: publish %s: batch id %q is too long to name a set", batch.ErrInvalid, date, pub.BatchID)
+	}
+	if err := s.writeSet(ctx, date, setID, pub); err != nil {
 		return wrap(err)
 	}
-	doc := publicationDoc{BatchID: pub.BatchID, Run: pub.Run, Result: string(pub.Result), DataVersion: pub.DataVersion,
-		BatchCreatedAt: at, PublishedAt: nanos(pub.PublishedAt), Players: int64(len(pub.Players)), Predictions: int64(pub.Count())}
+	doc := publicationDoc{BatchID: pub.BatchID, Set: setID, Run: pub.Run, Result: string(pub.Result), DataVersion: pub.DataVersion,
+		BatchCreatedAt: nanos(pub.BatchAt), PublishedAt: nanos(pub.PublishedAt), Pinned: explicit && pub.Pinned,
+		Players: int64(len(pub.Players)), Predictions: int64(pub.Count())}
+	replaced := ""
 	switched := false
 	err = s.runTx(ctx, "switch publication "+date, func(ctx context.Context, tx *firestore.Transaction) error {
-		switched = false
+		switched, replaced = false, ""
 		if err := s.checkFence(ctx, tx, pub.Fence); err != nil {
 			return err
 		}
@@ -186,25 +228,24 @@ func (s *Store) Publish(ctx context.Context, pub *predict.Publication) error {
 			if err := sn.DataTo(&c); err != nil {
 				return fmt.Errorf("decode %s: %w", pubRef.Path, err)
 			}
-			if c.BatchID != pub.BatchID && newerThan(c.BatchCreatedAt, c.BatchID, at, pub.BatchID) {
-				return nil // a newer run published meanwhile
+			if !explicit && !pub.Supersedes(c.head(pub.Date)) {
+				return nil // another publish switched meanwhile and stays
 			}
+			replaced = c.set()
 		}
 		switched = true
 		return tx.Set(pubRef, doc)
 	})
 	if err != nil {
+		// Whether the switch committed is unknown: leave the set to the
+		// stale clean-up rather than delete what may be published.
 		return wrap(err)
 	}
-	curAt, curID := at, pub.BatchID
+	drop := replaced
 	if !switched {
-		// A newer run switched meanwhile: our set is older than the
-		// current one, so the clean-up removes it.
-		if cur, err := s.currentPublication(ctx, pubRef); err == nil && cur != nil {
-			curAt, curID = cur.BatchCreatedAt, cur.BatchID
-		}
+		drop = setID
 	}
-	s.deleteOlderSets(ctx, date, curAt, curID)
+	s.deleteSets(ctx, date, drop)
 	return nil
 }
 
@@ -257,12 +298,10 @@ func (s *Store) currentPublication(ctx context.Context, ref *firestore.DocumentR
 	return &d, nil
 }
 
-// writeSet writes pub's set: its set document, then every player, then
-// deletes players of an earlier write of the same set that pub no longer
-// holds. Nothing reads the set before the switch, so it needs no atomicity.
-func (s *Store) writeSet(ctx context.Context, pub *predict.Publication) error {
-	date := pub.Date.String()
-	setRef := s.setRef(date, pub.BatchID)
+// writeSet writes pub's set setID: its set document, then every player.
+// Nothing reads the set before the switch, so it needs no atomicity.
+func (s *Store) writeSet(ctx context.Context, date, setID string, pub *predict.Publication) error {
+	setRef := s.setRef(date, setID)
 	sd := setDoc{BatchID: pub.BatchID, BatchCreatedAt: nanos(pub.BatchAt), Players: int64(len(pub.Players))}
 	err := s.retry(ctx, "write set "+setRef.Path, func() error {
 		return s.commit(ctx, func(tx *firestore.Transaction) error { return tx.Set(setRef, sd) })
@@ -271,7 +310,6 @@ func (s *Store) writeSet(ctx context.Context, pub *predict.Publication) error {
 		return err
 	}
 	players := setRef.Collection("players")
-	keep := make(map[string]bool, len(pub.Players))
 	for start := 0; start < len(pub.Players); start += pubChunk {
 		chunk := pub.Players[start:min(start+pubChunk, len(pub.Players))]
 		err := s.retry(ctx, "write players of "+setRef.Path, func() error {
@@ -287,25 +325,8 @@ func (s *Store) writeSet(ctx context.Context, pub *predict.Publication) error {
 		if err != nil {
 			return err
 		}
-		for _, pl := range chunk {
-			keep[pl.PlayerID] = true
-		}
 	}
-	var stale []*firestore.DocumentRef
-	err = s.retry(ctx, "list players of "+setRef.Path, func() error {
-		refs, err := players.DocumentRefs(ctx).GetAll()
-		stale = stale[:0]
-		for _, r := range refs {
-			if !keep[r.ID] {
-				stale = append(stale, r)
-			}
-		}
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	return s.deleteDocs(ctx, stale)
+	return nil
 }
 
 // deleteDocs deletes refs, a chunk per commit.
@@ -329,25 +350,29 @@ func (s *Store) deleteDocs(ctx context.Context, refs []*firestore.DocumentRef) e
 	return nil
 }
 
-// deleteOlderSets deletes the date's sets of batches older than the one
-// created at curAt with ID curID. A newer set may be half-written by a
-// publish in progress, so only older ones go. Failing to delete leaves
-// unreferenced documents that the next publish of the date removes: it is
+// deleteSets deletes the date's set drop ("" for none) and every set that
+// is not the date's publication and is older than [staleSet] by Firestore's
+// clock: sets of publishes that died. Failing to delete leaves
+// unreferenced documents that a later publish of the date removes: it is
 // logged, not returned.
-func (s *Store) deleteOlderSets(ctx context.Context, date string, curAt int64, curID string) {
-	sets, err := s.queryAll(ctx, "list sets of "+date, s.publicationRef(date).Collection("sets").Query)
+func (s *Store) deleteSets(ctx context.Context, date, drop string) {
+	pubRef := s.publicationRef(date)
+	cur, err := s.currentPublication(ctx, pubRef)
+	if err != nil {
+		s.log.Warn("publication clean-up: read publication", "run_date", date, "err", err)
+		return
+	}
+	sets, err := s.queryAll(ctx, "list sets of "+date, pubRef.Collection("sets").Query)
 	if err != nil {
 		s.log.Warn("publication clean-up: list sets", "run_date", date, "err", err)
 		return
 	}
 	for _, sn := range sets {
-		var d setDoc
-		if err := sn.DataTo(&d); err != nil {
-			s.log.Warn("publication clean-up: decode set", "run_date", date, "set", sn.Ref.ID, "err", err)
+		if cur != nil && sn.Ref.ID == cur.set() {
 			continue
 		}
-		if sn.Ref.ID == curID || !newerThan(curAt, curID, d.BatchCreatedAt, sn.Ref.ID) {
-			continue
+		if sn.Ref.ID != drop && sn.ReadTime.Sub(sn.UpdateTime) < staleSet {
+			continue // may be a publish in progress
 		}
 		var refs []*firestore.DocumentRef
 		err := s.retry(ctx, "list players of "+sn.Ref.Path, func() error {
@@ -387,13 +412,13 @@ func (s *Store) Published(ctx context.Context, date predict.Date) (*predict.Publ
 			if err := sn.DataTo(&d); err != nil {
 				return fmt.Errorf("decode %s: %w", pubRef.Path, err)
 			}
-			docs, err := tx.Documents(s.setRef(ds, d.BatchID).Collection("players").Query).GetAll()
+			docs, err := tx.Documents(s.setRef(ds, d.set()).Collection("players").Query).GetAll()
 			if err != nil {
 				return err
 			}
 			p := &predict.Publication{Date: date, BatchID: d.BatchID, Run: d.Run, Result: batch.Result(d.Result),
 				DataVersion: d.DataVersion, BatchAt: fromNanos(d.BatchCreatedAt), PublishedAt: fromNanos(d.PublishedAt),
-				Players: make([]predict.PublishedPlayer, 0, len(docs))}
+				Pinned: d.Pinned, Players: make([]predict.PublishedPlayer, 0, len(docs))}
 			for _, doc := range docs {
 				var pd playerDoc
 				if err := doc.DataTo(&pd); err != nil {
@@ -402,10 +427,10 @@ func (s *Store) Published(ctx context.Context, date predict.Date) (*predict.Publ
 				p.Players = append(p.Players, pd.toPlayer(date))
 			}
 			if len(p.Players) != int(d.Players) {
-				// The set is written before the switch and deleted only
-				// once older than the current one: a short set is a bug or
-				// a hand edit, never a race.
-				return fmt.Errorf("publication of %s names set %s with %d players, but it holds %d", ds, d.BatchID, d.Players, len(p.Players))
+				// The set is written whole before the switch and deleted
+				// only once it is not the publication: a short set is a bug
+				// or a hand edit, never a race.
+				return fmt.Errorf("publication of %s names set %s with %d players, but it holds %d", ds, d.set(), d.Players, len(p.Players))
 			}
 			slices.SortFunc(p.Players, func(a, b predict.PublishedPlayer) int { return cmp.Compare(a.PlayerID, b.PlayerID) })
 			pub = p

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"tipoff/batch/batchtest"
 	"tipoff/gcpfirestore"
 	"tipoff/predict"
+	"tipoff/predict/predicttest"
 )
 
 var pubDate = predict.MustParseDate("2025-12-25")
@@ -40,7 +42,8 @@ func publication(batchID string, at time.Time, n int) *predict.Publication {
 	return pub
 }
 
-// playerDocs counts the player documents of every set of the date, by set.
+// playerDocs counts the player documents of every set of the date, by the
+// batch of the set (a set ID is <batch id>@<random>).
 func playerDocs(t *testing.T, s *gcpfirestore.Store) map[string]int {
 	t.Helper()
 	docs, err := s.Client().CollectionGroup("players").Documents(t.Context()).GetAll()
@@ -49,7 +52,8 @@ func playerDocs(t *testing.T, s *gcpfirestore.Store) map[string]int {
 	}
 	out := map[string]int{}
 	for _, d := range docs {
-		out[d.Ref.Parent.Parent.ID]++
+		batchID, _, _ := strings.Cut(d.Ref.Parent.Parent.ID, "@")
+		out[batchID]++
 	}
 	return out
 }
@@ -355,4 +359,11 @@ func BenchmarkStore_PublishFenced(b *testing.B) {
 			}
 		})
 	}
+}
+
+func TestPublisherConformance(t *testing.T) {
+	t.Parallel()
+	predicttest.RunPublisherTests(t, func(t *testing.T) predict.Publisher {
+		return mustOpen(t, batchtest.UniqueID(t), gcpfirestore.Config{})
+	})
 }

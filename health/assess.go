@@ -81,6 +81,7 @@ func assess(ctx context.Context, src Source, in Input, rep *Report) {
 	if len(l.Batches) == 0 {
 		checkMissingRun(rep, in)
 	} else {
+		defer checkNewerRuns(ctx, src, in, rep)
 		b := l.Batches[0]
 		for _, o := range l.Batches[1:] {
 			rep.Others = append(rep.Others, o.ID)
@@ -230,31 +231,43 @@ func checkBatch(rep *Report, r httpapi.BatchReport, now time.Time) {
 }
 
 // checkPublication checks the date's published picks and export file
-// against the batch.
+// against the batch and the publication policy, and says which picks are
+// live.
 func checkPublication(rep *Report, r httpapi.BatchReport) {
 	b := r.Batch
 	pub := r.Publication
 	done := b.State == batch.Finalized && b.Result != batch.ResultCancelled
+	if pub != nil {
+		rep.Live = pub
+	}
 	switch {
 	case !r.PublicationChecked:
 		rep.Add("published", Skip, "not checked: the source cannot read publications")
+	case b.Result == batch.ResultCancelled && pub == nil:
+		rep.Add("published", Skip, "cancelled: nothing of it is published, and nothing is published for "+b.Key.Date)
+	case b.Result == batch.ResultCancelled && !pub.ThisBatch:
+		rep.Add("published", Skip, "cancelled, not published; "+livePicks(pub))
 	case !done && pub == nil:
 		rep.Add("published", Skip, "not yet; nothing is published for "+b.Key.Date)
-	case !done:
-		rep.Add("published", Skip, fmt.Sprintf("not yet; published now: batch %s (%s) at %s", pub.BatchID, pub.Run, pub.PublishedAt.Format(time.RFC3339)))
+	case !done && !pub.ThisBatch:
+		rep.Add("published", Skip, "not yet; "+livePicks(pub))
 	case pub == nil:
 		rep.Add("published", Fail, fmt.Sprintf("nothing is published for %s although batch %s finalized at %s", b.Key.Date, b.ID, b.FinalizedAt.Format(time.RFC3339)))
 	case pub.ThisBatch && pub.PublishedAt.Before(b.CreatedAt):
 		rep.Add("published", Fail, fmt.Sprintf("the publication names this batch but is dated %s, before the batch was created", pub.PublishedAt.Format(time.RFC3339)))
 	case pub.ThisBatch:
-		rep.Add("published", OK, fmt.Sprintf("%d predictions for %d players published at %s", pub.Predictions, pub.Players, pub.PublishedAt.Format(time.RFC3339)))
-	case pub.BatchAt.After(b.CreatedAt):
-		rep.Add("published", OK, fmt.Sprintf("superseded by the newer run %s (batch %s), published at %s", pub.Run, pub.BatchID, pub.PublishedAt.Format(time.RFC3339)))
+		pin := ""
+		if pub.Pinned {
+			pin = ", pinned by an operator"
+		}
+		rep.Add("published", OK, fmt.Sprintf("live: %d predictions for %d players published at %s%s", pub.Predictions, pub.Players, pub.PublishedAt.Format(time.RFC3339), pin))
+	case !supersedes(b.Batch, pub):
+		rep.Add("published", OK, fmt.Sprintf("not live: the publication policy keeps the better, newer or pinned picks of another batch (this batch's %s predictions stay as its own record); %s",
+			b.Result, livePicks(pub)))
 	default:
-		rep.Add("published", Fail, fmt.Sprintf("stale: the published picks are batch %s's (%s) from %s, not this batch's: its finalize did not publish",
-			pub.BatchID, pub.Run, pub.PublishedAt.Format(time.RFC3339)))
+		rep.Add("published", Fail, fmt.Sprintf("stale: this %s batch should have replaced the publication but did not: its finalize did not publish; %s",
+			b.Result, livePicks(pub)))
 	}
-
 	ex := r.Export
 	switch {
 	case ex == nil:
@@ -292,6 +305,67 @@ func checkDeadLetters(rep *Report, q httpapi.QueueReport) {
 		return
 	}
 	rep.Add("dead_letters", Warn, fmt.Sprintf("%d dead-lettered message(s) waiting (all dates); a dead-lettered request the coordinator has not recorded as failed means it is not consuming them", total), items...)
+}
+
+// supersedes reports whether b, finalized, should have replaced pub under
+// the publication policy.
+func supersedes(b batch.Batch, pub *httpapi.PublicationReport) bool {
+	this := &predict.Publication{BatchID: b.ID, Result: b.Result, BatchAt: b.CreatedAt}
+	return this.Supersedes(&predict.Publication{BatchID: pub.BatchID, Result: pub.Result, BatchAt: pub.BatchAt, Pinned: pub.Pinned})
+}
+
+// livePicks says which picks are live: the publication's batch, run label
+// and result.
+func livePicks(pub *httpapi.PublicationReport) string {
+	s := fmt.Sprintf("the live picks are batch %s (run %s, %s), %d predictions published at %s",
+		pub.BatchID, pub.Run, pub.Result, pub.Predictions, pub.PublishedAt.Format(time.RFC3339))
+	if pub.Pinned {
+		s += ", pinned by an operator"
+	}
+	return s
+}
+
+// checkNewerRuns fails the report when a run of the date created after the
+// checked batch ended failed or cancelled: the live picks may be an older
+// run's, but the latest attempt went wrong and a person must look. With
+// no run label the checked batch is the newest and its own state says so.
+func checkNewerRuns(ctx context.Context, src Source, in Input, rep *Report) {
+	if in.Run == "" || rep.Batch == nil {
+		return
+	}
+	l, err := src.ListBatches(ctx, batch.ListOptions{Date: rep.Date})
+	if err != nil {
+		rep.Add("newer_runs", Warn, fmt.Sprintf("cannot list the other runs of %s: %v", rep.Date, err))
+		return
+	}
+	cur := rep.Batch.Batch
+	var bad, other []string
+	for _, o := range l.Batches {
+		if o.ID == cur.ID || !o.CreatedAt.After(cur.CreatedAt) {
+			continue
+		}
+		line := fmt.Sprintf("%s (run %s) created %s: %s", o.ID, o.Key.Run, o.CreatedAt.Format(time.RFC3339), o.State)
+		if o.Result != "" {
+			line += ", " + string(o.Result)
+		}
+		if o.State == batch.Finalized && (o.Result == batch.ResultFailed || o.Result == batch.ResultCancelled) {
+			bad = append(bad, line)
+		} else {
+			other = append(other, line)
+		}
+	}
+	live := "nothing is published"
+	if rep.Live != nil {
+		live = livePicks(rep.Live)
+	}
+	switch {
+	case len(bad) > 0:
+		rep.Add("newer_runs", Fail, fmt.Sprintf("%d newer run(s) of %s failed or were cancelled; %s", len(bad), rep.Date, live), append(bad, other...)...)
+	case len(other) > 0:
+		rep.Add("newer_runs", OK, fmt.Sprintf("%d newer run(s) of %s, none failed; %s", len(other), rep.Date, live), other...)
+	default:
+		rep.Add("newer_runs", OK, "no newer run of "+rep.Date)
+	}
 }
 
 func orDash(s string) string {

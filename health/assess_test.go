@@ -28,7 +28,10 @@ const batchID = "2026-01-15-daily-1"
 // fakeSource answers as the status API would with a fixed batch report and
 // queue report, or fails where an error is set.
 type fakeSource struct {
-	batches  []httpapi.BatchSummary
+	batches []httpapi.BatchSummary
+	// all, when set, is what a listing of the whole date (no run label)
+	// answers instead of batches.
+	all      []httpapi.BatchSummary
 	report   httpapi.BatchReport
 	queue    httpapi.QueueReport
 	listErr  error
@@ -45,6 +48,9 @@ func (f *fakeSource) ListBatches(ctx context.Context, opts batch.ListOptions) (h
 	f.listed = append(f.listed, opts)
 	if f.listErr != nil {
 		return httpapi.BatchList{}, f.listErr
+	}
+	if opts.Run == "" && f.all != nil {
+		return httpapi.BatchList{Batches: f.all}, nil
 	}
 	return httpapi.BatchList{Batches: f.batches}, nil
 }
@@ -433,7 +439,13 @@ func TestAssess(t *testing.T) {
 			if r.Date != in.Date.String() || r.Run != in.Run || !r.CheckedAt.Equal(in.Now) {
 				t.Errorf("report of %s/%s at %v, want %s/%s at %v", r.Date, r.Run, r.CheckedAt, in.Date, in.Run, in.Now)
 			}
-			if want := []batch.ListOptions{{Date: in.Date.String(), Run: in.Run}}; !cmp.Equal(src.listed, want) {
+			// The run's batches, then, when one was read, the whole date's
+			// for newer runs.
+			want := []batch.ListOptions{{Date: in.Date.String(), Run: in.Run}}
+			if r.Batch != nil {
+				want = append(want, batch.ListOptions{Date: in.Date.String()})
+			}
+			if !cmp.Equal(src.listed, want) {
 				t.Errorf("listed %+v, want %+v", src.listed, want)
 			}
 		})
@@ -446,4 +458,128 @@ func describe(r health.Report) string {
 		fmt.Fprintf(&b, "  %-4s %-12s %s %q\n", c.Level, c.Name, c.Message, c.Items)
 	}
 	return b.String()
+}
+
+// The publication policy keeps the better run's picks live; health says
+// which picks are live and still reports a newer run that failed or was
+// cancelled as unhealthy, whichever batch it is asked about.
+func TestAssess_PublicationPolicy(t *testing.T) {
+	t.Parallel()
+	// newer is a second run of the date, created after the healthy
+	// source's batch, that finalized with result.
+	newer := func(result batch.Result) httpapi.BatchSummary {
+		created := now.Add(-20 * time.Minute)
+		counts := batch.Counts{TimedOut: 10}
+		if result == batch.ResultSucceeded {
+			counts = batch.Counts{Succeeded: 10}
+		}
+		return httpapi.Summarize(batch.Batch{ID: "2026-01-15-second-1", Key: batch.Key{Date: date.String(), Run: "second"},
+			State: batch.Finalized, Result: result, Total: 10, Counts: counts, CreatedAt: created,
+			Deadline: created.Add(time.Millisecond), FinalizedAt: created.Add(time.Second)})
+	}
+	// checkNewest makes f's batch the newer run, with the healthy batch's
+	// publication standing.
+	checkNewest := func(f *fakeSource, result batch.Result) {
+		pub := *f.report.Publication
+		pub.ThisBatch = false
+		f.report.Batch = newer(result)
+		f.report.Publication = &pub
+		f.batches = []httpapi.BatchSummary{f.report.Batch, f.batches[0]}
+	}
+	tests := []struct {
+		name   string
+		run    string
+		edit   func(f *fakeSource)
+		want   health.Status
+		levels map[string]health.Level
+		// says are fragments the named check's message must hold.
+		says map[string][]string
+	}{
+		{
+			name: "older good run asked about, newer run failed",
+			run:  "daily",
+			edit: func(f *fakeSource) { f.all = []httpapi.BatchSummary{newer(batch.ResultFailed), f.batches[0]} },
+			want: health.Unhealthy,
+			levels: map[string]health.Level{"state": health.OK, "published": health.OK, "export": health.OK,
+				"newer_runs": health.Fail},
+			says: map[string][]string{"newer_runs": {"1 newer run(s)", "live picks are batch " + batchID + " (run daily, succeeded)"}},
+		},
+		{
+			name:   "older good run asked about, newer run cancelled",
+			run:    "daily",
+			edit:   func(f *fakeSource) { f.all = []httpapi.BatchSummary{newer(batch.ResultCancelled), f.batches[0]} },
+			want:   health.Unhealthy,
+			levels: map[string]health.Level{"newer_runs": health.Fail},
+		},
+		{
+			name:   "older good run asked about, newer run partial",
+			run:    "daily",
+			edit:   func(f *fakeSource) { f.all = []httpapi.BatchSummary{newer(batch.ResultPartial), f.batches[0]} },
+			want:   health.Healthy,
+			levels: map[string]health.Level{"newer_runs": health.OK},
+		},
+		{
+			name: "newest run failed, the older good picks stay live",
+			edit: func(f *fakeSource) { checkNewest(f, batch.ResultFailed) },
+			want: health.Unhealthy,
+			levels: map[string]health.Level{"state": health.Fail, "published": health.OK, "export": health.OK,
+				"newer_runs": ""},
+			says: map[string][]string{"published": {"not live", "live picks are batch " + batchID + " (run daily, succeeded)"}},
+		},
+		{
+			name:   "newest run cancelled, the older good picks stay live",
+			edit:   func(f *fakeSource) { checkNewest(f, batch.ResultCancelled) },
+			want:   health.Unhealthy,
+			levels: map[string]health.Level{"state": health.Fail, "published": health.Skip},
+			says:   map[string][]string{"published": {"cancelled, not published", "live picks are batch " + batchID}},
+		},
+		{
+			name:   "newest run succeeded but the older picks stayed",
+			edit:   func(f *fakeSource) { checkNewest(f, batch.ResultSucceeded) },
+			want:   health.Unhealthy,
+			levels: map[string]health.Level{"published": health.Fail},
+			says:   map[string][]string{"published": {"stale", "live picks are batch " + batchID}},
+		},
+		{
+			name: "newest run succeeded under an operator's pin",
+			edit: func(f *fakeSource) {
+				checkNewest(f, batch.ResultSucceeded)
+				f.report.Publication.Pinned = true
+			},
+			want:   health.Healthy,
+			levels: map[string]health.Level{"published": health.OK},
+			says:   map[string][]string{"published": {"not live", "pinned by an operator"}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			src := healthySource()
+			tt.edit(src)
+			r := health.Assess(t.Context(), src, health.Input{Date: date, Run: tt.run, Now: now})
+			if r.Status != tt.want {
+				t.Errorf("got %s, want %s; checks:\n%s", r.Status, tt.want, describe(r))
+			}
+			for name, lv := range tt.levels {
+				c, ok := r.Find(name)
+				switch {
+				case lv == "" && ok:
+					t.Errorf("check %s: got %s %q, want none", name, c.Level, c.Message)
+				case lv != "" && c.Level != lv:
+					t.Errorf("check %s: got %q %q, want %s", name, c.Level, c.Message, lv)
+				}
+			}
+			for name, frags := range tt.says {
+				c, _ := r.Find(name)
+				for _, f := range frags {
+					if !strings.Contains(c.Message, f) {
+						t.Errorf("check %s says %q, want it to say %q", name, c.Message, f)
+					}
+				}
+			}
+			if r.Live == nil || r.Live.BatchID != batchID || r.Live.Run != "daily" || r.Live.Result != batch.ResultSucceeded {
+				t.Errorf("live: %+v, want batch %s (daily, succeeded)", r.Live, batchID)
+			}
+		})
+	}
 }

@@ -12,6 +12,11 @@
 // It imports, of tipoff's packages, only batch, predict and httpapi (whose
 // report types it reads and embeds).
 //
+// The publication policy (see predict.Publisher) may keep an older or
+// better run's picks live: the report names the live picks ([Report].Live),
+// judges the batch's publication against the policy, and fails a date
+// whose newer run failed or was cancelled even while older picks stand.
+//
 // Invariants:
 //   - the status is the worst level among the checks: any [Fail] makes it
 //     [Unhealthy] (exit 1), else any [Warn] makes it [Degraded] (exit 2),

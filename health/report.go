@@ -61,7 +61,11 @@ type Report struct {
 	Service   *httpapi.ServiceInfo `json:"service,omitempty"`
 	Batch     *httpapi.BatchReport `json:"batch,omitempty"`
 	Others    []string             `json:"other_batches,omitempty"` // other batches of the date, newest first
-	Queue     *httpapi.QueueReport `json:"queue,omitempty"`
+	// Live is the date's publication, the picks users get: whose batch,
+	// run label and result. Nil when nothing is published or it is not
+	// known.
+	Live  *httpapi.PublicationReport `json:"live,omitempty"`
+	Queue *httpapi.QueueReport       `json:"queue,omitempty"`
 }
 
 // Add appends a check. Call [Report.Finish] after the last one.

@@ -128,7 +128,9 @@ type FinalizeReport struct {
 	FinalizedAt  time.Time `json:"finalized_at,omitzero"`
 }
 
-// PublicationReport summarizes the published predictions of a batch's date.
+// PublicationReport summarizes the published predictions of a batch's date:
+// the live picks, which are another batch's when the publication policy
+// kept a better or newer run's, or an operator pinned one.
 type PublicationReport struct {
 	Date        string       `json:"date"`
 	BatchID     string       `json:"batch_id"`
@@ -138,6 +140,9 @@ type PublicationReport struct {
 	PublishedAt time.Time    `json:"published_at"`
 	Players     int          `json:"players"`
 	Predictions int          `json:"predictions"`
+	// Pinned is true when an operator published the batch explicitly:
+	// no batch's finalize replaces it.
+	Pinned bool `json:"pinned,omitempty"`
 	// ThisBatch is true when the publication is the reported batch's own.
 	ThisBatch bool `json:"this_batch"`
 }
@@ -383,7 +388,7 @@ func summarizePublication(pub *predict.Publication, thisBatch string) *Publicati
 	}
 	return &PublicationReport{Date: pub.Date.String(), BatchID: pub.BatchID, Run: pub.Run, Result: pub.Result,
 		BatchAt: pub.BatchAt, PublishedAt: pub.PublishedAt, Players: len(pub.Players), Predictions: pub.Count(),
-		ThisBatch: pub.BatchID == thisBatch}
+		Pinned: pub.Pinned, ThisBatch: pub.BatchID == thisBatch}
 }
 
 // published returns the date's publication; nil without error when there is

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 
+	"google.golang.org/api/idtoken"
+
 	"tipoff/batch"
 )
 
@@ -26,6 +28,26 @@ type Client struct {
 	// Token, when set, is sent as "Authorization: Bearer Token": the
 	// operators' token of a "tipoff serve" (see [RequireToken]).
 	Token string
+}
+
+// NewClient returns a client of the coordinator's API at base, an http://
+// or https:// URL, sending a Google ID token for base (from Application
+// Default Credentials) with each request when idToken: what "tipoff
+// health", "cancel" and "publish" call a coordinator with. A token, when
+// not empty, is sent as the bearer token ([Client.Token]).
+func NewClient(ctx context.Context, base string, idToken bool, token string) (*Client, error) {
+	if !strings.HasPrefix(base, "http://") && !strings.HasPrefix(base, "https://") {
+		return nil, fmt.Errorf("coordinator %q: want an http:// or https:// URL", base)
+	}
+	hc := http.DefaultClient
+	if idToken {
+		c, err := idtoken.NewClient(ctx, strings.TrimRight(base, "/"))
+		if err != nil {
+			return nil, fmt.Errorf("ID token for %s: %w", base, err)
+		}
+		hc = c
+	}
+	return &Client{BaseURL: base, HTTPClient: hc, Token: token}, nil
 }
 
 // ServiceInfo is what a coordinator's GET /health says about itself. Fields
@@ -138,6 +160,37 @@ func (c *Client) Cancel(ctx context.Context, id, reason string) (CancelResponse,
 		return CancelResponse{}, fmt.Errorf("POST %s%s: response is not JSON: %v", c.BaseURL, path, err)
 	}
 	return out, nil
+}
+
+// Publish calls POST /batches/{id}/publish, making a finalized batch the
+// date's publication, pinned unless unpin. Errors wrap the kind the
+// coordinator answered with: [batch.ErrNotFound] for an unknown batch,
+// [batch.ErrConflict] for one that has not finalized.
+func (c *Client) Publish(ctx context.Context, id string, unpin bool) (PublishResponse, error) {
+	var out PublishResponse
+	return out, c.postJSON(ctx, "/batches/"+url.PathEscape(id)+"/publish", PublishRequest{Unpin: unpin}, &out)
+}
+
+// postJSON posts in as JSON to path and decodes a 200 answer into out.
+func (c *Client) postJSON(ctx context.Context, path string, in, out any) error {
+	body, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	resp, code, err := c.do(ctx, http.MethodPost, path, body)
+	if err != nil {
+		return err
+	}
+	if code != http.StatusOK {
+		if kind := kindOfStatus(code); kind != nil {
+			return fmt.Errorf("POST %s%s: %w: %s", c.BaseURL, path, kind, errorText(resp))
+		}
+		return fmt.Errorf("POST %s%s: %d %s: %s", c.BaseURL, path, code, http.StatusText(code), errorText(resp))
+	}
+	if err := json.Unmarshal(resp, out); err != nil {
+		return fmt.Errorf("POST %s%s: response is not JSON: %v", c.BaseURL, path, err)
+	}
+	return nil
 }
 
 func (c *Client) get(ctx context.Context, path string) ([]byte, int, error) {

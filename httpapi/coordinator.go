@@ -68,11 +68,39 @@ type CancelResponse struct {
 	Reason  string       `json:"reason"`
 }
 
+// PublishRequest is the body of POST /batches/{id}/publish; it may be
+// empty. Unpin publishes the batch without pinning it, so a later run's
+// finalize may replace it again per the publication policy.
+type PublishRequest struct {
+	Unpin bool `json:"unpin,omitempty"`
+}
+
+// PublishResponse is the body of a 200 answer to POST /batches/{id}/publish:
+// the date's publication as it now stands.
+type PublishResponse struct {
+	BatchID     string       `json:"batch_id"`
+	Date        string       `json:"date"`
+	Run         string       `json:"run"`
+	Result      batch.Result `json:"result"`
+	Pinned      bool         `json:"pinned"`
+	Players     int          `json:"players"`
+	Predictions int          `json:"predictions"`
+	PublishedAt time.Time    `json:"published_at"`
+	Export      string       `json:"export,omitempty"`
+}
+
+// PublishFunc publishes a finalized batch explicitly, pinned if pin, and
+// returns the date's publication; [pipeline.Job.Publish] is the one both
+// shapes use.
+type PublishFunc func(ctx context.Context, batchID string, pin bool) (pipeline.Published, error)
+
 // CoordinatorConfig configures a [CoordinatorHandler]. Coordinator and
 // Start are required.
 type CoordinatorConfig struct {
 	Coordinator *batch.Coordinator
 	Start       StartFunc
+	// Publish, when set, mounts POST /batches/{id}/publish.
+	Publish PublishFunc
 	// DecodePush, when set, mounts the Pub/Sub push endpoints for outcomes
 	// and dead letters (the cloud shape in push mode).
 	DecodePush PushDecoder
@@ -117,6 +145,7 @@ type Guards struct {
 //	POST /start                 create (or find) a date's batch; 202 with its id at once
 //	                            (Content-Type application/json, else 415)
 //	POST /batches/{id}/cancel   end a running batch as cancelled
+//	POST /batches/{id}/publish  make a finalized batch the date's publication, pinned (when configured)
 //	POST /sweep                 one sweep and event relay, for a scheduler tick
 //	POST /complete              Pub/Sub push of an outcome (also /push/outcomes)
 //	POST /dead-letter           Pub/Sub push of a dead-lettered request (also /push/dead-letters)
@@ -172,6 +201,9 @@ func (h *CoordinatorHandler) routes() {
 	verb := func(f http.HandlerFunc) http.Handler { return operator(h.sameOrigin(f)) }
 	mux.Handle("POST /sweep", verb(h.serveSweep))
 	mux.Handle("POST /batches/{id}/cancel", verb(h.serveCancel))
+	if h.cfg.Publish != nil {
+		mux.Handle("POST /batches/{id}/publish", verb(h.servePublish))
+	}
 	if h.cfg.DecodePush != nil {
 		complete, dead := push(http.HandlerFunc(h.serveComplete)), push(http.HandlerFunc(h.serveDeadLetter))
 		// deploy/ points the push subscriptions at the /push/... names.
@@ -318,6 +350,44 @@ func (h *CoordinatorHandler) serveCancel(w http.ResponseWriter, r *http.Request)
 	}
 	h.log.Info("batch cancelled by request", "batch_id", b.ID, "reason", req.Reason)
 	writeAPIJSON(w, r, h.log, CancelResponse{BatchID: b.ID, State: b.State, Result: b.Result, Reason: req.Reason})
+}
+
+func (h *CoordinatorHandler) servePublish(w http.ResponseWriter, r *http.Request) {
+	body, ok := readBody(w, r, h.cfg.MaxStartBytes)
+	if !ok {
+		return
+	}
+	var req PublishRequest
+	if len(bytes.TrimSpace(body)) > 0 {
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil || dec.More() {
+			writeError(w, h.log, r, fmt.Errorf("%w: publish request body: want JSON like {\"unpin\":true}, or none", batch.ErrInvalid))
+			return
+		}
+	}
+	id := r.PathValue("id")
+	if !batch.PlausibleID(id) {
+		writeError(w, h.log, r, fmt.Errorf("publish %q: %w", id, batch.ErrNotFound))
+		return
+	}
+	resp, err := Published(h.cfg.Publish(r.Context(), id, !req.Unpin))
+	if err != nil {
+		writeError(w, h.log, r, err)
+		return
+	}
+	writeAPIJSON(w, r, h.log, resp)
+}
+
+// Published returns the answer of POST /batches/{id}/publish for what an
+// explicit publish did, or its error: Published(job.Publish(...)).
+func Published(got pipeline.Published, err error) (PublishResponse, error) {
+	if err != nil {
+		return PublishResponse{}, err
+	}
+	p := got.Publication
+	return PublishResponse{BatchID: p.BatchID, Date: p.Date.String(), Run: p.Run, Result: p.Result, Pinned: p.Pinned,
+		Players: len(p.Players), Predictions: p.Count(), PublishedAt: p.PublishedAt, Export: got.Export}, nil
 }
 
 func (h *CoordinatorHandler) serveComplete(w http.ResponseWriter, r *http.Request) {

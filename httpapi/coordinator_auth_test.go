@@ -1,12 +1,14 @@
 package httpapi_test
 
 import (
+	"errors"
 	"net/http"
 	"testing"
 	"time"
 
 	"tipoff/batch"
 	"tipoff/httpapi"
+	"tipoff/predict"
 )
 
 // Every endpoint that changes state, of the coordinator and of the worker,
@@ -22,6 +24,10 @@ func TestServices_Auth(t *testing.T) {
 	ps := players(t, 3)
 	b := ce.create(t, batch.Key{Date: gameDate, Run: "daily"}, ps, batch.Policy{}, t0)
 	doomed := ce.create(t, batch.Key{Date: gameDate, Run: "doomed"}, ps, batch.Policy{}, t0)
+	ended := ce.create(t, batch.Key{Date: gameDate, Run: "ended"}, ps, batch.Policy{}, t0)
+	if _, err := ce.eng.Cancel(t.Context(), ended.ID, "test"); err != nil {
+		t.Fatal(err)
+	}
 
 	with := func(change func(c map[string]any)) string {
 		c := goodClaims()
@@ -51,6 +57,7 @@ func TestServices_Auth(t *testing.T) {
 			pushOf(t, batch.RequestMessage(batch.Item{BatchID: b.ID, ID: ps[1].ID}, 1, ""))},
 		{"coordinator /sweep", ce.srv.URL + "/sweep", nil},
 		{"coordinator cancel", ce.srv.URL + "/batches/" + doomed.ID + "/cancel", []byte(`{"reason":"test"}`)},
+		{"coordinator publish", ce.srv.URL + "/batches/" + ended.ID + "/publish", nil},
 		{"worker /predict", wsrv.URL + "/predict", requestPush(t, b.ID, ps[2], "")},
 	}
 	for _, ep := range endpoints {
@@ -71,8 +78,11 @@ func TestServices_Auth(t *testing.T) {
 	if err != nil || cur.Counts.Done() != 0 {
 		t.Fatalf("refused pushes recorded outcomes: %+v, %v", cur.Counts, err)
 	}
-	if bs, err := ce.store.ListBatches(t.Context(), batch.ListOptions{}); err != nil || len(bs) != 2 {
-		t.Fatalf("refused starts created batches: %d, %v; want only the test's two", len(bs), err)
+	if bs, err := ce.store.ListBatches(t.Context(), batch.ListOptions{}); err != nil || len(bs) != 3 {
+		t.Fatalf("refused starts created batches: %d, %v; want only the test's three", len(bs), err)
+	}
+	if _, err := ce.db.Published(t.Context(), predict.MustParseDate(gameDate)); !errors.Is(err, batch.ErrNotFound) {
+		t.Fatalf("refused publishes published: %v", err)
 	}
 	if cur, err := ce.store.GetBatch(t.Context(), doomed.ID); err != nil || cur.State != batch.Running {
 		t.Fatalf("refused cancels ended the batch: %s, %v", cur.State, err)
@@ -84,7 +94,7 @@ func TestServices_Auth(t *testing.T) {
 	sched := with(func(c map[string]any) { c["email"] = schedAccount })
 	for _, ep := range endpoints {
 		h := good
-		if ep.name == "coordinator /start" || ep.name == "coordinator /sweep" || ep.name == "coordinator cancel" {
+		if ep.name == "coordinator /start" || ep.name == "coordinator /sweep" || ep.name == "coordinator cancel" || ep.name == "coordinator publish" {
 			h = sched
 		}
 		if code, body := post(t, ep.url, ep.body, "Authorization", h, "Content-Type", "application/json"); code >= 300 {
@@ -97,5 +107,8 @@ func TestServices_Auth(t *testing.T) {
 	receiveAll(t, ce.queue, batch.TopicOutcomes, 1)
 	if cur, err := ce.store.GetBatch(t.Context(), doomed.ID); err != nil || cur.Result != batch.ResultCancelled {
 		t.Fatalf("after the good cancel: %s %s, %v; want cancelled", cur.State, cur.Result, err)
+	}
+	if pub, err := ce.db.Published(t.Context(), predict.MustParseDate(gameDate)); err != nil || pub.BatchID != ended.ID {
+		t.Fatalf("after the good publish: %+v, %v; want batch %s published", pub, err, ended.ID)
 	}
 }

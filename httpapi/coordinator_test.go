@@ -18,6 +18,7 @@ import (
 	"tipoff/gcppubsub"
 	"tipoff/httpapi"
 	"tipoff/pipeline"
+	"tipoff/predict"
 )
 
 const testSubscription = "projects/tipoff-test/subscriptions/push"
@@ -102,8 +103,9 @@ func newGroupedCoordEnv(t *testing.T, n int, guards httpapi.Guards) *coordEnv {
 		return ce.eng.Create(ctx, spec)
 	}
 	ce.coord = batch.NewCoordinator(ce.eng, e.queue, testLogger(t), batch.CoordinatorConfig{SweepEvery: time.Hour})
+	job := pipeline.NewJob(pipeline.JobConfig{Store: e.store, Publisher: e.db, NowFunc: e.clock})
 	ce.handler = httpapi.NewCoordinatorHandler(httpapi.CoordinatorConfig{
-		Coordinator: ce.coord, Start: start, DecodePush: gcppubsub.DecodePush, Guards: guards,
+		Coordinator: ce.coord, Start: start, Publish: job.Publish, DecodePush: gcppubsub.DecodePush, Guards: guards,
 		Status: e.status, Metrics: httpapi.NewMetrics(httpapi.MetricsConfig{Store: e.store, Log: testLogger(t)}),
 		Health: httpapi.NewHealth(httpapi.HealthConfig{Program: "tipoff", Log: testLogger(t)}), Log: testLogger(t), MaxStartBytes: 4096,
 	})
@@ -501,7 +503,7 @@ func TestCoordinator_OtherOrigin(t *testing.T) {
 	ce := newCoordEnv(t, 2, nil)
 	ps := players(t, 2)
 	b := ce.create(t, batch.Key{Date: gameDate, Run: "daily"}, ps, batch.Policy{}, t0)
-	for _, path := range []string{"/start", "/sweep", "/batches/" + b.ID + "/cancel"} {
+	for _, path := range []string{"/start", "/sweep", "/batches/" + b.ID + "/cancel", "/batches/" + b.ID + "/publish"} {
 		for _, h := range [][]string{{"Origin", "http://evil.example"}, {"Sec-Fetch-Site", "cross-site"},
 			{"Origin", "http://evil.example", "Content-Type", "application/json"}, {"Origin", "http://evil.example", "Content-Type", "text/plain"}} {
 			if code, body := post(t, ce.srv.URL+path, []byte(`{}`), h...); code != http.StatusForbidden {
@@ -517,5 +519,46 @@ func TestCoordinator_OtherOrigin(t *testing.T) {
 	}
 	if bs, err := ce.store.ListBatches(t.Context(), batch.ListOptions{}); err != nil || len(bs) != 1 {
 		t.Errorf("refused starts created batches: %d, %v", len(bs), err)
+	}
+}
+
+// POST /batches/{id}/publish makes a finalized batch the date's
+// publication, pinned unless the body says unpin; a batch that has not
+// finalized is 409, an unknown one 404, a body that is not the request 400.
+func TestCoordinator_Publish(t *testing.T) {
+	t.Parallel()
+	ce := newCoordEnv(t, 2, nil)
+	ps := players(t, 2)
+	running := ce.create(t, batch.Key{Date: gameDate, Run: "daily"}, ps, batch.Policy{}, t0)
+	ended := ce.create(t, batch.Key{Date: gameDate, Run: "ended"}, ps, batch.Policy{}, t0.Add(time.Minute))
+	if _, err := ce.eng.Cancel(t.Context(), ended.ID, "test"); err != nil {
+		t.Fatal(err)
+	}
+	client := &httpapi.Client{BaseURL: ce.srv.URL}
+	if _, err := client.Publish(t.Context(), running.ID, false); !errors.Is(err, batch.ErrConflict) {
+		t.Fatalf("publish a running batch: got %v, want ErrConflict (409)", err)
+	}
+	if _, err := client.Publish(t.Context(), gameDate+"-nope", false); !errors.Is(err, batch.ErrNotFound) {
+		t.Fatalf("publish an unknown batch: got %v, want ErrNotFound (404)", err)
+	}
+	if code, body := post(t, ce.srv.URL+"/batches/"+ended.ID+"/publish", []byte(`{"pin":false}`)); code != http.StatusBadRequest {
+		t.Fatalf("publish with an unknown field: %d %s, want 400", code, body)
+	}
+	if _, err := ce.db.Published(t.Context(), predict.MustParseDate(gameDate)); !errors.Is(err, batch.ErrNotFound) {
+		t.Fatalf("refused publishes published: %v", err)
+	}
+	got, err := client.Publish(t.Context(), ended.ID, false)
+	if err != nil || got.BatchID != ended.ID || !got.Pinned || got.Result != batch.ResultCancelled || got.Date != gameDate {
+		t.Fatalf("publish the cancelled batch: %+v, %v; want it pinned", got, err)
+	}
+	if code, body := post(t, ce.srv.URL+"/batches/"+ended.ID+"/publish", nil); code != http.StatusOK {
+		t.Fatalf("publish with no body: %d %s, want 200", code, body)
+	}
+	if got, err = client.Publish(t.Context(), ended.ID, true); err != nil || got.Pinned {
+		t.Fatalf("publish unpinned: %+v, %v; want it not pinned", got, err)
+	}
+	pub, err := ce.db.Published(t.Context(), predict.MustParseDate(gameDate))
+	if err != nil || pub.BatchID != ended.ID || pub.Pinned {
+		t.Fatalf("the date's publication: %+v, %v; want %s, not pinned", pub, err, ended.ID)
 	}
 }

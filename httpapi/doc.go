@@ -1,5 +1,5 @@
 // Package httpapi holds tipoff's HTTP surface, handlers only: the
-// coordinator's ([CoordinatorHandler]: /start, cancel, sweep, pushes — the
+// coordinator's ([CoordinatorHandler]: /start, cancel, publish, sweep, pushes — the
 // same handler in "tipoff serve" and "tipoff coordinator") and the cloud
 // worker's ([WorkerHandler]), their auth (route groups with their own
 // callers, [Guards]: Google OIDC tokens per group in the cloud, a bearer

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"tipoff/batch"
+	"tipoff/httpapi"
 	"tipoff/predict"
 )
 
@@ -115,6 +116,39 @@ func TestStatusPages_Batch(t *testing.T) {
 	body, code = get(t, srv.URL+"/batches/no-such-batch")
 	if code != http.StatusNotFound || !strings.Contains(body, "no-such-batch") {
 		t.Errorf("unknown batch page: got %d, want 404 naming it:\n%s", code, body)
+	}
+}
+
+// A newer run that failed keeps its own record; its page says its result
+// and that it is not the live publication, naming the batch that is.
+func TestStatusPages_BatchNotLive(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ps := players(t, 4)
+	good := e.create(t, batch.Key{Date: gameDate, Run: "daily"}, ps, batch.Policy{}, t0)
+	for _, p := range ps {
+		e.record(t, good.ID, p, batch.OutcomeSucceeded, t0.Add(time.Second))
+	}
+	e.finalize(t, good.ID, t0.Add(2*time.Second))
+	bad := e.create(t, batch.Key{Date: gameDate, Run: "second"}, ps, batch.Policy{}, t0.Add(time.Minute))
+	for _, p := range ps {
+		e.record(t, bad.ID, p, batch.OutcomeFailed, t0.Add(time.Minute+time.Second))
+	}
+	e.finalize(t, bad.ID, t0.Add(time.Minute+2*time.Second))
+	srv := e.server(t)
+
+	body, _ := get(t, srv.URL+"/batches/"+bad.ID)
+	if !strings.Contains(body, "not live (failed)") || !strings.Contains(body, "the live picks are batch <a href=\"/batches/"+good.ID+"\">"+good.ID+"</a> (daily, succeeded)") {
+		t.Errorf("failed batch page: want it not live, naming %s as the live picks:\n%s", good.ID, body)
+	}
+	body, _ = get(t, srv.URL+"/batches/"+good.ID)
+	if !strings.Contains(body, "live: this batch's") {
+		t.Errorf("good batch page: want it live:\n%s", body)
+	}
+	var rep httpapi.BatchReport
+	getJSON(t, srv.URL+"/api/batches/"+bad.ID, &rep)
+	if rep.Publication == nil || rep.Publication.ThisBatch || rep.Publication.BatchID != good.ID || rep.Batch.Result != batch.ResultFailed {
+		t.Errorf("GET /api/batches/%s: publication %+v; want %s's, not this batch's", bad.ID, rep.Publication, good.ID)
 	}
 }
 

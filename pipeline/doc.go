@@ -2,8 +2,9 @@
 // same in the embedded and cloud shapes: what a start request asks for and
 // how it is checked ([StartRequest]), building a date's batch from a data
 // set ([BuildSpec]) and starting it once per key ([Starter]), what a worker
-// does with one request ([Job.Handle]), and what finalizing a batch
-// publishes and exports ([Job.Finalize]).
+// does with one request ([Job.Handle]), what finalizing a batch
+// publishes and exports ([Job.Finalize]), and an operator's explicit
+// publish ([Job.Publish]).
 //
 // It may import batch and predict (with its systems); it never picks a
 // backend: stores, publishers and the data loader are handed to it.
@@ -13,4 +14,9 @@
 //     was created (TestStarter_ExistingKeyLoadsNothing).
 //   - Finalize replaces whole sets (publication, export file), so running
 //     it again after a crash gives the same state (TestJob_FinalizeTwice).
+//   - A finalize publishes only per the publication policy
+//     ([predict.Publisher]): a worse run never replaces the date's picks
+//     (TestJob_FailedRunKeepsGoodPublication); the export is rewritten from
+//     the date's publication after every publish, explicit ones too
+//     (TestJob_Publish).
 package pipeline

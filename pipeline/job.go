@@ -83,9 +83,12 @@ func (j *Job) Handle(ctx context.Context, d batch.Delivery) (batch.Outcome, []by
 }
 
 // Finalize is the batch's closing work, a [batch.FinalizeFunc]: it
-// consolidates the batch's predictions into the date's publication and
-// writes the export file. Both steps replace whole sets, so running them
-// again after a crash gives the same state.
+// consolidates the batch's predictions and offers them as the date's
+// publication, which they replace only when the publication policy says so
+// ([predict.Publisher.Publish]: a worse or older run, or a pinned
+// publication, stays), then writes the export file from whatever is
+// published. Both steps replace whole sets, so running them again after a
+// crash gives the same state.
 //
 // Both are fenced by the finalize lease b was acquired with
 // ([batch.Batch.LeaseToken]): the publisher checks it in the transaction
@@ -117,25 +120,15 @@ func (j *Job) Finalize(ctx context.Context, b batch.Batch) ([]byte, error) {
 		return nil, err
 	}
 	j.cfg.Failpoint("finalize-published")
-	// Export what is published, which is a newer run's set if one exists.
-	cur, err := j.cfg.Publisher.Published(ctx, pub.Date)
+	// Export what is published, which is another batch's set when the
+	// policy kept it.
+	cur, path, err := j.export(ctx, pub.Date, lease)
 	if err != nil {
 		return nil, err
 	}
-	path := ""
-	if j.cfg.ExportDir != "" {
-		if err := j.checkLease(ctx, lease); err != nil {
-			return nil, fmt.Errorf("export %s: %w", pub.Date, err)
-		}
-		cur.Fence = lease
-		path, err = WriteExport(j.cfg.ExportDir, cur)
-		if err != nil {
-			return nil, err
-		}
-	}
 	j.cfg.Failpoint("finalize-exported")
 	return json.Marshal(FinalizedEvent{Key: b.Key, Result: b.Result, Counts: b.Counts, Total: b.Total,
-		Players: len(pub.Players), Predictions: pub.Count(), Export: path, Superseded: cur.BatchID != b.ID})
+		Players: len(pub.Players), Predictions: pub.Count(), Export: path, Superseded: cur.BatchID != b.ID, Live: cur.BatchID})
 }
 
 // checkLease returns an error wrapping [batch.ErrLeaseLost] unless lease is
@@ -175,9 +168,12 @@ type FinalizedEvent struct {
 	Players     int          `json:"players"`
 	Predictions int          `json:"predictions"`
 	Export      string       `json:"export,omitempty"`
-	// Superseded is true when a newer run's publication for the date was
-	// kept instead of this batch's.
+	// Superseded is true when the date's publication is not this batch's:
+	// the publication policy kept a better or newer run's, or a pinned
+	// one. The batch's predictions stay in its items as its own record.
 	Superseded bool `json:"superseded,omitempty"`
+	// Live names the batch whose predictions are the date's publication.
+	Live string `json:"live_batch_id,omitempty"`
 }
 
 // ExportPath returns where the export of date goes in dir.
@@ -189,6 +185,12 @@ func ExportPath(dir string, date predict.Date) string {
 // temporary file and a rename, so a reader never sees half a file. It
 // returns the file's path.
 func WriteExport(dir string, pub *predict.Publication) (string, error) {
+	if pub.Players == nil {
+		// A publication without players exports "players": [], not null.
+		cp := *pub
+		cp.Players = []predict.PublishedPlayer{}
+		pub = &cp
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("export: %w", err)
 	}

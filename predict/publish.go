@@ -11,18 +11,22 @@ import (
 	"tipoff/batch"
 )
 
-// Publication is a date's published predictions: those of the batch that
-// finalized last for that date. Consumers read it; a later run replaces it
-// whole.
+// Publication is a date's published predictions: the picks users consume,
+// those of one finalized batch chosen by the publication policy (see
+// [Publisher]). A publication is replaced whole.
 type Publication struct {
-	Date        Date              `json:"date"`
-	BatchID     string            `json:"batch_id"`
-	Run         string            `json:"run"`
-	Result      batch.Result      `json:"result"`
-	DataVersion string            `json:"data_version,omitempty"`
-	BatchAt     time.Time         `json:"batch_created_at"`
-	PublishedAt time.Time         `json:"published_at"`
-	Players     []PublishedPlayer `json:"players"`
+	Date        Date         `json:"date"`
+	BatchID     string       `json:"batch_id"`
+	Run         string       `json:"run"`
+	Result      batch.Result `json:"result"`
+	DataVersion string       `json:"data_version,omitempty"`
+	BatchAt     time.Time    `json:"batch_created_at"`
+	PublishedAt time.Time    `json:"published_at"`
+	// Pinned is true when an operator published the batch explicitly
+	// ([Publisher.PublishExplicit]): a batch's own finalize never replaces a
+	// pinned publication.
+	Pinned  bool              `json:"pinned,omitempty"`
+	Players []PublishedPlayer `json:"players"`
 	// Fence, when set, is the finalize lease the publication is written
 	// under: Publish writes it only while that lease is the batch's
 	// current one. An export records the lease it was written under here.
@@ -49,22 +53,85 @@ func (p *Publication) Count() int {
 	return n
 }
 
+// ResultRank orders batch results for the publication policy: succeeded
+// (3) > partial (2) > failed and cancelled (1); anything else is 0.
+func ResultRank(r batch.Result) int {
+	switch r {
+	case batch.ResultSucceeded:
+		return 3
+	case batch.ResultPartial:
+		return 2
+	case batch.ResultFailed, batch.ResultCancelled:
+		return 1
+	}
+	return 0
+}
+
+// Newer reports whether p's batch was created after q's: by creation time,
+// then by batch ID, so two different batches are never equal.
+func (p *Publication) Newer(q *Publication) bool {
+	if !p.BatchAt.Equal(q.BatchAt) {
+		return p.BatchAt.After(q.BatchAt)
+	}
+	return p.BatchID > q.BatchID
+}
+
+// Supersedes is the publication policy of an automatic publish (a batch's
+// finalize): it reports whether p replaces cur, the date's current
+// publication (nil when there is none). It does when there is none; never
+// when cur is pinned; when cur is the same batch (publishing it again
+// refreshes it); and otherwise only when p's result ranks at least as high
+// as cur's ([ResultRank]) and, among equals, p's batch is the newer. So a
+// worse run never hides a better one, and an older run finalizing late
+// never hides a newer one of the same result.
+func (p *Publication) Supersedes(cur *Publication) bool {
+	switch {
+	case cur == nil:
+		return true
+	case cur.Pinned:
+		return false
+	case cur.BatchID == p.BatchID:
+		return true
+	}
+	if a, b := ResultRank(p.Result), ResultRank(cur.Result); a != b {
+		return a > b
+	}
+	return p.Newer(cur)
+}
+
 // Publisher stores publications. Implementations replace a date's
 // publication atomically: readers see the old set or the new, never a mix.
+//
+// The publication policy: a finalized batch replaces the date's publication
+// only when its result is at least as good as the published one's
+// (succeeded > partial > failed/cancelled; among equals the newer batch, by
+// creation time), as [Publication.Supersedes] decides, inside the same
+// transaction as the switch. A worse batch keeps its predictions as its own
+// record (its items and results stay in the batch store); it is just not
+// the live publication. An operator may publish any finalized batch
+// explicitly; that publication is pinned and stays until the operator
+// publishes again.
 type Publisher interface {
-	// Publish makes pub the date's publication, unless the date's current
-	// publication comes from a batch created later than pub's (an older
-	// run finalizing late never hides a newer one). Publishing the same
-	// batch again is a no-op apart from the time. If pub.Fence is set,
-	// Publish checks in its switching transaction that the fence is still
-	// the batch's current finalize lease ([batch.CheckLease]) and, if not,
-	// writes nothing visible and returns an error wrapping
+	// Publish is the automatic publish of a finalized batch: it makes pub
+	// the date's publication if pub supersedes the current one
+	// ([Publication.Supersedes], pub.Pinned ignored), and otherwise leaves
+	// the current one as it is and writes nothing. Publishing the current
+	// batch again (not pinned) changes only the publication time. If
+	// pub.Fence is set, Publish checks in its switching transaction that the
+	// fence is still the batch's current finalize lease ([batch.CheckLease])
+	// and, if not, writes nothing visible and returns an error wrapping
 	// [batch.ErrLeaseLost]; a fence naming another batch than pub's is
 	// [batch.ErrInvalid].
 	Publish(ctx context.Context, pub *Publication) error
+	// PublishExplicit is an operator's publish: pub becomes the date's
+	// publication whatever the current one is, pinned if pub.Pinned. An
+	// unpinned explicit publish (of the current batch, say) hands the date
+	// back to the automatic policy.
+	PublishExplicit(ctx context.Context, pub *Publication) error
 	// Published returns the date's publication, or an error wrapping
-	// [batch.ErrNotFound] if there is none. The publication may be shared
-	// with other callers: read it, never modify it.
+	// [batch.ErrNotFound] if there is none. Its Players is never nil. The
+	// publication may be shared with other callers: read it, never modify
+	// it.
 	Published(ctx context.Context, date Date) (*Publication, error)
 }
 
@@ -78,7 +145,7 @@ func Consolidate(b batch.Batch, items []batch.Item, now time.Time) (*Publication
 		return nil, fmt.Errorf("consolidate %s: %w", b.ID, err)
 	}
 	pub := &Publication{Date: date, BatchID: b.ID, Run: b.Key.Run, Result: b.Result,
-		DataVersion: b.Meta["data_version"], BatchAt: b.CreatedAt, PublishedAt: now}
+		DataVersion: b.Meta["data_version"], BatchAt: b.CreatedAt, PublishedAt: now, Players: []PublishedPlayer{}}
 	for _, it := range items {
 		if it.Outcome != batch.OutcomeSucceeded || len(it.Result) == 0 {
 			continue

@@ -14,30 +14,50 @@ import (
 
 var _ predict.Publisher = (*DB)(nil)
 
-// Publish makes pub its date's publication in one transaction, replacing the
-// date's previous rows, unless the current publication comes from a batch
-// created after pub's. A fenced publication (pub.Fence set) is checked
-// against the batch's finalize lease first, in the same transaction: a
-// stale fence writes nothing and returns [batch.ErrLeaseLost]. See
-// [predict.Publisher].
+// Publish is the automatic publish of a finalized batch: in one
+// transaction it reads the date's current publication and, if pub
+// supersedes it ([predict.Publication.Supersedes]), replaces the date's
+// rows with pub's. A fenced publication (pub.Fence set) is checked against
+// the batch's finalize lease first, in the same transaction: a stale fence
+// writes nothing and returns [batch.ErrLeaseLost]. See [predict.Publisher].
 func (db *DB) Publish(ctx context.Context, pub *predict.Publication) error {
+	return db.publish(ctx, pub, false)
+}
+
+// PublishExplicit is an operator's publish: pub replaces the date's
+// publication whatever it is, pinned if pub.Pinned. See [predict.Publisher].
+func (db *DB) PublishExplicit(ctx context.Context, pub *predict.Publication) error {
+	return db.publish(ctx, pub, true)
+}
+
+func (db *DB) publish(ctx context.Context, pub *predict.Publication, explicit bool) error {
+	if pub == nil {
+		return fmt.Errorf("%w: publish: no publication", batch.ErrInvalid)
+	}
 	date := pub.Date.String()
 	if !pub.Fence.IsZero() && pub.Fence.BatchID != pub.BatchID {
 		return fmt.Errorf("publish predictions of %s (batch %s): %w: fenced by a lease of batch %s", date, pub.BatchID, batch.ErrInvalid, pub.Fence.BatchID)
 	}
+	pinned := explicit && pub.Pinned
 	err := db.Write(ctx, func(tx *sql.Tx) error {
 		if err := checkFence(ctx, tx, pub.Fence); err != nil {
 			return err
 		}
-		var curBatch string
+		cur := &predict.Publication{Date: pub.Date}
+		var result string
 		var curAt int64
-		err := tx.QueryRowContext(ctx, `SELECT batch_id, batch_created_at FROM publications WHERE game_date = ?`, date).Scan(&curBatch, &curAt)
+		err := tx.QueryRowContext(ctx, `SELECT batch_id, result, batch_created_at, pinned FROM publications WHERE game_date = ?`, date).
+			Scan(&cur.BatchID, &result, &curAt, &cur.Pinned)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
+			cur = nil
 		case err != nil:
 			return err
-		case curBatch != pub.BatchID && curAt > pub.BatchAt.UnixNano():
-			return nil // a newer run's publication stays
+		default:
+			cur.Result, cur.BatchAt = batch.Result(result), time.Unix(0, curAt).UTC()
+		}
+		if !explicit && !pub.Supersedes(cur) {
+			return nil // the current publication stays; nothing written
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM published_predictions WHERE game_date = ?`, date); err != nil {
 			return err
@@ -59,12 +79,12 @@ func (db *DB) Publish(ctx context.Context, pub *predict.Publication) error {
 				}
 			}
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO publications (game_date, batch_id, run_label, result, data_version, batch_created_at, published_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?)
+		_, err = tx.ExecContext(ctx, `INSERT INTO publications (game_date, batch_id, run_label, result, data_version, batch_created_at, published_at, pinned)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (game_date) DO UPDATE SET batch_id = excluded.batch_id, run_label = excluded.run_label,
 				result = excluded.result, data_version = excluded.data_version,
-				batch_created_at = excluded.batch_created_at, published_at = excluded.published_at`,
-			date, pub.BatchID, pub.Run, string(pub.Result), pub.DataVersion, pub.BatchAt.UnixNano(), pub.PublishedAt.UnixNano())
+				batch_created_at = excluded.batch_created_at, published_at = excluded.published_at, pinned = excluded.pinned`,
+			date, pub.BatchID, pub.Run, string(pub.Result), pub.DataVersion, pub.BatchAt.UnixNano(), pub.PublishedAt.UnixNano(), pinned)
 		return err
 	})
 	if err != nil {
@@ -100,11 +120,11 @@ func (db *DB) Published(ctx context.Context, date predict.Date) (*predict.Public
 		return nil, fmt.Errorf("published %s: %w", ds, err)
 	}
 	defer tx.Rollback()
-	pub := &predict.Publication{Date: date}
+	pub := &predict.Publication{Date: date, Players: []predict.PublishedPlayer{}}
 	var result string
 	var batchAt, pubAt int64
-	err = tx.QueryRowContext(ctx, `SELECT batch_id, run_label, result, data_version, batch_created_at, published_at
-		FROM publications WHERE game_date = ?`, ds).Scan(&pub.BatchID, &pub.Run, &result, &pub.DataVersion, &batchAt, &pubAt)
+	err = tx.QueryRowContext(ctx, `SELECT batch_id, run_label, result, data_version, batch_created_at, published_at, pinned
+		FROM publications WHERE game_date = ?`, ds).Scan(&pub.BatchID, &pub.Run, &result, &pub.DataVersion, &batchAt, &pubAt, &pub.Pinned)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("published %s: %w", ds, batch.ErrNotFound)
 	}
@@ -165,7 +185,7 @@ func (c *publicationCache) get(head *predict.Publication) *predict.Publication {
 	defer c.mu.Unlock()
 	p := c.m[head.Date]
 	if p == nil || p.BatchID != head.BatchID || !p.PublishedAt.Equal(head.PublishedAt) || p.Run != head.Run ||
-		p.Result != head.Result || p.DataVersion != head.DataVersion || !p.BatchAt.Equal(head.BatchAt) {
+		p.Result != head.Result || p.DataVersion != head.DataVersion || !p.BatchAt.Equal(head.BatchAt) || p.Pinned != head.Pinned {
 		return nil
 	}
 	return p

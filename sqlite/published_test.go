@@ -12,6 +12,7 @@ import (
 	"tipoff/batch"
 	"tipoff/batch/batchtest"
 	"tipoff/predict"
+	"tipoff/predict/predicttest"
 	"tipoff/sqlite"
 )
 
@@ -178,4 +179,9 @@ func TestDB_PublishFenced(t *testing.T) {
 		db := mustOpenDB(t)
 		return fencedPublish(sqlite.NewStore(db), db)
 	})
+}
+
+func TestPublisherConformance(t *testing.T) {
+	t.Parallel()
+	predicttest.RunPublisherTests(t, func(t *testing.T) predict.Publisher { return mustOpenDB(t) })
 }

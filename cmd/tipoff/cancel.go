@@ -4,15 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
-	"os"
-	"strings"
-
-	"google.golang.org/api/idtoken"
 
 	"tipoff/batch"
-	"tipoff/httpapi"
-	"tipoff/pipeline"
 )
 
 const cancelUsage = `Usage: tipoff cancel [--db FILE | --coordinator URL [--id-token]] [--reason TEXT] BATCH_ID
@@ -30,11 +23,7 @@ when set, is sent as the bearer token "tipoff serve" may require).`
 
 func runCancel(ctx context.Context, m *Main, args []string) error {
 	fs, b := newFlagSet(m, "cancel", cancelUsage)
-	b.db()
-	coord := ""
-	b.env.String("TIPOFF_COORDINATOR", &coord)
-	fs.StringVar(&coord, "coordinator", coord, "cancel through the coordinator at this `URL` instead of the SQLite file (TIPOFF_COORDINATOR)")
-	useToken := fs.Bool("id-token", false, "call the coordinator with a Google ID token for its URL, from Application Default Credentials")
+	target := b.operator("cancel")
 	reason := fs.String("reason", "cancelled by an operator", "why, recorded with the batch and its event")
 	cfg, err := b.parse(args)
 	if err != nil {
@@ -47,25 +36,18 @@ func runCancel(ctx context.Context, m *Main, args []string) error {
 	if len(*reason) > 500 {
 		return fmt.Errorf("cancel: reason: %d bytes, want at most 500", len(*reason))
 	}
+	client, app, err := target.open(ctx, m, cfg)
+	if err != nil {
+		return fmt.Errorf("cancel: %w", err)
+	}
 	var got batch.Batch
-	if coord != "" {
-		client, err := coordinatorClient(ctx, coord, *useToken, m.Getenv("TIPOFF_TOKEN"))
-		if err != nil {
-			return fmt.Errorf("cancel: %w", err)
-		}
+	if client != nil {
 		r, err := client.Cancel(ctx, id, *reason)
 		if err != nil {
 			return fmt.Errorf("cancel: %w", err)
 		}
 		got = batch.Batch{ID: r.BatchID, State: r.State, Result: r.Result}
 	} else {
-		if _, err := os.Stat(cfg.DB); err != nil {
-			return fmt.Errorf("cancel: %w", err)
-		}
-		app, err := openEmbedded(ctx, cfg, pipeline.Settings{}, nil, cfg.Logger(m.Stderr, ""))
-		if err != nil {
-			return err
-		}
 		defer app.Close()
 		if got, err = app.engine.Cancel(ctx, id, *reason); err != nil {
 			return fmt.Errorf("cancel: %w", err)
@@ -78,22 +60,4 @@ func runCancel(ctx context.Context, m *Main, args []string) error {
 	}
 	fmt.Fprintf(m.Stdout, "batch %s: %s, %s\n", got.ID, got.State, got.Result)
 	return nil
-}
-
-// coordinatorClient returns a client of the coordinator's API at base,
-// sending a Google ID token for base (Application Default Credentials) when
-// useToken: what "tipoff health" and "tipoff cancel" call it with.
-func coordinatorClient(ctx context.Context, base string, useToken bool, token string) (*httpapi.Client, error) {
-	if !strings.HasPrefix(base, "http://") && !strings.HasPrefix(base, "https://") {
-		return nil, fmt.Errorf("coordinator %q: want an http:// or https:// URL", base)
-	}
-	hc := http.DefaultClient
-	if useToken {
-		c, err := idtoken.NewClient(ctx, strings.TrimRight(base, "/"))
-		if err != nil {
-			return nil, fmt.Errorf("ID token for %s: %w", base, err)
-		}
-		hc = c
-	}
-	return &httpapi.Client{BaseURL: base, HTTPClient: hc, Token: token}, nil
 }

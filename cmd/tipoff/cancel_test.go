@@ -16,7 +16,7 @@ import (
 func newCancelEnv(t *testing.T, labels ...string) (*embedded, []batch.Batch) {
 	t.Helper()
 	cfg := DefaultConfig()
-	cfg.DB = filepath.Join(t.TempDir(), "tipoff.db")
+	cfg.DB, cfg.ExportDir = filepath.Join(t.TempDir(), "tipoff.db"), t.TempDir()
 	app, err := openEmbedded(t.Context(), cfg, pipeline.Settings{}, nil, discardLogger())
 	if err != nil {
 		t.Fatal(err)

@@ -70,7 +70,7 @@ func (c *cloud) handler(g httpapi.Guards) http.Handler {
 			return err
 		}}},
 		Data: c.data.Info, Log: c.log})
-	cfg := httpapi.CoordinatorConfig{Coordinator: c.coord, Start: c.starter.Start, Guards: g, PushTimeout: c.cfg.PushWait,
+	cfg := httpapi.CoordinatorConfig{Coordinator: c.coord, Start: c.starter.Start, Publish: c.job.Publish, Guards: g, PushTimeout: c.cfg.PushWait,
 		Status:  httpapi.NewStatus(httpapi.StatusConfig{Store: c.store, Publications: c.store, Log: c.log}),
 		Metrics: c.metrics, Health: health, Log: c.log}
 	if !c.cc.Pull {

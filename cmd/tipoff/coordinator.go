@@ -29,6 +29,9 @@ in Firestore, work over Pub/Sub.
   POST /batches/{id}/cancel
                      end a running batch now as cancelled (body
                      {"reason":"..."}, optional); "tipoff cancel" calls it
+  POST /batches/{id}/publish
+                     make a finalized batch the date's publication, pinned
+                     (body {"unpin":true} optional); "tipoff publish" calls it
   GET  /health       program, version, commit, store/queue reachability, data
   GET  /api/batches, /api/batches/{id}, /, /batches/{id}, /metrics
 
@@ -41,9 +44,10 @@ Every route but /health must carry a Google-signed OIDC token for one of
 --auth-audiences from an account of the route's group: /start the
 --start-invokers (the scheduler), the pushes the --push-invokers (Pub/Sub's
 push account), the reads (/, /batches/{id}, /api/..., /metrics) and the
-operator verbs (/sweep, cancel) the --operators; a group given no accounts
-takes --auth-emails. 401 without a valid token, 403 for another group's
-caller. GET /health answers anyone (probes carry no token). With --pull the coordinator receives outcomes and dead
+operator verbs (/sweep, cancel, publish) the --operators; a group given no
+accounts takes --auth-emails. 401 without a valid token, 403 for another
+group's caller. GET /health answers anyone (probes carry no token). With
+--pull the coordinator receives outcomes and dead
 letters from pull subscriptions instead. It sweeps and relays the
 batch-events outbox every --sweep-every, and stops within 10 s of SIGTERM
 without losing an acknowledged message.`

@@ -91,10 +91,10 @@ func (a *embedded) statusConfig(now func() time.Time) httpapi.StatusConfig {
 }
 
 // handler is the embedded shape's HTTP surface: the coordinator's routes
-// (POST /start, cancel, sweep), the status pages and API, and /metrics,
-// behind guard (nil: open, on loopback). It has no pushes.
+// (POST /start, cancel, publish, sweep), the status pages and API, and
+// /metrics, behind guard (nil: open, on loopback). It has no pushes.
 func (a *embedded) handler(guard httpapi.Middleware) http.Handler {
-	return httpapi.NewCoordinatorHandler(httpapi.CoordinatorConfig{Coordinator: a.coord, Start: a.starter.Start,
+	return httpapi.NewCoordinatorHandler(httpapi.CoordinatorConfig{Coordinator: a.coord, Start: a.starter.Start, Publish: a.job.Publish,
 		Guards: httpapi.Guards{Start: guard, Operator: guard},
 		Status: httpapi.NewStatus(a.statusConfig(time.Now)), Metrics: a.metrics, Log: a.log})
 }

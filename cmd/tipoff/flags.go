@@ -1,13 +1,16 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
 
+	"tipoff/httpapi"
 	"tipoff/internal/envflag"
 	"tipoff/pipeline"
 	"tipoff/predict"
@@ -38,6 +41,38 @@ func newFlagSet(m *Main, name, usage string) (*flag.FlagSet, *flagBinder) {
 func (b *flagBinder) db() {
 	b.env.String("TIPOFF_DB", &b.cfg.DB)
 	b.fs.StringVar(&b.cfg.DB, "db", b.cfg.DB, "SQLite `file` holding data, batches, queue and published picks (TIPOFF_DB)")
+}
+
+// operator binds --db, --coordinator and --id-token for a command that
+// changes one batch (cancel, publish) on the SQLite file or through a
+// coordinator.
+func (b *flagBinder) operator(verb string) *operatorTarget {
+	b.db()
+	o := &operatorTarget{}
+	b.env.String("TIPOFF_COORDINATOR", &o.coord)
+	b.fs.StringVar(&o.coord, "coordinator", o.coord, verb+" through the coordinator at this `URL` instead of the SQLite file (TIPOFF_COORDINATOR)")
+	b.fs.BoolVar(&o.token, "id-token", false, "call the coordinator with a Google ID token for its URL, from Application Default Credentials")
+	return o
+}
+
+// operatorTarget is where an operator's command acts.
+type operatorTarget struct {
+	coord string
+	token bool
+}
+
+// open returns a client of the coordinator when one is named, or else the
+// embedded shape on the file, which must exist (the caller closes it).
+func (o *operatorTarget) open(ctx context.Context, m *Main, cfg Config) (*httpapi.Client, *embedded, error) {
+	if o.coord != "" {
+		c, err := httpapi.NewClient(ctx, o.coord, o.token, m.Getenv("TIPOFF_TOKEN"))
+		return c, nil, err
+	}
+	if _, err := os.Stat(cfg.DB); err != nil {
+		return nil, nil, err
+	}
+	app, err := openEmbedded(ctx, cfg, pipeline.Settings{}, nil, cfg.Logger(m.Stderr, ""))
+	return nil, app, err
 }
 
 func (b *flagBinder) date() {

@@ -6,9 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net/http"
 	"os"
-	"slices"
 	"time"
 
 	"golang.org/x/term"
@@ -31,8 +29,12 @@ export file holds them, and dead-lettered messages.
 
 It reads the SQLite file (--db, read-only: never created or written), or a
 coordinator's status API (--coordinator URL: "tipoff serve" or the cloud
-coordinator), checking that the coordinator answers. Without --run it checks the newest batch of the
-date, whatever its run label.
+coordinator), checking that the coordinator answers. Without --run it checks
+the newest batch of the date, whatever its run label; with --run, a newer
+run of the date that failed or was cancelled makes the date unhealthy even
+while an older run's picks stay published. Either way it names the live
+picks: the batch, run label and result whose predictions are published (see
+"tipoff help publish").
 
 Output: one line per check, coloured on a terminal; --json for machines.
 
@@ -104,10 +106,11 @@ func runHealth(ctx context.Context, m *Main, args []string) error {
 
 	var rep health.Report
 	if coord != "" {
-		rep, err = healthFromCoordinator(ctx, coord, useToken, m.Getenv("TIPOFF_TOKEN"), in)
+		client, err := httpapi.NewClient(ctx, coord, useToken, m.Getenv("TIPOFF_TOKEN"))
 		if err != nil {
-			return err
+			return fmt.Errorf("health: %w", err)
 		}
+		rep = health.AssessCoordinator(ctx, client, in)
 	} else {
 		rep = healthFromDB(ctx, cfg, in)
 	}
@@ -130,57 +133,18 @@ func runHealth(ctx context.Context, m *Main, args []string) error {
 // healthFromDB checks the SQLite file, opened read-only: health never
 // creates, migrates or writes a database, and a missing one is unhealthy.
 func healthFromDB(ctx context.Context, cfg Config, in health.Input) health.Report {
-	source := "db " + cfg.DB
 	db, err := sqlite.OpenReadOnly(ctx, cfg.DB)
 	if err != nil {
-		return withSource(emptyReport(in), source, health.Check{Name: "store", Level: health.Fail, Message: fmt.Sprintf("cannot read %s: %v", cfg.DB, err)})
+		return health.Unread(in, "db "+cfg.DB, health.Check{Name: "store", Level: health.Fail, Message: fmt.Sprintf("cannot read %s: %v", cfg.DB, err)})
 	}
 	defer db.Close()
 	queue := sqlite.NewQueue(db, sqlite.QueueConfig{})
 	defer queue.Close()
 	src := httpapi.NewStatus(httpapi.StatusConfig{Store: sqlite.NewStore(db), Publications: db, DeadLetters: queue, QueueDepths: queue.Depths,
 		Export: httpapi.ExportDir(cfg.ExportDir), NowFunc: func() time.Time { return in.Now }, Log: discardLogger()})
-	return withSource(health.Assess(ctx, src, in), source, health.Check{Name: "store", Level: health.OK, Message: cfg.DB + " opened"})
-}
-
-// healthFromCoordinator checks through a coordinator's API.
-func healthFromCoordinator(ctx context.Context, base string, useToken bool, token string, in health.Input) (health.Report, error) {
-	source := "coordinator " + base
-	client, err := coordinatorClient(ctx, base, useToken, token)
-	if err != nil {
-		return health.Report{}, fmt.Errorf("health: %w", err)
-	}
-	info, err := client.Health(ctx)
-	if err != nil {
-		return withSource(emptyReport(in), source, health.Check{Name: "coordinator", Level: health.Fail, Message: fmt.Sprintf("%s does not answer: %v", base, err)}), nil
-	}
-	rep := health.Assess(ctx, client, in)
-	if info.Status != http.StatusOK {
-		return withSource(rep, source, health.Check{Name: "coordinator", Level: health.OK, Message: fmt.Sprintf("%s answers (GET /health: %d)", base, info.Status)}), nil
-	}
-	rep.Service = &info
-	return withSource(rep, source, health.Check{Name: "coordinator", Level: health.OK, Message: fmt.Sprintf("%s answers: %s %s (commit %s)", base, orDash(info.Program), orDash(info.Version), orDash(info.Commit))}), nil
-}
-
-// emptyReport is the report of in's date when its source cannot be read.
-func emptyReport(in health.Input) health.Report {
-	return health.Report{Date: in.Date.String(), Run: in.Run, CheckedAt: in.Now}
-}
-
-// withSource names the source of rep and puts c, the check of the source
-// itself, first. An OK c leaves the status as it is; the caller finishes
-// the report again after a failing one.
-func withSource(rep health.Report, source string, c health.Check) health.Report {
-	rep.Source = source
-	rep.Checks = slices.Insert(rep.Checks, 0, c)
+	rep := health.Assess(ctx, src, in)
+	rep.AddSource("db "+cfg.DB, health.Check{Name: "store", Level: health.OK, Message: cfg.DB + " opened"})
 	return rep
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }
 
 // useColour reports whether stdout is a terminal that wants colour.

@@ -87,6 +87,7 @@ func commands() []command {
 		{"import", "import a data directory (or a synthetic league) into the SQLite file", runImport},
 		{"backtest", "replay a date range and grade every system against real lines", runBacktest},
 		{"cancel", "end a running batch now as cancelled (SQLite file, or a coordinator)", runCancel},
+		{"publish", "make a finalized batch the date's published picks, pinned (SQLite file, or a coordinator)", runPublish},
 	}
 	sort.Slice(cs, func(i, j int) bool { return cs[i].name < cs[j].name })
 	return cs

@@ -134,6 +134,8 @@ func (s *runSummary) report(ctx context.Context, w io.Writer, pubs predict.Publi
 		fmt.Fprintln(w, "nothing published for the date")
 	case err != nil:
 		return err
+	case pub.BatchID != b.ID:
+		fmt.Fprintf(w, "not published (the publication policy kept the live picks): batch %s (run %s, %s)\n", pub.BatchID, pub.Run, pub.Result)
 	default:
 		fmt.Fprintf(w, "published %d predictions for %d players (batch %s)\n", pub.Count(), len(pub.Players), pub.BatchID)
 		pub.WriteTopPicks(w, "ensemble", 10)

@@ -19,12 +19,13 @@ each batch exactly once and relays its event, and serves on --addr (loopback
 by default) the status pages and API, /metrics, and the coordinator's
 routes, the same as the cloud coordinator's (see "tipoff help coordinator"):
 POST /start (a JSON body, Content-Type application/json) to start a date's
-run, POST /batches/{id}/cancel to cancel one.
+run, POST /batches/{id}/cancel to cancel one, POST /batches/{id}/publish to
+publish one.
 
 On loopback (the default) it is open. Anywhere else (:8080, 0.0.0.0, another
 IP or a name) it refuses to start unless TIPOFF_TOKEN is set (in the
 environment only: flags show in ps) - then every route but /health needs
-"Authorization: Bearer $TIPOFF_TOKEN", which "tipoff health/cancel
+"Authorization: Bearer $TIPOFF_TOKEN", which "tipoff health/cancel/publish
 --coordinator" send - or --insecure-listen-any leaves it open to anyone who
 can reach it, with a warning in the log.
 

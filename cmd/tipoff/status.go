@@ -5,20 +5,20 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"strings"
-	"text/tabwriter"
 	"time"
 
 	"tipoff/batch"
+	"tipoff/httpapi"
+	"tipoff/predict"
 	"tipoff/sqlite"
 )
 
 const statusUsage = `Usage: tipoff status [--date D | BATCH_ID] [--json] [--db FILE]
 
-Prints a batch's state, outcome counts, progress and the players still
-without an outcome: every batch of the date (default today in the league's
-time zone), or the one batch named.`
+Prints a batch's state, outcome counts, progress, the players still
+without an outcome, and whether its predictions are the date's live
+publication (and if not, whose are): every batch of the date (default today
+in the league's time zone), or the one batch named.`
 
 func runStatus(ctx context.Context, m *Main, args []string) error {
 	fs, b := newFlagSet(m, "status", statusUsage)
@@ -84,46 +84,12 @@ func runStatus(ctx context.Context, m *Main, args []string) error {
 		if i > 0 {
 			fmt.Fprintln(m.Stdout)
 		}
-		writeProgress(m.Stdout, p)
+		d, _ := predict.ParseDate(p.Batch.Key.Date)
+		pub, err := db.Published(ctx, d)
+		if err != nil && !errors.Is(err, batch.ErrNotFound) {
+			return fmt.Errorf("status: %w", err)
+		}
+		httpapi.WriteProgressText(m.Stdout, p, pub)
 	}
 	return nil
-}
-
-// writeProgress prints one batch's progress for a person.
-func writeProgress(w io.Writer, p batch.Progress) {
-	b := p.Batch
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	state := string(b.State)
-	if b.Result != "" {
-		state += " (" + string(b.Result) + ")"
-	}
-	done := b.Counts.Done()
-	pct := 100.0
-	if b.Total > 0 {
-		pct = 100 * float64(done) / float64(b.Total)
-	}
-	fmt.Fprintf(tw, "batch\t%s\n", b.ID)
-	fmt.Fprintf(tw, "date / run\t%s / %s\n", b.Key.Date, b.Key.Run)
-	fmt.Fprintf(tw, "state\t%s\n", state)
-	fmt.Fprintf(tw, "progress\t%d/%d (%.1f%%), %d remaining\n", done, b.Total, pct, p.Remaining)
-	fmt.Fprintf(tw, "outcomes\tsucceeded %d, skipped %d, failed %d, timed out %d\n",
-		b.Counts.Succeeded, b.Counts.Skipped, b.Counts.Failed, b.Counts.TimedOut)
-	fmt.Fprintf(tw, "created\t%s\n", b.CreatedAt.Format(time.RFC3339))
-	fmt.Fprintf(tw, "deadline\t%s\n", b.Deadline.Format(time.RFC3339))
-	if !b.FinalizedAt.IsZero() {
-		fmt.Fprintf(tw, "finalized\t%s (%d finalize attempts)\n", b.FinalizedAt.Format(time.RFC3339), b.FinalizeAttempts)
-	} else if b.FinalizeAttempts > 0 {
-		fmt.Fprintf(tw, "finalize\t%d attempts, lease %s until %s\n", b.FinalizeAttempts, b.Lease.Owner, b.Lease.Expires.Format(time.RFC3339))
-	}
-	if b.CancelReason != "" {
-		fmt.Fprintf(tw, "cancelled\t%s\n", b.CancelReason)
-	}
-	tw.Flush()
-	if len(p.Missing) > 0 {
-		more := ""
-		if p.Remaining > len(p.Missing) {
-			more = fmt.Sprintf(" (first %d of %d)", len(p.Missing), p.Remaining)
-		}
-		fmt.Fprintf(w, "without an outcome%s: %s\n", more, strings.Join(p.Missing, ", "))
-	}
 }

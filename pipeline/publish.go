@@ -1,0 +1,81 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+
+	"tipoff/batch"
+	"tipoff/predict"
+)
+
+// Published is what an explicit publish did: the date's publication as it
+// now stands, and the export file written from it ("" without an export
+// directory).
+type Published struct {
+	Publication *predict.Publication
+	Export      string
+}
+
+// Publish is an operator's explicit publish of a finalized batch ("tipoff
+// publish", POST /batches/{id}/publish): the batch's predictions become the
+// date's publication whatever its result and whatever is published now
+// ([predict.Publisher.PublishExplicit]), pinned if pin, so that no batch's
+// own finalize replaces it until an operator publishes again; an unpinned
+// explicit publish hands the date back to the automatic policy. The export
+// file is then rewritten from the date's publication.
+//
+// It returns an error wrapping [batch.ErrNotFound] for an unknown batch,
+// and [batch.ErrConflict] for a batch that has not finalized: only a
+// finalized batch has a result to publish.
+func (j *Job) Publish(ctx context.Context, batchID string, pin bool) (Published, error) {
+	b, err := j.cfg.Store.GetBatch(ctx, batchID)
+	if err != nil {
+		return Published{}, err // the store names the batch
+	}
+	if b.State != batch.Finalized {
+		return Published{}, fmt.Errorf("publish %s: %w: the batch is %s; only a finalized batch can be published", batchID, batch.ErrConflict, b.State)
+	}
+	items, err := allItems(ctx, j.cfg.Store, b.ID)
+	if err != nil {
+		return Published{}, fmt.Errorf("publish %s: %w", batchID, err)
+	}
+	pub, err := predict.Consolidate(b, items, j.cfg.NowFunc())
+	if err != nil {
+		return Published{}, fmt.Errorf("publish %s: %w", batchID, err)
+	}
+	pub.Pinned = pin
+	if err := j.cfg.Publisher.PublishExplicit(ctx, pub); err != nil {
+		return Published{}, fmt.Errorf("publish %s: %w", batchID, err)
+	}
+	cur, path, err := j.export(ctx, pub.Date, batch.LeaseToken{})
+	if err != nil {
+		return Published{}, fmt.Errorf("publish %s: %w", batchID, err)
+	}
+	j.log.Info("batch published by an operator", "batch_id", b.ID, "run_date", b.Key.Date, "run", b.Key.Run,
+		"result", b.Result, "pinned", pin, "live", cur.BatchID)
+	return Published{Publication: cur, Export: path}, nil
+}
+
+// export reads the date's publication and writes the export file from it
+// (none without an export directory), so the file always holds what is
+// published. A finalize passes its lease: the export is then written only
+// while the lease is still the batch's current one, and records it. It
+// returns the publication and the file's path.
+func (j *Job) export(ctx context.Context, date predict.Date, lease batch.LeaseToken) (*predict.Publication, string, error) {
+	cur, err := j.cfg.Publisher.Published(ctx, date)
+	if err != nil {
+		return nil, "", err
+	}
+	if j.cfg.ExportDir == "" {
+		return cur, "", nil
+	}
+	if !lease.IsZero() {
+		if err := j.checkLease(ctx, lease); err != nil {
+			return nil, "", fmt.Errorf("export %s: %w", date, err)
+		}
+	}
+	out := *cur // cur may be shared with other readers: the fence goes on a copy
+	out.Fence = lease
+	path, err := WriteExport(j.cfg.ExportDir, &out)
+	return cur, path, err
+}
