@@ -94,6 +94,9 @@ func NewID(k Key, now time.Time) string {
 
 // Create creates the batch for spec, or returns the existing batch of its
 // key with created=false. It does not publish anything: call [Engine.Dispatch].
+// A batch with no items on purpose ([MetaNoItems]) has nothing to wait for,
+// so Create finalizes it before returning (if that fails, the sweeper
+// retries it, and a later Create of the key tries again).
 func (e *Engine) Create(ctx context.Context, spec Spec) (b Batch, created bool, err error) {
 	if err := spec.Validate(); err != nil {
 		return Batch{}, false, err
@@ -106,7 +109,28 @@ func (e *Engine) Create(ctx context.Context, spec Spec) (b Batch, created bool, 
 	if created {
 		e.log.Info("batch created", "batch_id", b.ID, "run_date", b.Key.Date, "run", b.Key.Run, "items", b.Total)
 	}
+	if _, ok := b.NoItems(); ok && b.State == Running {
+		b = e.finalizeEmpty(ctx, b)
+	}
 	return b, created, nil
+}
+
+// finalizeEmpty finalizes a batch that has no items on purpose and returns
+// it as it is afterwards. A failure leaves it running for the sweeper.
+func (e *Engine) finalizeEmpty(ctx context.Context, b Batch) Batch {
+	fb, err := e.Finalize(ctx, b.ID)
+	switch {
+	case err == nil:
+		return fb
+	case errors.Is(err, ErrFinalized), errors.Is(err, ErrConflict):
+		// Another finalizer ended it or holds the lease: show its state.
+		if cur, err := e.store.GetBatch(ctx, b.ID); err == nil {
+			return cur
+		}
+	default:
+		e.log.Warn("finalize failed; the sweeper retries it", "batch_id", b.ID, "err", err)
+	}
+	return b
 }
 
 // Dispatch publishes every item of the batch that waits in the outbox and

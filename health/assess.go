@@ -160,13 +160,16 @@ func checkBatch(rep *Report, r httpapi.BatchReport, now time.Time) {
 			rep.Add("state", OK, fmt.Sprintf("finalizing (lease %s until %s)", r.Finalize.LeaseOwner, r.Finalize.LeaseExpires.Format(time.RFC3339)))
 		}
 	case batch.Finalized:
-		switch b.Result {
-		case batch.ResultSucceeded:
+		reason, quiet := b.NoItems()
+		switch {
+		case quiet && b.Result == batch.ResultSucceeded:
+			rep.Add("state", OK, "finalized: "+reason)
+		case b.Result == batch.ResultSucceeded:
 			rep.Add("state", OK, "finalized: succeeded")
-		case batch.ResultPartial:
+		case b.Result == batch.ResultPartial:
 			rep.Add("state", Warn, fmt.Sprintf("finalized: partial, %d of %d players failed or timed out (at least %.0f%% had to succeed)",
 				b.Counts.Failed+b.Counts.TimedOut, b.Total, 100*pol.MinSuccessRatio))
-		case batch.ResultCancelled:
+		case b.Result == batch.ResultCancelled:
 			rep.Add("state", Fail, fmt.Sprintf("finalized: cancelled (%s), %s", orDash(b.CancelReason), progress))
 		default:
 			rep.Add("state", Fail, fmt.Sprintf("finalized: %s, only %d of %d players succeeded or were skipped (%.0f%% had to)",

@@ -447,3 +447,24 @@ func describe(r health.Report) string {
 	}
 	return b.String()
 }
+
+// A date with no games is a recorded batch with no items, finalized as
+// succeeded: healthy, and the report says there were no games.
+func TestAssess_NoGames(t *testing.T) {
+	t.Parallel()
+	src := healthySource()
+	b := src.report.Batch.Batch
+	b.Total, b.Counts = 0, batch.Counts{}
+	b.Meta = map[string]string{batch.MetaNoItems: "no games scheduled on " + date.String()}
+	src.report.Batch = httpapi.Summarize(b)
+	src.batches[0] = src.report.Batch
+	src.report.Publication.Players, src.report.Publication.Predictions = 0, 0
+	src.report.Export.Players, src.report.Export.Predictions = 0, 0
+	r := health.Assess(t.Context(), src, health.Input{Date: date, Run: "daily", Now: now})
+	if r.Status != health.Healthy {
+		t.Fatalf("got %s, want healthy; checks:\n%s", r.Status, describe(r))
+	}
+	if c, _ := r.Find("state"); c.Level != health.OK || c.Message != "finalized: no games scheduled on 2026-01-15" {
+		t.Fatalf("state check = %s %q; want ok \"finalized: no games scheduled on 2026-01-15\"", c.Level, c.Message)
+	}
+}

@@ -87,7 +87,7 @@ func (a *embedded) runDay(ctx context.Context, req pipeline.StartRequest, out io
 		if _, err := a.engine.RelayEvents(ctx); err != nil {
 			log.Warn("event relay incomplete", "err", err)
 		}
-		return &runSummary{batch: b, resumed: true, took: time.Since(start)}, nil
+		return &runSummary{batch: b, resumed: !created, took: time.Since(start)}, nil
 	}
 	if !created {
 		log.Info("resuming batch", "done", b.Counts.Done(), "total", b.Total)
@@ -118,6 +118,10 @@ func (a *embedded) runDay(ctx context.Context, req pipeline.StartRequest, out io
 // nil for succeeded or partial.
 func (s *runSummary) report(ctx context.Context, w io.Writer, pubs predict.Publisher) error {
 	b := s.batch
+	if reason, ok := b.NoItems(); ok {
+		fmt.Fprintf(w, "%s: nothing to predict (batch %s records it)\n", reason, b.ID)
+		return nil
+	}
 	fmt.Fprintf(w, "\nbatch %s (%s): %s, %s\n", b.ID, b.Key, b.State, b.Result)
 	fmt.Fprintf(w, "players %d: succeeded %d, skipped %d, failed %d, timed out %d\n",
 		b.Total, b.Counts.Succeeded, b.Counts.Skipped, b.Counts.Failed, b.Counts.TimedOut)
