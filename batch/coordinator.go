@@ -24,6 +24,10 @@ type CoordinatorConfig struct {
 	BatchSize int
 	// Consumers is how many outcome receive loops run; default 2.
 	Consumers int
+	// AfterSweep, when set, runs after every sweep and event relay: repair
+	// work of the job that finalized batches leave behind (for the
+	// prediction job, retrying failed exports). Its error is logged.
+	AfterSweep func(ctx context.Context) error
 }
 
 // Coordinator is the run-time side of an [Engine], the same in every shape:
@@ -135,6 +139,11 @@ func (c *Coordinator) sweep(ctx context.Context) {
 	rep, n, err := c.SweepOnce(ctx)
 	if err != nil && ctx.Err() == nil {
 		c.log.Warn("sweep incomplete", "err", err)
+	}
+	if c.cfg.AfterSweep != nil {
+		if err := c.cfg.AfterSweep(ctx); err != nil && ctx.Err() == nil {
+			c.log.Warn("after-sweep work incomplete", "err", err)
+		}
 	}
 	if rep.Redriven+rep.TimedOut+rep.Finalized+n > 0 {
 		c.log.Info("sweep", "batches", rep.Batches, "redriven", rep.Redriven, "timed_out", rep.TimedOut,

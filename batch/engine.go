@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -83,6 +84,10 @@ func NewEngine(store Store, queue Queue, log *slog.Logger, cfg EngineConfig) *En
 	}
 	return &Engine{store: store, queue: queue, log: log, cfg: cfg}
 }
+
+// Holds reports whether the finalize lease owner is one of this engine's
+// Finalize calls.
+func (e *Engine) Holds(owner string) bool { return strings.HasPrefix(owner, e.cfg.Owner+"/") }
 
 // NewID returns a batch ID that sorts by creation time: the key's date, the
 // creation time in milliseconds and 6 random bytes.
@@ -384,10 +389,17 @@ func (e *Engine) sweepOne(ctx context.Context, b Batch, rep *SweepReport) error 
 	now := e.cfg.NowFunc()
 	if b.State == Finalizing {
 		// The store's rule: a lease has expired once now reaches Expires.
+		// A finalize that failed is tried again each time its lease
+		// expires, until the batch's deadline.
 		if !now.Before(b.Lease.Expires) {
-			if _, err := e.Finalize(ctx, b.ID); err == nil {
+			_, err := e.Finalize(ctx, b.ID)
+			switch {
+			case err == nil:
 				rep.Finalized++
-			} else if !errors.Is(err, ErrConflict) {
+			case errors.Is(err, ErrConflict), errors.Is(err, ErrFinalized), ctx.Err() != nil:
+			case !now.Before(b.Deadline):
+				return e.giveUpFinalize(ctx, b, err)
+			default:
 				return err
 			}
 		}
@@ -421,6 +433,18 @@ func (e *Engine) sweepOne(ctx context.Context, b Batch, rep *SweepReport) error 
 			return err
 		}
 	}
+	return nil
+}
+
+// giveUpFinalize ends a batch whose finalize still fails at its deadline,
+// as cancelled with the failure as the reason, so that no batch stays
+// finalizing for ever and its record says why it ended.
+func (e *Engine) giveUpFinalize(ctx context.Context, b Batch, cause error) error {
+	reason := fmt.Sprintf("finalize failed %d time(s) until the deadline %s: %v", b.FinalizeAttempts+1, b.Deadline.Format(time.RFC3339), cause)
+	if _, err := e.Cancel(ctx, b.ID, reason); err != nil && !errors.Is(err, ErrFinalized) {
+		return fmt.Errorf("end batch %s after its finalize failed: %w (finalize: %w)", b.ID, err, cause)
+	}
+	e.log.Error("batch ended without finalizing: its finalize failed until the deadline", "batch_id", b.ID, "err", cause)
 	return nil
 }
 

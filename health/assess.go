@@ -264,6 +264,11 @@ func checkPublication(rep *Report, r httpapi.BatchReport) {
 		rep.Add("export", Skip, "not checked: the source does not know the export directory")
 	case !done || pub == nil:
 		rep.Add("export", Skip, "not checked: nothing to export yet")
+	case ex.Failing != "":
+		rep.Add("export", Warn, fmt.Sprintf("writing %s has failed %d time(s) since %s: %s; the picks are published and the export is retried",
+			ex.Path, ex.Failures, ex.FailingSince.Format(time.RFC3339), ex.Failing))
+	case !ex.Exists && ex.Problem != "":
+		rep.Add("export", Fail, fmt.Sprintf("%s cannot be read: %s", ex.Path, ex.Problem))
 	case !ex.Exists:
 		rep.Add("export", Fail, fmt.Sprintf("%s does not exist", ex.Path))
 	case ex.Problem != "":

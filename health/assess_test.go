@@ -468,3 +468,20 @@ func TestAssess_NoGames(t *testing.T) {
 		t.Fatalf("state check = %s %q; want ok \"finalized: no games scheduled on 2026-01-15\"", c.Level, c.Message)
 	}
 }
+
+// An export whose writing keeps failing is recorded as such: the picks
+// are published, so the date is degraded, not unhealthy, and the report
+// says why the export fails.
+func TestAssess_ExportFailing(t *testing.T) {
+	t.Parallel()
+	src := healthySource()
+	since := now.Add(-20 * time.Minute)
+	src.report.Export = &httpapi.Export{Path: "exports/2026-01-15.json", Failing: "export: mkdir exports: not a directory",
+		Failures: 3, FailingSince: since}
+	r := health.Assess(t.Context(), src, health.Input{Date: date, Run: "daily", Now: now})
+	c, _ := r.Find("export")
+	if r.Status != health.Degraded || c.Level != health.Warn || !strings.Contains(c.Message, "not a directory") ||
+		!strings.Contains(c.Message, "failed 3 time(s) since "+since.Format(time.RFC3339)) {
+		t.Fatalf("got %s, export check %s %q; want degraded, a warning naming the failure:\n%s", r.Status, c.Level, c.Message, describe(r))
+	}
+}

@@ -25,6 +25,9 @@ type JobConfig struct {
 	Publisher predict.Publisher
 	// ExportDir is where Finalize writes <date>.json; "" writes none.
 	ExportDir string
+	// Exports records whether each export was written; nil records
+	// nothing (a failure is then only logged).
+	Exports predict.ExportLog
 	// Failpoint, when set, is called at named points of Finalize
 	// ("finalize-acquired", "finalize-published", "finalize-exported"), so
 	// the crash tests can kill the process exactly there.
@@ -106,16 +109,100 @@ func (j *Job) Finalize(ctx context.Context, b batch.Batch) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	path := ""
-	if j.cfg.ExportDir != "" {
-		path, err = WriteExport(j.cfg.ExportDir, cur)
-		if err != nil {
-			return nil, err
-		}
-	}
+	// The publication is the source of truth: an export that cannot be
+	// written is recorded as failing and retried (RetryExports), and never
+	// holds back the finalize.
+	st := j.export(ctx, cur)
 	j.cfg.Failpoint("finalize-exported")
 	return json.Marshal(FinalizedEvent{Key: b.Key, Result: b.Result, Counts: b.Counts, Total: b.Total,
-		Players: len(pub.Players), Predictions: pub.Count(), Export: path, Superseded: cur.BatchID != b.ID})
+		Players: len(pub.Players), Predictions: pub.Count(), Export: st.Path, ExportError: st.Error, Superseded: cur.BatchID != b.ID})
+}
+
+// export writes pub's export file, if there is an export directory, and
+// records the outcome. It returns the state it recorded.
+func (j *Job) export(ctx context.Context, pub *predict.Publication) predict.ExportState {
+	if j.cfg.ExportDir == "" {
+		return predict.ExportState{}
+	}
+	st := predict.ExportState{Date: pub.Date, BatchID: pub.BatchID, Path: ExportPath(j.cfg.ExportDir, pub.Date), At: j.cfg.NowFunc()}
+	log := j.log.With("run_date", pub.Date.String(), "batch_id", pub.BatchID, "path", st.Path)
+	if _, err := WriteExport(j.cfg.ExportDir, pub); err != nil {
+		st.Error = err.Error()
+	}
+	if j.cfg.Exports != nil {
+		rec, err := j.cfg.Exports.RecordExport(ctx, st)
+		if err != nil {
+			log.Warn("export state not recorded", "err", err)
+		} else {
+			st = rec
+		}
+	}
+	if st.Failing() {
+		log.Warn("export failed; the publication is stored and the export is retried", "failures", st.Failures, "err", st.Error)
+	}
+	return st
+}
+
+// Export writes the current publication of date to its export file and
+// records the outcome, as Finalize does. It returns the recorded state;
+// an error only if the publication cannot be read.
+func (j *Job) Export(ctx context.Context, date predict.Date) (predict.ExportState, error) {
+	pub, err := j.cfg.Publisher.Published(ctx, date)
+	if err != nil {
+		return predict.ExportState{}, err
+	}
+	return j.export(ctx, pub), nil
+}
+
+// ExportOf returns the state of date's export, after writing it again if
+// its last attempt failed; nil when the job writes no exports or nothing
+// records them, or when no export of the date was attempted.
+func (j *Job) ExportOf(ctx context.Context, date predict.Date) *predict.ExportState {
+	if j.cfg.ExportDir == "" || j.cfg.Exports == nil {
+		return nil
+	}
+	st, err := j.cfg.Exports.ExportState(ctx, date)
+	if err != nil {
+		return nil
+	}
+	if st.Failing() {
+		if again, err := j.Export(ctx, date); err == nil {
+			st = again
+		}
+	}
+	return &st
+}
+
+// RetryExports writes again every export whose last attempt failed and
+// whose backoff has passed (5 s after the first failure, doubling up to
+// 10 min), and returns how many are still failing. Run it periodically
+// (the coordinator does after each sweep).
+func (j *Job) RetryExports(ctx context.Context) (int, error) {
+	if j.cfg.Exports == nil || j.cfg.ExportDir == "" {
+		return 0, nil
+	}
+	failing, err := j.cfg.Exports.FailingExports(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	now := j.cfg.NowFunc()
+	for _, f := range failing {
+		if now.Before(f.At.Add(exportBackoff(f.Failures))) {
+			n++
+			continue
+		}
+		st, err := j.Export(ctx, f.Date)
+		if err != nil {
+			return n, fmt.Errorf("retry export of %s: %w", f.Date, err)
+		}
+		if st.Failing() {
+			n++
+		} else {
+			j.log.Info("export written after failing", "run_date", f.Date.String(), "path", st.Path, "failures", f.Failures)
+		}
+	}
+	return n, nil
 }
 
 // allItems reads every item of a batch, a page at a time.
@@ -145,6 +232,9 @@ type FinalizedEvent struct {
 	Players     int          `json:"players"`
 	Predictions int          `json:"predictions"`
 	Export      string       `json:"export,omitempty"`
+	// ExportError says why the export could not be written at finalize;
+	// it is retried.
+	ExportError string `json:"export_error,omitempty"`
 	// Superseded is true when a newer run's publication for the date was
 	// kept instead of this batch's.
 	Superseded bool `json:"superseded,omitempty"`
@@ -185,4 +275,14 @@ func WriteExport(dir string, pub *predict.Publication) (string, error) {
 		return "", fmt.Errorf("export %s: %w", path, err)
 	}
 	return path, nil
+}
+
+// exportBackoff is how long a failing export waits after its nth failure
+// before it is written again.
+func exportBackoff(failures int) time.Duration {
+	d := 5 * time.Second
+	for i := 1; i < failures && d < 10*time.Minute; i++ {
+		d *= 2
+	}
+	return min(d, 10*time.Minute)
 }

@@ -10,11 +10,11 @@ import (
 )
 
 // RunToEnd runs coord and w in this process until batch id is finalized,
-// calling progress with its outcome count as it goes, then relays the
+// calling progress with the batch as it goes, then relays the
 // batch's events and returns the finalized batch: "tipoff run" and the demo.
 // If ctx ends first it returns an error saying the batch can be resumed;
 // what was recorded stays recorded.
-func RunToEnd(ctx context.Context, coord *batch.Coordinator, w *batch.Worker, store batch.Store, id string, progress func(done int)) (batch.Batch, error) {
+func RunToEnd(ctx context.Context, coord *batch.Coordinator, w *batch.Worker, store batch.Store, id string, progress func(b batch.Batch)) (batch.Batch, error) {
 	runCtx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { coord.Run(runCtx) })
@@ -33,7 +33,7 @@ func RunToEnd(ctx context.Context, coord *batch.Coordinator, w *batch.Worker, st
 		if err != nil {
 			return batch.Batch{}, err
 		}
-		progress(cur.Counts.Done())
+		progress(cur)
 		if cur.State == batch.Finalized {
 			stop()
 			wg.Wait()

@@ -410,4 +410,50 @@ func testEngine(t *testing.T, newStore NewStoreFunc) {
 			t.Fatalf("after sweep the batch is %s/%s, want finalized/succeeded", got.State, got.Result)
 		}
 	})
+
+	t.Run("FinalizeFailsUntilDeadline", func(t *testing.T) {
+		// A finalize that keeps failing is tried again each time its lease
+		// expires; at the batch's deadline the batch ends, cancelled with
+		// the failure as its reason, instead of staying finalizing.
+		s, q, clk := newStore(t), newFakeQueue(), NewManualClock(t0)
+		var calls atomic.Int32
+		fail := func(ctx context.Context, b batch.Batch) ([]byte, error) {
+			calls.Add(1)
+			return nil, errors.New("injected: publication store unreachable")
+		}
+		e := newTestEngine(t, s, q, clk, "coord", fail)
+		spec := newSpec(testDate, testRun, 2)
+		spec.Policy.Deadline = 10 * time.Minute
+		b, _, err := e.Create(t.Context(), spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 2 {
+			if _, err := e.Record(t.Context(), outcomeRec(b.ID, i, batch.OutcomeSucceeded, clk.Now())); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := mustGet(t, s, b.ID); got.State != batch.Finalizing || calls.Load() != 1 {
+			t.Fatalf("after the failed finalize: %s with %d calls; want finalizing with 1", got.State, calls.Load())
+		}
+		clk.Set(at(engineLeaseTTL)) // lease expired, deadline not reached
+		if _, err := e.Sweep(t.Context()); err == nil || !strings.Contains(err.Error(), "publication store unreachable") {
+			t.Fatalf("sweep before the deadline = %v; want the finalize error", err)
+		}
+		if got := mustGet(t, s, b.ID); got.State != batch.Finalizing || calls.Load() != 2 {
+			t.Fatalf("after the retry: %s with %d calls; want finalizing with 2", got.State, calls.Load())
+		}
+		clk.Set(at(10*time.Minute + engineLeaseTTL)) // past the deadline and the lease
+		if _, err := e.Sweep(t.Context()); err != nil {
+			t.Fatalf("sweep at the deadline: %v", err)
+		}
+		got := mustGet(t, s, b.ID)
+		if got.State != batch.Finalized || got.Result != batch.ResultCancelled ||
+			!strings.Contains(got.CancelReason, "finalize failed 3 time(s)") || !strings.Contains(got.CancelReason, "publication store unreachable") {
+			t.Fatalf("at the deadline: %s/%s, reason %q; want finalized/cancelled naming the finalize error", got.State, got.Result, got.CancelReason)
+		}
+		if rep, err := e.Sweep(t.Context()); err != nil || rep.Batches != 0 {
+			t.Fatalf("sweep after the batch ended = %+v, %v; want nothing to do", rep, err)
+		}
+	})
 }
