@@ -19,6 +19,11 @@ var (
 	// ErrPending: the batch cannot be finalized yet because some items have
 	// no outcome.
 	ErrPending = errors.New("batch has items without an outcome")
+	// ErrNoSpace: the store cannot write because its disk is full (or its
+	// file reached a size limit). Nothing written before is lost, but no
+	// work can be recorded until space is freed, so retrying at once is
+	// futile: a one-shot run stops, naming the store's file.
+	ErrNoSpace = errors.New("no space left")
 )
 
 // PermanentError marks an error that retrying cannot fix, such as a request

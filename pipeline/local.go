@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -12,8 +13,9 @@ import (
 // RunToEnd runs coord and w in this process until batch id is finalized,
 // calling progress with the batch as it goes, then relays the
 // batch's events and returns the finalized batch: "tipoff run" and the demo.
-// If ctx ends first it returns an error saying the batch can be resumed;
-// what was recorded stays recorded.
+// If ctx ends first, or the coordinator or the worker cannot receive for
+// want of disk space ([batch.ErrNoSpace]), it returns an error saying the
+// batch can be resumed; what was recorded stays recorded.
 func RunToEnd(ctx context.Context, coord *batch.Coordinator, w *batch.Worker, store batch.Store, id string, progress func(b batch.Batch)) (batch.Batch, error) {
 	runCtx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -32,6 +34,11 @@ func RunToEnd(ctx context.Context, coord *batch.Coordinator, w *batch.Worker, st
 		cur, err := store.GetBatch(ctx, id)
 		if err != nil {
 			return batch.Batch{}, err
+		}
+		// Without disk space nothing more can be recorded: stop rather
+		// than retry for ever. What was recorded stays recorded.
+		if err := errors.Join(coord.Stuck(), w.Stuck()); err != nil && cur.State != batch.Finalized {
+			return cur, fmt.Errorf("stopped with batch %s unfinished at %d/%d: %w", id, cur.Counts.Done(), cur.Total, err)
 		}
 		progress(cur)
 		if cur.State == batch.Finalized {
