@@ -22,7 +22,8 @@ It has no authentication: keep it on loopback.
 With --daily, it starts the day's run at that time of day in the league's time
 zone (America/New_York). After a restart it catches up a run missed while it
 was down; runs are idempotent by date and label, so a catch-up never makes a
-second batch. --workers 0 leaves all the work to separate worker processes.`
+second batch. A date with no games is recorded as such and it waits for the
+next day. --workers 0 leaves all the work to separate worker processes.`
 
 func runServe(ctx context.Context, m *Main, args []string) error {
 	fs, b := newFlagSet(m, "serve", serveUsage)
