@@ -39,6 +39,9 @@ func TestRun_OffDay_RealDay(t *testing.T) {
 	if code != 0 || r.Status != health.Healthy || checkOf(r, "state").Message != "finalized: no games scheduled on "+day {
 		t.Fatalf("health of %s: exit %d, %s; want 0, healthy, \"finalized: no games scheduled on %s\":\n%s", day, code, r.Status, day, describe(r))
 	}
+	if out, err := runMain(t, "status", "--db", dbPath, "--date", day); err != nil || !strings.Contains(out, "no games scheduled on "+day) {
+		t.Fatalf("status of %s: %v\n%s\nwant it to say there are no games", day, err, out)
+	}
 	// A date past the data's schedule is not a quiet day: it fails.
 	if out, err := runMain(t, "run", "--db", dbPath, "--date", "2026-08-24", "--export-dir", exports); err == nil ||
 		!strings.Contains(err.Error(), "no schedule for 2026-08-24") {
@@ -104,6 +107,10 @@ func TestRun_ExportFails(t *testing.T) {
 	r, code := runHealthJSON(t, "--db", e.db, "--export-dir", exports, "--date", today())
 	if c := checkOf(r, "export"); code != 2 || c.Level != health.Warn || !strings.Contains(c.Message, "not a directory") {
 		t.Fatalf("health: exit %d, export %s %q; want 2 (degraded) and a warning naming the failure:\n%s", code, c.Level, c.Message, describe(r))
+	}
+	if out, err := runMain(t, "status", "--db", e.db, "--date", today()); err != nil || !strings.Contains(out, "FAILING") ||
+		!strings.Contains(out, "not a directory") {
+		t.Fatalf("status: %v\n%s\nwant the failing export and its cause", err, out)
 	}
 	if err := os.Remove(blocker); err != nil {
 		t.Fatal(err)

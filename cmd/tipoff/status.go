@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"tipoff/batch"
+	"tipoff/predict"
 	"tipoff/sqlite"
 )
 
@@ -85,8 +86,24 @@ func runStatus(ctx context.Context, m *Main, args []string) error {
 			fmt.Fprintln(m.Stdout)
 		}
 		writeProgress(m.Stdout, p)
+		writeExport(ctx, m.Stdout, db, p.Batch)
 	}
 	return nil
+}
+
+// writeExport prints the recorded state of the export of b's date, if any.
+func writeExport(ctx context.Context, w io.Writer, exports predict.ExportLog, b batch.Batch) {
+	date, err := predict.ParseDate(b.Key.Date)
+	if err != nil {
+		return
+	}
+	switch st, err := exports.ExportState(ctx, date); {
+	case err != nil:
+	case st.Failing():
+		fmt.Fprintf(w, "export      %s FAILING %d time(s) since %s: %s (retried)\n", st.Path, st.Failures, st.FailingSince.Format(time.RFC3339), st.Error)
+	default:
+		fmt.Fprintf(w, "export      %s written %s\n", st.Path, st.At.Format(time.RFC3339))
+	}
 }
 
 // writeProgress prints one batch's progress for a person.
@@ -117,6 +134,9 @@ func writeProgress(w io.Writer, p batch.Progress) {
 	}
 	if b.CancelReason != "" {
 		fmt.Fprintf(tw, "cancelled\t%s\n", b.CancelReason)
+	}
+	if reason, ok := b.NoItems(); ok {
+		fmt.Fprintf(tw, "no items\t%s\n", reason)
 	}
 	tw.Flush()
 	if len(p.Missing) > 0 {
