@@ -73,7 +73,7 @@ func TestStart_SameAnswersBothShapes(t *testing.T) {
 	// from a SQLite file at its data path.
 	dir := t.TempDir()
 	cfg := DefaultConfig()
-	cfg.DB = filepath.Join(dir, "tipoff.db")
+	cfg.DB, cfg.ExportDir = filepath.Join(dir, "tipoff.db"), filepath.Join(dir, "exports")
 	pc := predictConfig{Books: predict.DefaultBooks, MinGames: 3, MinMinutes: 12}
 	emb, err := openEmbedded(t.Context(), cfg, pc.settings(cfg), nil, discardLogger())
 	if err != nil {
