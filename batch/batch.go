@@ -241,10 +241,25 @@ type Spec struct {
 	Meta   map[string]string
 }
 
+// MetaNoItems is the meta key of a batch that has no items on purpose; its
+// value says why ("no games scheduled on 2025-12-24"). Such a batch is the
+// durable record that its key had nothing to do: [Engine.Create] finalizes
+// it at once, and it ends succeeded. Without this key an empty manifest is
+// refused, so a missing schedule or roster is never taken for a quiet day.
+const MetaNoItems = "no_items"
+
+// NoItems returns why the batch has no items on purpose, and whether it is
+// such a batch.
+func (b Batch) NoItems() (reason string, ok bool) {
+	reason = b.Meta[MetaNoItems]
+	return reason, reason != "" && b.Total == 0
+}
+
 var itemID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$`)
 
 // Validate reports the first problem with s: a bad key or policy, an empty
-// manifest, an item ID that is empty, malformed or repeated. The error wraps
+// manifest without a [MetaNoItems] reason (or such a reason beside items),
+// an item ID that is empty, malformed or repeated. The error wraps
 // [ErrInvalid].
 func (s Spec) Validate() error {
 	if err := s.Key.Validate(); err != nil {
@@ -253,10 +268,13 @@ func (s Spec) Validate() error {
 	if err := s.Policy.Validate(); err != nil {
 		return err
 	}
-	// An empty manifest would finalize as succeeded with nothing in it,
-	// hiding a missing schedule or roster: the caller must decide.
-	if len(s.Items) == 0 {
-		return fmt.Errorf("%w: batch %s has no items", ErrInvalid, s.Key)
+	// An empty manifest finalizes as succeeded with nothing in it, which
+	// would hide a missing schedule or roster: the caller must say why.
+	switch reason := s.Meta[MetaNoItems]; {
+	case len(s.Items) == 0 && reason == "":
+		return fmt.Errorf("%w: batch %s has no items and no meta %s saying why", ErrInvalid, s.Key, MetaNoItems)
+	case len(s.Items) > 0 && reason != "":
+		return fmt.Errorf("%w: batch %s has %d items but meta %s %q says it has none", ErrInvalid, s.Key, len(s.Items), MetaNoItems, reason)
 	}
 	seen := make(map[string]struct{}, len(s.Items))
 	for i, it := range s.Items {

@@ -136,7 +136,11 @@ func TestSpec_Validate(t *testing.T) {
 		{"ok", func(*batch.Spec) {}, ""},
 		{"bad key", func(s *batch.Spec) { s.Key.Run = "" }, "run label"},
 		{"bad policy", func(s *batch.Spec) { s.Policy.MaxAttempts = -2 }, "max attempts"},
-		{"no items", func(s *batch.Spec) { s.Items = nil }, "2026-01-15/daily has no items"},
+		{"no items", func(s *batch.Spec) { s.Items = nil }, "2026-01-15/daily has no items and no meta no_items"},
+		{"no items on purpose", func(s *batch.Spec) {
+			s.Items, s.Meta = nil, map[string]string{batch.MetaNoItems: "no games scheduled on 2026-01-15"}
+		}, ""},
+		{"items beside a no_items reason", func(s *batch.Spec) { s.Meta = map[string]string{batch.MetaNoItems: "no games"} }, `has 3 items but meta no_items "no games"`},
 		{"empty id", func(s *batch.Spec) { s.Items[1].ID = "" }, "item 1"},
 		{"id with a space", func(s *batch.Spec) { s.Items[2].ID = "a b" }, `item 2: id "a b"`},
 		{"id starting with a dash", func(s *batch.Spec) { s.Items[0].ID = "-1" }, `"-1"`},

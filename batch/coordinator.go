@@ -24,6 +24,10 @@ type CoordinatorConfig struct {
 	BatchSize int
 	// Consumers is how many outcome receive loops run; default 2.
 	Consumers int
+	// AfterSweep, when set, runs after every sweep and event relay: repair
+	// work of the job that finalized batches leave behind (for the
+	// prediction job, retrying failed exports). Its error is logged.
+	AfterSweep func(ctx context.Context) error
 }
 
 // Coordinator is the run-time side of an [Engine], the same in every shape:
@@ -43,6 +47,8 @@ type Coordinator struct {
 	kicks    chan string
 	// sweepMu serializes sweeps, dispatches and relays in this process.
 	sweepMu sync.Mutex
+	// stuck is why receiving fails for want of disk space, if it does.
+	stuck stuckErr
 }
 
 // NewCoordinator returns a coordinator for engine e on queue q.
@@ -65,6 +71,10 @@ func NewCoordinator(e *Engine, q Queue, log *slog.Logger, cfg CoordinatorConfig)
 // Engine returns the engine the coordinator runs.
 func (c *Coordinator) Engine() *Engine { return c.e }
 
+// Stuck returns the error that keeps the coordinator from receiving,
+// wrapping [ErrNoSpace], while it lasts; nil otherwise.
+func (c *Coordinator) Stuck() error { return c.stuck.get() }
+
 // Run dispatches, sweeps, relays and (with PullOutcomes) receives until ctx
 // ends; then it returns nil. Work cut short by the end of ctx is safe to
 // cut: what was not published stays in the outbox for the next sweep, and
@@ -74,13 +84,13 @@ func (c *Coordinator) Run(ctx context.Context) error {
 	if c.cfg.PullOutcomes {
 		for range c.cfg.Consumers {
 			wg.Go(func() {
-				receiveLoop(ctx, c.q, TopicOutcomes, c.cfg.BatchSize, c.log, func(ctx context.Context, ds []Delivery) {
+				receiveLoop(ctx, c.q, TopicOutcomes, c.cfg.BatchSize, c.log, &c.stuck, func(ctx context.Context, ds []Delivery) {
 					c.HandleDeliveries(ctx, ds, func(ctx context.Context, d Delivery) error { return c.e.HandleOutcome(ctx, d.Body) })
 				})
 			})
 		}
 		wg.Go(func() {
-			receiveLoop(ctx, c.q, DeadLetterTopic(TopicRequests), c.cfg.BatchSize, c.log, func(ctx context.Context, ds []Delivery) {
+			receiveLoop(ctx, c.q, DeadLetterTopic(TopicRequests), c.cfg.BatchSize, c.log, &c.stuck, func(ctx context.Context, ds []Delivery) {
 				c.HandleDeliveries(ctx, ds, c.e.HandleDeadLetter)
 			})
 		})
@@ -135,6 +145,11 @@ func (c *Coordinator) sweep(ctx context.Context) {
 	rep, n, err := c.SweepOnce(ctx)
 	if err != nil && ctx.Err() == nil {
 		c.log.Warn("sweep incomplete", "err", err)
+	}
+	if c.cfg.AfterSweep != nil {
+		if err := c.cfg.AfterSweep(ctx); err != nil && ctx.Err() == nil {
+			c.log.Warn("after-sweep work incomplete", "err", err)
+		}
 	}
 	if rep.Redriven+rep.TimedOut+rep.Finalized+n > 0 {
 		c.log.Info("sweep", "batches", rep.Batches, "redriven", rep.Redriven, "timed_out", rep.TimedOut,

@@ -26,7 +26,11 @@
 //
 // Cancel ([Engine.Cancel], "tipoff cancel", POST /batches/{id}/cancel)
 // moves a running or finalizing batch straight to finalized with result
-// cancelled.
+// cancelled. So does the sweeper when a batch's finalize still fails at its
+// deadline, with the failure as the reason: no batch stays finalizing.
+//
+// A batch with no items on purpose (meta [MetaNoItems], e.g. a date with no
+// games) is finalized by [Engine.Create] at once, succeeded.
 //
 // # Invariants
 //
@@ -48,4 +52,7 @@
 //     [ErrLeaseLost], so a finalizer that stalled past its lease changes
 //     nothing when it wakes (batchtest: Fence/TakeoverFencesFirst,
 //     RunFencedWriteTests on each backend's Publish).
+//   - Every batch ends: an empty one when it is created (Engine/NoItems,
+//     Engine/NoItemsLeftRunning), one whose finalize keeps failing at its
+//     deadline (Engine/FinalizeFailsUntilDeadline).
 package batch

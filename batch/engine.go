@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -97,6 +98,10 @@ func NewEngine(store Store, queue Queue, log *slog.Logger, cfg EngineConfig) *En
 	return &Engine{store: store, queue: queue, log: log, cfg: cfg}
 }
 
+// Holds reports whether the finalize lease owner is one of this engine's
+// Finalize calls.
+func (e *Engine) Holds(owner string) bool { return strings.HasPrefix(owner, e.cfg.Owner+"/") }
+
 // NewID returns a batch ID that sorts by creation time: the key's date, the
 // creation time in milliseconds and 6 random bytes.
 func NewID(k Key, now time.Time) string {
@@ -107,6 +112,9 @@ func NewID(k Key, now time.Time) string {
 
 // Create creates the batch for spec, or returns the existing batch of its
 // key with created=false. It does not publish anything: call [Engine.Dispatch].
+// A batch with no items on purpose ([MetaNoItems]) has nothing to wait for,
+// so Create finalizes it before returning (if that fails, the sweeper
+// retries it, and a later Create of the key tries again).
 func (e *Engine) Create(ctx context.Context, spec Spec) (b Batch, created bool, err error) {
 	if err := spec.Validate(); err != nil {
 		return Batch{}, false, err
@@ -119,7 +127,28 @@ func (e *Engine) Create(ctx context.Context, spec Spec) (b Batch, created bool, 
 	if created {
 		e.log.Info("batch created", "batch_id", b.ID, "run_date", b.Key.Date, "run", b.Key.Run, "items", b.Total)
 	}
+	if _, ok := b.NoItems(); ok && b.State == Running {
+		b = e.finalizeEmpty(ctx, b)
+	}
 	return b, created, nil
+}
+
+// finalizeEmpty finalizes a batch that has no items on purpose and returns
+// it as it is afterwards. A failure leaves it running for the sweeper.
+func (e *Engine) finalizeEmpty(ctx context.Context, b Batch) Batch {
+	fb, err := e.Finalize(ctx, b.ID)
+	switch {
+	case err == nil:
+		return fb
+	case errors.Is(err, ErrFinalized), errors.Is(err, ErrConflict):
+		// Another finalizer ended it or holds the lease: show its state.
+		if cur, err := e.store.GetBatch(ctx, b.ID); err == nil {
+			return cur
+		}
+	default:
+		e.log.Warn("finalize failed; the sweeper retries it", "batch_id", b.ID, "err", err)
+	}
+	return b
 }
 
 // Dispatch publishes every item of the batch that waits in the outbox and
@@ -391,10 +420,17 @@ func (e *Engine) sweepOne(ctx context.Context, b Batch, rep *SweepReport) error 
 	now := e.cfg.NowFunc()
 	if b.State == Finalizing {
 		// The store's rule: a lease has expired once now reaches Expires.
+		// A finalize that failed is tried again each time its lease
+		// expires, until the batch's deadline.
 		if !now.Before(b.Lease.Expires) {
-			if _, err := e.Finalize(ctx, b.ID); err == nil {
+			_, err := e.Finalize(ctx, b.ID)
+			switch {
+			case err == nil:
 				rep.Finalized++
-			} else if !errors.Is(err, ErrConflict) {
+			case errors.Is(err, ErrConflict), errors.Is(err, ErrFinalized), ctx.Err() != nil:
+			case !now.Before(b.Deadline):
+				return e.giveUpFinalize(ctx, b, err)
+			default:
 				return err
 			}
 		}
@@ -428,6 +464,18 @@ func (e *Engine) sweepOne(ctx context.Context, b Batch, rep *SweepReport) error 
 			return err
 		}
 	}
+	return nil
+}
+
+// giveUpFinalize ends a batch whose finalize still fails at its deadline,
+// as cancelled with the failure as the reason, so that no batch stays
+// finalizing for ever and its record says why it ended.
+func (e *Engine) giveUpFinalize(ctx context.Context, b Batch, cause error) error {
+	reason := fmt.Sprintf("finalize failed %d time(s) until the deadline %s: %v", b.FinalizeAttempts+1, b.Deadline.Format(time.RFC3339), cause)
+	if _, err := e.Cancel(ctx, b.ID, reason); err != nil && !errors.Is(err, ErrFinalized) {
+		return fmt.Errorf("end batch %s after its finalize failed: %w (finalize: %w)", b.ID, err, cause)
+	}
+	e.log.Error("batch ended without finalizing: its finalize failed until the deadline", "batch_id", b.ID, "err", cause)
 	return nil
 }
 

@@ -27,6 +27,11 @@ var (
 	// took it over (or the batch ended). Nothing was written. It is a kind
 	// of [ErrConflict].
 	ErrLeaseLost = fmt.Errorf("finalize lease lost: %w", ErrConflict)
+	// ErrNoSpace: the store cannot write because its disk is full (or its
+	// file reached a size limit). Nothing written before is lost, but no
+	// work can be recorded until space is freed, so retrying at once is
+	// futile: a one-shot run stops, naming the store's file.
+	ErrNoSpace = errors.New("no space left")
 )
 
 // PermanentError marks an error that retrying cannot fix, such as a request

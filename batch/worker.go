@@ -87,6 +87,8 @@ type Worker struct {
 	sink OutcomeSink
 	log  *slog.Logger
 	cfg  WorkerConfig
+	// stuck is why receiving fails for want of disk space, if it does.
+	stuck stuckErr
 }
 
 // NewWorker returns a worker that takes requests from q. q may be nil for a
@@ -128,8 +130,12 @@ func (w *Worker) Run(ctx context.Context) error {
 }
 
 func (w *Worker) loop(ctx context.Context) {
-	receiveLoop(ctx, w.q, TopicRequests, w.cfg.BatchSize, w.log, w.HandleBatch)
+	receiveLoop(ctx, w.q, TopicRequests, w.cfg.BatchSize, w.log, &w.stuck, w.HandleBatch)
 }
+
+// Stuck returns the error that keeps the worker from receiving, wrapping
+// [ErrNoSpace], while it lasts; nil otherwise.
+func (w *Worker) Stuck() error { return w.stuck.get() }
 
 // HandleBatch handles received deliveries: runs the handler on each, hands
 // the outcomes to the sink, then acks what is durable and nacks the rest.

@@ -161,13 +161,16 @@ func checkBatch(rep *Report, r httpapi.BatchReport, now time.Time) {
 			rep.Add("state", OK, fmt.Sprintf("finalizing (lease %s until %s)", r.Finalize.LeaseOwner, r.Finalize.LeaseExpires.Format(time.RFC3339)))
 		}
 	case batch.Finalized:
-		switch b.Result {
-		case batch.ResultSucceeded:
+		reason, quiet := b.NoItems()
+		switch {
+		case quiet && b.Result == batch.ResultSucceeded:
+			rep.Add("state", OK, "finalized: "+reason)
+		case b.Result == batch.ResultSucceeded:
 			rep.Add("state", OK, "finalized: succeeded")
-		case batch.ResultPartial:
+		case b.Result == batch.ResultPartial:
 			rep.Add("state", Warn, fmt.Sprintf("finalized: partial, %d of %d players failed or timed out (at least %.0f%% had to succeed)",
 				b.Counts.Failed+b.Counts.TimedOut, b.Total, 100*pol.MinSuccessRatio))
-		case batch.ResultCancelled:
+		case b.Result == batch.ResultCancelled:
 			rep.Add("state", Fail, fmt.Sprintf("finalized: cancelled (%s), %s", orDash(b.CancelReason), progress))
 		default:
 			rep.Add("state", Fail, fmt.Sprintf("finalized: %s, only %d of %d players succeeded or were skipped (%.0f%% had to)",
@@ -274,6 +277,11 @@ func checkPublication(rep *Report, r httpapi.BatchReport) {
 		rep.Add("export", Skip, "not checked: the source does not know the export directory")
 	case !done || pub == nil:
 		rep.Add("export", Skip, "not checked: nothing to export yet")
+	case ex.Failing != "":
+		rep.Add("export", Warn, fmt.Sprintf("writing %s has failed %d time(s) since %s: %s; the picks are published and the export is retried",
+			ex.Path, ex.Failures, ex.FailingSince.Format(time.RFC3339), ex.Failing))
+	case !ex.Exists && ex.Problem != "":
+		rep.Add("export", Fail, fmt.Sprintf("%s cannot be read: %s", ex.Path, ex.Problem))
 	case !ex.Exists:
 		rep.Add("export", Fail, fmt.Sprintf("%s does not exist", ex.Path))
 	case ex.Problem != "":

@@ -583,3 +583,36 @@ func TestAssess_PublicationPolicy(t *testing.T) {
 		})
 	}
 }
+
+func TestAssess_NoGames(t *testing.T) {
+	t.Parallel()
+	src := healthySource()
+	b := src.report.Batch.Batch
+	b.Total, b.Counts = 0, batch.Counts{}
+	b.Meta = map[string]string{batch.MetaNoItems: "no games scheduled on " + date.String()}
+	src.report.Batch = httpapi.Summarize(b)
+	src.batches[0] = src.report.Batch
+	src.report.Publication.Players, src.report.Publication.Predictions = 0, 0
+	src.report.Export.Players, src.report.Export.Predictions = 0, 0
+	r := health.Assess(t.Context(), src, health.Input{Date: date, Run: "daily", Now: now})
+	if r.Status != health.Healthy {
+		t.Fatalf("got %s, want healthy; checks:\n%s", r.Status, describe(r))
+	}
+	if c, _ := r.Find("state"); c.Level != health.OK || c.Message != "finalized: no games scheduled on 2026-01-15" {
+		t.Fatalf("state check = %s %q; want ok \"finalized: no games scheduled on 2026-01-15\"", c.Level, c.Message)
+	}
+}
+
+func TestAssess_ExportFailing(t *testing.T) {
+	t.Parallel()
+	src := healthySource()
+	since := now.Add(-20 * time.Minute)
+	src.report.Export = &httpapi.Export{Path: "exports/2026-01-15.json", Failing: "export: mkdir exports: not a directory",
+		Failures: 3, FailingSince: since}
+	r := health.Assess(t.Context(), src, health.Input{Date: date, Run: "daily", Now: now})
+	c, _ := r.Find("export")
+	if r.Status != health.Degraded || c.Level != health.Warn || !strings.Contains(c.Message, "not a directory") ||
+		!strings.Contains(c.Message, "failed 3 time(s) since "+since.Format(time.RFC3339)) {
+		t.Fatalf("got %s, export check %s %q; want degraded, a warning naming the failure:\n%s", r.Status, c.Level, c.Message, describe(r))
+	}
+}

@@ -57,6 +57,12 @@ type Export struct {
 	// Problem says why the file could not be read, if it exists but does
 	// not decode.
 	Problem string `json:"problem,omitempty"`
+	// Failing says why the last attempt to write the file failed; empty
+	// when it succeeded or nothing records it. Failures counts the failed
+	// attempts since FailingSince; the export is retried.
+	Failing      string    `json:"failing,omitempty"`
+	Failures     int       `json:"failures,omitempty"`
+	FailingSince time.Time `json:"failing_since,omitzero"`
 }
 
 // ExportFunc describes the export of date's picks.

@@ -36,7 +36,9 @@ const (
 // dispatch. [pipeline.Starter.Start] is the one both shapes use.
 type StartFunc func(ctx context.Context, req pipeline.StartRequest) (b batch.Batch, created bool, err error)
 
-// StartResponse is the body of a 202 answer to POST /start.
+// StartResponse is the body of an answer to POST /start: 202 while the
+// batch has work to do, 200 for a batch with no items on purpose (a date
+// with no games), which is finalized when it is created.
 type StartResponse struct {
 	BatchID     string      `json:"batch_id"`
 	Created     bool        `json:"created"`
@@ -47,6 +49,9 @@ type StartResponse struct {
 	TraceID     string      `json:"trace_id,omitempty"`
 	// Status is the path of the batch's report in the status API.
 	Status string `json:"status"`
+	// NoItems says why the batch has nothing to do ("no games scheduled
+	// on 2025-12-24"); empty for a batch with items.
+	NoItems string `json:"no_items,omitempty"`
 }
 
 // SweepResponse is the body of a 200 answer to POST /sweep.
@@ -143,7 +148,7 @@ type Guards struct {
 // shapes ("tipoff serve" and "tipoff coordinator"):
 //
 //	POST /start                 create (or find) a date's batch; 202 with its id at once
-//	                            (Content-Type application/json, else 415)
+//	                            (200 on a date with no games; Content-Type application/json, else 415)
 //	POST /batches/{id}/cancel   end a running batch as cancelled
 //	POST /batches/{id}/publish  make a finalized batch the date's publication, pinned (when configured)
 //	POST /sweep                 one sweep and event relay, for a scheduler tick
@@ -310,11 +315,18 @@ func (h *CoordinatorHandler) serveStart(w http.ResponseWriter, r *http.Request) 
 	trace := b.Meta[batch.AttrTraceID]
 	h.log.InfoContext(batch.WithTraceID(ctx, trace), "start", "batch_id", b.ID, "run_date", b.Key.Date, "run", b.Key.Run,
 		"created", created, "state", b.State, "items", b.Total, "trace_id", trace)
+	code := http.StatusAccepted
+	reason, quiet := b.NoItems()
+	if quiet {
+		// Nothing was accepted for processing: the answer is final, and a
+		// scheduler must not count it as a failed job.
+		code = http.StatusOK
+	}
 	w.Header().Set("Location", "/api/batches/"+b.ID)
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusAccepted)
+	w.WriteHeader(code)
 	logUndelivered(h.log, r, json.NewEncoder(w).Encode(StartResponse{BatchID: b.ID, Created: created, Key: b.Key, State: b.State, Total: b.Total,
-		DataVersion: b.Meta["data_version"], TraceID: trace, Status: "/api/batches/" + b.ID}))
+		DataVersion: b.Meta["data_version"], TraceID: trace, Status: "/api/batches/" + b.ID, NoItems: reason}))
 }
 
 func (h *CoordinatorHandler) serveCancel(w http.ResponseWriter, r *http.Request) {

@@ -100,6 +100,9 @@ func newGroupedCoordEnv(t *testing.T, n int, guards httpapi.Guards) *coordEnv {
 		for _, p := range ps {
 			spec.Items = append(spec.Items, batch.NewItem{ID: p.ID, Request: p.Request})
 		}
+		if key.Date == offDate {
+			spec.Items, spec.Meta[batch.MetaNoItems] = nil, "no games scheduled on "+offDate
+		}
 		return ce.eng.Create(ctx, spec)
 	}
 	ce.coord = batch.NewCoordinator(ce.eng, e.queue, testLogger(t), batch.CoordinatorConfig{SweepEvery: time.Hour})
@@ -192,6 +195,33 @@ func receiveAll(t *testing.T, q batch.Queue, topic string, n int) []batch.Delive
 		t.Fatalf("received %d messages of %s, want %d", len(out), topic, n)
 	}
 	return out
+}
+
+// offDate is a date the coordinator's start function has no games on.
+const offDate = "2026-01-18"
+
+// A date with no games answers 200 (a scheduler must not count it as a
+// failure, nor retry it) with a body saying so, for the first start and a
+// retry alike; the batch is finalized when it is created.
+func TestCoordinator_StartNoGames(t *testing.T) {
+	ce := newCoordEnv(t, 6, nil)
+	var first httpapi.StartResponse
+	for i := range 2 {
+		code, raw := post(t, ce.srv.URL+"/start", []byte(`{"date":"`+offDate+`"}`))
+		var resp httpapi.StartResponse
+		if err := json.Unmarshal([]byte(raw), &resp); err != nil {
+			t.Fatalf("start %d response: %v\n%s", i, err, raw)
+		}
+		if code != http.StatusOK || resp.NoItems != "no games scheduled on "+offDate || resp.State != batch.Finalized ||
+			resp.Total != 0 || resp.Created != (i == 0) {
+			t.Fatalf("start %d on %s: %d %s; want 200, finalized, no_items saying no games", i, offDate, code, raw)
+		}
+		if i == 0 {
+			first = resp
+		} else if resp.BatchID != first.BatchID {
+			t.Fatalf("start again gave batch %s, want %s", resp.BatchID, first.BatchID)
+		}
+	}
 }
 
 func TestCoordinator_Start(t *testing.T) {

@@ -9,33 +9,51 @@ import (
 	"sync"
 	"time"
 
+	"tipoff/batch"
 	"tipoff/pipeline"
 	"tipoff/predict"
 )
 
 // ExportDir returns an [ExportFunc] that reads the export file of a date in
-// dir, where [pipeline.Job.Finalize] writes it. A file is decoded once per
-// version: what it holds is kept by path, size and modification time, so a
-// page view costs one stat while the file is unchanged.
-func ExportDir(dir string) ExportFunc {
+// dir, where [pipeline.Job.Finalize] writes it, and, when states is not
+// nil, whether the last attempt to write it failed. A file is decoded once
+// per version: what it holds is kept by path, size and modification time,
+// so a page view costs one stat (and one state read) while the file is
+// unchanged.
+func ExportDir(dir string, states predict.ExportLog) ExportFunc {
 	var mu sync.Mutex
 	seen := map[string]exportVersion{}
 	return func(ctx context.Context, date predict.Date) (Export, error) {
 		path := pipeline.ExportPath(dir, date)
-		ex := Export{Path: path}
+		var failing Export
+		if states != nil {
+			s, err := states.ExportState(ctx, date)
+			switch {
+			case errors.Is(err, batch.ErrNotFound):
+			case err != nil:
+				return Export{Path: path}, err
+			case s.Failing():
+				failing.Failing, failing.Failures, failing.FailingSince = s.Error, s.Failures, s.FailingSince
+			}
+		}
+		withState := func(ex Export) Export {
+			ex.Failing, ex.Failures, ex.FailingSince = failing.Failing, failing.Failures, failing.FailingSince
+			return ex
+		}
 		st, err := os.Stat(path)
 		if errors.Is(err, fs.ErrNotExist) {
-			return ex, nil
+			return withState(Export{Path: path}), nil
 		}
 		if err != nil {
-			return ex, err
+			// The directory may be what the export is failing on.
+			return withState(Export{Path: path, Problem: err.Error()}), nil
 		}
 		ver := exportVersion{size: st.Size(), mod: st.ModTime()}
 		mu.Lock()
 		prev, ok := seen[path]
 		mu.Unlock()
 		if ok && prev.size == ver.size && prev.mod.Equal(ver.mod) {
-			return prev.ex, nil
+			return withState(prev.ex), nil
 		}
 		ver.ex = readExport(path, ver.mod)
 		if ver.ex.Problem == "" { // a problem may be a half-visible file: look again next time
@@ -43,7 +61,7 @@ func ExportDir(dir string) ExportFunc {
 			seen[path] = ver
 			mu.Unlock()
 		}
-		return ver.ex, nil
+		return withState(ver.ex), nil
 	}
 }
 

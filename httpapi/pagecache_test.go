@@ -70,7 +70,7 @@ func TestStatusPages_FinalizedItemsKept(t *testing.T) {
 func TestExportDir_Rewritten(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	read := httpapi.ExportDir(dir)
+	read := httpapi.ExportDir(dir, nil)
 	date := predict.MustParseDate(gameDate)
 	if ex, err := read(t.Context(), date); err != nil || ex.Exists {
 		t.Fatalf("no file: %+v, %v; want not existing", ex, err)

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -42,6 +43,9 @@ func WriteProgressText(w io.Writer, p batch.Progress, pub *predict.Publication) 
 	if b.CancelReason != "" {
 		fmt.Fprintf(tw, "cancelled\t%s\n", b.CancelReason)
 	}
+	if reason, ok := b.NoItems(); ok {
+		fmt.Fprintf(tw, "no items\t%s\n", reason)
+	}
 	tw.Flush()
 	if len(p.Missing) > 0 {
 		more := ""
@@ -73,4 +77,20 @@ func liveLine(b batch.Batch, pub *predict.Publication) string {
 		s += ", pinned by an operator"
 	}
 	return s
+}
+
+// WriteExportText prints the recorded state of the export of b's date, if
+// any, as "tipoff status" shows it.
+func WriteExportText(ctx context.Context, w io.Writer, exports predict.ExportLog, b batch.Batch) {
+	date, err := predict.ParseDate(b.Key.Date)
+	if err != nil {
+		return
+	}
+	switch st, err := exports.ExportState(ctx, date); {
+	case err != nil:
+	case st.Failing():
+		fmt.Fprintf(w, "export      %s FAILING %d time(s) since %s: %s (retried)\n", st.Path, st.Failures, st.FailingSince.Format(time.RFC3339), st.Error)
+	default:
+		fmt.Fprintf(w, "export      %s written %s\n", st.Path, st.At.Format(time.RFC3339))
+	}
 }

@@ -25,6 +25,9 @@ type JobConfig struct {
 	Publisher predict.Publisher
 	// ExportDir is where Finalize writes <date>.json; "" writes none.
 	ExportDir string
+	// Exports records whether each export was written; nil records
+	// nothing (a failure is then only logged).
+	Exports predict.ExportLog
 	// Failpoint, when set, is called at named points of Finalize
 	// ("finalize-acquired", "finalize-published", "finalize-exported"), so
 	// the crash tests can kill the process exactly there.
@@ -122,13 +125,17 @@ func (j *Job) Finalize(ctx context.Context, b batch.Batch) ([]byte, error) {
 	j.cfg.Failpoint("finalize-published")
 	// Export what is published, which is another batch's set when the
 	// policy kept it.
-	cur, path, err := j.export(ctx, pub.Date, lease)
+	// The publication is the source of truth: an export that cannot be
+	// written is recorded as failing and retried (RetryExports), and never
+	// holds back the finalize. A lost lease does.
+	cur, st, err := j.export(ctx, pub.Date, lease)
 	if err != nil {
 		return nil, err
 	}
 	j.cfg.Failpoint("finalize-exported")
 	return json.Marshal(FinalizedEvent{Key: b.Key, Result: b.Result, Counts: b.Counts, Total: b.Total,
-		Players: len(pub.Players), Predictions: pub.Count(), Export: path, Superseded: cur.BatchID != b.ID, Live: cur.BatchID})
+		Players: len(pub.Players), Predictions: pub.Count(), Export: st.Path, ExportError: st.Error,
+		Superseded: cur.BatchID != b.ID, Live: cur.BatchID})
 }
 
 // checkLease returns an error wrapping [batch.ErrLeaseLost] unless lease is
@@ -139,6 +146,105 @@ func (j *Job) checkLease(ctx context.Context, lease batch.LeaseToken) error {
 		return fmt.Errorf("check finalize lease: %w", err)
 	}
 	return batch.CheckLease(lease, b.State, b.Lease.Owner, b.FinalizeAttempts)
+}
+
+// export reads the date's publication and writes the export file from it
+// (none without an export directory), so the file always holds what is
+// published, and records the outcome. A finalize passes its lease: the
+// export is then written only while the lease is still the batch's current
+// one, and records it. A write that fails is recorded, not returned: the
+// error is only for a publication that cannot be read or a lost lease.
+func (j *Job) export(ctx context.Context, date predict.Date, lease batch.LeaseToken) (*predict.Publication, predict.ExportState, error) {
+	cur, err := j.cfg.Publisher.Published(ctx, date)
+	if err != nil {
+		return nil, predict.ExportState{}, err
+	}
+	if j.cfg.ExportDir == "" {
+		return cur, predict.ExportState{}, nil
+	}
+	if !lease.IsZero() {
+		if err := j.checkLease(ctx, lease); err != nil {
+			return nil, predict.ExportState{}, fmt.Errorf("export %s: %w", date, err)
+		}
+	}
+	st := predict.ExportState{Date: date, BatchID: cur.BatchID, Path: ExportPath(j.cfg.ExportDir, date), At: j.cfg.NowFunc()}
+	log := j.log.With("run_date", date.String(), "batch_id", cur.BatchID, "path", st.Path)
+	out := *cur // cur may be shared with other readers: the fence goes on a copy
+	out.Fence = lease
+	if _, err := WriteExport(j.cfg.ExportDir, &out); err != nil {
+		st.Error = err.Error()
+	}
+	if j.cfg.Exports != nil {
+		rec, err := j.cfg.Exports.RecordExport(ctx, st)
+		if err != nil {
+			log.Warn("export state not recorded", "err", err)
+		} else {
+			st = rec
+		}
+	}
+	if st.Failing() {
+		log.Warn("export failed; the publication is stored and the export is retried", "failures", st.Failures, "err", st.Error)
+	}
+	return cur, st, nil
+}
+
+// Export writes the current publication of date to its export file and
+// records the outcome, as Finalize does. It returns the recorded state;
+// an error only if the publication cannot be read.
+func (j *Job) Export(ctx context.Context, date predict.Date) (predict.ExportState, error) {
+	_, st, err := j.export(ctx, date, batch.LeaseToken{})
+	return st, err
+}
+
+// ExportOf returns the state of date's export, after writing it again if
+// its last attempt failed; nil when the job writes no exports or nothing
+// records them, or when no export of the date was attempted.
+func (j *Job) ExportOf(ctx context.Context, date predict.Date) *predict.ExportState {
+	if j.cfg.ExportDir == "" || j.cfg.Exports == nil {
+		return nil
+	}
+	st, err := j.cfg.Exports.ExportState(ctx, date)
+	if err != nil {
+		return nil
+	}
+	if st.Failing() {
+		if again, err := j.Export(ctx, date); err == nil {
+			st = again
+		}
+	}
+	return &st
+}
+
+// RetryExports writes again every export whose last attempt failed and
+// whose backoff has passed (5 s after the first failure, doubling up to
+// 10 min), and returns how many are still failing. Run it periodically
+// (the coordinator does after each sweep).
+func (j *Job) RetryExports(ctx context.Context) (int, error) {
+	if j.cfg.Exports == nil || j.cfg.ExportDir == "" {
+		return 0, nil
+	}
+	failing, err := j.cfg.Exports.FailingExports(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	now := j.cfg.NowFunc()
+	for _, f := range failing {
+		if now.Before(f.At.Add(exportBackoff(f.Failures))) {
+			n++
+			continue
+		}
+		st, err := j.Export(ctx, f.Date)
+		if err != nil {
+			return n, fmt.Errorf("retry export of %s: %w", f.Date, err)
+		}
+		if st.Failing() {
+			n++
+		} else {
+			j.log.Info("export written after failing", "run_date", f.Date.String(), "path", st.Path, "failures", f.Failures)
+		}
+	}
+	return n, nil
 }
 
 // allItems reads every item of a batch, a page at a time.
@@ -168,6 +274,9 @@ type FinalizedEvent struct {
 	Players     int          `json:"players"`
 	Predictions int          `json:"predictions"`
 	Export      string       `json:"export,omitempty"`
+	// ExportError says why the export could not be written at finalize;
+	// it is retried.
+	ExportError string `json:"export_error,omitempty"`
 	// Superseded is true when the date's publication is not this batch's:
 	// the publication policy kept a better or newer run's, or a pinned
 	// one. The batch's predictions stay in its items as its own record.
@@ -217,4 +326,14 @@ func WriteExport(dir string, pub *predict.Publication) (string, error) {
 		return "", fmt.Errorf("export %s: %w", path, err)
 	}
 	return path, nil
+}
+
+// exportBackoff is how long a failing export waits after its nth failure
+// before it is written again.
+func exportBackoff(failures int) time.Duration {
+	d := 5 * time.Second
+	for i := 1; i < failures && d < 10*time.Minute; i++ {
+		d *= 2
+	}
+	return min(d, 10*time.Minute)
 }

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -10,11 +11,12 @@ import (
 )
 
 // RunToEnd runs coord and w in this process until batch id is finalized,
-// calling progress with its outcome count as it goes, then relays the
+// calling progress with the batch as it goes, then relays the
 // batch's events and returns the finalized batch: "tipoff run" and the demo.
-// If ctx ends first it returns an error saying the batch can be resumed;
-// what was recorded stays recorded.
-func RunToEnd(ctx context.Context, coord *batch.Coordinator, w *batch.Worker, store batch.Store, id string, progress func(done int)) (batch.Batch, error) {
+// If ctx ends first, or the coordinator or the worker cannot receive for
+// want of disk space ([batch.ErrNoSpace]), it returns an error saying the
+// batch can be resumed; what was recorded stays recorded.
+func RunToEnd(ctx context.Context, coord *batch.Coordinator, w *batch.Worker, store batch.Store, id string, progress func(b batch.Batch)) (batch.Batch, error) {
 	runCtx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { coord.Run(runCtx) })
@@ -33,7 +35,12 @@ func RunToEnd(ctx context.Context, coord *batch.Coordinator, w *batch.Worker, st
 		if err != nil {
 			return batch.Batch{}, err
 		}
-		progress(cur.Counts.Done())
+		// Without disk space nothing more can be recorded: stop rather
+		// than retry for ever. What was recorded stays recorded.
+		if err := errors.Join(coord.Stuck(), w.Stuck()); err != nil && cur.State != batch.Finalized {
+			return cur, fmt.Errorf("stopped with batch %s unfinished at %d/%d: %w", id, cur.Counts.Done(), cur.Total, err)
+		}
+		progress(cur)
 		if cur.State == batch.Finalized {
 			stop()
 			wg.Wait()

@@ -47,35 +47,11 @@ func (j *Job) Publish(ctx context.Context, batchID string, pin bool) (Published,
 	if err := j.cfg.Publisher.PublishExplicit(ctx, pub); err != nil {
 		return Published{}, fmt.Errorf("publish %s: %w", batchID, err)
 	}
-	cur, path, err := j.export(ctx, pub.Date, batch.LeaseToken{})
+	cur, st, err := j.export(ctx, pub.Date, batch.LeaseToken{})
 	if err != nil {
 		return Published{}, fmt.Errorf("publish %s: %w", batchID, err)
 	}
 	j.log.Info("batch published by an operator", "batch_id", b.ID, "run_date", b.Key.Date, "run", b.Key.Run,
 		"result", b.Result, "pinned", pin, "live", cur.BatchID)
-	return Published{Publication: cur, Export: path}, nil
-}
-
-// export reads the date's publication and writes the export file from it
-// (none without an export directory), so the file always holds what is
-// published. A finalize passes its lease: the export is then written only
-// while the lease is still the batch's current one, and records it. It
-// returns the publication and the file's path.
-func (j *Job) export(ctx context.Context, date predict.Date, lease batch.LeaseToken) (*predict.Publication, string, error) {
-	cur, err := j.cfg.Publisher.Published(ctx, date)
-	if err != nil {
-		return nil, "", err
-	}
-	if j.cfg.ExportDir == "" {
-		return cur, "", nil
-	}
-	if !lease.IsZero() {
-		if err := j.checkLease(ctx, lease); err != nil {
-			return nil, "", fmt.Errorf("export %s: %w", date, err)
-		}
-	}
-	out := *cur // cur may be shared with other readers: the fence goes on a copy
-	out.Fence = lease
-	path, err := WriteExport(j.cfg.ExportDir, &out)
-	return cur, path, err
+	return Published{Publication: cur, Export: st.Path}, nil
 }

@@ -73,7 +73,7 @@ func (e *dayEnv) run(t *testing.T, req pipeline.StartRequest, down bool) batch.B
 		}
 	}
 	w := batch.NewWorker(e.queue, h, batch.RecordOutcomes(e.engine), nil, batch.WorkerConfig{Concurrency: 2})
-	got, err := pipeline.RunToEnd(t.Context(), e.coord, w, e.store, b.ID, func(int) {})
+	got, err := pipeline.RunToEnd(t.Context(), e.coord, w, e.store, b.ID, func(batch.Batch) {})
 	if got.State != batch.Finalized {
 		t.Fatalf("run %s: %v", req.Run, err)
 	}

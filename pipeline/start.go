@@ -238,10 +238,34 @@ func (o Options) Apply(s Settings) Settings {
 // brings one). Players whose request cannot be built (no played game before
 // the date) are left out and logged. meta is added to the batch's meta,
 // after data_version.
+//
+// A date inside the data's schedule with no games gets a batch with no
+// items whose meta [batch.MetaNoItems] is [NoGames]: the durable record of
+// an off day. A date outside the schedule is an error wrapping
+// [batch.ErrNotFound].
 func BuildSpec(ds *predict.Dataset, key batch.Key, s Settings, meta map[string]string, log *slog.Logger) (batch.Spec, error) {
 	date, err := predict.ParseDate(key.Date)
 	if err != nil {
 		return batch.Spec{}, fmt.Errorf("%w: %v", batch.ErrInvalid, err)
+	}
+	m := map[string]string{"data_version": ds.Version()}
+	for k, v := range meta {
+		m[k] = v
+	}
+	if len(ds.GamesOn(date)) == 0 {
+		// A day without games is a quiet day only inside the schedule the
+		// data has: past its end the schedule is missing, not empty.
+		games := ds.Games()
+		if len(games) == 0 || date < games[0].Date || date > games[len(games)-1].Date {
+			span := "no games at all"
+			if len(games) > 0 {
+				span = fmt.Sprintf("games from %s to %s", games[0].Date, games[len(games)-1].Date)
+			}
+			return batch.Spec{}, fmt.Errorf("%w: the data (version %s) has no schedule for %s: its schedule has %s; import a newer one",
+				batch.ErrNotFound, ds.Version(), key.Date, span)
+		}
+		m[batch.MetaNoItems] = NoGames(key.Date)
+		return batch.Spec{Key: key, Policy: s.Policy, Meta: m}, nil
 	}
 	if err := ds.CheckBooks(s.Request.Books); err != nil {
 		return batch.Spec{}, err
@@ -252,10 +276,6 @@ func BuildSpec(ds *predict.Dataset, key batch.Key, s Settings, meta map[string]s
 			return batch.Spec{}, fmt.Errorf("calibrate the systems for %s: %w", key.Date, err)
 		}
 		s.Request.Calibration = cal
-	}
-	m := map[string]string{"data_version": ds.Version()}
-	for k, v := range meta {
-		m[k] = v
 	}
 	spec := batch.Spec{Key: key, Policy: s.Policy, Meta: m}
 	for _, c := range predict.SelectPlayers(ds, date, s.Select) {
@@ -342,9 +362,10 @@ func (s *Starter) Key(req StartRequest) batch.Key {
 }
 
 // Start returns the batch req asks for, creating it if its key has none
-// (created is then true). It does not dispatch. Errors wrap
-// [batch.ErrInvalid] for a bad request and [batch.ErrNotFound] when nobody
-// is to be predicted on the date (no games, or nobody qualifies).
+// (created is then true). It does not dispatch. A date with no games gets a
+// batch with no items, finalized at once (see [BuildSpec] and [batch.Batch.NoItems]).
+// Errors wrap [batch.ErrInvalid] for a bad request and [batch.ErrNotFound]
+// when the data has no schedule for the date or nobody qualifies on it.
 func (s *Starter) Start(ctx context.Context, req StartRequest) (b batch.Batch, created bool, err error) {
 	if err := req.Validate(); err != nil {
 		return batch.Batch{}, false, err
@@ -378,8 +399,8 @@ func (s *Starter) Start(ctx context.Context, req StartRequest) (b batch.Batch, c
 	if err != nil {
 		return batch.Batch{}, false, err
 	}
-	if len(spec.Items) == 0 {
-		return batch.Batch{}, false, fmt.Errorf("%w: no players to predict on %s in the data (version %s): no games that day, or nobody qualifies",
+	if _, off := spec.Meta[batch.MetaNoItems]; len(spec.Items) == 0 && !off {
+		return batch.Batch{}, false, fmt.Errorf("%w: nobody to predict on %s in the data (version %s): there are games but no player qualifies",
 			batch.ErrNotFound, key.Date, ds.Version())
 	}
 	return s.cfg.Engine.Create(ctx, spec)
@@ -400,3 +421,6 @@ func (s *Starter) existing(ctx context.Context, key batch.Key) (batch.Batch, boo
 	}
 	return batch.Batch{}, false, nil
 }
+
+// NoGames is the [batch.MetaNoItems] reason of a date with no games.
+func NoGames(date string) string { return "no games scheduled on " + date }

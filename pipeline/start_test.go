@@ -22,6 +22,7 @@ import (
 type starterEnv struct {
 	store   *sqlite.Store
 	starter *pipeline.Starter
+	league  *predict.Dataset
 	loads   atomic.Int32
 }
 
@@ -37,7 +38,7 @@ func newStarterEnv(t *testing.T, now time.Time) *starterEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &starterEnv{store: sqlite.NewStore(db)}
+	e := &starterEnv{store: sqlite.NewStore(db), league: league}
 	eng := batch.NewEngine(e.store, sqlite.NewQueue(db, sqlite.QueueConfig{}), nil, batch.EngineConfig{})
 	e.starter = pipeline.NewStarter(pipeline.StarterConfig{Engine: eng, Store: e.store,
 		Load: func(context.Context) (*predict.Dataset, error) {
@@ -126,14 +127,54 @@ func TestStarter_Key(t *testing.T) {
 	}
 }
 
-// A date without games is not found, naming the date; a bad request is
-// invalid; neither creates anything.
+// offDay returns the first date of ds's schedule without games.
+func offDay(t *testing.T, ds *predict.Dataset) string {
+	t.Helper()
+	games := ds.Games()
+	for d := games[0].Date; d <= games[len(games)-1].Date; d = d.AddDays(1) {
+		if len(ds.GamesOn(d)) == 0 {
+			return d.String()
+		}
+	}
+	t.Fatal("the synthetic schedule has no day without games")
+	return ""
+}
+
+// A date inside the schedule without games gets a batch with no items,
+// finalized as succeeded at once and saying why; starting it again
+// returns that batch without reading the data.
+func TestStarter_NoGames(t *testing.T) {
+	t.Parallel()
+	e := newStarterEnv(t, time.Now())
+	day := offDay(t, e.league)
+	b, created, err := e.starter.Start(t.Context(), pipeline.StartRequest{Date: day})
+	if err != nil || !created {
+		t.Fatalf("start on the off day %s = created %v, %v; want created", day, created, err)
+	}
+	if b.State != batch.Finalized || b.Result != batch.ResultSucceeded || b.Total != 0 {
+		t.Fatalf("off-day batch is %s/%s with %d items; want finalized/succeeded with 0", b.State, b.Result, b.Total)
+	}
+	if reason, ok := b.NoItems(); !ok || reason != "no games scheduled on "+day {
+		t.Fatalf("NoItems() = %q, %v; want \"no games scheduled on %s\"", reason, ok, day)
+	}
+	again, created, err := e.starter.Start(t.Context(), pipeline.StartRequest{Date: day})
+	if err != nil || created || again.ID != b.ID {
+		t.Fatalf("second start = %s created %v, %v; want %s, not created", again.ID, created, err, b.ID)
+	}
+	if n := e.loads.Load(); n != 1 {
+		t.Fatalf("data loaded %d times, want 1", n)
+	}
+}
+
+// A date outside the data's schedule is not found, naming the date and
+// the schedule's span; a bad request is invalid; neither creates anything.
 func TestStarter_Refused(t *testing.T) {
 	t.Parallel()
 	e := newStarterEnv(t, time.Now())
 	_, _, err := e.starter.Start(t.Context(), pipeline.StartRequest{Date: "2025-07-04"})
-	if !errors.Is(err, batch.ErrNotFound) || !strings.Contains(err.Error(), "2025-07-04") {
-		t.Errorf("start on a day without games: %v; want not found naming the date", err)
+	if !errors.Is(err, batch.ErrNotFound) || !strings.Contains(err.Error(), "no schedule for 2025-07-04") ||
+		!strings.Contains(err.Error(), "games from 2025-10-21 to ") {
+		t.Errorf("start on a day outside the schedule: %v; want not found naming the date and the schedule's span", err)
 	}
 	_, _, err = e.starter.Start(t.Context(), pipeline.StartRequest{Date: "2025-13-01", Options: pipeline.Options{MinGames: -1}})
 	if !errors.Is(err, batch.ErrInvalid) || !strings.Contains(err.Error(), "date") || !strings.Contains(err.Error(), "min_games") {

@@ -5,6 +5,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"path/filepath"
+	"syscall"
+
+	"tipoff/batch"
 )
 
 // maxGroup caps how many callers share one transaction.
@@ -41,16 +45,51 @@ func (db *DB) Write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	// caller never returns while its changes might still commit.
 	select {
 	case err := <-req.done:
-		return err
+		return db.noSpace(err)
 	case <-db.writerDone:
 		select {
 		case err := <-req.done:
-			return err
+			return db.noSpace(err)
 		default:
 			return errClosed
 		}
 	}
 }
+
+// noSpace marks an error that comes from the file's disk being full, or
+// the file reaching its size limit, with [batch.ErrNoSpace] and says so,
+// naming the file. Other errors come back unchanged.
+func (db *DB) noSpace(err error) error {
+	if err == nil || errors.Is(err, batch.ErrNoSpace) {
+		return err
+	}
+	full := errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EFBIG)
+	switch sqliteCode(err) & 0xff {
+	case codeFull:
+		full = true
+	case codeIOErr:
+		free, ok := diskFree(filepath.Dir(db.path))
+		full = full || (ok && free < lowSpace)
+	}
+	if !full {
+		return err
+	}
+	e, ok := explain(db.path, err)
+	if !ok {
+		e = fmt.Errorf("%s: no space left on its disk: %w", db.path, err)
+	}
+	return noSpaceError{e}
+}
+
+// noSpaceError is an error of a full disk, explained; it wraps
+// [batch.ErrNoSpace] without repeating its text.
+type noSpaceError struct{ err error }
+
+func (e noSpaceError) Error() string {
+	return e.err.Error() + "; free space there (or use another file with --db) and run the command again: what was recorded is kept"
+}
+
+func (e noSpaceError) Unwrap() []error { return []error{batch.ErrNoSpace, e.err} }
 
 var errClosed = errors.New("sqlite: database is closed")
 

@@ -9,7 +9,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"tipoff/batch"
 	"tipoff/dataimport"
 	"tipoff/predict"
 )
@@ -155,5 +157,54 @@ func TestDB_Import_DiskFull(t *testing.T) {
 	}
 	if got.Version() != a.Version() {
 		t.Fatalf("after the failed import: data set %s, want the previous %s", got.Version(), a.Version())
+	}
+}
+
+// A write of the queue or the store that runs out of room (SQLITE_FULL,
+// provoked with max_page_count) fails with batch.ErrNoSpace, naming the
+// file and what to do; what was written before stays, and writing works
+// again once there is room.
+func TestDB_Write_Full(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "tipoff.db")
+	db, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	store, queue := NewStore(db), NewQueue(db, QueueConfig{})
+	spec := batch.Spec{Key: batch.Key{Date: "2026-01-15", Run: "daily"}, Items: []batch.NewItem{{ID: "p1", Request: []byte(`{}`)}}}
+	if _, _, err := store.CreateBatch(t.Context(), "b1", spec, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	var pages int
+	if err := db.write.QueryRowContext(t.Context(), "PRAGMA page_count").Scan(&pages); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.write.ExecContext(t.Context(), fmt.Sprintf("PRAGMA max_page_count = %d", pages)); err != nil {
+		t.Fatal(err)
+	}
+	body := []byte(strings.Repeat("x", 64<<10))
+	var msgs []batch.Message
+	for i := range 16 {
+		msgs = append(msgs, batch.Message{ID: fmt.Sprint("m", i), Body: body})
+	}
+	err = queue.Publish(t.Context(), batch.TopicRequests, msgs...)
+	if !errors.Is(err, batch.ErrNoSpace) || !strings.Contains(err.Error(), path+": no space left") || !strings.Contains(err.Error(), "free space") {
+		t.Fatalf("publish beyond max_page_count: %v; want ErrNoSpace naming %s and what to do", err, path)
+	}
+	_, err = store.RecordOutcome(t.Context(), batch.OutcomeRecord{BatchID: "b1", ItemID: "p1", Outcome: batch.OutcomeSucceeded,
+		Result: body, At: time.Now()})
+	if !errors.Is(err, batch.ErrNoSpace) {
+		t.Fatalf("record outcome beyond max_page_count: %v; want ErrNoSpace", err)
+	}
+	if b, err := store.GetBatch(t.Context(), "b1"); err != nil || b.Total != 1 || b.Counts.Done() != 0 {
+		t.Fatalf("batch after the failed writes: %+v, %v; want it as created", b, err)
+	}
+	if _, err := db.write.ExecContext(t.Context(), "PRAGMA max_page_count = 1073741823"); err != nil {
+		t.Fatal(err)
+	}
+	if err := queue.Publish(t.Context(), batch.TopicRequests, msgs...); err != nil {
+		t.Fatalf("publish once there is room again: %v", err)
 	}
 }

@@ -426,4 +426,103 @@ func testEngine(t *testing.T, newStore NewStoreFunc) {
 			t.Fatalf("HandleDeadLetter of a message without attributes = %v, want nil", err)
 		}
 	})
+	t.Run("NoItems", func(t *testing.T) {
+		// A batch with no items on purpose is finalized by Create itself,
+		// succeeded, with one finalized event; creating its key again
+		// returns it and does no more work.
+		s, q, clk := newStore(t), newFakeQueue(), NewManualClock(t0)
+		var calls atomic.Int32
+		e := newTestEngine(t, s, q, clk, "coord", countingFinalize(&calls))
+		spec := batch.Spec{Key: batch.Key{Date: testDate, Run: testRun},
+			Meta: map[string]string{batch.MetaNoItems: "no games scheduled on " + testDate}}
+		b, created, err := e.Create(t.Context(), spec)
+		if err != nil || !created {
+			t.Fatalf("Create = %v, %v; want created", created, err)
+		}
+		if b.State != batch.Finalized || b.Result != batch.ResultSucceeded || b.Total != 0 {
+			t.Fatalf("Create returned %s/%s with %d items; want finalized/succeeded with 0", b.State, b.Result, b.Total)
+		}
+		if reason, ok := mustGet(t, s, b.ID).NoItems(); !ok || reason != spec.Meta[batch.MetaNoItems] {
+			t.Fatalf("stored NoItems() = %q, %v; want %q, true", reason, ok, spec.Meta[batch.MetaNoItems])
+		}
+		again, created, err := e.Create(t.Context(), spec)
+		if err != nil || created || again.ID != b.ID || again.State != batch.Finalized {
+			t.Fatalf("second Create = %s %s created=%v, %v; want %s finalized, not created", again.ID, again.State, created, err, b.ID)
+		}
+		if n := calls.Load(); n != 1 {
+			t.Fatalf("finalize work ran %d times, want 1", n)
+		}
+		if evs := batchEvents(t, s, b.ID); len(evs) != 1 || evs[0].Type != batch.EventFinalized {
+			t.Fatalf("events = %+v; want one %s", evs, batch.EventFinalized)
+		}
+		if n := len(q.messages(batch.TopicRequests)); n != 0 {
+			t.Fatalf("%d request messages published, want none", n)
+		}
+	})
+
+	t.Run("NoItemsLeftRunning", func(t *testing.T) {
+		// A crash between creating a batch with no items and finalizing it
+		// leaves it running: the sweeper finalizes it.
+		s, q, clk := newStore(t), newFakeQueue(), NewManualClock(t0)
+		var calls atomic.Int32
+		e := newTestEngine(t, s, q, clk, "coord", countingFinalize(&calls))
+		spec := batch.Spec{Key: batch.Key{Date: testDate, Run: testRun}, Meta: map[string]string{batch.MetaNoItems: "no games"}}
+		b := mustCreate(t, s, "b-empty", spec, t0)
+		if b.State != batch.Running {
+			t.Fatalf("CreateBatch left the batch %s, want running", b.State)
+		}
+		rep, err := e.Sweep(t.Context())
+		if err != nil || rep.Finalized != 1 {
+			t.Fatalf("Sweep = %+v, %v; want 1 finalized", rep, err)
+		}
+		if got := mustGet(t, s, b.ID); got.State != batch.Finalized || got.Result != batch.ResultSucceeded {
+			t.Fatalf("after sweep the batch is %s/%s, want finalized/succeeded", got.State, got.Result)
+		}
+	})
+
+	t.Run("FinalizeFailsUntilDeadline", func(t *testing.T) {
+		// A finalize that keeps failing is tried again each time its lease
+		// expires; at the batch's deadline the batch ends, cancelled with
+		// the failure as its reason, instead of staying finalizing.
+		s, q, clk := newStore(t), newFakeQueue(), NewManualClock(t0)
+		var calls atomic.Int32
+		fail := func(ctx context.Context, b batch.Batch) ([]byte, error) {
+			calls.Add(1)
+			return nil, errors.New("injected: publication store unreachable")
+		}
+		e := newTestEngine(t, s, q, clk, "coord", fail)
+		spec := newSpec(testDate, testRun, 2)
+		spec.Policy.Deadline = 10 * time.Minute
+		b, _, err := e.Create(t.Context(), spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 2 {
+			if _, err := e.Record(t.Context(), outcomeRec(b.ID, i, batch.OutcomeSucceeded, clk.Now())); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := mustGet(t, s, b.ID); got.State != batch.Finalizing || calls.Load() != 1 {
+			t.Fatalf("after the failed finalize: %s with %d calls; want finalizing with 1", got.State, calls.Load())
+		}
+		clk.Set(at(engineLeaseTTL)) // lease expired, deadline not reached
+		if _, err := e.Sweep(t.Context()); err == nil || !strings.Contains(err.Error(), "publication store unreachable") {
+			t.Fatalf("sweep before the deadline = %v; want the finalize error", err)
+		}
+		if got := mustGet(t, s, b.ID); got.State != batch.Finalizing || calls.Load() != 2 {
+			t.Fatalf("after the retry: %s with %d calls; want finalizing with 2", got.State, calls.Load())
+		}
+		clk.Set(at(10*time.Minute + engineLeaseTTL)) // past the deadline and the lease
+		if _, err := e.Sweep(t.Context()); err != nil {
+			t.Fatalf("sweep at the deadline: %v", err)
+		}
+		got := mustGet(t, s, b.ID)
+		if got.State != batch.Finalized || got.Result != batch.ResultCancelled ||
+			!strings.Contains(got.CancelReason, "finalize failed 3 time(s)") || !strings.Contains(got.CancelReason, "publication store unreachable") {
+			t.Fatalf("at the deadline: %s/%s, reason %q; want finalized/cancelled naming the finalize error", got.State, got.Result, got.CancelReason)
+		}
+		if rep, err := e.Sweep(t.Context()); err != nil || rep.Batches != 0 {
+			t.Fatalf("sweep after the batch ended = %+v, %v; want nothing to do", rep, err)
+		}
+	})
 }

@@ -20,7 +20,9 @@ in Firestore, work over Pub/Sub.
                      background. Idempotent: the same date and run label, or a
                      retry of the same Cloud Scheduler tick
                      (X-CloudScheduler-ScheduleTime, which picks the date when the
-                     body has none), returns the existing batch.
+                     body has none), returns the existing batch. A date with
+                     no games answers 200 with "no_items": "no games scheduled
+                     on DATE", recorded as a finished batch.
   POST /complete     Pub/Sub push of outcomes (prediction-outcomes); also
                      served as /push/outcomes
   POST /dead-letter  Pub/Sub push of dead-lettered requests: the player fails;

@@ -76,9 +76,9 @@ func runDemo(ctx context.Context, m *Main, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := sum.report(ctx, m.Stdout, app.db); err != nil {
+	if err := sum.report(ctx, m.Stdout, app.db, app.exportState(ctx, sum.batch)); err != nil {
 		return err
 	}
-	fmt.Fprintf(m.Stdout, "\nexport: %s\nstatus: tipoff status --db %s --date %s\n", pipeline.ExportPath(cfg.ExportDir, date), cfg.DB, cfg.Date)
+	fmt.Fprintf(m.Stdout, "\nstatus: tipoff status --db %s --date %s\n", cfg.DB, cfg.Date)
 	return nil
 }

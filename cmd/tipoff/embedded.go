@@ -42,9 +42,10 @@ func openEmbedded(ctx context.Context, cfg Config, s pipeline.Settings, load pip
 	a := &embedded{cfg: cfg, log: log, db: db, store: sqlite.NewStore(db)}
 	a.queue = sqlite.NewQueue(db, sqlite.QueueConfig{Lease: cfg.Lease, MaxDeliveries: cfg.Policy.MaxAttempts + 2})
 	a.metrics = httpapi.NewMetrics(httpapi.MetricsConfig{Store: a.store, QueueDepths: a.queue.Depths, Log: log})
-	a.job = pipeline.NewJob(pipeline.JobConfig{Store: a.store, Publisher: db, ExportDir: cfg.ExportDir, Failpoint: failpoint, Log: log})
+	a.job = pipeline.NewJob(pipeline.JobConfig{Store: a.store, Publisher: db, ExportDir: cfg.ExportDir, Exports: db, Failpoint: failpoint, Log: log})
 	a.engine = batch.NewEngine(a.store, failQueue{a.queue}, log, batch.EngineConfig{LeaseTTL: cfg.Finalize, Finalize: a.job.Finalize, Observer: a.metrics})
-	a.coord = batch.NewCoordinator(a.engine, a.queue, log, batch.CoordinatorConfig{SweepEvery: cfg.SweepEvery, PullOutcomes: true})
+	a.coord = batch.NewCoordinator(a.engine, a.queue, log, batch.CoordinatorConfig{SweepEvery: cfg.SweepEvery, PullOutcomes: true,
+		AfterSweep: func(ctx context.Context) error { _, err := a.job.RetryExports(ctx); return err }})
 	if load == nil {
 		load = a.loadData
 	}
@@ -87,7 +88,7 @@ func (a *embedded) worker(name string, sink batch.OutcomeSink) *batch.Worker {
 // directory.
 func (a *embedded) statusConfig(now func() time.Time) httpapi.StatusConfig {
 	return httpapi.StatusConfig{Store: a.store, Publications: a.db, DeadLetters: a.queue, QueueDepths: a.queue.Depths,
-		Export: httpapi.ExportDir(a.cfg.ExportDir), NowFunc: now, Log: a.log}
+		Export: httpapi.ExportDir(a.cfg.ExportDir, a.db), NowFunc: now, Log: a.log}
 }
 
 // handler is the embedded shape's HTTP surface: the coordinator's routes

@@ -40,12 +40,13 @@ Output: one line per check, coloured on a terminal; --json for machines.
 
 Exit status:
   0  healthy: everything checked is as it should be (a batch that is still
-     running on time is healthy)
+     running on time is healthy, and so is a date recorded as having no games)
   1  unhealthy: a person must act (no run, run failed or cancelled, running
      past its deadline, picks or export missing or stale, store or
      coordinator unreachable, bad flags)
   2  degraded: it worked, with losses or delays to look at (partial result,
-     failed players, stuck players, dead letters, a finalize lease expired)
+     failed players, stuck players, dead letters, a finalize lease expired,
+     an export file whose writing is failing and being retried)
 "tipoff help health" exits 0.`
 
 func runHealth(ctx context.Context, m *Main, args []string) error {
@@ -141,7 +142,7 @@ func healthFromDB(ctx context.Context, cfg Config, in health.Input) health.Repor
 	queue := sqlite.NewQueue(db, sqlite.QueueConfig{})
 	defer queue.Close()
 	src := httpapi.NewStatus(httpapi.StatusConfig{Store: sqlite.NewStore(db), Publications: db, DeadLetters: queue, QueueDepths: queue.Depths,
-		Export: httpapi.ExportDir(cfg.ExportDir), NowFunc: func() time.Time { return in.Now }, Log: discardLogger()})
+		Export: httpapi.ExportDir(cfg.ExportDir, db), NowFunc: func() time.Time { return in.Now }, Log: discardLogger()})
 	rep := health.Assess(ctx, src, in)
 	rep.AddSource("db "+cfg.DB, health.Check{Name: "store", Level: health.OK, Message: cfg.DB + " opened"})
 	return rep

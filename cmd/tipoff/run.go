@@ -25,7 +25,15 @@ crash, a power cut) resumes where it stopped when started again with the same
 date and run label; it never creates a second batch for them. Import data
 first with "tipoff import DIR", or try "tipoff demo".
 
-Exit status: 0 when the batch finished succeeded or partial, 1 otherwise.`
+A date with no games is recorded as such ("no games scheduled on DATE") and
+exits 0. The published picks are the source of truth: if the export file
+cannot be written the batch still finishes, the failure is recorded (see
+"tipoff health"), and serve, or this command run again, writes it later.
+
+Exit status: 0 when the batch finished succeeded or partial (or the date has
+no games), 2 when it did but its export could not be written, 1 otherwise
+(the batch failed, was cancelled, or its finalize kept failing until its
+deadline; the message names the cause).`
 
 func runRun(ctx context.Context, m *Main, args []string) error {
 	fs, b := newFlagSet(m, "run", runUsage)
@@ -57,7 +65,17 @@ func runRun(ctx context.Context, m *Main, args []string) error {
 	if err != nil {
 		return fmt.Errorf("run: %w", err)
 	}
-	return sum.report(ctx, m.Stdout, app.db)
+	return sum.report(ctx, m.Stdout, app.db, app.exportState(ctx, sum.batch))
+}
+
+// exportState returns the state of the export of b's date (see
+// [pipeline.Job.ExportOf]).
+func (a *embedded) exportState(ctx context.Context, b batch.Batch) *predict.ExportState {
+	date, err := predict.ParseDate(b.Key.Date)
+	if err != nil {
+		return nil
+	}
+	return a.job.ExportOf(ctx, date)
 }
 
 // runSummary is what a finished run reports.
@@ -87,7 +105,7 @@ func (a *embedded) runDay(ctx context.Context, req pipeline.StartRequest, out io
 		if _, err := a.engine.RelayEvents(ctx); err != nil {
 			log.Warn("event relay incomplete", "err", err)
 		}
-		return &runSummary{batch: b, resumed: true, took: time.Since(start)}, nil
+		return &runSummary{batch: b, resumed: !created, took: time.Since(start)}, nil
 	}
 	if !created {
 		log.Info("resuming batch", "done", b.Counts.Done(), "total", b.Total)
@@ -102,7 +120,18 @@ func (a *embedded) runDay(ctx context.Context, req pipeline.StartRequest, out io
 		return err
 	})
 	view := progress.New(out, b.Total)
-	cur, err := pipeline.RunToEnd(ctx, a.coord, wk, a.store, b.ID, view.Update)
+	waitSaid := false
+	update := func(cur batch.Batch) {
+		view.Update(cur.Counts.Done())
+		// Another process (or one killed while finalizing) holds the
+		// lease: say once whose it is and when the sweeper may take over.
+		if l := cur.Lease; cur.State == batch.Finalizing && !waitSaid && l.Owner != "" && !a.engine.Holds(l.Owner) && time.Now().Before(l.Expires) {
+			waitSaid = true
+			view.Note(fmt.Sprintf("every player has an outcome; %s holds the finalize lease until %s (%s from now): waiting for it to finish, or to take over then",
+				l.Owner, l.Expires.Local().Format(time.TimeOnly), time.Until(l.Expires).Round(time.Second)))
+		}
+	}
+	cur, err := pipeline.RunToEnd(ctx, a.coord, wk, a.store, b.ID, update)
 	if cur.State != batch.Finalized {
 		view.Abort()
 		return nil, err
@@ -115,9 +144,14 @@ func (a *embedded) runDay(ctx context.Context, req pipeline.StartRequest, out io
 }
 
 // report prints the summary and returns the run's exit status as an error:
-// nil for succeeded or partial.
-func (s *runSummary) report(ctx context.Context, w io.Writer, pubs predict.Publisher) error {
+// nil for succeeded or partial, exit status 2 when the picks are published
+// but their export failed (ex), 1 for a batch that failed or was cancelled.
+func (s *runSummary) report(ctx context.Context, w io.Writer, pubs predict.Publisher, ex *predict.ExportState) error {
 	b := s.batch
+	if reason, ok := b.NoItems(); ok {
+		fmt.Fprintf(w, "%s: nothing to predict (batch %s records it)\n", reason, b.ID)
+		return nil
+	}
 	fmt.Fprintf(w, "\nbatch %s (%s): %s, %s\n", b.ID, b.Key, b.State, b.Result)
 	fmt.Fprintf(w, "players %d: succeeded %d, skipped %d, failed %d, timed out %d\n",
 		b.Total, b.Counts.Succeeded, b.Counts.Skipped, b.Counts.Failed, b.Counts.TimedOut)
@@ -140,8 +174,21 @@ func (s *runSummary) report(ctx context.Context, w io.Writer, pubs predict.Publi
 		fmt.Fprintf(w, "published %d predictions for %d players (batch %s)\n", pub.Count(), len(pub.Players), pub.BatchID)
 		pub.WriteTopPicks(w, "ensemble", 10)
 	}
-	if b.Result == batch.ResultSucceeded || b.Result == batch.ResultPartial {
-		return nil
+	switch {
+	case ex == nil:
+	case ex.Failing():
+		fmt.Fprintf(w, "export to %s FAILED (%d time(s) since %s): %s\nthe picks are published; \"tipoff serve\" retries the export, or run this command again\n",
+			ex.Path, ex.Failures, ex.FailingSince.Format(time.RFC3339), ex.Error)
+	default:
+		fmt.Fprintf(w, "export: %s\n", ex.Path)
 	}
-	return exitCodeError{code: 1, err: fmt.Errorf("batch %s finished %s", b.ID, b.Result)}
+	switch {
+	case b.Result == batch.ResultCancelled && b.CancelReason != "":
+		return exitCodeError{code: 1, err: fmt.Errorf("batch %s ended %s: %s", b.ID, b.Result, b.CancelReason)}
+	case b.Result != batch.ResultSucceeded && b.Result != batch.ResultPartial:
+		return exitCodeError{code: 1, err: fmt.Errorf("batch %s finished %s", b.ID, b.Result)}
+	case ex != nil && ex.Failing():
+		return exitCodeError{code: 2, err: fmt.Errorf("batch %s finished %s, but its export %s failed: %s", b.ID, b.Result, ex.Path, ex.Error)}
+	}
+	return nil
 }

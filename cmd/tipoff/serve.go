@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"time"
 
-	"tipoff/batch"
 	"tipoff/httpapi"
 	"tipoff/pipeline"
 )
@@ -32,7 +30,8 @@ can reach it, with a warning in the log.
 With --daily, it starts the day's run at that time of day in the league's time
 zone (America/New_York). After a restart it catches up a run missed while it
 was down; runs are idempotent by date and label, so a catch-up never makes a
-second batch. --workers 0 leaves all the work to separate worker processes.`
+second batch. A date with no games is recorded as such and it waits for the
+next day. --workers 0 leaves all the work to separate worker processes.`
 
 func runServe(ctx context.Context, m *Main, args []string) error {
 	fs, b := newFlagSet(m, "serve", serveUsage)
@@ -85,39 +84,9 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 		loops = append(loops, func(ctx context.Context) { w.Run(ctx) })
 	}
 	if sched != nil {
-		loops = append(loops, func(ctx context.Context) { app.daily(ctx, *sched) })
+		loops = append(loops, func(ctx context.Context) {
+			pipeline.RunDaily(ctx, pipeline.DailyConfig{At: *sched, Start: app.starter.Start, Dispatch: app.coord.Dispatch, Log: log})
+		})
 	}
 	return httpapi.Serve(ctx, addr, app.handler(guard), log, []any{"db", cfg.DB, "workers", cfg.Workers, "daily", dailyAt, "token", token != ""}, loops...)
-}
-
-// daily starts the day's run at the scheduled time, catching up a run that
-// is due but missing when it starts.
-func (a *embedded) daily(ctx context.Context, d pipeline.Daily) {
-	for {
-		if date := d.Due(time.Now()); date != "" {
-			b, created, err := a.starter.Start(ctx, pipeline.StartRequest{Date: date})
-			switch {
-			case err != nil && ctx.Err() == nil:
-				a.log.Error("scheduled run failed to start; retrying in a minute", "run_date", date, "err", err)
-				select {
-				case <-time.After(time.Minute):
-					continue
-				case <-ctx.Done():
-					return
-				}
-			case created:
-				a.coord.Dispatch(b.ID)
-				a.log.Info("scheduled run started", "batch_id", b.ID, "run_date", date, "items", b.Total, "trace_id", b.Meta[batch.AttrTraceID])
-			case err == nil:
-				a.log.Info("scheduled run already exists", "batch_id", b.ID, "run_date", date, "state", b.State)
-			}
-		}
-		next := d.Next(time.Now())
-		a.log.Info("next scheduled run", "at", next.Format(time.RFC3339))
-		select {
-		case <-time.After(time.Until(next)):
-		case <-ctx.Done():
-			return
-		}
-	}
 }

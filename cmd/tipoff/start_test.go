@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"tipoff/batch"
 	"tipoff/batch/batchtest"
 	"tipoff/dataimport"
 	"tipoff/httpapi"
@@ -39,12 +40,23 @@ func TestStart_SameAnswersBothShapes(t *testing.T) {
 		t.Fatal(err)
 	}
 	date := league.BusiestDate(predict.MustParseDate("2025-12-01"), 0).String()
+	off := ""
+	for d := predict.MustParseDate("2025-10-22"); off == "" && d < predict.MustParseDate("2025-12-31"); d = d.AddDays(1) {
+		if len(league.GamesOn(d)) == 0 {
+			off = d.String()
+		}
+	}
+	if off == "" {
+		t.Fatal("the synthetic league has no day without games")
+	}
 	cases := []startCase{
 		{name: "new", body: `{"date":"` + date + `","run":"a"}`, status: http.StatusAccepted, created: true},
 		{name: "again", body: `{"date":"` + date + `","run":"a","options":{"max_attempts":9}}`, status: http.StatusAccepted},
 		{name: "with options", body: `{"date":"` + date + `","run":"b","options":{"lines":[1],"max_attempts":2,"deadline":"1h"}}`,
 			status: http.StatusAccepted, created: true},
-		{name: "no games", body: `{"date":"2025-07-04","run":"a"}`, status: http.StatusNotFound, errHas: "2025-07-04"},
+		{name: "no games", body: `{"date":"` + off + `","run":"a"}`, status: http.StatusOK, created: true},
+		{name: "no games again", body: `{"date":"` + off + `","run":"a"}`, status: http.StatusOK},
+		{name: "before the schedule", body: `{"date":"2025-07-04","run":"a"}`, status: http.StatusNotFound, errHas: "no schedule for 2025-07-04"},
 		{name: "not JSON", body: `date=2025-12-01`, status: http.StatusBadRequest, errHas: "JSON"},
 		{name: "unknown field", body: `{"date":"` + date + `","runn":"a"}`, status: http.StatusBadRequest, errHas: "runn"},
 		{name: "trailing data", body: `{"date":"` + date + `"} {}`, status: http.StatusBadRequest, errHas: "after the JSON"},
@@ -63,7 +75,7 @@ func TestStart_SameAnswersBothShapes(t *testing.T) {
 	// from a SQLite file at its data path.
 	dir := t.TempDir()
 	cfg := DefaultConfig()
-	cfg.DB = filepath.Join(dir, "tipoff.db")
+	cfg.DB, cfg.ExportDir = filepath.Join(dir, "tipoff.db"), filepath.Join(dir, "exports")
 	pc := predictConfig{Books: predict.DefaultBooks, MinGames: 3, MinMinutes: 12}
 	emb, err := openEmbedded(t.Context(), cfg, pc.settings(cfg), nil, discardLogger())
 	if err != nil {
@@ -131,7 +143,14 @@ func answers(t *testing.T, base string, cases []startCase) []string {
 			t.Errorf("%s %s: status %d (%s), want %d", base, c.name, resp.StatusCode, body, c.status)
 		}
 		var a string
-		if resp.StatusCode == http.StatusAccepted {
+		if resp.StatusCode == http.StatusOK {
+			var r httpapi.StartResponse
+			if err := json.Unmarshal(body, &r); err != nil || r.BatchID == "" || r.Created != c.created || r.Total != 0 ||
+				r.State != batch.Finalized || !strings.HasPrefix(r.NoItems, "no games scheduled on ") {
+				t.Errorf("%s %s: 200 body %s, %v; want a finalized batch with no items saying no games, created %v", base, c.name, body, err, c.created)
+			}
+			a = fmt.Sprintf("200 %v %s created=%v players=%d %s", r.Key, r.State, r.Created, r.Total, r.NoItems)
+		} else if resp.StatusCode == http.StatusAccepted {
 			var r httpapi.StartResponse
 			if err := json.Unmarshal(body, &r); err != nil || r.BatchID == "" || r.Status != "/api/batches/"+r.BatchID || r.TraceID == "" {
 				t.Errorf("%s %s: 202 body %s, %v; want a start response", base, c.name, body, err)

@@ -90,6 +90,7 @@ func runStatus(ctx context.Context, m *Main, args []string) error {
 			return fmt.Errorf("status: %w", err)
 		}
 		httpapi.WriteProgressText(m.Stdout, p, pub)
+		httpapi.WriteExportText(ctx, m.Stdout, db, p.Batch)
 	}
 	return nil
 }

@@ -22,11 +22,12 @@ type View struct {
 	start time.Time
 	last  time.Time
 	done  int
+	shown int // done when the last plain line was written; -1 before any
 }
 
 // New returns a view of total players writing to w.
 func New(w io.Writer, total int) *View {
-	v := &View{total: total, w: w, start: time.Now(), last: time.Now()}
+	v := &View{total: total, w: w, start: time.Now(), last: time.Now(), shown: -1}
 	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		v.bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(w), progressbar.OptionSetDescription("players"),
 			progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString("players"),
@@ -43,13 +44,24 @@ func (v *View) Update(done int) {
 		v.bar.Set(done)
 		return
 	}
-	if time.Since(v.last) >= 2*time.Second {
+	// A count that has not moved is not written again: a wait shows as
+	// one line, not one every few seconds.
+	if done != v.shown && time.Since(v.last) >= 2*time.Second {
 		v.last = time.Now()
 		v.line()
 	}
 }
 
+// Note writes msg on a line of its own.
+func (v *View) Note(msg string) {
+	if v.bar != nil {
+		fmt.Fprintln(v.w)
+	}
+	fmt.Fprintln(v.w, msg)
+}
+
 func (v *View) line() {
+	v.shown = v.done
 	el := time.Since(v.start).Seconds()
 	rate := float64(v.done) / max(el, 1e-3)
 	eta := "?"
@@ -66,7 +78,9 @@ func (v *View) Finish() {
 		fmt.Fprintln(v.w)
 		return
 	}
-	v.line()
+	if v.shown != v.done {
+		v.line()
+	}
 }
 
 // Abort ends the bar's line where it stands.

@@ -1,0 +1,53 @@
+package pipeline_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"tipoff/batch"
+	"tipoff/pipeline"
+	"tipoff/sqlite"
+)
+
+// fullQueue is a queue on a disk that has filled up: publishing still
+// works (it came first), receiving fails for want of space.
+type fullQueue struct{ batch.Queue }
+
+func (q fullQueue) Receive(ctx context.Context, topic string, n int) ([]batch.Delivery, error) {
+	return nil, fmt.Errorf("receive %s: /var/lib/tipoff.db: no space left: %w", topic, batch.ErrNoSpace)
+}
+
+// A run whose queue cannot receive for want of disk space stops with an
+// error saying so, instead of retrying for ever; the batch stays as it was
+// recorded, to be resumed.
+func TestRunToEnd_NoSpace(t *testing.T) {
+	t.Parallel()
+	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "tipoff.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	store, q := sqlite.NewStore(db), fullQueue{sqlite.NewQueue(db, sqlite.QueueConfig{})}
+	eng := batch.NewEngine(store, q, nil, batch.EngineConfig{})
+	coord := batch.NewCoordinator(eng, q, nil, batch.CoordinatorConfig{PullOutcomes: true})
+	w := batch.NewWorker(q, func(context.Context, batch.Delivery) (batch.Outcome, []byte, error) {
+		return batch.OutcomeSkipped, nil, nil
+	}, batch.RecordOutcomes(eng), nil, batch.WorkerConfig{})
+	b, _, err := eng.Create(t.Context(), batch.Spec{Key: batch.Key{Date: "2026-01-15", Run: "daily"},
+		Items: []batch.NewItem{{ID: "p1", Request: []byte(`{}`)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = pipeline.RunToEnd(t.Context(), coord, w, store, b.ID, func(batch.Batch) {})
+	if !errors.Is(err, batch.ErrNoSpace) || !strings.Contains(err.Error(), "stopped with batch "+b.ID+" unfinished at 0/1") ||
+		!strings.Contains(err.Error(), "/var/lib/tipoff.db") {
+		t.Fatalf("RunToEnd on a full disk = %v; want it to stop with ErrNoSpace naming the file", err)
+	}
+	if got, err := store.GetBatch(t.Context(), b.ID); err != nil || got.State != batch.Running {
+		t.Fatalf("batch after the stop: %s, %v; want running, to resume", got.State, err)
+	}
+}
