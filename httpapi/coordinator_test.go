@@ -207,7 +207,7 @@ func TestCoordinator_StartNoGames(t *testing.T) {
 	ce := newCoordEnv(t, 6, nil)
 	var first httpapi.StartResponse
 	for i := range 2 {
-		code, raw := post(t, ce.srv.URL+"/start", []byte(`{"date":"`+offDate+`"}`))
+		code, raw := post(t, ce.srv.URL+"/start", []byte(`{"date":"`+offDate+`"}`), "Content-Type", "application/json")
 		var resp httpapi.StartResponse
 		if err := json.Unmarshal([]byte(raw), &resp); err != nil {
 			t.Fatalf("start %d response: %v\n%s", i, err, raw)

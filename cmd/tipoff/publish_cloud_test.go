@@ -74,7 +74,7 @@ func TestCloud_FailedRunKeepsPublication(t *testing.T) {
 			w := batch.NewWorker(cl.queue, cl.job.Handle, batch.PublishOutcomes(cl.queue), discardLogger(), batch.WorkerConfig{Name: "w", Concurrency: 2})
 			ww.Go(func() { w.Run(wctx) })
 		}
-		code, body := postWith(t, srv.URL+"/start", "", []byte(fmt.Sprintf(`{"date":%q,"run":%q%s}`, date, run, options)), nil)
+		code, body := postWith(t, srv.URL+"/start", "", []byte(fmt.Sprintf(`{"date":%q,"run":%q%s}`, date, run, options)), map[string]string{"Content-Type": "application/json"})
 		var started httpapi.StartResponse
 		if code != 202 || json.Unmarshal([]byte(body), &started) != nil {
 			t.Fatalf("start %s: %d %s", run, code, body)
