@@ -38,9 +38,11 @@ func GradePick(pick Pick, line float64, points int, played bool) Verdict {
 type BacktestOptions struct {
 	Select  SelectOptions
 	Request RequestOptions
-	// Window and Ridge are those of [CalibrateOptions].
-	Window int
-	Ridge  float64
+	// Window, Ridge, MoveRidge and Ungated are those of [CalibrateOptions].
+	Window    int
+	Ridge     float64
+	MoveRidge float64
+	Ungated   bool
 	// Workers is how many dates run at once (default GOMAXPROCS).
 	Workers int
 }
@@ -146,17 +148,14 @@ func Backtest(ds *Dataset, from, to Date, systems []System, opts BacktestOptions
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	pricing := DefaultPricing()
-	if opts.Request.Pricing != nil {
-		pricing = *opts.Request.Pricing
-	}
+	pricing := opts.Request.pricing()
 	ts := make([]scoreTally, len(systems)+1) // the market reference last
 	var line scoreTally
 	rep := &BacktestReport{From: from, To: to}
 	for i := w; i < n; i++ {
 		day := days[i]
 		rep.Requests += day.requests
-		cal := fitCalibration(systems, days[i-w:i], day.date-Date(w), day.date-1, co.Ridge)
+		cal := fitCalibration(systems, days[i-w:i], day.date-Date(w), day.date-1, co, pricing)
 		for _, r := range day.rows {
 			if !r.line.Real() {
 				continue
