@@ -178,6 +178,9 @@ type StatusConfig struct {
 	DeadLetters  DeadLetterCounter
 	QueueDepths  QueueDepthFunc
 	Export       ExportFunc
+	// Reliability grades the published predictions for the reliability
+	// page; nil leaves the page saying it has no graded results.
+	Reliability ReliabilitySource
 	// PickSystem is the prediction system whose picks the pages show;
 	// default "ensemble".
 	PickSystem string

@@ -26,9 +26,10 @@ var templateFiles embed.FS
 
 // pages holds one template set per page, each with the shared layout.
 var pages = map[string]*template.Template{
-	"index": parsePage("index.html"),
-	"batch": parsePage("batch.html"),
-	"error": parsePage("error.html"),
+	"index":       parsePage("index.html"),
+	"batch":       parsePage("batch.html"),
+	"error":       parsePage("error.html"),
+	"reliability": parsePage("reliability.html"),
 }
 
 func parsePage(name string) *template.Template {
@@ -164,6 +165,7 @@ type pickRow struct {
 func (s *Status) registerPages(mux *http.ServeMux) {
 	mux.HandleFunc("GET /{$}", s.serveIndex)
 	mux.HandleFunc("GET /batches/{id}", s.serveBatchPage)
+	mux.HandleFunc("GET /reliability", s.serveReliability)
 }
 
 func (s *Status) serveIndex(w http.ResponseWriter, r *http.Request) {
