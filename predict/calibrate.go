@@ -1,6 +1,7 @@
 package predict
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -511,4 +512,79 @@ func (c *Calibration) earned(system string) bool {
 		}
 	}
 	return false
+}
+
+// CalibrationCache keeps the last few calibrations. [Calibrate] is
+// deterministic in the data version, the date, the systems and the
+// options, so a second batch for the same date on the same data (a rerun,
+// a retried start) reuses the fit instead of replaying the window again.
+// It is safe for concurrent use; the zero value keeps
+// [DefaultCalibrationCacheSize] entries.
+type CalibrationCache struct {
+	mu   sync.Mutex
+	keys []string
+	m    map[string]*Calibration
+	// Size is how many calibrations are kept (default
+	// [DefaultCalibrationCacheSize]).
+	Size int
+}
+
+// DefaultCalibrationCacheSize is how many calibrations a
+// [CalibrationCache] keeps by default.
+const DefaultCalibrationCacheSize = 8
+
+// Calibrate returns the calibration [Calibrate] fits for these arguments,
+// from the cache when it holds one for the same data version, date,
+// systems and options. Each caller gets its own copy.
+func (c *CalibrationCache) Calibrate(ds *Dataset, date Date, systems []System, opts CalibrateOptions) (*Calibration, error) {
+	names := make([]string, len(systems))
+	for i, s := range systems {
+		names[i] = s.Name()
+	}
+	o := opts.withDefaults()
+	o.Workers = 0               // how many goroutines replay does not change the fit
+	o.Request.Calibration = nil // nor does a calibration: the replay runs without
+	key, err := json.Marshal(struct {
+		Version string
+		Date    Date
+		Systems []string
+		Opts    CalibrateOptions
+	}{ds.Version(), date, names, o})
+	if err != nil {
+		return nil, fmt.Errorf("calibration cache key: %w", err)
+	}
+	c.mu.Lock()
+	cal, ok := c.m[string(key)]
+	c.mu.Unlock()
+	if ok {
+		return cal.clone(), nil
+	}
+	cal, err = Calibrate(ds, date, systems, opts)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[string]*Calibration{}
+	}
+	if _, ok := c.m[string(key)]; !ok {
+		c.keys = append(c.keys, string(key))
+		c.m[string(key)] = cal
+		size := c.Size
+		if size <= 0 {
+			size = DefaultCalibrationCacheSize
+		}
+		for len(c.keys) > size {
+			delete(c.m, c.keys[0])
+			c.keys = c.keys[1:]
+		}
+	}
+	return cal.clone(), nil
+}
+
+func (c *Calibration) clone() *Calibration {
+	out := *c
+	out.Systems = append([]SystemCalibration(nil), c.Systems...)
+	return &out
 }
