@@ -82,9 +82,9 @@ const ReliabilityBuckets = 10
 // SystemScore is one system's graded record in a backtest. MAE and Bias
 // are over rows (player-games with a real line whose player played); Prob,
 // Books and Reliability over those rows that have prices; picks count its
-// OVER/UNDER picks, pushes excluded. Stated is the mean stated probability
-// (Confidence) of the picks; ROI is the profit per unit staked at the
-// offered prices, ROI110 at -110.
+// OVER/UNDER picks, pushes excluded. Stated is the picks' mean stated
+// probability of winning (Confidence, the side's calibrated probability);
+// ROI is the profit per unit staked at the offered prices, ROI110 at -110.
 type SystemScore struct {
 	Name        string     `json:"name"`
 	Rows        int        `json:"rows"`
