@@ -152,10 +152,17 @@ func Backtest(ds *Dataset, from, to Date, systems []System, opts BacktestOptions
 	ts := make([]scoreTally, len(systems)+1) // the market reference last
 	var line scoreTally
 	rep := &BacktestReport{From: from, To: to}
+	// Each date's calibration depends only on the days before it: fit
+	// them all at once, then tally in date order.
+	cals := make([]*Calibration, n)
+	parallel(n-w, co.Workers, func(j int) {
+		i := w + j
+		cals[i] = fitCalibration(systems, days[i-w:i], days[i].date-Date(w), days[i].date-1, co, pricing)
+	})
 	for i := w; i < n; i++ {
 		day := days[i]
 		rep.Requests += day.requests
-		cal := fitCalibration(systems, days[i-w:i], day.date-Date(w), day.date-1, co, pricing)
+		cal := cals[i]
 		for _, r := range day.rows {
 			if !r.line.Real() {
 				continue
