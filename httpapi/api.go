@@ -189,6 +189,9 @@ type StatusConfig struct {
 	DeadLetters  DeadLetterCounter
 	QueueDepths  QueueDepthFunc
 	Export       ExportFunc
+	// Reliability grades the published predictions for the reliability
+	// page; nil leaves the page saying it has no graded results.
+	Reliability ReliabilitySource
 	// PickSystem is the prediction system whose picks the pages show;
 	// default "ensemble".
 	PickSystem string
@@ -448,6 +451,7 @@ func (s *Status) Queue(ctx context.Context) (QueueReport, error) {
 //	GET /api/queue                                 QueueReport
 //	GET /                                          recent batches (HTML)
 //	GET /batches/{id}                              one batch (HTML)
+//	GET /reliability                               stated P(over) against outcomes (HTML)
 func (s *Status) Register(mux *http.ServeMux) { s.register(mux, orOpen(nil)) }
 
 // register adds the routes to mux, each behind guard.
@@ -457,6 +461,7 @@ func (s *Status) register(mux *http.ServeMux, guard Middleware) {
 	mux.Handle("GET /api/queue", guard(http.HandlerFunc(s.serveQueue)))
 	mux.Handle("GET /{$}", guard(http.HandlerFunc(s.serveIndex)))
 	mux.Handle("GET /batches/{id}", guard(http.HandlerFunc(s.serveBatchPage)))
+	mux.Handle("GET /reliability", guard(http.HandlerFunc(s.serveReliability)))
 }
 
 // Handler returns a handler serving what [Status.Register] adds.

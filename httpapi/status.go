@@ -26,9 +26,10 @@ var templateFiles embed.FS
 
 // pages holds one template set per page, each with the shared layout.
 var pages = map[string]*template.Template{
-	"index": parsePage("index.html"),
-	"batch": parsePage("batch.html"),
-	"error": parsePage("error.html"),
+	"index":       parsePage("index.html"),
+	"batch":       parsePage("batch.html"),
+	"error":       parsePage("error.html"),
+	"reliability": parsePage("reliability.html"),
 }
 
 func parsePage(name string) *template.Template {
@@ -68,8 +69,15 @@ var pageFuncs = template.FuncMap{
 	},
 	"batchURL": func(id string) string { return "/batches/" + url.PathEscape(id) },
 	"share100": func(f float64) float64 { return 100 * f },
-	"add":      func(a, b int) int { return a + b },
-	"sub":      func(a, b int) int { return a - b },
+	"odds": func(o int) string {
+		if o == 0 {
+			return "–"
+		}
+		return fmt.Sprintf("%+d", o)
+	},
+	"ev":  func(f float64) string { return fmt.Sprintf("%+.3f", f) },
+	"add": func(a, b int) int { return a + b },
+	"sub": func(a, b int) int { return a - b },
 }
 
 // roundDuration prints d to a precision a person reads: ms below a second,
@@ -135,10 +143,19 @@ type playerRow struct {
 	Pick                    *pickCell
 }
 
+// pickCell is one prediction as the pages show it: the calibrated P(over),
+// the side with the better expected value, its price and book, and the
+// pick (PASS unless the side clears the price).
 type pickCell struct {
-	Line, Points, Edge, Confidence float64
-	Source                         string
-	Pick                           predict.Pick
+	Line, Points, Edge, POver, PSide, EV float64
+	Source, Book                         string
+	Price                                int
+	Side, Pick                           predict.Pick
+}
+
+func newPickCell(pr predict.Prediction) pickCell {
+	return pickCell{Line: pr.Line, Points: pr.Points, Edge: pr.Edge, POver: pr.POver, PSide: pr.Confidence, EV: pr.EV,
+		Source: pr.LineSource, Book: pr.PriceBook, Price: pr.Price, Side: pr.Side, Pick: pr.Pick}
 }
 
 type pickRow struct {
@@ -282,8 +299,8 @@ func (s *Status) playerRow(it batch.Item) playerRow {
 		if json.Unmarshal(it.Result, &res) == nil {
 			for _, pr := range res.Predictions {
 				if pr.System == s.cfg.PickSystem && pr.LineOffset == 0 {
-					row.Pick = &pickCell{Line: pr.Line, Points: pr.Points, Edge: pr.Edge, Confidence: pr.Confidence,
-						Source: pr.LineSource, Pick: pr.Pick}
+					c := newPickCell(pr)
+					row.Pick = &c
 					break
 				}
 			}
@@ -293,7 +310,7 @@ func (s *Status) playerRow(it batch.Item) playerRow {
 }
 
 // publishedPicks returns the publication's OVER/UNDER picks of system at
-// base lines, most confident first.
+// base lines, highest expected value at the offered price first.
 func publishedPicks(pub *predict.Publication, system string) []pickRow {
 	top := pub.TopPicks(system, len(pub.Players))
 	rows := make([]pickRow, len(top))
@@ -301,14 +318,17 @@ func publishedPicks(pub *predict.Publication, system string) []pickRow {
 		pr := tp.Prediction
 		rows[i] = pickRow{PlayerID: tp.Player.PlayerID, Name: tp.Player.Name, Team: tp.Player.Team,
 			Matchup:  matchup(tp.Player.Opponent, tp.Player.Home),
-			pickCell: pickCell{Line: pr.Line, Points: pr.Points, Edge: pr.Edge, Confidence: pr.Confidence, Source: pr.LineSource, Pick: pr.Pick}}
+			pickCell: newPickCell(pr)}
 	}
 	return rows
 }
 
 func sortPicks(rows []pickRow) {
 	slices.SortStableFunc(rows, func(a, b pickRow) int {
-		if c := cmp.Compare(b.Confidence, a.Confidence); c != 0 {
+		if c := cmp.Compare(b.EV, a.EV); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(b.PSide, a.PSide); c != 0 {
 			return c
 		}
 		return cmp.Compare(a.PlayerID, b.PlayerID)

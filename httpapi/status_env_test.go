@@ -73,7 +73,7 @@ func players(tb testing.TB, n int) []player {
 		// exists, so the pages have picks to show.
 		cal := &predict.Calibration{}
 		for _, s := range sys {
-			cal.Systems = append(cal.Systems, predict.SystemCalibration{System: s.Name(), Market: [3]float64{0, 1, 1}, NoMarket: [2]float64{0, 1}})
+			cal.Systems = append(cal.Systems, predict.SystemCalibration{System: s.Name(), Market: [3]float64{0, 1, 1}, NoMarket: [2]float64{0, 1}, Move: 1, Earned: true})
 		}
 		for _, c := range predict.SelectPlayers(ds, date, predict.SelectOptions{}) {
 			req, err := predict.BuildRequest(ds, date, c.PlayerID, predict.RequestOptions{Calibration: cal})

@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"fmt"
 	"net/http"
 	"regexp"
 	"strings"
@@ -111,6 +112,28 @@ func TestStatusPages_Batch(t *testing.T) {
 	}
 	if got, want := len(pickRowRE.FindAllString(body, -1)), len(pub.TopPicks("ensemble", 1000)); got != want {
 		t.Errorf("published picks rows: got %d, want %d (the ensemble's OVER/UNDER picks)", got, want)
+	}
+	// Each pick shows its calibrated P(over), side, price, book and
+	// expected value; no column claims a "confidence".
+	top := pub.TopPicks("ensemble", 1000)
+	if len(top) == 0 {
+		t.Fatal("no published picks: the columns are not checked")
+	}
+	for _, tp := range top {
+		pr := tp.Prediction
+		want := strings.ReplaceAll(fmt.Sprintf(`<td class="n">%.1f%%</td><td>%s</td><td class="n">%+d</td><td>%s</td><td class="n">%+.3f</td><td class="pick-%s">`,
+			100*pr.POver, pr.Side, pr.Price, pr.PriceBook, pr.EV, pr.Pick), "+", "&#43;")
+		if pr.Price == 0 || !strings.Contains(body, want) {
+			t.Errorf("picks table lacks %s's P(over), side, price, book and EV %q", tp.Player.Name, want)
+		}
+	}
+	for _, h := range []string{"<th class=\"n\">P(over)</th>", "<th>Book</th>", "<th class=\"n\">EV</th>"} {
+		if !strings.Contains(body, h) {
+			t.Errorf("picks table lacks the header %s", h)
+		}
+	}
+	if strings.Contains(strings.ToLower(body), "confidence") {
+		t.Error("the batch page still shows a confidence")
 	}
 
 	body, code = get(t, srv.URL+"/batches/no-such-batch")

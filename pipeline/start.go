@@ -232,6 +232,10 @@ func (o Options) Apply(s Settings) Settings {
 	return s
 }
 
+// calibrations keeps the calibrations BuildSpec fitted: a rerun of a date
+// on the same data reuses its fit.
+var calibrations predict.CalibrationCache
+
 // BuildSpec builds the batch for key from ds: one item per selected player,
 // whose request carries everything a worker needs, the systems' calibration
 // fitted on the graded days before the date included (unless s.Request
@@ -271,7 +275,7 @@ func BuildSpec(ds *predict.Dataset, key batch.Key, s Settings, meta map[string]s
 		return batch.Spec{}, err
 	}
 	if s.Request.Calibration == nil {
-		cal, err := predict.Calibrate(ds, date, systems.Default(), predict.CalibrateOptions{Select: s.Select, Request: s.Request})
+		cal, err := calibrations.Calibrate(ds, date, systems.Default(), predict.CalibrateOptions{Select: s.Select, Request: s.Request})
 		if err != nil {
 			return batch.Spec{}, fmt.Errorf("calibrate the systems for %s: %w", key.Date, err)
 		}

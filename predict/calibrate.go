@@ -1,6 +1,7 @@
 package predict
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -29,6 +30,15 @@ import (
 //
 // penalised toward (0, 0), a coin flip: again, what the model says counts
 // only as far as its record supports it.
+//
+// A fit that is calibrated over all rows still overstates the rows it
+// picks: picks are chosen where the fitted probability is furthest from
+// the price, which is where the fit's own errors are largest. So the move
+// away from the market is then scaled by [SystemCalibration.Move], fitted
+// on the window's would-be picks alone, each priced by a fit that did not
+// see its own days (see [Calibrate]). A system whose past picks did not
+// earn their move keeps none of it: it states the market price and, at the
+// book's margin, picks nothing.
 type Calibration struct {
 	// From and Through are the first and last dates whose graded
 	// predictions were fitted (Through is before the date served).
@@ -44,6 +54,48 @@ type SystemCalibration struct {
 	MarketRows   int        `json:"market_rows"`
 	NoMarket     [2]float64 `json:"no_market"`
 	NoMarketRows int        `json:"no_market_rows"`
+	// Move, in [0, 1], is the share of the priced fit's move away from the
+	// market that is stated: 1 keeps the fit, 0 states the market's price.
+	Move float64 `json:"move"`
+	// Record is how the system's picks fared in the window, each priced
+	// by a fit that did not see its own days, with Move applied.
+	Record PickRecord `json:"record"`
+	// Earned is whether Record shows calibrated probabilities and a profit
+	// at the offered prices (see [PickRecord]); a system picks only then.
+	Earned bool `json:"earned"`
+}
+
+// PickRecord is the out-of-sample record of a system's picks in a
+// calibration window: how many, how many won, the sum of their stated
+// probabilities of winning, and the profit at their prices per unit staked
+// on each.
+type PickRecord struct {
+	Picks  int     `json:"picks"`
+	Hits   int     `json:"hits"`
+	Stated float64 `json:"stated"`
+	Profit float64 `json:"profit"`
+}
+
+// Thresholds for a [PickRecord] to earn picks.
+const (
+	// MinRecordPicks is the fewest past picks that can show anything.
+	MinRecordPicks = 100
+	// MaxRecordGap is how far, in probability, the picks' realized hit
+	// rate may fall below their mean stated probability.
+	MaxRecordGap = 0.02
+)
+
+// earned reports whether the record shows calibrated probabilities and an
+// edge at the offered prices: at least [MinRecordPicks] picks, a hit rate
+// no more than [MaxRecordGap] below the mean stated probability, and a
+// return per unit staked at least one standard error (about 1/√picks at
+// even-money-like prices) above zero.
+func (r PickRecord) earned() bool {
+	if r.Picks < MinRecordPicks {
+		return false
+	}
+	n := float64(r.Picks)
+	return float64(r.Hits)/n >= r.Stated/n-MaxRecordGap && r.Profit/n >= 1/math.Sqrt(n)
 }
 
 // POver returns the calibrated probability of OVER for system, given its
@@ -68,9 +120,14 @@ func (c *Calibration) POver(system string, model, market float64, ok bool) float
 		return 0.5
 	case ok:
 		lm := logit(market)
-		return sigmoid(sc.Market[0] + sc.Market[1]*lm + sc.Market[2]*(logit(model)-lm))
+		return sigmoid(lm + sc.Move*(sc.marketLogit(lm, logit(model))-lm))
 	}
 	return sigmoid(sc.NoMarket[0] + sc.NoMarket[1]*logit(model))
+}
+
+// marketLogit is the priced fit's log-odds of OVER, before Move.
+func (sc *SystemCalibration) marketLogit(lm, lq float64) float64 {
+	return sc.Market[0] + sc.Market[1]*lm + sc.Market[2]*(lq-lm)
 }
 
 func (c *Calibration) validate() error {
@@ -79,7 +136,7 @@ func (c *Calibration) validate() error {
 	}
 	var errs []error
 	for i, sc := range c.Systems {
-		ok := sc.System != "" && sc.MarketRows >= 0 && sc.NoMarketRows >= 0
+		ok := sc.System != "" && sc.MarketRows >= 0 && sc.NoMarketRows >= 0 && sc.Record.Picks >= 0 && sc.Record.Hits >= 0 && sc.Record.Hits <= sc.Record.Picks && sc.Move >= 0 && sc.Move <= 1
 		for _, v := range append(sc.Market[:], sc.NoMarket[:]...) {
 			ok = ok && !math.IsNaN(v) && math.Abs(v) < 100
 		}
@@ -100,6 +157,12 @@ type CalibrateOptions struct {
 	// Ridge is the weight of the penalty that holds the fit to the market
 	// (default [DefaultRidge]).
 	Ridge float64
+	// MoveRidge is the weight of the penalty that holds [SystemCalibration.Move]
+	// to 0, the market (default [DefaultMoveRidge]).
+	MoveRidge float64
+	// Ungated lets every system pick whatever its record, to measure
+	// what the record gate ([PickRecord]) keeps out; never the default.
+	Ungated bool
 	// Workers is how many dates are replayed at once (default GOMAXPROCS).
 	Workers int
 }
@@ -112,12 +175,20 @@ const DefaultCalibrationWindow = 60
 // graded rows on the intercept, so a few days of luck cannot move it.
 const DefaultRidge = 20.0
 
+// DefaultMoveRidge is the default weight of the penalty on Move: about
+// the information of a quarter of a window's would-be picks, whose moves
+// are small.
+const DefaultMoveRidge = 1.0
+
 func (o CalibrateOptions) withDefaults() CalibrateOptions {
 	if o.Window <= 0 {
 		o.Window = DefaultCalibrationWindow
 	}
 	if !(o.Ridge > 0) {
 		o.Ridge = DefaultRidge
+	}
+	if !(o.MoveRidge > 0) {
+		o.MoveRidge = DefaultMoveRidge
 	}
 	if o.Workers <= 0 {
 		o.Workers = runtime.GOMAXPROCS(0)
@@ -143,7 +214,7 @@ func Calibrate(ds *Dataset, date Date, systems []System, opts CalibrateOptions) 
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	return fitCalibration(systems, days, from, date-1, opts.Ridge), nil
+	return fitCalibration(systems, days, from, date-1, opts, opts.Request.pricing()), nil
 }
 
 // replayRow is one graded player-game at its base line: the line, every
@@ -191,33 +262,47 @@ func replayDate(ds *Dataset, d Date, systems []System, sel SelectOptions, ro Req
 	return day, nil
 }
 
+// moveFolds is how many blocks of days the window is cut into so that
+// each would-be pick is priced by a fit that did not see its own block.
+const moveFolds = 4
+
+// calRow is one graded, priced-or-not row of one system in a window.
+type calRow struct {
+	fold   int
+	line   Line
+	pred   Prediction
+	over   bool
+	priced bool
+}
+
 // fitCalibration fits every system on the graded rows of days, which
-// cover from..through.
-func fitCalibration(systems []System, days []replayDay, from, through Date, ridge float64) *Calibration {
+// cover from..through, picking would-be picks under pr.
+func fitCalibration(systems []System, days []replayDay, from, through Date, opts CalibrateOptions, pr Pricing) *Calibration {
 	cal := &Calibration{From: from, Through: through, Systems: make([]SystemCalibration, len(systems))}
+	var rows []calRow
 	var mx, nx [][]float64
 	var my, ny []bool
 	for si, s := range systems {
-		mx, nx, my, ny = mx[:0], nx[:0], my[:0], ny[:0]
-		for _, day := range days {
+		rows, nx, ny = rows[:0], nx[:0], ny[:0]
+		for di, day := range days {
 			for _, r := range day.rows {
 				if float64(r.points) == r.line.Value {
 					continue // a push grades neither side
 				}
 				over := float64(r.points) > r.line.Value
-				lq := logit(r.preds[si].ModelPOver)
-				nx = append(nx, []float64{1, lq})
+				_, priced := r.preds[si].marketPOver()
+				rows = append(rows, calRow{fold: di * moveFolds / len(days), line: r.line, pred: r.preds[si], over: over, priced: priced})
+				nx = append(nx, []float64{1, logit(r.preds[si].ModelPOver)})
 				ny = append(ny, over)
-				if m, ok := r.preds[si].marketPOver(); ok {
-					lm := logit(m)
-					mx = append(mx, []float64{1, lm, lq - lm})
-					my = append(my, over)
-				}
 			}
 		}
-		sc := SystemCalibration{System: s.Name(), MarketRows: len(mx), NoMarketRows: len(nx)}
-		copy(sc.Market[:], fitLogistic(mx, my, []float64{0, 1, 0}, ridge))
-		copy(sc.NoMarket[:], fitLogistic(nx, ny, []float64{0, 0}, ridge))
+		sc := SystemCalibration{System: s.Name(), NoMarketRows: len(nx)}
+		mx, my = marketRows(rows, -1, mx[:0], my[:0])
+		sc.MarketRows = len(mx)
+		copy(sc.Market[:], fitLogistic(mx, my, []float64{0, 1, 0}, opts.Ridge))
+		copy(sc.NoMarket[:], fitLogistic(nx, ny, []float64{0, 0}, opts.Ridge))
+		sc.Move, sc.Record = fitMove(rows, opts.Ridge, opts.MoveRidge, pr)
+		sc.Earned = opts.Ungated || sc.Record.earned()
 		for i, v := range sc.Market {
 			sc.Market[i] = round6(v)
 		}
@@ -227,6 +312,92 @@ func fitCalibration(systems []System, days []replayDay, from, through Date, ridg
 		cal.Systems[si] = sc
 	}
 	return cal
+}
+
+// marketRows appends the priced fit's rows (1, logit m, logit q − logit m)
+// of every fold but skip (-1 for all) to xs and their outcomes to ys.
+func marketRows(rows []calRow, skip int, xs [][]float64, ys []bool) ([][]float64, []bool) {
+	for _, r := range rows {
+		if !r.priced || r.fold == skip {
+			continue
+		}
+		lm := logit(r.pred.MarketPOver)
+		xs = append(xs, []float64{1, lm, logit(r.pred.ModelPOver) - lm})
+		ys = append(ys, r.over)
+	}
+	return xs, ys
+}
+
+// fitMove prices each priced row with the fit of the other folds and fits,
+// on the rows that would then have been picked, how much of the fitted
+// move away from the market their outcomes bear out: logit P = logit m +
+// k·(logit P̂ − logit m), penalised toward k = 0 (the market) with weight
+// moveRidge and held to [0, 1]. It then prices the same rows again with k
+// and returns the record of those that are picked.
+func fitMove(rows []calRow, ridge, moveRidge float64, pr Pricing) (float64, PickRecord) {
+	folds := make([]SystemCalibration, moveFolds)
+	var mx [][]float64
+	var my []bool
+	for f := range folds {
+		mx, my = marketRows(rows, f, mx[:0], my[:0])
+		copy(folds[f].Market[:], fitLogistic(mx, my, []float64{0, 1, 0}, ridge))
+	}
+	// each calls pick for every priced row picked at move k.
+	each := func(k float64, pick func(r calRow, p Prediction)) {
+		cal := &Calibration{Systems: make([]SystemCalibration, 1)}
+		for _, r := range rows {
+			if !r.priced {
+				continue
+			}
+			cal.Systems[0] = folds[r.fold]
+			cal.Systems[0].System, cal.Systems[0].Move, cal.Systems[0].Earned = r.pred.System, k, true
+			p := r.pred
+			p.price(r.line, cal, pr)
+			if p.Pick != Pass {
+				pick(r, p)
+			}
+		}
+	}
+	var offs, xs []float64
+	var ys []bool
+	each(1, func(r calRow, p Prediction) {
+		lm := logit(p.MarketPOver)
+		offs = append(offs, lm)
+		xs = append(xs, logit(p.POver)-lm)
+		ys = append(ys, r.over)
+	})
+	k := 0.0
+	for range 50 {
+		g, h := -2*moveRidge*k, 2*moveRidge
+		for i, x := range xs {
+			p := sigmoid(offs[i] + k*x)
+			y := 0.0
+			if ys[i] {
+				y = 1
+			}
+			g += (y - p) * x
+			h += p * (1 - p) * x * x
+		}
+		step := g / h
+		k += step
+		if math.Abs(step) < 1e-9 {
+			break
+		}
+	}
+	k = round6(min(max(k, 0), 1))
+	var rec PickRecord
+	each(k, func(r calRow, p Prediction) {
+		rec.Picks++
+		rec.Stated += p.Confidence
+		if (p.Pick == Over) == r.over {
+			rec.Hits++
+			rec.Profit += Payout(p.Price)
+		} else {
+			rec.Profit--
+		}
+	})
+	rec.Stated, rec.Profit = round6(rec.Stated), round6(rec.Profit)
+	return k, rec
 }
 
 // fitLogistic fits logit P(y) = θ·x by Newton's method, maximising the
@@ -329,3 +500,91 @@ func parallel(n, workers int, f func(int)) {
 }
 
 func round6(v float64) float64 { return math.Round(v*1e6) / 1e6 }
+
+// earned reports whether system's calibration earned it picks.
+func (c *Calibration) earned(system string) bool {
+	if c == nil {
+		return false
+	}
+	for _, sc := range c.Systems {
+		if sc.System == system {
+			return sc.Earned
+		}
+	}
+	return false
+}
+
+// CalibrationCache keeps the last few calibrations. [Calibrate] is
+// deterministic in the data version, the date, the systems and the
+// options, so a second batch for the same date on the same data (a rerun,
+// a retried start) reuses the fit instead of replaying the window again.
+// It is safe for concurrent use; the zero value keeps
+// [DefaultCalibrationCacheSize] entries.
+type CalibrationCache struct {
+	mu   sync.Mutex
+	keys []string
+	m    map[string]*Calibration
+	// Size is how many calibrations are kept (default
+	// [DefaultCalibrationCacheSize]).
+	Size int
+}
+
+// DefaultCalibrationCacheSize is how many calibrations a
+// [CalibrationCache] keeps by default.
+const DefaultCalibrationCacheSize = 8
+
+// Calibrate returns the calibration [Calibrate] fits for these arguments,
+// from the cache when it holds one for the same data version, date,
+// systems and options. Each caller gets its own copy.
+func (c *CalibrationCache) Calibrate(ds *Dataset, date Date, systems []System, opts CalibrateOptions) (*Calibration, error) {
+	names := make([]string, len(systems))
+	for i, s := range systems {
+		names[i] = s.Name()
+	}
+	o := opts.withDefaults()
+	o.Workers = 0               // how many goroutines replay does not change the fit
+	o.Request.Calibration = nil // nor does a calibration: the replay runs without
+	key, err := json.Marshal(struct {
+		Version string
+		Date    Date
+		Systems []string
+		Opts    CalibrateOptions
+	}{ds.Version(), date, names, o})
+	if err != nil {
+		return nil, fmt.Errorf("calibration cache key: %w", err)
+	}
+	c.mu.Lock()
+	cal, ok := c.m[string(key)]
+	c.mu.Unlock()
+	if ok {
+		return cal.clone(), nil
+	}
+	cal, err = Calibrate(ds, date, systems, opts)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[string]*Calibration{}
+	}
+	if _, ok := c.m[string(key)]; !ok {
+		c.keys = append(c.keys, string(key))
+		c.m[string(key)] = cal
+		size := c.Size
+		if size <= 0 {
+			size = DefaultCalibrationCacheSize
+		}
+		for len(c.keys) > size {
+			delete(c.m, c.keys[0])
+			c.keys = c.keys[1:]
+		}
+	}
+	return cal.clone(), nil
+}
+
+func (c *Calibration) clone() *Calibration {
+	out := *c
+	out.Systems = append([]SystemCalibration(nil), c.Systems...)
+	return &out
+}

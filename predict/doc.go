@@ -17,12 +17,15 @@
 //     data and request give the same predictions byte for byte.
 //   - Rest days mean the same thing everywhere: full days off before the
 //     game (0 = back-to-back); more rest is less fatigue.
-//   - Confidence is the calibrated probability that the prediction's side
-//     wins, and P(over) is fitted only on graded predictions before the
-//     date ([Calibrate]); the look-ahead test covers both, and prices.
+//   - P(over) is fitted only on graded predictions before the date
+//     ([Calibrate]), and so are the share of its move the system's past
+//     picks earned and the record that lets it pick at all; Confidence is
+//     P(over) or 1 − P(over) for the prediction's side. The look-ahead test
+//     covers all of them, and prices.
 //   - A pick is OVER or UNDER only on a sportsbook base line with a price
-//     for that side and an expected value at that price of at least
-//     [Pricing.MinEV]; estimated lines and variants are never picked.
+//     for that side, an expected value at that price of at least
+//     [Pricing.MinEV], and a calibration whose record earned the system
+//     picks ([PickRecord]); estimated lines and variants are never picked.
 //   - A prediction's key is (date, player, system, line), so line variants
 //     never collapse into one row.
 package predict

@@ -38,9 +38,11 @@ func GradePick(pick Pick, line float64, points int, played bool) Verdict {
 type BacktestOptions struct {
 	Select  SelectOptions
 	Request RequestOptions
-	// Window and Ridge are those of [CalibrateOptions].
-	Window int
-	Ridge  float64
+	// Window, Ridge, MoveRidge and Ungated are those of [CalibrateOptions].
+	Window    int
+	Ridge     float64
+	MoveRidge float64
+	Ungated   bool
 	// Workers is how many dates run at once (default GOMAXPROCS).
 	Workers int
 }
@@ -80,9 +82,9 @@ const ReliabilityBuckets = 10
 // SystemScore is one system's graded record in a backtest. MAE and Bias
 // are over rows (player-games with a real line whose player played); Prob,
 // Books and Reliability over those rows that have prices; picks count its
-// OVER/UNDER picks, pushes excluded. Stated is the mean stated probability
-// (Confidence) of the picks; ROI is the profit per unit staked at the
-// offered prices, ROI110 at -110.
+// OVER/UNDER picks, pushes excluded. Stated is the picks' mean stated
+// probability of winning (Confidence, the side's calibrated probability);
+// ROI is the profit per unit staked at the offered prices, ROI110 at -110.
 type SystemScore struct {
 	Name        string     `json:"name"`
 	Rows        int        `json:"rows"`
@@ -146,17 +148,21 @@ func Backtest(ds *Dataset, from, to Date, systems []System, opts BacktestOptions
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	pricing := DefaultPricing()
-	if opts.Request.Pricing != nil {
-		pricing = *opts.Request.Pricing
-	}
+	pricing := opts.Request.pricing()
 	ts := make([]scoreTally, len(systems)+1) // the market reference last
 	var line scoreTally
 	rep := &BacktestReport{From: from, To: to}
+	// Each date's calibration depends only on the days before it: fit
+	// them all at once, then tally in date order.
+	cals := make([]*Calibration, n)
+	parallel(n-w, co.Workers, func(j int) {
+		i := w + j
+		cals[i] = fitCalibration(systems, days[i-w:i], days[i].date-Date(w), days[i].date-1, co, pricing)
+	})
 	for i := w; i < n; i++ {
 		day := days[i]
 		rep.Requests += day.requests
-		cal := fitCalibration(systems, days[i-w:i], day.date-Date(w), day.date-1, co.Ridge)
+		cal := cals[i]
 		for _, r := range day.rows {
 			if !r.line.Real() {
 				continue

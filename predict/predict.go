@@ -346,7 +346,7 @@ func (p *Prediction) price(line Line, cal *Calibration, pr Pricing) {
 	}
 	p.EV = round4(p.EV)
 	p.Pick = Pass
-	if line.Real() && p.Price != 0 && p.EV >= pr.MinEV {
+	if line.Real() && p.Price != 0 && p.EV >= pr.MinEV && cal.earned(p.System) {
 		p.Pick = p.Side
 	}
 }

@@ -240,10 +240,7 @@ func BuildRequest(ds *Dataset, date Date, player string, opts RequestOptions) (R
 	r.Missed = ds.missed(player, team, date)
 	r.Lines = buildLines(ds.LinesOn(player, date), r.Recent, opts)
 	r.Calibration = opts.Calibration
-	r.Pricing = DefaultPricing()
-	if opts.Pricing != nil {
-		r.Pricing = *opts.Pricing
-	}
+	r.Pricing = opts.pricing()
 	return r, nil
 }
 
@@ -546,4 +543,12 @@ func validOdds(odds int) int {
 		return 0
 	}
 	return odds
+}
+
+// pricing returns the pricing the options put in a request.
+func (o RequestOptions) pricing() Pricing {
+	if o.Pricing != nil {
+		return *o.Pricing
+	}
+	return DefaultPricing()
 }

@@ -115,6 +115,14 @@ func TestBuildRequest_NoLookAhead(t *testing.T) {
 				if calA.Through != d-1 || calA.Systems[0].NoMarketRows < 100 {
 					t.Fatalf("%s: calibration %+v: want one through the day before, fitted on 100+ rows", d, calA)
 				}
+				// The moves and pick records compared above are not empty.
+				records := 0
+				for _, sc := range calA.Systems {
+					records += sc.Record.Picks
+				}
+				if c.name == "real" && d > predict.MustParseDate("2025-11-01") && records == 0 {
+					t.Fatalf("%s: no system has a pick record: the gate is not checked", d)
+				}
 				priced := 0
 				for _, cand := range sel {
 					pricing := predict.Pricing{MinEV: 0.01, BestPrice: true, Consensus: true}

@@ -66,6 +66,8 @@ func runBacktest(ctx context.Context, m *Main, args []string) error {
 	fs.BoolVar(&pricing.Consensus, "consensus", pricing.Consensus, "take the market probability as the mean vig-free probability of every book offering the line")
 	window := fs.Int("window", predict.DefaultCalibrationWindow, "fit each date's calibration on the graded predictions of this many `days` before it")
 	ridge := fs.Float64("ridge", predict.DefaultRidge, "`weight` of the penalty holding the calibration to the market price")
+	moveRidge := fs.Float64("move-ridge", predict.DefaultMoveRidge, "`weight` of the penalty holding the stated move away from the price to zero")
+	ungated := fs.Bool("ungated", false, "let every system pick whatever its past picks' record (to measure the gate)")
 	cfg, err := b.parse(args)
 	if err != nil {
 		return err
@@ -89,8 +91,8 @@ func runBacktest(ctx context.Context, m *Main, args []string) error {
 		return fmt.Errorf("backtest: --min-ev %v is outside [0,1)", pricing.MinEV)
 	case *window < 1:
 		return fmt.Errorf("backtest: --window %d is below 1 day", *window)
-	case !(*ridge > 0):
-		return fmt.Errorf("backtest: --ridge %v is not above 0", *ridge)
+	case !(*ridge > 0 && *moveRidge > 0):
+		return fmt.Errorf("backtest: --ridge %v or --move-ridge %v is not above 0", *ridge, *moveRidge)
 	}
 	var bookList []string
 	for _, s := range strings.Split(*books, ",") {
@@ -126,7 +128,7 @@ func runBacktest(ctx context.Context, m *Main, args []string) error {
 		Select:  predict.SelectOptions{Books: bookList},
 		Request: predict.RequestOptions{Books: bookList, Pricing: &pricing},
 		Window:  *window,
-		Ridge:   *ridge,
+		Ridge:   *ridge, MoveRidge: *moveRidge, Ungated: *ungated,
 	})
 	if err != nil {
 		return fmt.Errorf("backtest: %w", err)

@@ -160,13 +160,14 @@ func TestBacktest_ReadOnly(t *testing.T) {
 
 // TestBacktest_RealData imports all of the real data and backtests
 // November and December 2025: the numbers predict/README.md quotes. It
-// checks that the stated probabilities are honest where there are enough
-// of them to tell: every reliability bucket of 100+ predictions is within 4
-// points of its realized rate, the picks of a system with 300+ of them are
-// within 2 points on average, and the best system's P(over) scores a Brier
-// no worse than the market's vig-free price on the DraftKings lines. (With
-// fewer picks the standard error of a hit rate exceeds 2.9 points, so the
-// test only logs them.)
+// checks that the stated probabilities are honest: every reliability bucket
+// of 100+ predictions is within 4 points of its realized rate, the picks of
+// every system that picks are within 2 points of their hit rate on average,
+// and the best system's P(over) scores a Brier no worse than the market's
+// vig-free price on the DraftKings lines. Over this period no system's
+// walk-forward record earns it picks (see predict/README.md), so the second
+// holds because every system passes; the test holds any system that does
+// pick to it all the same.
 func TestBacktest_RealData(t *testing.T) {
 	t.Parallel()
 	if testing.Short() {
@@ -194,7 +195,7 @@ func TestBacktest_RealData(t *testing.T) {
 	for _, s := range append(got.Systems, got.Market) {
 		t.Logf("%-12s MAE %.3f Brier %.4f (market %.4f) picks %4d stated %.3f hit rate %.3f ROI %+.3f",
 			s.Name, s.MAE, s.Prob.Brier, s.Prob.MarketBrier, s.Picks, s.Stated, s.HitRate, s.ROI)
-		if s.Picks >= 300 && math.Abs(s.Stated-s.HitRate) > 0.02 {
+		if s.Picks > 0 && math.Abs(s.Stated-s.HitRate) > 0.02 {
 			t.Errorf("%s: picks state %.3f on average but won %.3f", s.Name, s.Stated, s.HitRate)
 		}
 		for _, b := range s.Reliability {
@@ -207,6 +208,15 @@ func TestBacktest_RealData(t *testing.T) {
 				bestDK, marketDK = b.Brier, b.MarketBrier
 			}
 		}
+	}
+	buckets := 0
+	for _, b := range got.Systems[0].Reliability {
+		if b.N >= 100 {
+			buckets++
+		}
+	}
+	if buckets < 2 {
+		t.Errorf("%d reliability buckets of 100+ predictions: the check above checks little", buckets)
 	}
 	if marketDK == 0 || bestDK > marketDK {
 		t.Errorf("best Brier on DraftKings lines %.4f, market %.4f: no system matches the market", bestDK, marketDK)

@@ -71,7 +71,8 @@ func (c *cloud) handler(g httpapi.Guards) http.Handler {
 		}}},
 		Data: c.data.Info, Log: c.log})
 	cfg := httpapi.CoordinatorConfig{Coordinator: c.coord, Start: c.starter.Start, Publish: c.job.Publish, Guards: g, PushTimeout: c.cfg.PushWait,
-		Status:  httpapi.NewStatus(httpapi.StatusConfig{Store: c.store, Publications: c.store, Log: c.log}),
+		Status: httpapi.NewStatus(httpapi.StatusConfig{Store: c.store, Publications: c.store, Log: c.log,
+			Reliability: pipeline.Reliability{Load: c.data.Load, Published: c.store.Published}}),
 		Metrics: c.metrics, Health: health, Log: c.log}
 	if !c.cc.Pull {
 		cfg.DecodePush = gcppubsub.DecodePush

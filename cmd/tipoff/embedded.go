@@ -88,7 +88,8 @@ func (a *embedded) worker(name string, sink batch.OutcomeSink) *batch.Worker {
 // directory.
 func (a *embedded) statusConfig(now func() time.Time) httpapi.StatusConfig {
 	return httpapi.StatusConfig{Store: a.store, Publications: a.db, DeadLetters: a.queue, QueueDepths: a.queue.Depths,
-		Export: httpapi.ExportDir(a.cfg.ExportDir, a.db), NowFunc: now, Log: a.log}
+		Export: httpapi.ExportDir(a.cfg.ExportDir, a.db), NowFunc: now, Log: a.log,
+		Reliability: pipeline.Reliability{Load: a.loadData, Published: a.db.Published, Now: now}}
 }
 
 // handler is the embedded shape's HTTP surface: the coordinator's routes

@@ -45,7 +45,8 @@ func randomRequest(rng *rand.Rand) *predict.Request {
 		for _, s := range systems.Default() {
 			r.Calibration.Systems = append(r.Calibration.Systems, predict.SystemCalibration{System: s.Name(),
 				Market:   [3]float64{0.2 * (rng.Float64() - 0.5), 0.8 + 0.4*rng.Float64(), 0.5 * rng.Float64()},
-				NoMarket: [2]float64{0.2 * (rng.Float64() - 0.5), rng.Float64()}})
+				NoMarket: [2]float64{0.2 * (rng.Float64() - 0.5), rng.Float64()},
+				Move:     rng.Float64(), Earned: rng.IntN(3) > 0})
 		}
 	}
 	for _, k := range []float64{1, 2} {
@@ -72,11 +73,12 @@ func randomOdds(rng *rand.Rand) int {
 // predictions twice, in range, with figures that agree: the confidence is
 // the side's calibrated probability, the EV is the one of that probability
 // at the price, and only a priced sportsbook line whose EV clears the
-// threshold is picked.
+// threshold, for a system whose calibration earned picks, is picked.
 func TestDefault_Properties(t *testing.T) {
 	t.Parallel()
 	rng := rand.New(rand.NewPCG(1, 2))
 	sys := systems.Default()
+	picks := 0
 	for i := range 2000 {
 		r := randomRequest(rng)
 		a, err := predict.Run(r, sys)
@@ -108,8 +110,29 @@ func TestDefault_Properties(t *testing.T) {
 			if p.Price == 0 && p.Pick != predict.Pass {
 				t.Fatalf("request %d: an unpriced pick %+v", i, p)
 			}
+			if p.Pick != predict.Pass {
+				picks++
+				if !earned(r.Calibration, p.System) {
+					t.Fatalf("request %d: pick %+v by a system whose record earned none", i, p)
+				}
+			}
 		}
 	}
+	if picks == 0 {
+		t.Fatal("no picks in 2,000 requests: the pick properties are not checked")
+	}
+}
+
+func earned(c *predict.Calibration, system string) bool {
+	if c == nil {
+		return false
+	}
+	for _, sc := range c.Systems {
+		if sc.System == system {
+			return sc.Earned
+		}
+	}
+	return false
 }
 
 // Rest and opponent defence push the same way in every request: more rest
