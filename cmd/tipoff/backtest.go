@@ -94,14 +94,9 @@ func runBacktest(ctx context.Context, m *Main, args []string) error {
 	case !(*ridge > 0 && *moveRidge > 0):
 		return fmt.Errorf("backtest: --ridge %v or --move-ridge %v is not above 0", *ridge, *moveRidge)
 	}
-	var bookList []string
-	for _, s := range strings.Split(*books, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			bookList = append(bookList, s)
-		}
-	}
-	if len(bookList) == 0 {
-		return fmt.Errorf("backtest: --books %q names no bookmaker", *books)
+	bookList, err := predict.ParseBooks(*books)
+	if err != nil {
+		return fmt.Errorf("backtest: --books %q: %w", *books, err)
 	}
 	start := time.Now()
 	var ds *predict.Dataset

@@ -6,8 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"slices"
-	"strconv"
 	"strings"
 
 	"tipoff/httpapi"
@@ -154,37 +152,13 @@ func (b *flagBinder) predict(p *predictConfig) {
 	p.MinGames, p.MinMinutes = 3, 12
 	b.env.Int("TIPOFF_MIN_GAMES", &p.MinGames)
 	b.env.Float("TIPOFF_MIN_MINUTES", &p.MinMinutes)
-	parseOffsets := func(s string) error {
-		p.Offsets = nil
-		if strings.TrimSpace(s) == "" {
-			return nil
-		}
-		for f := range strings.SplitSeq(s, ",") {
-			f = strings.TrimSpace(f)
-			k, err := strconv.ParseFloat(f, 64)
-			switch {
-			case f == "":
-				return fmt.Errorf("line offsets %q: an empty entry", s)
-			case err != nil || !(k > 0 && k < 100):
-				return fmt.Errorf("line offset %q: want a number above 0 and below 100", f)
-			case slices.Contains(p.Offsets, k):
-				return fmt.Errorf("line offsets %q: %v twice", s, k)
-			}
-			p.Offsets = append(p.Offsets, k)
-		}
-		return nil
+	parseOffsets := func(s string) (err error) {
+		p.Offsets, err = predict.ParseOffsets(s)
+		return err
 	}
-	parseBooks := func(s string) error {
-		p.Books = nil
-		for f := range strings.SplitSeq(s, ",") {
-			if f = strings.ToLower(strings.TrimSpace(f)); f != "" {
-				p.Books = append(p.Books, f)
-			}
-		}
-		if len(p.Books) == 0 {
-			return errors.New("want at least one bookmaker")
-		}
-		return nil
+	parseBooks := func(s string) (err error) {
+		p.Books, err = predict.ParseBooks(s)
+		return err
 	}
 	if err := parseOffsets(offsets); err != nil {
 		b.env.Fail(fmt.Errorf("TIPOFF_LINES: %w", err))
@@ -197,14 +171,7 @@ func (b *flagBinder) predict(p *predictConfig) {
 	b.fs.IntVar(&p.MinGames, "min-games", p.MinGames, "select players who played at least `n` of their team's last 10 games (TIPOFF_MIN_GAMES)")
 	b.fs.Float64Var(&p.MinMinutes, "min-minutes", p.MinMinutes, "select players averaging at least this many minutes in those games (TIPOFF_MIN_MINUTES)")
 	b.checks = append(b.checks, func() error {
-		var errs []error
-		if p.MinGames < 0 || p.MinGames > 10 {
-			errs = append(errs, fmt.Errorf("min-games %d: want 0 to 10", p.MinGames))
-		}
-		if !(p.MinMinutes >= 0 && p.MinMinutes <= 48) {
-			errs = append(errs, fmt.Errorf("min-minutes %v: want 0 to 48", p.MinMinutes))
-		}
-		return errors.Join(errs...)
+		return predict.SelectOptions{MinGames: p.MinGames, MinMinutes: p.MinMinutes}.Validate()
 	})
 }
 
