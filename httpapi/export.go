@@ -5,34 +5,33 @@ import (
 	"encoding/json"
 	"errors"
 	"io/fs"
-	"os"
 
 	"tipoff/pipeline"
 	"tipoff/predict"
 )
 
 // ExportDir returns an [ExportFunc] that reads the export file of a date in
-// dir, where [pipeline.Job.Finalize] writes it.
+// dir, where [pipeline.Job.Finalize] writes it with a [pipeline.DirExporter].
 func ExportDir(dir string) ExportFunc {
+	return ExportFrom(pipeline.DirExporter{Dir: dir})
+}
+
+// ExportFrom returns an [ExportFunc] that reads a date's export through r:
+// a directory's file, or a store's object.
+func ExportFrom(r pipeline.ExportReader) ExportFunc {
 	return func(ctx context.Context, date predict.Date) (Export, error) {
-		path := pipeline.ExportPath(dir, date)
-		ex := Export{Path: path}
-		st, err := os.Stat(path)
+		ex := Export{Path: r.ExportLocation(date)}
+		rc, mod, err := r.OpenExport(ctx, date)
 		if errors.Is(err, fs.ErrNotExist) {
 			return ex, nil
 		}
 		if err != nil {
 			return ex, err
 		}
-		ex.Exists, ex.ModTime = true, st.ModTime().UTC()
-		f, err := os.Open(path)
-		if err != nil {
-			ex.Problem = err.Error()
-			return ex, nil
-		}
-		defer f.Close()
+		defer rc.Close()
+		ex.Exists, ex.ModTime = true, mod
 		var pub predict.Publication
-		if err := json.NewDecoder(f).Decode(&pub); err != nil {
+		if err := json.NewDecoder(rc).Decode(&pub); err != nil {
 			ex.Problem = "not a publication: " + err.Error()
 			return ex, nil
 		}

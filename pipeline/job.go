@@ -23,8 +23,9 @@ type JobConfig struct {
 	Store batch.Store
 	// Publisher keeps the dates' publications; required for Finalize.
 	Publisher predict.Publisher
-	// ExportDir is where Finalize writes <date>.json; "" writes none.
-	ExportDir string
+	// Exporter writes the date's export after publishing (a
+	// [DirExporter], or a store's); nil writes none.
+	Exporter Exporter
 	// Failpoint, when set, is called at named points of Finalize
 	// ("finalize-acquired", "finalize-published", "finalize-exported"), so
 	// the crash tests can kill the process exactly there.
@@ -107,8 +108,8 @@ func (j *Job) Finalize(ctx context.Context, b batch.Batch) ([]byte, error) {
 		return nil, err
 	}
 	path := ""
-	if j.cfg.ExportDir != "" {
-		path, err = WriteExport(j.cfg.ExportDir, cur)
+	if j.cfg.Exporter != nil {
+		path, err = j.cfg.Exporter.Export(ctx, cur)
 		if err != nil {
 			return nil, err
 		}

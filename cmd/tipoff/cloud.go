@@ -46,7 +46,7 @@ func openCloud(ctx context.Context, cfg Config, cc *cloudConfig, s pipeline.Sett
 	}
 	c := &cloud{cfg: cfg, cc: cc, log: log, store: store, queue: queue, data: pipeline.NewDataSource(dataPath, readData, log)}
 	c.metrics = httpapi.NewMetrics(httpapi.MetricsConfig{Store: store, Log: log})
-	c.job = pipeline.NewJob(pipeline.JobConfig{Store: store, Publisher: store, ExportDir: cfg.ExportDir, Log: log})
+	c.job = pipeline.NewJob(pipeline.JobConfig{Store: store, Publisher: store, Exporter: dirExporter(cfg.ExportDir), Log: log})
 	c.engine = batch.NewEngine(store, queue, log, batch.EngineConfig{LeaseTTL: time.Minute, Finalize: c.job.Finalize, Observer: c.metrics})
 	c.coord = batch.NewCoordinator(c.engine, queue, log, batch.CoordinatorConfig{SweepEvery: cfg.SweepEvery, PullOutcomes: cc.Pull})
 	c.starter = pipeline.NewStarter(pipeline.StarterConfig{Engine: c.engine, Store: store, Load: c.data.Load, Settings: s,
