@@ -219,6 +219,15 @@ type PushResult struct {
 	DataVersion string
 }
 
+// String says what the push did, in one line.
+func (r PushResult) String() string {
+	prev := r.Previous
+	if prev == "" {
+		prev = "none"
+	}
+	return fmt.Sprintf("version %s is current (was %s): %d files, %d bytes, data version %s", r.Version, prev, len(r.Files), r.Bytes, r.DataVersion)
+}
+
 // Push makes the data directory dir the current version. It parses dir
 // fully first and refuses bad data with the parser's errors, uploading
 // nothing; then it uploads the data files to prefix/v/<version>/ (each on
@@ -292,6 +301,9 @@ func (d *Data) Push(ctx context.Context, dir string) (PushResult, error) {
 // shortVersion is the start of a data set's checksum, kept to the
 // characters a version name may hold.
 func shortVersion(v string) string {
+	if i := strings.LastIndexByte(v, ':'); i >= 0 {
+		v = v[i+1:] // "sha256:..." is all sha256
+	}
 	var b strings.Builder
 	for _, r := range v {
 		if b.Len() == 12 {

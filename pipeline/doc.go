@@ -3,7 +3,7 @@
 // how it is checked ([StartRequest]), building a date's batch from a data
 // set ([BuildSpec]) and starting it once per key ([Starter]), what a worker
 // does with one request ([Job.Handle]), and what finalizing a batch
-// publishes and exports ([Job.Finalize]).
+// publishes and exports ([Job.Finalize], through an [Exporter]).
 //
 // It may import batch and predict (with its systems); it never picks a
 // backend: stores, publishers and the data loader are handed to it.

@@ -33,6 +33,15 @@ type DirExporter struct {
 	Dir string
 }
 
+// ExportToDir returns a [DirExporter] writing to dir, or nil (no export)
+// if dir is empty.
+func ExportToDir(dir string) Exporter {
+	if dir == "" {
+		return nil
+	}
+	return DirExporter{Dir: dir}
+}
+
 var (
 	_ Exporter     = DirExporter{}
 	_ ExportReader = DirExporter{}
