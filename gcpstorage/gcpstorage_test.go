@@ -31,7 +31,7 @@ func newClient(t *testing.T) *storage.Client {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Stop)
-	srv.CreateBucket(bucket)
+	srv.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: bucket})
 	c := srv.Client()
 	t.Cleanup(func() { c.Close() })
 	return c

@@ -24,7 +24,7 @@ func TestCloudStorage(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Stop()
-	srv.CreateBucket("b")
+	srv.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: "b"})
 	t.Setenv("STORAGE_EMULATOR_HOST", strings.TrimPrefix(srv.URL(), "http://"))
 
 	dir := t.TempDir()
