@@ -6,8 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -39,7 +39,15 @@ const maxErrors = 20
 // reported at once, and a bad schedule row is reported once, not again for
 // each game log of its game.
 func ReadDir(dir string) (*predict.Dataset, error) {
-	files, err := ListDir(dir)
+	return ReadFS(os.DirFS(dir), dir)
+}
+
+// ReadFS is [ReadDir] on the files at the root of fsys, so the same parser
+// reads a directory, an archive or a store's objects. name says where fsys
+// is, for errors (a directory's path, a bucket's URL).
+func ReadFS(fsys fs.FS, name string) (*predict.Dataset, error) {
+	dir := name
+	files, err := ListFS(fsys, name)
 	if err != nil {
 		return nil, err
 	}
@@ -50,7 +58,7 @@ func ReadDir(dir string) (*predict.Dataset, error) {
 	byID := map[string]gameAt{}    // game id -> the game and where it is
 	badIDs := map[string]bool{}    // ids of schedule rows with an error, already reported
 	byMatchup := map[matchup]int{} // line of each date and pair of teams
-	if err := readFile(filepath.Join(dir, schedule), scheduleColumns, &errs, func(r *row) {
+	if err := readFile(fsys, dir, schedule, scheduleColumns, &errs, func(r *row) {
 		g, err := decodeGame(r)
 		if err != nil {
 			errs.add(err)
@@ -83,7 +91,7 @@ func ReadDir(dir string) (*predict.Dataset, error) {
 	}
 	logs := make([]predict.GameLog, 0, 120000)
 	logAt := make(map[playerDate]int, 120000) // line of each player's log on a date
-	if err := readFile(filepath.Join(dir, files.Logs), logColumns, &errs, func(r *row) {
+	if err := readFile(fsys, dir, files.Logs, logColumns, &errs, func(r *row) {
 		l, err := decodeGameLog(r)
 		if err != nil {
 			errs.add(err)
@@ -114,7 +122,7 @@ func ReadDir(dir string) (*predict.Dataset, error) {
 	}
 	var lines []predict.PropLine
 	for _, name := range props {
-		if err := readFile(filepath.Join(dir, name), propColumns, &errs, func(r *row) {
+		if err := readFile(fsys, dir, name, propColumns, &errs, func(r *row) {
 			p, err := decodePropLine(r)
 			if err != nil {
 				errs.add(err)
@@ -142,7 +150,7 @@ func ReadDir(dir string) (*predict.Dataset, error) {
 	var statuses []predict.Status
 	if name := files.Status; name != "" {
 		statusAt := map[playerDate]int{}
-		if err := readFile(filepath.Join(dir, name), statusColumns, &errs, func(r *row) {
+		if err := readFile(fsys, dir, name, statusColumns, &errs, func(r *row) {
 			s, err := decodeStatus(r)
 			if err != nil {
 				errs.add(err)
@@ -222,9 +230,16 @@ type Files struct {
 // error wrapping [batch.ErrInvalid] if the schedule or the game logs are
 // missing or a table is there both as .csv and as .csv.gz.
 func ListDir(dir string) (Files, error) {
-	entries, err := os.ReadDir(dir)
+	return ListFS(os.DirFS(dir), dir)
+}
+
+// ListFS is [ListDir] on the root of fsys; name says where fsys is, for
+// errors.
+func ListFS(fsys fs.FS, name string) (Files, error) {
+	dir := name
+	entries, err := fs.ReadDir(fsys, ".")
 	if err != nil {
-		return Files{}, fmt.Errorf("read data directory: %w", err)
+		return Files{}, fmt.Errorf("read data directory %s: %w", dir, err)
 	}
 	files := map[string]string{} // base name without extension -> file name
 	var props []string
@@ -295,25 +310,25 @@ func (e *errorList) err() error {
 	return errors.Join(errs...)
 }
 
-// readFile reads one CSV file (gunzipping .gz), checks its header has the
+// readFile reads one CSV file of fsys (gunzipping .gz), checks its header has the
 // required columns, and calls fn for each row. Row errors go to errs; the
 // returned error is for the file as a whole.
-func readFile(path string, cols columns, errs *errorList, fn func(*row)) error {
-	f, err := os.Open(path)
+func readFile(fsys fs.FS, dir, name string, cols columns, errs *errorList, fn func(*row)) error {
+	f, err := fsys.Open(name)
 	if err != nil {
-		return fmt.Errorf("open data file: %w", err)
+		return fmt.Errorf("open data file %s in %s: %w", name, dir, err)
 	}
 	defer f.Close()
 	var r io.Reader = f
-	if strings.HasSuffix(path, ".gz") {
+	if strings.HasSuffix(name, ".gz") {
 		zr, err := gzip.NewReader(f)
 		if err != nil {
-			return fmt.Errorf("%w: %s: not gzip data: %v", batch.ErrInvalid, filepath.Base(path), err)
+			return fmt.Errorf("%w: %s: not gzip data: %v", batch.ErrInvalid, name, err)
 		}
 		defer zr.Close()
 		r = zr
 	}
-	return readCSV(r, filepath.Base(path), cols, errs, fn)
+	return readCSV(r, name, cols, errs, fn)
 }
 
 func readCSV(r io.Reader, file string, cols columns, errs *errorList, fn func(*row)) error {

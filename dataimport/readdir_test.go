@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/fstest"
 
 	"tipoff/batch"
 	"tipoff/dataimport"
@@ -199,5 +200,32 @@ func TestSynthetic(t *testing.T) {
 		if _, err := dataimport.Synthetic(1, bad); !errors.Is(err, batch.ErrInvalid) {
 			t.Errorf("options %+v: got %v, want ErrInvalid", bad, err)
 		}
+	}
+}
+
+// TestReadFS reads the same files from a directory and from an fs.FS that
+// is not one: the data sets agree, and errors name the FS as given.
+func TestReadFS(t *testing.T) {
+	t.Parallel()
+	files := map[string]string{"schedule.csv": scheduleCSV, "player_game_logs.csv": logsCSV, "props_points_test.csv": propsCSV}
+	want, err := dataimport.ReadDir(writeDir(t, files))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsys := fstest.MapFS{"notes.txt": {Data: []byte("ignored")}, "sub/schedule.csv": {Data: []byte("not read")}}
+	for name, body := range files {
+		fsys[name] = &fstest.MapFile{Data: []byte(body)}
+	}
+	got, err := dataimport.ReadFS(fsys, "gs://b/p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Version() != want.Version() || len(got.Lines()) != 1 {
+		t.Fatalf("ReadFS: version %s with %d lines; want %s with 1", got.Version(), len(got.Lines()), want.Version())
+	}
+	delete(fsys, "player_game_logs.csv")
+	_, err = dataimport.ReadFS(fsys, "gs://b/p")
+	if !errors.Is(err, batch.ErrInvalid) || !strings.Contains(err.Error(), "gs://b/p has no player_game_logs.csv") {
+		t.Fatalf("without game logs: got %v, want ErrInvalid naming gs://b/p", err)
 	}
 }

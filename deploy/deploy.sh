@@ -445,7 +445,7 @@ env_vars() {
 	case "$1" in
 	"$COORDINATOR")
 		# One allow-list per route group: each refuses the others' accounts.
-		echo "^;^$common;TIPOFF_START_INVOKERS=$SA_SCHEDULER;TIPOFF_PUSH_INVOKERS=$SA_PUSH;TIPOFF_OPERATORS=$SA_OPERATOR;TIPOFF_DATA_DIR=/data/nba;TIPOFF_EXPORT_DIR=/exports;TIPOFF_RUN=$RUN_LABEL;TIPOFF_ITEM_TIMEOUT=$ITEM_TIMEOUT;TIPOFF_MAX_ATTEMPTS=$MAX_ATTEMPTS;TIPOFF_DEADLINE=$DEADLINE;TIPOFF_MIN_SUCCESS=$MIN_SUCCESS;TIPOFF_SWEEP_EVERY=15s;TIPOFF_FINALIZE_LEASE=$FINALIZE_LEASE;TIPOFF_PUSH_TIMEOUT=$PUSH_TIMEOUT"
+		echo "^;^$common;TIPOFF_START_INVOKERS=$SA_SCHEDULER;TIPOFF_PUSH_INVOKERS=$SA_PUSH;TIPOFF_OPERATORS=$SA_OPERATOR;TIPOFF_DATA=gs://$DATA_BUCKET/nba;TIPOFF_EXPORT_DIR=gs://$EXPORT_BUCKET;TIPOFF_RUN=$RUN_LABEL;TIPOFF_ITEM_TIMEOUT=$ITEM_TIMEOUT;TIPOFF_MAX_ATTEMPTS=$MAX_ATTEMPTS;TIPOFF_DEADLINE=$DEADLINE;TIPOFF_MIN_SUCCESS=$MIN_SUCCESS;TIPOFF_SWEEP_EVERY=15s;TIPOFF_FINALIZE_LEASE=$FINALIZE_LEASE;TIPOFF_PUSH_TIMEOUT=$PUSH_TIMEOUT"
 		;;
 	"$WORKER")
 		echo "^;^$common;TIPOFF_PUSH_INVOKERS=$SA_PUSH"
@@ -459,20 +459,17 @@ step_services() {
 	log "Cloud Run services from $image"
 	# The coordinator: receives outcomes and dead letters by push and /start
 	# from the scheduler; its sweeper runs between requests, so one instance
-	# stays up with CPU always allocated. It reads the data directory from
-	# the mounted data bucket at each run and writes the picks export to the
-	# export bucket.
+	# stays up with CPU always allocated. It reads the data set that
+	# "tipoff data push" uploads to the data bucket at each run, and writes the
+	# picks export to the export bucket, both through the Cloud Storage API
+	# (no volume mounts: clearing them drops those of older deploys).
 	g run deploy "$COORDINATOR" --region="$REGION" --image="$image" \
 		--args="$COORDINATOR_ARGS" --service-account="$SA_COORDINATOR" \
 		--no-allow-unauthenticated --ingress=all \
 		--min-instances=1 --max-instances=3 --no-cpu-throttling \
 		--cpu=1 --memory=1Gi --concurrency=80 --timeout=300 \
 		--set-env-vars="$(env_vars "$COORDINATOR")" \
-		--clear-volumes --clear-volume-mounts \
-		--add-volume="name=data,type=cloud-storage,bucket=$DATA_BUCKET,readonly=true" \
-		--add-volume-mount="volume=data,mount-path=/data" \
-		--add-volume="name=exports,type=cloud-storage,bucket=$EXPORT_BUCKET" \
-		--add-volume-mount="volume=exports,mount-path=/exports"
+		--clear-volumes --clear-volume-mounts
 	# Workers: one pushed request each, a pure function of it; they scale
 	# with the backlog and to zero between runs.
 	g run deploy "$WORKER" --region="$REGION" --image="$image" \

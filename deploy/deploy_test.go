@@ -514,6 +514,17 @@ func TestDryRun(t *testing.T) {
 					t.Errorf("%s: environment sets %s: %q", c[3], bad, env)
 				}
 			}
+			// Data and exports go through the Cloud Storage API, not mounts.
+			if _, ok := flag(c, "add-volume"); ok {
+				t.Errorf("%s mounts a volume: %q", c[3], c)
+			}
+			if c[3] == "tipoff-coordinator" {
+				for _, want := range []string{";TIPOFF_DATA=gs://" + project + "-tipoff-data/nba;", ";TIPOFF_EXPORT_DIR=gs://" + project + "-tipoff-exports;"} {
+					if !strings.Contains(env, want) {
+						t.Errorf("coordinator environment %q lacks %s", env, strings.Trim(want, ";"))
+					}
+				}
+			}
 		}
 		if n != 2 {
 			t.Errorf("%d services deployed, want 2 (coordinator and worker)", n)

@@ -89,3 +89,28 @@ func readExport(path string, mod time.Time) Export {
 	ex.BatchID, ex.PublishedAt, ex.Players, ex.Predictions = pub.BatchID, pub.PublishedAt, len(pub.Players), pub.Count()
 	return ex
 }
+
+// ExportFrom returns an [ExportFunc] that reads a date's export through r:
+// a store's object (see [ExportDir] for a directory, which also reads the
+// recorded export state).
+func ExportFrom(r pipeline.ExportReader) ExportFunc {
+	return func(ctx context.Context, date predict.Date) (Export, error) {
+		ex := Export{Path: r.ExportLocation(date)}
+		rc, mod, err := r.OpenExport(ctx, date)
+		if errors.Is(err, fs.ErrNotExist) {
+			return ex, nil
+		}
+		if err != nil {
+			return ex, err
+		}
+		defer rc.Close()
+		ex.Exists, ex.ModTime = true, mod
+		var pub predict.Publication
+		if err := json.NewDecoder(rc).Decode(&pub); err != nil {
+			ex.Problem = "not a publication: " + err.Error()
+			return ex, nil
+		}
+		ex.BatchID, ex.PublishedAt, ex.Players, ex.Predictions = pub.BatchID, pub.PublishedAt, len(pub.Players), pub.Count()
+		return ex, nil
+	}
+}

@@ -3,8 +3,8 @@
 // how it is checked ([StartRequest]), building a date's batch from a data
 // set ([BuildSpec]) and starting it once per key ([Starter]), what a worker
 // does with one request ([Job.Handle]), what finalizing a batch
-// publishes and exports ([Job.Finalize]), and an operator's explicit
-// publish ([Job.Publish]).
+// publishes and exports ([Job.Finalize], through an [Exporter]), and an
+// operator's explicit publish ([Job.Publish]).
 //
 // It may import batch and predict (with its systems); it never picks a
 // backend: stores, publishers and the data loader are handed to it.

@@ -23,8 +23,9 @@ type JobConfig struct {
 	Store batch.Store
 	// Publisher keeps the dates' publications; required for Finalize.
 	Publisher predict.Publisher
-	// ExportDir is where Finalize writes <date>.json; "" writes none.
-	ExportDir string
+	// Exporter writes the date's export after publishing (a
+	// [DirExporter], or a store's); nil writes none.
+	Exporter Exporter
 	// Exports records whether each export was written; nil records
 	// nothing (a failure is then only logged).
 	Exports predict.ExportLog
@@ -159,7 +160,7 @@ func (j *Job) export(ctx context.Context, date predict.Date, lease batch.LeaseTo
 	if err != nil {
 		return nil, predict.ExportState{}, err
 	}
-	if j.cfg.ExportDir == "" {
+	if j.cfg.Exporter == nil {
 		return cur, predict.ExportState{}, nil
 	}
 	if !lease.IsZero() {
@@ -167,13 +168,18 @@ func (j *Job) export(ctx context.Context, date predict.Date, lease batch.LeaseTo
 			return nil, predict.ExportState{}, fmt.Errorf("export %s: %w", date, err)
 		}
 	}
-	st := predict.ExportState{Date: date, BatchID: cur.BatchID, Path: ExportPath(j.cfg.ExportDir, date), At: j.cfg.NowFunc()}
-	log := j.log.With("run_date", date.String(), "batch_id", cur.BatchID, "path", st.Path)
+	st := predict.ExportState{Date: date, BatchID: cur.BatchID, At: j.cfg.NowFunc()}
 	out := *cur // cur may be shared with other readers: the fence goes on a copy
 	out.Fence = lease
-	if _, err := WriteExport(j.cfg.ExportDir, &out); err != nil {
+	loc, err := j.cfg.Exporter.Export(ctx, &out)
+	st.Path = loc
+	if r, ok := j.cfg.Exporter.(ExportReader); ok && st.Path == "" {
+		st.Path = r.ExportLocation(date)
+	}
+	if err != nil {
 		st.Error = err.Error()
 	}
+	log := j.log.With("run_date", date.String(), "batch_id", cur.BatchID, "path", st.Path)
 	if j.cfg.Exports != nil {
 		rec, err := j.cfg.Exports.RecordExport(ctx, st)
 		if err != nil {
@@ -200,7 +206,7 @@ func (j *Job) Export(ctx context.Context, date predict.Date) (predict.ExportStat
 // its last attempt failed; nil when the job writes no exports or nothing
 // records them, or when no export of the date was attempted.
 func (j *Job) ExportOf(ctx context.Context, date predict.Date) *predict.ExportState {
-	if j.cfg.ExportDir == "" || j.cfg.Exports == nil {
+	if j.cfg.Exporter == nil || j.cfg.Exports == nil {
 		return nil
 	}
 	st, err := j.cfg.Exports.ExportState(ctx, date)
@@ -220,7 +226,7 @@ func (j *Job) ExportOf(ctx context.Context, date predict.Date) *predict.ExportSt
 // 10 min), and returns how many are still failing. Run it periodically
 // (the coordinator does after each sweep).
 func (j *Job) RetryExports(ctx context.Context) (int, error) {
-	if j.cfg.Exports == nil || j.cfg.ExportDir == "" {
+	if j.cfg.Exports == nil || j.cfg.Exporter == nil {
 		return 0, nil
 	}
 	failing, err := j.cfg.Exports.FailingExports(ctx)

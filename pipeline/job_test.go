@@ -55,7 +55,7 @@ func newFenceEnv(t *testing.T) *fenceEnv {
 // engine returns an engine named owner whose clock reads at, finalizing
 // with a job that calls failpoint at its named points.
 func (e *fenceEnv) engine(owner string, at time.Time, log *slog.Logger, failpoint func(string)) *batch.Engine {
-	job := pipeline.NewJob(pipeline.JobConfig{Store: e.store, Publisher: e.db, ExportDir: e.exportDir,
+	job := pipeline.NewJob(pipeline.JobConfig{Store: e.store, Publisher: e.db, Exporter: pipeline.ExportToDir(e.exportDir),
 		Failpoint: failpoint, NowFunc: func() time.Time { return at }})
 	return batch.NewEngine(e.store, sqlite.NewQueue(e.db, sqlite.QueueConfig{}), log,
 		batch.EngineConfig{Owner: owner, LeaseTTL: time.Minute, Finalize: job.Finalize, NowFunc: func() time.Time { return at }})
@@ -191,7 +191,7 @@ func TestJob_ExportFailureDoesNotBlockFinalize(t *testing.T) {
 	now := time.Date(2026, 1, 15, 17, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
 	store := sqlite.NewStore(db)
-	job := pipeline.NewJob(pipeline.JobConfig{Store: store, Publisher: db, Exports: db, ExportDir: exportDir, NowFunc: clock})
+	job := pipeline.NewJob(pipeline.JobConfig{Store: store, Publisher: db, Exports: db, Exporter: pipeline.ExportToDir(exportDir), NowFunc: clock})
 	eng := batch.NewEngine(store, sqlite.NewQueue(db, sqlite.QueueConfig{}), nil, batch.EngineConfig{Finalize: job.Finalize, NowFunc: clock})
 	b, _, err := eng.Create(t.Context(), batch.Spec{Key: batch.Key{Date: "2026-01-15", Run: "daily"},
 		Items: []batch.NewItem{{ID: "p1", Request: []byte(`{}`)}}})

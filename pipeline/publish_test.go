@@ -46,7 +46,7 @@ func newDayEnv(t *testing.T) *dayEnv {
 	}
 	e := &dayEnv{db: db, store: sqlite.NewStore(db), queue: sqlite.NewQueue(db, sqlite.QueueConfig{}), exports: t.TempDir()}
 	t.Cleanup(func() { e.queue.Close() })
-	e.job = pipeline.NewJob(pipeline.JobConfig{Store: e.store, Publisher: db, ExportDir: e.exports})
+	e.job = pipeline.NewJob(pipeline.JobConfig{Store: e.store, Publisher: db, Exporter: pipeline.ExportToDir(e.exports)})
 	e.engine = batch.NewEngine(e.store, e.queue, nil, batch.EngineConfig{Finalize: e.job.Finalize})
 	e.coord = batch.NewCoordinator(e.engine, e.queue, nil, batch.CoordinatorConfig{SweepEvery: 10 * time.Millisecond, PullOutcomes: true})
 	e.starter = pipeline.NewStarter(pipeline.StarterConfig{Engine: e.engine, Store: e.store,

@@ -2,12 +2,16 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
+
+	"cloud.google.com/go/storage"
 
 	"tipoff/batch"
 	"tipoff/gcpfirestore"
 	"tipoff/gcppubsub"
+	"tipoff/gcpstorage"
 	"tipoff/httpapi"
 	"tipoff/pipeline"
 )
@@ -17,17 +21,21 @@ import (
 // a path for each new batch, and on them the prediction job, the engine,
 // the coordinator runtime and the starter.
 type cloud struct {
-	cfg     Config
-	cc      *cloudConfig
-	log     *slog.Logger
-	store   *gcpfirestore.Store
-	queue   *gcppubsub.Queue
-	data    *pipeline.DataSource
-	metrics *httpapi.Metrics
-	job     *pipeline.Job
-	engine  *batch.Engine
-	coord   *batch.Coordinator
-	starter *pipeline.Starter
+	cfg   Config
+	cc    *cloudConfig
+	log   *slog.Logger
+	store *gcpfirestore.Store
+	queue *gcppubsub.Queue
+	gcs   *storage.Client // when the data or the exports are in Cloud Storage
+	// exporter writes the day's export (nil: none); export reads it back.
+	exporter pipeline.Exporter
+	export   httpapi.ExportFunc
+	data     *pipeline.DataSource
+	metrics  *httpapi.Metrics
+	job      *pipeline.Job
+	engine   *batch.Engine
+	coord    *batch.Coordinator
+	starter  *pipeline.Starter
 }
 
 // openCloud connects to Firestore and Pub/Sub (their emulators when
@@ -43,9 +51,13 @@ func openCloud(ctx context.Context, cfg Config, cc *cloudConfig, s pipeline.Sett
 		store.Close()
 		return nil, err
 	}
-	c := &cloud{cfg: cfg, cc: cc, log: log, store: store, queue: queue, data: pipeline.NewDataSource(dataPath, readData, log)}
+	c := &cloud{cfg: cfg, cc: cc, log: log, store: store, queue: queue}
+	if err := c.openFiles(ctx, dataPath); err != nil {
+		c.Close()
+		return nil, err
+	}
 	c.metrics = httpapi.NewMetrics(httpapi.MetricsConfig{Store: store, Log: log})
-	c.job = pipeline.NewJob(pipeline.JobConfig{Store: store, Publisher: store, ExportDir: cfg.ExportDir, Log: log})
+	c.job = pipeline.NewJob(pipeline.JobConfig{Store: store, Publisher: store, Exporter: c.exporter, Log: log})
 	c.engine = batch.NewEngine(store, queue, log, batch.EngineConfig{LeaseTTL: cfg.Finalize, Finalize: c.job.Finalize, Observer: c.metrics})
 	c.coord = batch.NewCoordinator(c.engine, queue, log, batch.CoordinatorConfig{SweepEvery: cfg.SweepEvery, PullOutcomes: cc.Pull})
 	c.starter = pipeline.NewStarter(pipeline.StarterConfig{Engine: c.engine, Store: store, Load: c.data.Load, Settings: s,
@@ -53,9 +65,35 @@ func openCloud(ctx context.Context, cfg Config, cc *cloudConfig, s pipeline.Sett
 	return c, nil
 }
 
-// Close closes the queue and the store.
+// openFiles wires where the input data is read from and the exports go: a
+// local path, or Cloud Storage through its API for gs:// locations.
+func (c *cloud) openFiles(ctx context.Context, dataPath string) (err error) {
+	read, dir := readData, c.cfg.ExportDir
+	if gcpstorage.IsURL(dataPath) || gcpstorage.IsURL(dir) {
+		if c.gcs, err = newStorageClient(ctx); err != nil {
+			return fmt.Errorf("cloud storage: %w", err)
+		}
+	}
+	if gcpstorage.IsURL(dataPath) {
+		read = gcpstorage.ReadFunc(c.gcs)
+	}
+	c.data = pipeline.NewDataSource(dataPath, read, c.log)
+	if gcpstorage.IsURL(dir) {
+		e, err := gcpstorage.NewExporter(c.gcs, dir, c.log)
+		c.exporter, c.export = e, httpapi.ExportFrom(e)
+		return err
+	} else if dir != "" {
+		c.exporter, c.export = pipeline.DirExporter{Dir: dir}, httpapi.ExportDir(dir, nil)
+	}
+	return nil
+}
+
+// Close closes the queue, the store and the Cloud Storage client.
 func (c *cloud) Close() error {
 	c.queue.Close()
+	if c.gcs != nil {
+		c.gcs.Close()
+	}
 	return c.store.Close()
 }
 
@@ -71,7 +109,7 @@ func (c *cloud) handler(g httpapi.Guards) http.Handler {
 		}}},
 		Data: c.data.Info, Log: c.log})
 	cfg := httpapi.CoordinatorConfig{Coordinator: c.coord, Start: c.starter.Start, Publish: c.job.Publish, Guards: g, PushTimeout: c.cfg.PushWait,
-		Status: httpapi.NewStatus(httpapi.StatusConfig{Store: c.store, Publications: c.store, Log: c.log,
+		Status: httpapi.NewStatus(httpapi.StatusConfig{Store: c.store, Publications: c.store, Export: c.export, Log: c.log,
 			Reliability: pipeline.Reliability{Load: c.data.Load, Published: c.store.Published}}),
 		Metrics: c.metrics, Health: health, Log: c.log}
 	if !c.cc.Pull {

@@ -38,9 +38,13 @@ in Firestore, work over Pub/Sub.
   GET  /api/batches, /api/batches/{id}, /, /batches/{id}, /metrics
 
 The input data is read from --data afresh for each run: a directory of CSV
-files in the documented columns, or a SQLite file made by "tipoff import"
-(copied to a temporary file first, so a read-only or network mount works).
-Each batch records the data version it used (meta data_version).
+files in the documented columns, a SQLite file made by "tipoff import"
+(copied to a temporary file first, so a read-only or network mount works),
+or gs://BUCKET/PREFIX, the versioned data set "tipoff data push" uploads
+(the version PREFIX/CURRENT names, read whole). Each batch records the data
+version it used (meta data_version). --export-dir gs://BUCKET/PREFIX writes
+each date's export as the object PREFIX/<date>.json in one write that a
+stale writer cannot use to replace a newer export.
 
 Every route but /health must carry a Google-signed OIDC token for one of
 --auth-audiences from an account of the route's group: /start the
@@ -71,11 +75,11 @@ func runCoordinator(ctx context.Context, m *Main, args []string) error {
 	fs.DurationVar(&cfg.PushWait, "push-timeout", cfg.PushWait, "a push not recorded within this is answered 503, so Pub/Sub delivers it again, elsewhere (TIPOFF_PUSH_TIMEOUT)")
 	fs.DurationVar(&cfg.Lease, "lease", cfg.Lease, "with --pull: how long a received outcome stays leased before redelivery (TIPOFF_LEASE)")
 	fs.DurationVar(&cfg.SweepEvery, "sweep-every", cfg.SweepEvery, "period of the sweep (re-drive, deadlines, finalize) and of the event relay (TIPOFF_SWEEP_EVERY)")
-	fs.StringVar(&cfg.ExportDir, "export-dir", cfg.ExportDir, "also write the day's picks to `directory`/<date>.json; default none (TIPOFF_EXPORT_DIR)")
+	fs.StringVar(&cfg.ExportDir, "export-dir", cfg.ExportDir, "also write the day's picks to `dir`/<date>.json: a directory, or gs://bucket/prefix; default none (TIPOFF_EXPORT_DIR)")
 	dataPath := ""
 	b.env.String("TIPOFF_DATA_DIR", &dataPath)
 	b.env.String("TIPOFF_DATA", &dataPath)
-	fs.StringVar(&dataPath, "data", dataPath, "input data: a CSV `directory` or a SQLite file, read afresh for each run (TIPOFF_DATA or TIPOFF_DATA_DIR)")
+	fs.StringVar(&dataPath, "data", dataPath, "input data, read afresh for each run: a CSV `directory`, a SQLite file, or gs://bucket/prefix (\"tipoff data push\") (TIPOFF_DATA or TIPOFF_DATA_DIR)")
 	conf, err := b.parse(args)
 	if err != nil {
 		return err

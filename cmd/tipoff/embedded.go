@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"tipoff/batch"
+	"tipoff/gcpstorage"
 	"tipoff/httpapi"
 	"tipoff/pipeline"
 	"tipoff/predict"
@@ -35,6 +36,9 @@ type embedded struct {
 // it. New batches are built from load's data, or from the file's own when
 // load is nil.
 func openEmbedded(ctx context.Context, cfg Config, s pipeline.Settings, load pipeline.LoadFunc, log *slog.Logger) (*embedded, error) {
+	if gcpstorage.IsURL(cfg.ExportDir) {
+		return nil, fmt.Errorf("export-dir %s: the cloud coordinator writes exports to Cloud Storage; this shape writes a directory", cfg.ExportDir)
+	}
 	db, err := sqlite.Open(ctx, cfg.DB)
 	if err != nil {
 		return nil, err
@@ -42,7 +46,7 @@ func openEmbedded(ctx context.Context, cfg Config, s pipeline.Settings, load pip
 	a := &embedded{cfg: cfg, log: log, db: db, store: sqlite.NewStore(db)}
 	a.queue = sqlite.NewQueue(db, sqlite.QueueConfig{Lease: cfg.Lease, MaxDeliveries: cfg.Policy.MaxAttempts + 2})
 	a.metrics = httpapi.NewMetrics(httpapi.MetricsConfig{Store: a.store, QueueDepths: a.queue.Depths, Log: log})
-	a.job = pipeline.NewJob(pipeline.JobConfig{Store: a.store, Publisher: db, ExportDir: cfg.ExportDir, Exports: db, Failpoint: failpoint, Log: log})
+	a.job = pipeline.NewJob(pipeline.JobConfig{Store: a.store, Publisher: db, Exporter: pipeline.ExportToDir(cfg.ExportDir), Exports: db, Failpoint: failpoint, Log: log})
 	a.engine = batch.NewEngine(a.store, failQueue{a.queue}, log, batch.EngineConfig{LeaseTTL: cfg.Finalize, Finalize: a.job.Finalize, Observer: a.metrics})
 	a.coord = batch.NewCoordinator(a.engine, a.queue, log, batch.CoordinatorConfig{SweepEvery: cfg.SweepEvery, PullOutcomes: true,
 		AfterSweep: func(ctx context.Context) error { _, err := a.job.RetryExports(ctx); return err }})

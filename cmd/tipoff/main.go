@@ -86,6 +86,7 @@ func commands() []command {
 		{"serve", "run the embedded coordinator, status pages and daily schedule", runServe},
 		{"import", "import a data directory (or a synthetic league) into the SQLite file", runImport},
 		{"backtest", "replay a date range and grade every system against real lines", runBacktest},
+		{"data", "push a data directory to Cloud Storage as the coordinator's new data version", runData},
 		{"cancel", "end a running batch now as cancelled (SQLite file, or a coordinator)", runCancel},
 		{"publish", "make a finalized batch the date's published picks, pinned (SQLite file, or a coordinator)", runPublish},
 	}
