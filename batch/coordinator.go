@@ -47,8 +47,9 @@ type Coordinator struct {
 	kicks    chan string
 	// sweepMu serializes sweeps, dispatches and relays in this process.
 	sweepMu sync.Mutex
-	// stuck is why receiving fails for want of disk space, if it does.
-	stuck stuckErr
+	// stuck is why receiving fails for want of disk space, if it does;
+	// writeStuck why dispatching or sweeping does.
+	stuck, writeStuck stuckErr
 }
 
 // NewCoordinator returns a coordinator for engine e on queue q.
@@ -71,9 +72,20 @@ func NewCoordinator(e *Engine, q Queue, log *slog.Logger, cfg CoordinatorConfig)
 // Engine returns the engine the coordinator runs.
 func (c *Coordinator) Engine() *Engine { return c.e }
 
-// Stuck returns the error that keeps the coordinator from receiving,
-// wrapping [ErrNoSpace], while it lasts; nil otherwise.
-func (c *Coordinator) Stuck() error { return c.stuck.get() }
+// Stuck returns the error that keeps the coordinator from receiving, or
+// from dispatching and sweeping, wrapping [ErrNoSpace], while it lasts; nil
+// otherwise.
+func (c *Coordinator) Stuck() error { return errors.Join(c.stuck.get(), c.writeStuck.get()) }
+
+// noteWrite records whether a sweep or dispatch failed for want of disk
+// space; any other outcome clears it.
+func (c *Coordinator) noteWrite(err error) {
+	if errors.Is(err, ErrNoSpace) {
+		c.writeStuck.set(err)
+	} else if err == nil {
+		c.writeStuck.set(nil)
+	}
+}
 
 // Run dispatches, sweeps, relays and (with PullOutcomes) receives until ctx
 // ends; then it returns nil. Work cut short by the end of ctx is safe to
@@ -143,6 +155,7 @@ func (c *Coordinator) sweepLoop(ctx context.Context) {
 // sweep runs SweepOnce and logs what it did.
 func (c *Coordinator) sweep(ctx context.Context) {
 	rep, n, err := c.SweepOnce(ctx)
+	c.noteWrite(err)
 	if err != nil && ctx.Err() == nil {
 		c.log.Warn("sweep incomplete", "err", err)
 	}
@@ -160,7 +173,9 @@ func (c *Coordinator) sweep(ctx context.Context) {
 func (c *Coordinator) dispatch(ctx context.Context, batchID string) {
 	c.sweepMu.Lock()
 	defer c.sweepMu.Unlock()
-	if _, err := c.e.Dispatch(ctx, batchID); err != nil && ctx.Err() == nil {
+	_, err := c.e.Dispatch(ctx, batchID)
+	c.noteWrite(err)
+	if err != nil && ctx.Err() == nil {
 		c.log.Warn("dispatch incomplete; the sweeper publishes the rest", "batch_id", batchID, "err", err)
 	}
 }

@@ -13,9 +13,10 @@ import (
 // RunToEnd runs coord and w in this process until batch id is finalized,
 // calling progress with the batch as it goes, then relays the
 // batch's events and returns the finalized batch: "tipoff run" and the demo.
-// If ctx ends first, or the coordinator or the worker cannot receive for
-// want of disk space ([batch.ErrNoSpace]), it returns an error saying the
-// batch can be resumed; what was recorded stays recorded.
+// If ctx ends first, or the coordinator or the worker cannot receive (or
+// the coordinator dispatch) for want of disk space ([batch.ErrNoSpace]), it
+// returns an error saying the batch can be resumed; what was recorded stays
+// recorded.
 func RunToEnd(ctx context.Context, coord *batch.Coordinator, w *batch.Worker, store batch.Store, id string, progress func(b batch.Batch)) (batch.Batch, error) {
 	runCtx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
