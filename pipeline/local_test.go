@@ -29,48 +29,17 @@ func (q publishFullQueue) Publish(ctx context.Context, topic string, msgs ...bat
 	return fmt.Errorf("publish %d messages to %s: /var/lib/tipoff.db: no space left: %w", len(msgs), topic, batch.ErrNoSpace)
 }
 
-// A run that cannot dispatch its requests for want of disk space stops
-// with an error saying so, instead of sweeping for ever; the batch stays
-// as it was recorded, to be resumed.
-func TestRunToEnd_NoSpaceToDispatch(t *testing.T) {
-	t.Parallel()
+// runOnFullDisk runs a one-player batch to its end on queue wrap(q) and
+// checks that the run stops with [batch.ErrNoSpace] naming the file, and
+// that the batch stays running, to be resumed.
+func runOnFullDisk(t *testing.T, wrap func(batch.Queue) batch.Queue) {
+	t.Helper()
 	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "tipoff.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	store, q := sqlite.NewStore(db), publishFullQueue{sqlite.NewQueue(db, sqlite.QueueConfig{})}
-	eng := batch.NewEngine(store, q, nil, batch.EngineConfig{})
-	coord := batch.NewCoordinator(eng, q, nil, batch.CoordinatorConfig{PullOutcomes: true})
-	w := batch.NewWorker(q, func(context.Context, batch.Delivery) (batch.Outcome, []byte, error) {
-		return batch.OutcomeSkipped, nil, nil
-	}, batch.RecordOutcomes(eng), nil, batch.WorkerConfig{})
-	b, _, err := eng.Create(t.Context(), batch.Spec{Key: batch.Key{Date: "2026-01-15", Run: "daily"},
-		Items: []batch.NewItem{{ID: "p1", Request: []byte(`{}`)}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = pipeline.RunToEnd(t.Context(), coord, w, store, b.ID, func(batch.Batch) {})
-	if !errors.Is(err, batch.ErrNoSpace) || !strings.Contains(err.Error(), "stopped with batch "+b.ID+" unfinished at 0/1") ||
-		!strings.Contains(err.Error(), "/var/lib/tipoff.db") {
-		t.Fatalf("RunToEnd that cannot dispatch on a full disk = %v; want it to stop with ErrNoSpace naming the file", err)
-	}
-	if got, err := store.GetBatch(t.Context(), b.ID); err != nil || got.State != batch.Running {
-		t.Fatalf("batch after the stop: %s, %v; want running, to resume", got.State, err)
-	}
-}
-
-// A run whose queue cannot receive for want of disk space stops with an
-// error saying so, instead of retrying for ever; the batch stays as it was
-// recorded, to be resumed.
-func TestRunToEnd_NoSpace(t *testing.T) {
-	t.Parallel()
-	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "tipoff.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	store, q := sqlite.NewStore(db), fullQueue{sqlite.NewQueue(db, sqlite.QueueConfig{})}
+	store, q := sqlite.NewStore(db), wrap(sqlite.NewQueue(db, sqlite.QueueConfig{}))
 	eng := batch.NewEngine(store, q, nil, batch.EngineConfig{})
 	coord := batch.NewCoordinator(eng, q, nil, batch.CoordinatorConfig{PullOutcomes: true})
 	w := batch.NewWorker(q, func(context.Context, batch.Delivery) (batch.Outcome, []byte, error) {
@@ -89,4 +58,18 @@ func TestRunToEnd_NoSpace(t *testing.T) {
 	if got, err := store.GetBatch(t.Context(), b.ID); err != nil || got.State != batch.Running {
 		t.Fatalf("batch after the stop: %s, %v; want running, to resume", got.State, err)
 	}
+}
+
+// A run that cannot dispatch its requests for want of disk space stops
+// with an error saying so, instead of sweeping for ever.
+func TestRunToEnd_NoSpaceToDispatch(t *testing.T) {
+	t.Parallel()
+	runOnFullDisk(t, func(q batch.Queue) batch.Queue { return publishFullQueue{q} })
+}
+
+// A run whose queue cannot receive for want of disk space stops with an
+// error saying so, instead of retrying for ever.
+func TestRunToEnd_NoSpace(t *testing.T) {
+	t.Parallel()
+	runOnFullDisk(t, func(q batch.Queue) batch.Queue { return fullQueue{q} })
 }

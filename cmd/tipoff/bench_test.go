@@ -23,27 +23,37 @@ import (
 	"tipoff/predict"
 )
 
+// busiestDayApp opens the embedded shape on a new file, its data the whole
+// real data set (loaded once, before any timing), for the busiest date of
+// the real data, which it returns with release, which drops the data set
+// (after the run started, a server holds none). The app is closed with the
+// benchmark.
+func busiestDayApp(b *testing.B) (app *embedded, cfg Config, date predict.Date, release func()) {
+	ds, err := dataimport.ReadDir(realData(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	date = ds.BusiestDate(predict.MustParseDate("2025-10-21"), 0)
+	cfg = DefaultConfig()
+	cfg.DB = filepath.Join(b.TempDir(), "tipoff.db")
+	cfg.ExportDir = filepath.Join(b.TempDir(), "exports")
+	cfg.SweepEvery = time.Second
+	pc := predictConfig{Offsets: []float64{1, 2}, Books: predict.DefaultBooks, MinGames: 3, MinMinutes: 12}
+	app, err = openEmbedded(b.Context(), cfg, pc.settings(cfg), func(context.Context) (*predict.Dataset, error) { return ds, nil }, discardLogger())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { app.Close() })
+	return app, cfg, date, func() { ds = nil }
+}
+
 // BenchmarkRun_BusiestDay runs the busiest date of the real data (every
 // selected player, 5 systems × 5 lines) end to end in one process: build
 // the requests, create the batch, dispatch through the durable queue, predict
 // in the workers, record every outcome, finalize (publish + export). The
 // data set is loaded once, outside the timing.
 func BenchmarkRun_BusiestDay(b *testing.B) {
-	ds, err := dataimport.ReadDir(realData(b))
-	if err != nil {
-		b.Fatal(err)
-	}
-	date := ds.BusiestDate(predict.MustParseDate("2025-10-21"), 0)
-	cfg := DefaultConfig()
-	cfg.DB = filepath.Join(b.TempDir(), "tipoff.db")
-	cfg.ExportDir = filepath.Join(b.TempDir(), "exports")
-	cfg.SweepEvery = time.Second
-	pc := predictConfig{Offsets: []float64{1, 2}, Books: predict.DefaultBooks, MinGames: 3, MinMinutes: 12}
-	app, err := openEmbedded(b.Context(), cfg, pc.settings(cfg), func(context.Context) (*predict.Dataset, error) { return ds, nil }, discardLogger())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer app.Close()
+	app, _, date, _ := busiestDayApp(b)
 	players := 0
 	i := 0
 	for b.Loop() {
@@ -67,25 +77,12 @@ func BenchmarkRun_BusiestDay(b *testing.B) {
 // concurrent clients over HTTP, as "tipoff serve" answers it. It reports
 // requests per second and the 99th-percentile latency.
 func BenchmarkBatchPage_BusiestDay(b *testing.B) {
-	ds, err := dataimport.ReadDir(realData(b))
-	if err != nil {
-		b.Fatal(err)
-	}
-	date := ds.BusiestDate(predict.MustParseDate("2025-10-21"), 0)
-	cfg := DefaultConfig()
-	cfg.DB = filepath.Join(b.TempDir(), "tipoff.db")
-	cfg.ExportDir = filepath.Join(b.TempDir(), "exports")
-	pc := predictConfig{Offsets: []float64{1, 2}, Books: predict.DefaultBooks, MinGames: 3, MinMinutes: 12}
-	app, err := openEmbedded(b.Context(), cfg, pc.settings(cfg), func(context.Context) (*predict.Dataset, error) { return ds, nil }, discardLogger())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer app.Close()
+	app, cfg, date, release := busiestDayApp(b)
 	sum, err := app.runDay(b.Context(), pipeline.StartRequest{Date: date.String()}, discard{})
 	if err != nil {
 		b.Fatal(err)
 	}
-	ds = nil // a server holds no data set once its run has started
+	release()
 	runtime.GC()
 	if _, err := os.Stat(pipeline.ExportPath(cfg.ExportDir, date)); err != nil {
 		b.Fatalf("export of %s: %v", date, err)
