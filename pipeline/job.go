@@ -188,7 +188,13 @@ func (j *Job) export(ctx context.Context, date predict.Date, lease batch.LeaseTo
 			st = rec
 		}
 	}
-	if st.Failing() {
+	switch {
+	case st.Error == "":
+	case j.cfg.Exports == nil:
+		// Nothing records the failure, so nothing retries it: the date's
+		// next finalize or publish writes the export again.
+		log.Error("export failed; the publication is stored, the export is not retried", "err", st.Error)
+	default:
 		log.Warn("export failed; the publication is stored and the export is retried", "failures", st.Failures, "err", st.Error)
 	}
 	return cur, st, nil
