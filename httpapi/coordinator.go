@@ -329,19 +329,30 @@ func (h *CoordinatorHandler) serveStart(w http.ResponseWriter, r *http.Request) 
 		DataVersion: b.Meta["data_version"], TraceID: trace, Status: "/api/batches/" + b.ID, NoItems: reason}))
 }
 
-func (h *CoordinatorHandler) serveCancel(w http.ResponseWriter, r *http.Request) {
+// readOptionalJSON decodes an operator verb's body, which may be empty,
+// into v: one JSON object with known fields only. Otherwise it answers 400
+// with want (what the body should be) and returns false.
+func (h *CoordinatorHandler) readOptionalJSON(w http.ResponseWriter, r *http.Request, v any, want string) bool {
 	body, ok := readBody(w, r, h.cfg.MaxStartBytes)
 	if !ok {
-		return
+		return false
 	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return true
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil || dec.More() {
+		writeError(w, h.log, r, fmt.Errorf("%w: %s", batch.ErrInvalid, want))
+		return false
+	}
+	return true
+}
+
+func (h *CoordinatorHandler) serveCancel(w http.ResponseWriter, r *http.Request) {
 	var req CancelRequest
-	if len(bytes.TrimSpace(body)) > 0 {
-		dec := json.NewDecoder(bytes.NewReader(body))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&req); err != nil || dec.More() {
-			writeError(w, h.log, r, fmt.Errorf("%w: cancel request body: want JSON like {\"reason\":\"...\"}", batch.ErrInvalid))
-			return
-		}
+	if !h.readOptionalJSON(w, r, &req, `cancel request body: want JSON like {"reason":"..."}`) {
+		return
 	}
 	if len(req.Reason) > 500 {
 		writeError(w, h.log, r, fmt.Errorf("%w: cancel reason: %d bytes, want at most 500", batch.ErrInvalid, len(req.Reason)))
@@ -365,18 +376,9 @@ func (h *CoordinatorHandler) serveCancel(w http.ResponseWriter, r *http.Request)
 }
 
 func (h *CoordinatorHandler) servePublish(w http.ResponseWriter, r *http.Request) {
-	body, ok := readBody(w, r, h.cfg.MaxStartBytes)
-	if !ok {
-		return
-	}
 	var req PublishRequest
-	if len(bytes.TrimSpace(body)) > 0 {
-		dec := json.NewDecoder(bytes.NewReader(body))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&req); err != nil || dec.More() {
-			writeError(w, h.log, r, fmt.Errorf("%w: publish request body: want JSON like {\"unpin\":true}, or none", batch.ErrInvalid))
-			return
-		}
+	if !h.readOptionalJSON(w, r, &req, `publish request body: want JSON like {"unpin":true}, or none`) {
+		return
 	}
 	id := r.PathValue("id")
 	if !batch.PlausibleID(id) {
