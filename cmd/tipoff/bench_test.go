@@ -63,10 +63,10 @@ func BenchmarkRun_BusiestDay(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if sum.batch.Result != batch.ResultSucceeded {
-			b.Fatalf("batch %s", sum.batch.Result)
+		if sum.Batch.Result != batch.ResultSucceeded {
+			b.Fatalf("batch %s", sum.Batch.Result)
 		}
-		players = sum.batch.Total
+		players = sum.Batch.Total
 	}
 	b.ReportMetric(float64(players), "players")
 	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/day")
@@ -89,7 +89,7 @@ func BenchmarkBatchPage_BusiestDay(b *testing.B) {
 	}
 	srv := httptest.NewServer(app.handler(nil))
 	defer srv.Close()
-	url := srv.URL + "/batches/" + sum.batch.ID
+	url := srv.URL + "/batches/" + sum.Batch.ID
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
 	// The first view of a finalized batch reads its items; the rest are the
 	// steady state measured.

@@ -76,7 +76,7 @@ func runDemo(ctx context.Context, m *Main, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := sum.report(ctx, m.Stdout, app.db, app.exportState(ctx, sum.batch)); err != nil {
+	if err := app.report(ctx, m.Stdout, sum); err != nil {
 		return err
 	}
 	fmt.Fprintf(m.Stdout, "\nstatus: tipoff status --db %s --date %s\n", cfg.DB, cfg.Date)

@@ -2,15 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"time"
 
 	"tipoff/batch"
-	"tipoff/internal/progress"
 	"tipoff/pipeline"
-	"tipoff/predict"
 )
 
 const runUsage = `Usage: tipoff run [--date D] [--run LABEL] [--workers N] [--db FILE] [flags]
@@ -65,130 +62,21 @@ func runRun(ctx context.Context, m *Main, args []string) error {
 	if err != nil {
 		return fmt.Errorf("run: %w", err)
 	}
-	return sum.report(ctx, m.Stdout, app.db, app.exportState(ctx, sum.batch))
+	return app.report(ctx, m.Stdout, sum)
 }
 
-// exportState returns the state of the export of b's date (see
-// [pipeline.Job.ExportOf]).
-func (a *embedded) exportState(ctx context.Context, b batch.Batch) *predict.ExportState {
-	date, err := predict.ParseDate(b.Key.Date)
-	if err != nil {
-		return nil
-	}
-	return a.job.ExportOf(ctx, date)
+// runDay runs the batch req asks for in this process until it is
+// finalized (see [pipeline.RunDay]).
+func (a *embedded) runDay(ctx context.Context, req pipeline.StartRequest, out io.Writer) (*pipeline.RunSummary, error) {
+	return pipeline.RunDay(ctx, pipeline.LocalRun{Starter: a.starter, Coordinator: a.coord, Store: a.store,
+		Worker: func(sink batch.OutcomeSink) *batch.Worker { return a.worker("run", sink) }, Failpoint: failpoint, Log: a.log}, req, out)
 }
 
-// runSummary is what a finished run reports.
-type runSummary struct {
-	batch   batch.Batch
-	resumed bool // the batch existed before this run started
-	took    time.Duration
-}
-
-// runDay starts (or resumes) the batch req asks for and runs the
-// coordinator and workers in this process until it is finalized. Progress
-// goes to out. Starting an existing key reads no data: after a crash this
-// resumes the batch the first run created, with its manifest, whatever the
-// data says now.
-func (a *embedded) runDay(ctx context.Context, req pipeline.StartRequest, out io.Writer) (*runSummary, error) {
-	start := time.Now()
-	b, created, err := a.starter.Start(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	failpoint("created")
-	log := a.log.With("batch_id", b.ID, "trace_id", b.Meta[batch.AttrTraceID])
-	if b.State == batch.Finalized {
-		log.Info("batch already finalized", "result", b.Result)
-		// A run killed between finalizing and relaying left the event in
-		// the outbox: relay it now rather than wait for a serve process.
-		if _, err := a.engine.RelayEvents(ctx); err != nil {
-			log.Warn("event relay incomplete", "err", err)
-		}
-		return &runSummary{batch: b, resumed: !created, took: time.Since(start)}, nil
-	}
-	if !created {
-		log.Info("resuming batch", "done", b.Counts.Done(), "total", b.Total)
-	}
-
-	record := batch.RecordOutcomes(a.engine)
-	wk := a.worker("run", func(ctx context.Context, msgs []batch.OutcomeMessage) error {
-		err := record(ctx, msgs)
-		if err == nil {
-			failpoint("recorded") // outcomes durable, requests not yet acked
-		}
-		return err
-	})
-	view := progress.New(out, b.Total)
-	waitSaid := false
-	update := func(cur batch.Batch) {
-		view.Update(cur.Counts.Done())
-		// Another process (or one killed while finalizing) holds the
-		// lease: say once whose it is and when the sweeper may take over.
-		if l := cur.Lease; cur.State == batch.Finalizing && !waitSaid && l.Owner != "" && !a.engine.Holds(l.Owner) && time.Now().Before(l.Expires) {
-			waitSaid = true
-			view.Note(fmt.Sprintf("every player has an outcome; %s holds the finalize lease until %s (%s from now): waiting for it to finish, or to take over then",
-				l.Owner, l.Expires.Local().Format(time.TimeOnly), time.Until(l.Expires).Round(time.Second)))
-		}
-	}
-	cur, err := pipeline.RunToEnd(ctx, a.coord, wk, a.store, b.ID, update)
-	if cur.State != batch.Finalized {
-		view.Abort()
-		return nil, err
-	}
-	view.Finish()
-	if err != nil {
-		log.Warn("event relay incomplete; the next run or serve relays it", "err", err)
-	}
-	return &runSummary{batch: cur, resumed: !created, took: time.Since(start)}, nil
-}
-
-// report prints the summary and returns the run's exit status as an error:
-// nil for succeeded or partial, exit status 2 when the picks are published
-// but their export failed (ex), 1 for a batch that failed or was cancelled.
-func (s *runSummary) report(ctx context.Context, w io.Writer, pubs predict.Publisher, ex *predict.ExportState) error {
-	b := s.batch
-	if reason, ok := b.NoItems(); ok {
-		fmt.Fprintf(w, "%s: nothing to predict (batch %s records it)\n", reason, b.ID)
-		return nil
-	}
-	fmt.Fprintf(w, "\nbatch %s (%s): %s, %s\n", b.ID, b.Key, b.State, b.Result)
-	fmt.Fprintf(w, "players %d: succeeded %d, skipped %d, failed %d, timed out %d\n",
-		b.Total, b.Counts.Succeeded, b.Counts.Skipped, b.Counts.Failed, b.Counts.TimedOut)
-	if s.resumed && b.FinalizedAt.Before(time.Now().Add(-s.took)) {
-		fmt.Fprintf(w, "this batch had already finished at %s; use another --run label for a new run\n", b.FinalizedAt.Format(time.RFC3339))
-	} else {
-		rate := float64(b.Total) / s.took.Seconds()
-		fmt.Fprintf(w, "took %s (%.0f players/s)\n", s.took.Round(time.Millisecond), rate)
-	}
-	date, _ := predict.ParseDate(b.Key.Date)
-	pub, err := pubs.Published(ctx, date)
-	switch {
-	case errors.Is(err, batch.ErrNotFound):
-		fmt.Fprintln(w, "nothing published for the date")
-	case err != nil:
-		return err
-	case pub.BatchID != b.ID:
-		fmt.Fprintf(w, "not published (the publication policy kept the live picks): batch %s (run %s, %s)\n", pub.BatchID, pub.Run, pub.Result)
-	default:
-		fmt.Fprintf(w, "published %d predictions for %d players (batch %s)\n", pub.Count(), len(pub.Players), pub.BatchID)
-		pub.WriteTopPicks(w, "ensemble", 10)
-	}
-	switch {
-	case ex == nil:
-	case ex.Failing():
-		fmt.Fprintf(w, "export to %s FAILED (%d time(s) since %s): %s\nthe picks are published; \"tipoff serve\" retries the export, or run this command again\n",
-			ex.Path, ex.Failures, ex.FailingSince.Format(time.RFC3339), ex.Error)
-	default:
-		fmt.Fprintf(w, "export: %s\n", ex.Path)
-	}
-	switch {
-	case b.Result == batch.ResultCancelled && b.CancelReason != "":
-		return exitCodeError{code: 1, err: fmt.Errorf("batch %s ended %s: %s", b.ID, b.Result, b.CancelReason)}
-	case b.Result != batch.ResultSucceeded && b.Result != batch.ResultPartial:
-		return exitCodeError{code: 1, err: fmt.Errorf("batch %s finished %s", b.ID, b.Result)}
-	case ex != nil && ex.Failing():
-		return exitCodeError{code: 2, err: fmt.Errorf("batch %s finished %s, but its export %s failed: %s", b.ID, b.Result, ex.Path, ex.Error)}
+// report prints the summary and returns the run's exit status as an error
+// (see [pipeline.RunSummary.Report]).
+func (a *embedded) report(ctx context.Context, w io.Writer, sum *pipeline.RunSummary) error {
+	if code, err := sum.Report(ctx, w, a.db.Published, a.job.ExportOf(ctx, sum.Date())); code != 0 {
+		return exitCodeError{code: code, err: err}
 	}
 	return nil
 }
