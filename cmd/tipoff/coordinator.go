@@ -68,14 +68,10 @@ func runCoordinator(ctx context.Context, m *Main, args []string) error {
 	cc := b.cloud()
 	cfg := b.cfg
 	cfg.ExportDir = ""
-	b.env.Duration("TIPOFF_LEASE", &cfg.Lease)
-	b.env.Duration("TIPOFF_SWEEP_EVERY", &cfg.SweepEvery)
-	b.env.String("TIPOFF_EXPORT_DIR", &cfg.ExportDir)
-	b.env.Duration("TIPOFF_PUSH_TIMEOUT", &cfg.PushWait)
-	fs.DurationVar(&cfg.PushWait, "push-timeout", cfg.PushWait, "a push not recorded within this is answered 503, so Pub/Sub delivers it again, elsewhere (TIPOFF_PUSH_TIMEOUT)")
-	fs.DurationVar(&cfg.Lease, "lease", cfg.Lease, "with --pull: how long a received outcome stays leased before redelivery (TIPOFF_LEASE)")
-	fs.DurationVar(&cfg.SweepEvery, "sweep-every", cfg.SweepEvery, "period of the sweep (re-drive, deadlines, finalize) and of the event relay (TIPOFF_SWEEP_EVERY)")
-	fs.StringVar(&cfg.ExportDir, "export-dir", cfg.ExportDir, "also write the day's picks to `dir`/<date>.json: a directory, or gs://bucket/prefix; default none (TIPOFF_EXPORT_DIR)")
+	b.Duration(&cfg.PushWait, "push-timeout", "TIPOFF_PUSH_TIMEOUT", "a push not recorded within this is answered 503, so Pub/Sub delivers it again, elsewhere")
+	b.Duration(&cfg.Lease, "lease", "TIPOFF_LEASE", "with --pull: how long a received outcome stays leased before redelivery")
+	b.Duration(&cfg.SweepEvery, "sweep-every", "TIPOFF_SWEEP_EVERY", "period of the sweep (re-drive, deadlines, finalize) and of the event relay")
+	b.String(&cfg.ExportDir, "export-dir", "TIPOFF_EXPORT_DIR", "also write the day's picks to `dir`/<date>.json: a directory, or gs://bucket/prefix; default none")
 	dataPath := ""
 	b.env.String("TIPOFF_DATA_DIR", &dataPath)
 	b.env.String("TIPOFF_DATA", &dataPath)

@@ -18,9 +18,10 @@ import (
 // the environment. which lists the groups: "db", "date", "run", "work",
 // "policy", "log".
 type flagBinder struct {
-	cfg *Config
-	env *envflag.Source
-	fs  *flag.FlagSet
+	*envflag.FlagSet // binds a flag and its TIPOFF_* variable at once
+	cfg              *Config
+	env              *envflag.Source
+	fs               *flag.FlagSet
 	// checks validate settings bound outside Config once flags are parsed.
 	checks []func() error
 }
@@ -32,13 +33,12 @@ func newFlagSet(m *Main, name, usage string) (*flag.FlagSet, *flagBinder) {
 		fmt.Fprintf(fs.Output(), "%s\n\nFlags (each also settable by the TIPOFF_* variable named in it):\n", strings.TrimSpace(usage))
 		fs.PrintDefaults()
 	}
-	cfg := DefaultConfig()
-	return fs, &flagBinder{cfg: &cfg, env: envflag.New(m.Getenv), fs: fs}
+	cfg, env := DefaultConfig(), envflag.New(m.Getenv)
+	return fs, &flagBinder{FlagSet: envflag.NewFlagSet(fs, env), cfg: &cfg, env: env, fs: fs}
 }
 
 func (b *flagBinder) db() {
-	b.env.String("TIPOFF_DB", &b.cfg.DB)
-	b.fs.StringVar(&b.cfg.DB, "db", b.cfg.DB, "SQLite `file` holding data, batches, queue and published picks (TIPOFF_DB)")
+	b.String(&b.cfg.DB, "db", "TIPOFF_DB", "SQLite `file` holding data, batches, queue and published picks")
 }
 
 // operator binds --db, --coordinator and --id-token for a command that
@@ -47,8 +47,7 @@ func (b *flagBinder) db() {
 func (b *flagBinder) operator(verb string) *operatorTarget {
 	b.db()
 	o := &operatorTarget{}
-	b.env.String("TIPOFF_COORDINATOR", &o.coord)
-	b.fs.StringVar(&o.coord, "coordinator", o.coord, verb+" through the coordinator at this `URL` instead of the SQLite file (TIPOFF_COORDINATOR)")
+	b.String(&o.coord, "coordinator", "TIPOFF_COORDINATOR", verb+" through the coordinator at this `URL` instead of the SQLite file")
 	b.fs.BoolVar(&o.token, "id-token", false, "call the coordinator with a Google ID token for its URL, from Application Default Credentials")
 	return o
 }
@@ -74,47 +73,33 @@ func (o *operatorTarget) open(ctx context.Context, m *Main, cfg Config) (*httpap
 }
 
 func (b *flagBinder) date() {
-	b.env.String("TIPOFF_DATE", &b.cfg.Date)
-	b.fs.StringVar(&b.cfg.Date, "date", b.cfg.Date, "game `date` YYYY-MM-DD; default today in "+pipeline.LeagueTZ+" (TIPOFF_DATE)")
+	b.String(&b.cfg.Date, "date", "TIPOFF_DATE", "game `date` YYYY-MM-DD; default today in "+pipeline.LeagueTZ)
 }
 
 func (b *flagBinder) run() {
-	b.env.String("TIPOFF_RUN", &b.cfg.Run)
-	b.fs.StringVar(&b.cfg.Run, "run", b.cfg.Run, "run `label`: one batch per date and label (TIPOFF_RUN)")
+	b.String(&b.cfg.Run, "run", "TIPOFF_RUN", "run `label`: one batch per date and label")
 }
 
 func (b *flagBinder) work() {
-	b.env.Int("TIPOFF_WORKERS", &b.cfg.Workers)
-	b.env.Int("TIPOFF_RECEIVE_BATCH", &b.cfg.Receive)
-	b.env.Duration("TIPOFF_LEASE", &b.cfg.Lease)
-	b.env.Duration("TIPOFF_SWEEP_EVERY", &b.cfg.SweepEvery)
-	b.env.String("TIPOFF_EXPORT_DIR", &b.cfg.ExportDir)
-	b.fs.IntVar(&b.cfg.Workers, "workers", b.cfg.Workers, "worker goroutines `n` (TIPOFF_WORKERS)")
-	b.fs.IntVar(&b.cfg.Receive, "receive-batch", b.cfg.Receive, "requests a worker takes from the queue at a time, `n` (TIPOFF_RECEIVE_BATCH)")
-	b.fs.DurationVar(&b.cfg.Lease, "lease", b.cfg.Lease, "how long a received request stays claimed by a process before another may take it over (TIPOFF_LEASE)")
-	b.fs.DurationVar(&b.cfg.SweepEvery, "sweep-every", b.cfg.SweepEvery, "period of the sweeper that re-drives overdue items and enforces deadlines (TIPOFF_SWEEP_EVERY)")
-	b.fs.StringVar(&b.cfg.ExportDir, "export-dir", b.cfg.ExportDir, "`directory` for the day's picks export, <date>.json (TIPOFF_EXPORT_DIR)")
+	b.Int(&b.cfg.Workers, "workers", "TIPOFF_WORKERS", "worker goroutines `n`")
+	b.Int(&b.cfg.Receive, "receive-batch", "TIPOFF_RECEIVE_BATCH", "requests a worker takes from the queue at a time, `n`")
+	b.Duration(&b.cfg.Lease, "lease", "TIPOFF_LEASE", "how long a received request stays claimed by a process before another may take it over")
+	b.Duration(&b.cfg.SweepEvery, "sweep-every", "TIPOFF_SWEEP_EVERY", "period of the sweeper that re-drives overdue items and enforces deadlines")
+	b.String(&b.cfg.ExportDir, "export-dir", "TIPOFF_EXPORT_DIR", "`directory` for the day's picks export, <date>.json")
 }
 
 func (b *flagBinder) policy() {
 	p := &b.cfg.Policy
-	b.env.Duration("TIPOFF_ITEM_TIMEOUT", &p.ItemTimeout)
-	b.env.Int("TIPOFF_MAX_ATTEMPTS", &p.MaxAttempts)
-	b.env.Duration("TIPOFF_DEADLINE", &p.Deadline)
-	b.env.Float("TIPOFF_MIN_SUCCESS", &p.MinSuccessRatio)
-	b.env.Duration("TIPOFF_FINALIZE_LEASE", &b.cfg.Finalize)
-	b.fs.DurationVar(&b.cfg.Finalize, "finalize-lease", b.cfg.Finalize, "how long a finalize may run before another process takes it over; the late one's writes are refused (TIPOFF_FINALIZE_LEASE)")
-	b.fs.DurationVar(&p.ItemTimeout, "item-timeout", p.ItemTimeout, "re-drive a player's request after this long without an outcome (TIPOFF_ITEM_TIMEOUT)")
-	b.fs.IntVar(&p.MaxAttempts, "max-attempts", p.MaxAttempts, "times a request is dispatched before the player times out (TIPOFF_MAX_ATTEMPTS)")
-	b.fs.DurationVar(&p.Deadline, "deadline", p.Deadline, "the batch ends this long after it starts; players still missing time out (TIPOFF_DEADLINE)")
-	b.fs.Float64Var(&p.MinSuccessRatio, "min-success", p.MinSuccessRatio, "share of players that must succeed for a batch with failures to be partial, not failed (TIPOFF_MIN_SUCCESS)")
+	b.Duration(&b.cfg.Finalize, "finalize-lease", "TIPOFF_FINALIZE_LEASE", "how long a finalize may run before another process takes it over; the late one's writes are refused")
+	b.Duration(&p.ItemTimeout, "item-timeout", "TIPOFF_ITEM_TIMEOUT", "re-drive a player's request after this long without an outcome")
+	b.Int(&p.MaxAttempts, "max-attempts", "TIPOFF_MAX_ATTEMPTS", "times a request is dispatched before the player times out")
+	b.Duration(&p.Deadline, "deadline", "TIPOFF_DEADLINE", "the batch ends this long after it starts; players still missing time out")
+	b.Float(&p.MinSuccessRatio, "min-success", "TIPOFF_MIN_SUCCESS", "share of players that must succeed for a batch with failures to be partial, not failed")
 }
 
 func (b *flagBinder) log() {
-	b.env.String("TIPOFF_LOG_LEVEL", &b.cfg.LogLevel)
-	b.env.String("TIPOFF_LOG_FORMAT", &b.cfg.LogFormat)
-	b.fs.StringVar(&b.cfg.LogLevel, "log-level", b.cfg.LogLevel, "debug, info, warn or error (TIPOFF_LOG_LEVEL)")
-	b.fs.StringVar(&b.cfg.LogFormat, "log-format", b.cfg.LogFormat, "text, or json for Cloud Logging (TIPOFF_LOG_FORMAT)")
+	b.String(&b.cfg.LogLevel, "log-level", "TIPOFF_LOG_LEVEL", "debug, info, warn or error")
+	b.String(&b.cfg.LogFormat, "log-format", "TIPOFF_LOG_FORMAT", "text, or json for Cloud Logging")
 }
 
 // parse parses args and validates the result, returning every problem.
@@ -150,8 +135,8 @@ func (b *flagBinder) predict(p *predictConfig) {
 	b.env.String("TIPOFF_LINES", &offsets)
 	b.env.String("TIPOFF_BOOKS", &books)
 	p.MinGames, p.MinMinutes = 3, 12
-	b.env.Int("TIPOFF_MIN_GAMES", &p.MinGames)
-	b.env.Float("TIPOFF_MIN_MINUTES", &p.MinMinutes)
+	b.Int(&p.MinGames, "min-games", "TIPOFF_MIN_GAMES", "select players who played at least `n` of their team's last 10 games")
+	b.Float(&p.MinMinutes, "min-minutes", "TIPOFF_MIN_MINUTES", "select players averaging at least this many minutes in those games")
 	parseOffsets := func(s string) (err error) {
 		p.Offsets, err = predict.ParseOffsets(s)
 		return err
@@ -168,8 +153,6 @@ func (b *flagBinder) predict(p *predictConfig) {
 	}
 	b.fs.Func("lines", "line variants: comma-separated offsets `k` adding base-k and base+k lines, e.g. 1,2 for five lines (TIPOFF_LINES)", parseOffsets)
 	b.fs.Func("books", "bookmaker preference for the base line, comma-separated (TIPOFF_BOOKS; default "+books+")", parseBooks)
-	b.fs.IntVar(&p.MinGames, "min-games", p.MinGames, "select players who played at least `n` of their team's last 10 games (TIPOFF_MIN_GAMES)")
-	b.fs.Float64Var(&p.MinMinutes, "min-minutes", p.MinMinutes, "select players averaging at least this many minutes in those games (TIPOFF_MIN_MINUTES)")
 	b.checks = append(b.checks, func() error {
 		return predict.SelectOptions{MinGames: p.MinGames, MinMinutes: p.MinMinutes}.Validate()
 	})

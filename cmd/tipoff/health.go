@@ -54,20 +54,16 @@ func runHealth(ctx context.Context, m *Main, args []string) error {
 	b.db()
 	b.date()
 	run := ""
-	b.env.String("TIPOFF_RUN", &run)
-	fs.StringVar(&run, "run", run, "check the batch of this run `label`; default the date's newest batch (TIPOFF_RUN)")
+	b.String(&run, "run", "TIPOFF_RUN", "check the batch of this run `label`; default the date's newest batch")
 	coord := ""
-	b.env.String("TIPOFF_COORDINATOR", &coord)
-	fs.StringVar(&coord, "coordinator", coord, "read the status API of the coordinator at this `URL` instead of the SQLite file (TIPOFF_COORDINATOR)")
+	b.String(&coord, "coordinator", "TIPOFF_COORDINATOR", "read the status API of the coordinator at this `URL` instead of the SQLite file")
 	useToken := false
 	fs.BoolVar(&useToken, "id-token", useToken, "call the coordinator with a Google ID token for its URL, from Application Default Credentials (Cloud Run with authentication)")
 	dailyAt := ""
-	b.env.String("TIPOFF_DAILY", &dailyAt)
-	fs.StringVar(&dailyAt, "daily", dailyAt, "the schedule: the run starts every day at `HH:MM` league time, so a missing batch is overdue only after it (TIPOFF_DAILY)")
+	b.String(&dailyAt, "daily", "TIPOFF_DAILY", "the schedule: the run starts every day at `HH:MM` league time, so a missing batch is overdue only after it")
 	grace := 10 * time.Minute
 	fs.DurationVar(&grace, "grace", grace, "how long after the --daily time a missing batch is still not overdue")
-	b.env.String("TIPOFF_EXPORT_DIR", &b.cfg.ExportDir)
-	fs.StringVar(&b.cfg.ExportDir, "export-dir", b.cfg.ExportDir, "`directory` of the <date>.json picks export to check, with --db (TIPOFF_EXPORT_DIR)")
+	b.String(&b.cfg.ExportDir, "export-dir", "TIPOFF_EXPORT_DIR", "`directory` of the <date>.json picks export to check, with --db")
 	timeout := 15 * time.Second
 	fs.DurationVar(&timeout, "timeout", timeout, "give up on the store or coordinator after this long")
 	asJSON := fs.Bool("json", false, "print the report as JSON")

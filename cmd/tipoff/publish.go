@@ -31,8 +31,7 @@ Google ID token for the URL from Application Default Credentials).`
 func runPublish(ctx context.Context, m *Main, args []string) error {
 	fs, b := newFlagSet(m, "publish", publishUsage)
 	target := b.operator("publish")
-	b.env.String("TIPOFF_EXPORT_DIR", &b.cfg.ExportDir)
-	fs.StringVar(&b.cfg.ExportDir, "export-dir", b.cfg.ExportDir, "`directory` of the <date>.json picks export to rewrite, with --db (TIPOFF_EXPORT_DIR)")
+	b.String(&b.cfg.ExportDir, "export-dir", "TIPOFF_EXPORT_DIR", "`directory` of the <date>.json picks export to rewrite, with --db")
 	unpin := fs.Bool("unpin", false, "publish without pinning: later runs may replace it per the publication policy")
 	cfg, err := b.parse(args)
 	if err != nil {

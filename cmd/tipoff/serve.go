@@ -34,7 +34,7 @@ second batch. A date with no games is recorded as such and it waits for the
 next day. --workers 0 leaves all the work to separate worker processes.`
 
 func runServe(ctx context.Context, m *Main, args []string) error {
-	fs, b := newFlagSet(m, "serve", serveUsage)
+	_, b := newFlagSet(m, "serve", serveUsage)
 	b.db()
 	b.run()
 	b.work()
@@ -43,14 +43,11 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	var pc predictConfig
 	b.predict(&pc)
 	addr := "127.0.0.1:8080"
-	b.env.String("TIPOFF_ADDR", &addr)
-	fs.StringVar(&addr, "addr", addr, "`address` for the status pages and metrics (TIPOFF_ADDR)")
+	b.String(&addr, "addr", "TIPOFF_ADDR", "`address` for the status pages and metrics")
 	dailyAt := ""
-	b.env.String("TIPOFF_DAILY", &dailyAt)
-	fs.StringVar(&dailyAt, "daily", dailyAt, "start the day's run every day at `HH:MM` league time (TIPOFF_DAILY)")
+	b.String(&dailyAt, "daily", "TIPOFF_DAILY", "start the day's run every day at `HH:MM` league time")
 	token, insecure := m.Getenv("TIPOFF_TOKEN"), false
-	b.env.Bool("TIPOFF_INSECURE_LISTEN_ANY", &insecure)
-	fs.BoolVar(&insecure, "insecure-listen-any", insecure, "serve an address other than loopback without TIPOFF_TOKEN: anyone who reaches it may start and cancel runs (TIPOFF_INSECURE_LISTEN_ANY)")
+	b.Bool(&insecure, "insecure-listen-any", "TIPOFF_INSECURE_LISTEN_ANY", "serve an address other than loopback without TIPOFF_TOKEN: anyone who reaches it may start and cancel runs")
 	cfg, err := b.parse(args)
 	if err != nil {
 		return err

@@ -6,6 +6,7 @@ package envflag
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"strconv"
 	"strings"
@@ -89,4 +90,58 @@ func (s *Source) Bool(name string, dst *bool) {
 	default:
 		s.Fail(fmt.Errorf("%s=%q: want true or false", name, s.getenv(name)))
 	}
+}
+
+// FlagSet binds flags whose defaults are read from environment variables:
+// each flag's default is its variable's value when set (else what the
+// destination holds), and its usage ends naming the variable, so -help
+// shows the values in effect and where they can be set.
+type FlagSet struct {
+	fs  *flag.FlagSet
+	src *Source
+}
+
+// NewFlagSet returns a binder of flags on fs with defaults from src.
+func NewFlagSet(fs *flag.FlagSet, src *Source) *FlagSet { return &FlagSet{fs: fs, src: src} }
+
+// String binds the flag name and the variable env to *dst.
+func (f *FlagSet) String(dst *string, name, env, usage string) {
+	f.src.String(env, dst)
+	f.fs.StringVar(dst, name, *dst, usage+" ("+env+")")
+}
+
+// Int binds the flag name and the variable env to *dst.
+func (f *FlagSet) Int(dst *int, name, env, usage string) {
+	f.src.Int(env, dst)
+	f.fs.IntVar(dst, name, *dst, usage+" ("+env+")")
+}
+
+// Float binds the flag name and the variable env to *dst.
+func (f *FlagSet) Float(dst *float64, name, env, usage string) {
+	f.src.Float(env, dst)
+	f.fs.Float64Var(dst, name, *dst, usage+" ("+env+")")
+}
+
+// Duration binds the flag name and the variable env to *dst.
+func (f *FlagSet) Duration(dst *time.Duration, name, env, usage string) {
+	f.src.Duration(env, dst)
+	f.fs.DurationVar(dst, name, *dst, usage+" ("+env+")")
+}
+
+// Bool binds the flag name and the variable env to *dst.
+func (f *FlagSet) Bool(dst *bool, name, env, usage string) {
+	f.src.Bool(env, dst)
+	f.fs.BoolVar(dst, name, *dst, usage+" ("+env+")")
+}
+
+// List splits a comma-separated list, dropping blanks around and between
+// its entries: "a, b,,c" is [a b c] and "" is nil.
+func List(s string) []string {
+	var out []string
+	for f := range strings.SplitSeq(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }

@@ -1,6 +1,8 @@
 package envflag_test
 
 import (
+	"bytes"
+	"flag"
 	"strings"
 	"testing"
 	"time"
@@ -42,6 +44,42 @@ func TestSource(t *testing.T) {
 	for _, want := range []string{`BAD_I="seven"`, `BAD_F="1,5"`, `BAD_D="soon"`, `BAD_B="maybe"`} {
 		if !strings.Contains(s.Err().Error(), want) {
 			t.Errorf("problems %q lack %s", s.Err(), want)
+		}
+	}
+}
+
+// A bound flag's default is its variable's value when set, a flag given on
+// the command line wins over both, a bad value is reported, and the usage
+// names the variable.
+func TestFlagSet(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"T_S": "env", "T_I": "5", "T_F": "0.5", "T_D": "1m", "T_B": "true", "T_BAD": "lots"}
+	src := envflag.New(func(k string) string { return env[k] })
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	var help bytes.Buffer
+	fs.SetOutput(&help)
+	f := envflag.NewFlagSet(fs, src)
+	str, i, fl, d, b, bad, unset := "def", 1, 1.0, time.Second, false, 3, "keep"
+	f.String(&str, "s", "T_S", "a `word`")
+	f.Int(&i, "i", "T_I", "a number")
+	f.Float(&fl, "f", "T_F", "a share")
+	f.Duration(&d, "d", "T_D", "a wait")
+	f.Bool(&b, "b", "T_B", "a switch")
+	f.Int(&bad, "bad", "T_BAD", "a bad number")
+	f.String(&unset, "unset", "T_UNSET", "left alone")
+	if err := fs.Parse([]string{"-i", "9"}); err != nil {
+		t.Fatal(err)
+	}
+	if str != "env" || i != 9 || fl != 0.5 || d != time.Minute || !b || bad != 3 || unset != "keep" {
+		t.Fatalf("got %q %d %v %v %v %d %q; want env 9 0.5 1m0s true 3 keep", str, i, fl, d, b, bad, unset)
+	}
+	if err := src.Err(); err == nil || !strings.Contains(err.Error(), `T_BAD="lots"`) {
+		t.Fatalf("problems %v; want T_BAD named", err)
+	}
+	fs.PrintDefaults()
+	for _, want := range []string{"a word (T_S) (default \"env\")", "a wait (T_D) (default 1m0s)", "left alone (T_UNSET) (default \"keep\")"} {
+		if !strings.Contains(help.String(), want) {
+			t.Errorf("usage lacks %q:\n%s", want, help.String())
 		}
 	}
 }
