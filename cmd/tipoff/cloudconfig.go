@@ -5,15 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net"
-	"net/url"
-	"slices"
 	"strings"
 
 	"tipoff/gcpfirestore"
 	"tipoff/gcppubsub"
 	"tipoff/httpapi"
+	"tipoff/internal/envflag"
 )
 
 // cloudConfig is what the cloud shape's services (coordinator and worker)
@@ -30,24 +28,14 @@ type cloudConfig struct {
 	// tests; production's come from deploy/).
 	PubsubSetup bool
 
-	AuthAudiences []string
-	// AuthEmails may call every route group that names no accounts of its
-	// own: StartInvokers (the scheduler's /start), PushInvokers (Pub/Sub's
-	// pushes) and Operators (reads and operator verbs).
-	AuthEmails                             []string
-	StartInvokers, PushInvokers, Operators []string
-	role                                   string // "coordinator" or "worker"
-	// AuthKeysURL replaces Google's ID-token signing keys endpoint, for
-	// tests with an issuer of their own.
-	AuthKeysURL string
-	// NoAuth turns the OIDC check off; it must be asked for by name.
-	NoAuth bool
+	httpapi.GuardConfig // who may call each route group
 }
 
 // cloud binds the cloud services' flags, with defaults from TIPOFF_* (and
 // GOOGLE_CLOUD_PROJECT, and PORT as Cloud Run sets it).
 func (b *flagBinder) cloud() *cloudConfig {
-	cc := &cloudConfig{Addr: "127.0.0.1:8080", FirestorePrefix: "tipoff", role: b.fs.Name()}
+	cc := &cloudConfig{Addr: "127.0.0.1:8080", FirestorePrefix: "tipoff"}
+	cc.PushOnly = b.fs.Name() == "worker"
 	b.env.String("TIPOFF_ADDR", &cc.Addr)
 	// Cloud Run tells a container where to listen by PORT: it wins over
 	// TIPOFF_ADDR, which could otherwise leave the service deaf.
@@ -69,37 +57,32 @@ func (b *flagBinder) cloud() *cloudConfig {
 			b.env.Fail(fmt.Errorf("%s=%q: the coordinator runs on %s only", name, v, want))
 		}
 	}
-	b.env.String("TIPOFF_FIRESTORE_DATABASE", &cc.FirestoreDatabase)
-	b.env.String("TIPOFF_FIRESTORE_PREFIX", &cc.FirestorePrefix)
-	b.env.Bool("TIPOFF_PUBSUB_SETUP", &cc.PubsubSetup)
 	audiences, emails := "", ""
 	b.env.String("TIPOFF_AUTH_AUDIENCE", &audiences)
 	b.env.String("TIPOFF_AUTH_AUDIENCES", &audiences)
 	b.env.String("TIPOFF_AUTH_EMAILS", &emails)
-	cc.AuthAudiences, cc.AuthEmails = splitList(audiences), splitList(emails)
+	cc.Audiences, cc.Emails = envflag.List(audiences), envflag.List(emails)
 	groups := map[string]*[]string{"start-invokers": &cc.StartInvokers, "push-invokers": &cc.PushInvokers, "operators": &cc.Operators}
 	for name, list := range groups {
 		env := "TIPOFF_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
-		*list = splitList(b.env.Get(env))
+		*list = envflag.List(b.env.Get(env))
 		b.fs.Func(name, "comma-separated service `accounts` allowed to call the "+name+" route group; default --auth-emails ("+env+")",
-			func(s string) error { *list = splitList(s); return nil })
+			func(s string) error { *list = envflag.List(s); return nil })
 	}
-	b.env.String("TIPOFF_AUTH_KEYS_URL", &cc.AuthKeysURL)
-	b.env.Bool("TIPOFF_INSECURE_NO_AUTH", &cc.NoAuth)
 
 	fs := b.fs
 	fs.StringVar(&cc.Project, "project", cc.Project, "Google Cloud `project` of Firestore and Pub/Sub (TIPOFF_PROJECT, else GOOGLE_CLOUD_PROJECT)")
 	fs.StringVar(&cc.Addr, "addr", cc.Addr, "listen `address`; :$PORT when Cloud Run sets PORT, which wins over TIPOFF_ADDR (TIPOFF_ADDR)")
 	fs.BoolVar(&cc.Pull, "pull", cc.Pull, "receive through pull subscriptions instead of Pub/Sub pushes to the HTTP endpoints (TIPOFF_PULL, or TIPOFF_PUBSUB_MODE=pull)")
-	fs.StringVar(&cc.FirestoreDatabase, "firestore-database", cc.FirestoreDatabase, "Firestore `database`; default (default) (TIPOFF_FIRESTORE_DATABASE)")
-	fs.StringVar(&cc.FirestorePrefix, "firestore-prefix", cc.FirestorePrefix, "`prefix` of the Firestore collections (TIPOFF_FIRESTORE_PREFIX)")
-	fs.BoolVar(&cc.PubsubSetup, "pubsub-setup", cc.PubsubSetup, "create missing topics and subscriptions, for the emulator (TIPOFF_PUBSUB_SETUP)")
+	b.String(&cc.FirestoreDatabase, "firestore-database", "TIPOFF_FIRESTORE_DATABASE", "Firestore `database`; default (default)")
+	b.String(&cc.FirestorePrefix, "firestore-prefix", "TIPOFF_FIRESTORE_PREFIX", "`prefix` of the Firestore collections")
+	b.Bool(&cc.PubsubSetup, "pubsub-setup", "TIPOFF_PUBSUB_SETUP", "create missing topics and subscriptions, for the emulator")
 	fs.Func("auth-audiences", "comma-separated `audiences` an OIDC token may be for: the service URL, or those set on the push subscriptions and scheduler job (TIPOFF_AUTH_AUDIENCES or TIPOFF_AUTH_AUDIENCE)",
-		func(s string) error { cc.AuthAudiences = splitList(s); return nil })
+		func(s string) error { cc.Audiences = envflag.List(s); return nil })
 	fs.Func("auth-emails", "comma-separated service `accounts` allowed to call every route group not given its own (TIPOFF_AUTH_EMAILS)",
-		func(s string) error { cc.AuthEmails = splitList(s); return nil })
-	fs.StringVar(&cc.AuthKeysURL, "auth-keys-url", cc.AuthKeysURL, "fetch the ID-token signing keys (JWKS) from `url` instead of Google's, for tests with their own issuer (TIPOFF_AUTH_KEYS_URL)")
-	fs.BoolVar(&cc.NoAuth, "insecure-no-auth", cc.NoAuth, "accept pushes and starts without an OIDC token: only for loopback development (TIPOFF_INSECURE_NO_AUTH)")
+		func(s string) error { cc.Emails = envflag.List(s); return nil })
+	b.String(&cc.KeysURL, "auth-keys-url", "TIPOFF_AUTH_KEYS_URL", "fetch the ID-token signing keys (JWKS) from `url` instead of Google's, for tests with their own issuer")
+	b.Bool(&cc.NoAuth, "insecure-no-auth", "TIPOFF_INSECURE_NO_AUTH", "accept pushes and starts without an OIDC token: only for loopback development")
 	return cc
 }
 
@@ -112,67 +95,7 @@ func (cc *cloudConfig) validate() error {
 	if _, _, err := net.SplitHostPort(cc.Addr); err != nil {
 		errs = append(errs, fmt.Errorf("addr %q: want HOST:PORT or :PORT", cc.Addr))
 	}
-	if !cc.NoAuth {
-		if len(cc.AuthAudiences) == 0 {
-			errs = append(errs, errors.New("auth-audiences: empty: name the audiences callers' tokens are for (or --insecure-no-auth for loopback development)"))
-		}
-		groups := cc.groups()
-		for _, name := range slices.Sorted(maps.Keys(groups)) {
-			if len(groups[name]) == 0 {
-				errs = append(errs, fmt.Errorf("%s and auth-emails: empty: name the service accounts allowed to call (or --insecure-no-auth for loopback development)", name))
-			}
-		}
-	}
-	if cc.AuthKeysURL != "" {
-		if u, err := url.Parse(cc.AuthKeysURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			errs = append(errs, fmt.Errorf("auth-keys-url %q: want an http or https URL", cc.AuthKeysURL))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func splitList(s string) []string {
-	var out []string
-	for f := range strings.SplitSeq(s, ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			out = append(out, f)
-		}
-	}
-	return out
-}
-
-// groups returns the accounts allowed to call each route group the
-// service serves: its own list, or else AuthEmails.
-func (cc *cloudConfig) groups() map[string][]string {
-	or := func(l []string) []string {
-		if len(l) > 0 {
-			return l
-		}
-		return cc.AuthEmails
-	}
-	if cc.role == "worker" {
-		return map[string][]string{"push-invokers": or(cc.PushInvokers)}
-	}
-	return map[string][]string{"start-invokers": or(cc.StartInvokers), "push-invokers": or(cc.PushInvokers), "operators": or(cc.Operators)}
-}
-
-// guards returns the OIDC check of each route group, each accepting only
-// its own accounts, or none (with a warning) when auth is turned off.
-func (cc *cloudConfig) guards(ctx context.Context, limit int64, log *slog.Logger) (httpapi.Guards, error) {
-	if cc.NoAuth {
-		log.Warn("OIDC authentication is off (--insecure-no-auth): anyone who reaches this service can start runs, push messages and read state")
-		return httpapi.Guards{}, nil
-	}
-	m := map[string]httpapi.Middleware{}
-	for name, emails := range cc.groups() {
-		a, err := httpapi.NewAuth(ctx, httpapi.AuthConfig{Audiences: cc.AuthAudiences, Emails: emails,
-			KeysURL: cc.AuthKeysURL, MaxBodyBytes: limit}, log.With("group", name))
-		if err != nil {
-			return httpapi.Guards{}, fmt.Errorf("%s: %w", name, err)
-		}
-		m[name] = a.Wrap
-	}
-	return httpapi.Guards{Start: m["start-invokers"], Push: m["push-invokers"], Operator: m["operators"]}, nil
+	return errors.Join(append(errs, cc.GuardConfig.Validate())...)
 }
 
 // openQueue connects to Pub/Sub (the emulator when PUBSUB_EMULATOR_HOST is

@@ -36,7 +36,7 @@ func runCloudWorker(ctx context.Context, m *Main, cfg Config, cc *cloudConfig, p
 		return err
 	}
 	defer queue.Close()
-	guards, err := cc.guards(ctx, httpapi.DefaultMaxPushBytes, log)
+	guards, err := cc.Guards(ctx, httpapi.DefaultMaxPushBytes, log)
 	if err != nil {
 		return err
 	}

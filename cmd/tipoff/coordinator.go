@@ -99,7 +99,7 @@ func runCoordinator(ctx context.Context, m *Main, args []string) error {
 		return err
 	}
 	defer c.Close()
-	guards, err := cc.guards(ctx, httpapi.DefaultMaxPushBytes, log)
+	guards, err := cc.Guards(ctx, httpapi.DefaultMaxPushBytes, log)
 	if err != nil {
 		return err
 	}

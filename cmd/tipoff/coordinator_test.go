@@ -78,8 +78,8 @@ func TestCloudConfig_DeployEnv(t *testing.T) {
 	if _, err := b.parse(nil); err != nil {
 		t.Fatal(err)
 	}
-	if cc.Addr != ":9090" || cc.Project != "tipoff-prod" || !cc.Pull || len(cc.AuthAudiences) != 1 || len(cc.AuthEmails) != 2 ||
-		cc.AuthEmails[1] != "scheduler@p.iam.gserviceaccount.com" {
+	if cc.Addr != ":9090" || cc.Project != "tipoff-prod" || !cc.Pull || len(cc.Audiences) != 1 || len(cc.Emails) != 2 ||
+		cc.Emails[1] != "scheduler@p.iam.gserviceaccount.com" {
 		t.Fatalf("cloud config from the deploy environment: %+v", cc)
 	}
 	if err := cc.validate(); err != nil {
@@ -103,21 +103,21 @@ func TestCloudConfig_RouteGroups(t *testing.T) {
 	cc, err := parse("coordinator", map[string]string{"TIPOFF_START_INVOKERS": "sched@p", "TIPOFF_PUSH_INVOKERS": "push@p",
 		"TIPOFF_OPERATORS": "a@p, b@p"})
 	want := map[string][]string{"start-invokers": {"sched@p"}, "push-invokers": {"push@p"}, "operators": {"a@p", "b@p"}}
-	if err != nil || !cmp.Equal(cc.groups(), want) {
-		t.Errorf("groups from their variables: %v, %v; want %v", cc.groups(), err, want)
+	if err != nil || !cmp.Equal(cc.Groups(), want) {
+		t.Errorf("groups from their variables: %v, %v; want %v", cc.Groups(), err, want)
 	}
 	cc, err = parse("coordinator", map[string]string{"TIPOFF_AUTH_EMAILS": "old@p", "TIPOFF_OPERATORS": "ops@p"})
 	want = map[string][]string{"start-invokers": {"old@p"}, "push-invokers": {"old@p"}, "operators": {"ops@p"}}
-	if err != nil || !cmp.Equal(cc.groups(), want) {
-		t.Errorf("groups falling back to TIPOFF_AUTH_EMAILS: %v, %v; want %v", cc.groups(), err, want)
+	if err != nil || !cmp.Equal(cc.Groups(), want) {
+		t.Errorf("groups falling back to TIPOFF_AUTH_EMAILS: %v, %v; want %v", cc.Groups(), err, want)
 	}
 	if _, err = parse("coordinator", map[string]string{"TIPOFF_PUSH_INVOKERS": "push@p"}); err == nil ||
 		!strings.Contains(err.Error(), "start-invokers and auth-emails: empty") || !strings.Contains(err.Error(), "operators and auth-emails: empty") {
 		t.Errorf("coordinator without start invokers or operators: %v; want both named", err)
 	}
 	// The worker serves pushes only.
-	if cc, err = parse("worker", map[string]string{"TIPOFF_PUSH_INVOKERS": "push@p"}); err != nil || len(cc.groups()) != 1 {
-		t.Errorf("worker with push invokers: %v, %v", cc.groups(), err)
+	if cc, err = parse("worker", map[string]string{"TIPOFF_PUSH_INVOKERS": "push@p"}); err != nil || len(cc.Groups()) != 1 {
+		t.Errorf("worker with push invokers: %v, %v", cc.Groups(), err)
 	}
 }
 

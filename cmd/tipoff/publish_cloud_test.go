@@ -49,7 +49,7 @@ func TestCloud_FailedRunKeepsPublication(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.SweepEvery, cfg.Lease, cfg.ExportDir = 50*time.Millisecond, 10*time.Second, t.TempDir()
 	pc := predictConfig{Books: predict.DefaultBooks, MinGames: 3, MinMinutes: 12}
-	cc := &cloudConfig{Project: batchtest.UniqueID(t), FirestorePrefix: "tipoff", PubsubSetup: true, NoAuth: true, Pull: true}
+	cc := &cloudConfig{Project: batchtest.UniqueID(t), FirestorePrefix: "tipoff", PubsubSetup: true, GuardConfig: httpapi.GuardConfig{NoAuth: true}, Pull: true}
 	cl, err := openCloud(t.Context(), cfg, cc, pc.settings(cfg), dataPath, discardLogger())
 	if err != nil {
 		t.Fatal(err)

@@ -101,7 +101,7 @@ func TestStart_SameAnswersBothShapes(t *testing.T) {
 	}
 	data.Close()
 	project := batchtest.UniqueID(t)
-	cc := &cloudConfig{Project: project, FirestorePrefix: "tipoff", PubsubSetup: true, NoAuth: true}
+	cc := &cloudConfig{Project: project, FirestorePrefix: "tipoff", PubsubSetup: true, GuardConfig: httpapi.GuardConfig{NoAuth: true}}
 	cl, err := openCloud(t.Context(), cfg, cc, pc.settings(cfg), dataPath, discardLogger())
 	if err != nil {
 		t.Fatal(err)
