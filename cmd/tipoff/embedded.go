@@ -46,7 +46,7 @@ func openEmbedded(ctx context.Context, cfg Config, s pipeline.Settings, load pip
 	a := &embedded{cfg: cfg, log: log, db: db, store: sqlite.NewStore(db)}
 	a.queue = sqlite.NewQueue(db, sqlite.QueueConfig{Lease: cfg.Lease, MaxDeliveries: cfg.Policy.MaxAttempts + 2})
 	a.metrics = httpapi.NewMetrics(httpapi.MetricsConfig{Store: a.store, QueueDepths: a.queue.Depths, Log: log})
-	a.job = pipeline.NewJob(pipeline.JobConfig{Store: a.store, Publisher: db, Exporter: pipeline.ExportToDir(cfg.ExportDir), Exports: db, Failpoint: failpoint, Log: log})
+	a.job = pipeline.NewJob(pipeline.JobConfig{Store: a.store, Publisher: db, Exporter: pipeline.ExportToDir(cfg.ExportDir), Exports: db, Failpoint: hitFailpoint, Log: log})
 	a.engine = batch.NewEngine(a.store, failQueue{a.queue}, log, batch.EngineConfig{LeaseTTL: cfg.Finalize, Finalize: a.job.Finalize, Observer: a.metrics})
 	a.coord = batch.NewCoordinator(a.engine, a.queue, log, batch.CoordinatorConfig{SweepEvery: cfg.SweepEvery, PullOutcomes: true,
 		AfterSweep: func(ctx context.Context) error { _, err := a.job.RetryExports(ctx); return err }})
