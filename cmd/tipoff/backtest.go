@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -35,21 +34,6 @@ stated P(over), the mean stated and the share that went over.
 
 The data comes from the SQLite file (see "tipoff import"), or with --data
 straight from a CSV directory.`
-
-// backtestJSON is the --json output.
-type backtestJSON struct {
-	From    string                `json:"from"`
-	To      string                `json:"to"`
-	Rows    int                   `json:"rows"`
-	Pricing predict.Pricing       `json:"pricing"`
-	Systems []predict.SystemScore `json:"systems"`
-	Line    struct {
-		Rows int     `json:"rows"`
-		MAE  float64 `json:"mae"`
-	} `json:"line"`
-	// Market is the reference: the line's vig-free probability.
-	Market predict.SystemScore `json:"market"`
-}
 
 // runBacktest is the "backtest" subcommand.
 func runBacktest(ctx context.Context, m *Main, args []string) error {
@@ -129,11 +113,7 @@ func runBacktest(ctx context.Context, m *Main, args []string) error {
 		return fmt.Errorf("backtest: %w", err)
 	}
 	if *asJSON {
-		out := backtestJSON{From: from.String(), To: to.String(), Rows: rep.Rows, Pricing: pricing, Systems: rep.Systems, Market: rep.Market}
-		out.Line.Rows, out.Line.MAE = rep.Line.Rows, rep.Line.MAE
-		enc := json.NewEncoder(m.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(out)
+		return rep.WriteJSON(m.Stdout, pricing)
 	}
 	fmt.Fprintf(m.Stdout, "backtest %s..%s on data set %s: %d graded player-games with a real line (%d requests)\n",
 		from, to, ds.Version(), rep.Rows, rep.Requests)

@@ -14,6 +14,20 @@ import (
 	"tipoff/predict/systems"
 )
 
+// backtestJSON is what backtest --json prints.
+type backtestJSON struct {
+	From    string                `json:"from"`
+	To      string                `json:"to"`
+	Rows    int                   `json:"rows"`
+	Pricing predict.Pricing       `json:"pricing"`
+	Systems []predict.SystemScore `json:"systems"`
+	Line    struct {
+		Rows int     `json:"rows"`
+		MAE  float64 `json:"mae"`
+	} `json:"line"`
+	Market predict.SystemScore `json:"market"`
+}
+
 func decodeBacktest(t *testing.T, out string) backtestJSON {
 	t.Helper()
 	var got backtestJSON
