@@ -10,10 +10,11 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"sort"
 	"syscall"
 	"text/tabwriter"
+
+	"tipoff/internal/buildinfo"
 )
 
 func main() {
@@ -141,26 +142,7 @@ var version, commit string
 
 // Version returns the version and VCS revision the binary was built from:
 // as stamped by the build, else as the Go toolchain recorded them.
-func Version() (v, c string) {
-	v, c = "(devel)", "unknown"
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		if bi.Main.Version != "" {
-			v = bi.Main.Version
-		}
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" {
-				c = s.Value
-			}
-		}
-	}
-	if version != "" {
-		v = version
-	}
-	if commit != "" {
-		c = commit
-	}
-	return v, c
-}
+func Version() (v, c string) { return buildinfo.Version(version, commit) }
 
 func runVersion(ctx context.Context, m *Main, args []string) error {
 	fs := flag.NewFlagSet("version", flag.ContinueOnError)
