@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -93,4 +94,37 @@ func WriteExportText(ctx context.Context, w io.Writer, exports predict.ExportLog
 	default:
 		fmt.Fprintf(w, "export      %s written %s\n", st.Path, st.At.Format(time.RFC3339))
 	}
+}
+
+// ProgressOf returns the progress of each batch of ids, in order, listing
+// at most missing players without an outcome for each.
+func ProgressOf(ctx context.Context, store StatusStore, ids []string, missing int) ([]batch.Progress, error) {
+	ps := make([]batch.Progress, 0, len(ids))
+	for _, id := range ids {
+		p, err := store.Progress(ctx, id, missing)
+		if err != nil {
+			return nil, err
+		}
+		ps = append(ps, p)
+	}
+	return ps, nil
+}
+
+// WriteStatusText prints each batch's progress as "tipoff status" shows
+// it, a blank line between two: [WriteProgressText] with its date's
+// publication read from pubs, then [WriteExportText].
+func WriteStatusText(ctx context.Context, w io.Writer, ps []batch.Progress, pubs Publications, exports predict.ExportLog) error {
+	for i, p := range ps {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		d, _ := predict.ParseDate(p.Batch.Key.Date)
+		pub, err := pubs.Published(ctx, d)
+		if err != nil && !errors.Is(err, batch.ErrNotFound) {
+			return err
+		}
+		WriteProgressText(w, p, pub)
+		WriteExportText(ctx, w, exports, p.Batch)
+	}
+	return nil
 }

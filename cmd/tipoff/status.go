@@ -9,7 +9,6 @@ import (
 
 	"tipoff/batch"
 	"tipoff/httpapi"
-	"tipoff/predict"
 	"tipoff/sqlite"
 )
 
@@ -64,13 +63,9 @@ func runStatus(ctx context.Context, m *Main, args []string) error {
 			ids = append(ids, bt.ID)
 		}
 	}
-	var ps []batch.Progress
-	for _, id := range ids {
-		p, err := store.Progress(ctx, id, *missing)
-		if err != nil {
-			return fmt.Errorf("status: %w", err)
-		}
-		ps = append(ps, p)
+	ps, err := httpapi.ProgressOf(ctx, store, ids, *missing)
+	if err != nil {
+		return fmt.Errorf("status: %w", err)
 	}
 	if *asJSON {
 		enc := json.NewEncoder(m.Stdout)
@@ -80,17 +75,8 @@ func runStatus(ctx context.Context, m *Main, args []string) error {
 		}
 		return enc.Encode(ps)
 	}
-	for i, p := range ps {
-		if i > 0 {
-			fmt.Fprintln(m.Stdout)
-		}
-		d, _ := predict.ParseDate(p.Batch.Key.Date)
-		pub, err := db.Published(ctx, d)
-		if err != nil && !errors.Is(err, batch.ErrNotFound) {
-			return fmt.Errorf("status: %w", err)
-		}
-		httpapi.WriteProgressText(m.Stdout, p, pub)
-		httpapi.WriteExportText(ctx, m.Stdout, db, p.Batch)
+	if err := httpapi.WriteStatusText(ctx, m.Stdout, ps, db, db); err != nil {
+		return fmt.Errorf("status: %w", err)
 	}
 	return nil
 }
