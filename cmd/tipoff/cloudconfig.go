@@ -57,17 +57,17 @@ func (b *flagBinder) cloud() *cloudConfig {
 			b.env.Fail(fmt.Errorf("%s=%q: the coordinator runs on %s only", name, v, want))
 		}
 	}
-	audiences, emails := "", ""
+	audiences := ""
 	b.env.String("TIPOFF_AUTH_AUDIENCE", &audiences)
 	b.env.String("TIPOFF_AUTH_AUDIENCES", &audiences)
-	b.env.String("TIPOFF_AUTH_EMAILS", &emails)
-	cc.Audiences, cc.Emails = envflag.List(audiences), envflag.List(emails)
-	groups := map[string]*[]string{"start-invokers": &cc.StartInvokers, "push-invokers": &cc.PushInvokers, "operators": &cc.Operators}
+	cc.Audiences = envflag.List(audiences)
+	groups := map[string]*[]string{"auth-emails": &cc.Emails, "start-invokers": &cc.StartInvokers, "push-invokers": &cc.PushInvokers, "operators": &cc.Operators}
 	for name, list := range groups {
-		env := "TIPOFF_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
-		*list = envflag.List(b.env.Get(env))
-		b.fs.Func(name, "comma-separated service `accounts` allowed to call the "+name+" route group; default --auth-emails ("+env+")",
-			func(s string) error { *list = envflag.List(s); return nil })
+		usage := "comma-separated service `accounts` allowed to call the " + name + " route group; default --auth-emails"
+		if name == "auth-emails" {
+			usage = "comma-separated service `accounts` allowed to call every route group not given its own"
+		}
+		b.Func(name, "TIPOFF_"+strings.ToUpper(strings.ReplaceAll(name, "-", "_")), usage, func(s string) error { *list = envflag.List(s); return nil })
 	}
 
 	fs := b.fs
@@ -79,8 +79,6 @@ func (b *flagBinder) cloud() *cloudConfig {
 	b.Bool(&cc.PubsubSetup, "pubsub-setup", "TIPOFF_PUBSUB_SETUP", "create missing topics and subscriptions, for the emulator")
 	fs.Func("auth-audiences", "comma-separated `audiences` an OIDC token may be for: the service URL, or those set on the push subscriptions and scheduler job (TIPOFF_AUTH_AUDIENCES or TIPOFF_AUTH_AUDIENCE)",
 		func(s string) error { cc.Audiences = envflag.List(s); return nil })
-	fs.Func("auth-emails", "comma-separated service `accounts` allowed to call every route group not given its own (TIPOFF_AUTH_EMAILS)",
-		func(s string) error { cc.Emails = envflag.List(s); return nil })
 	b.String(&cc.KeysURL, "auth-keys-url", "TIPOFF_AUTH_KEYS_URL", "fetch the ID-token signing keys (JWKS) from `url` instead of Google's, for tests with their own issuer")
 	b.Bool(&cc.NoAuth, "insecure-no-auth", "TIPOFF_INSECURE_NO_AUTH", "accept pushes and starts without an OIDC token: only for loopback development")
 	return cc

@@ -131,27 +131,20 @@ type predictConfig struct {
 }
 
 func (b *flagBinder) predict(p *predictConfig) {
-	offsets, books := "", strings.Join(predict.DefaultBooks, ",")
-	b.env.String("TIPOFF_LINES", &offsets)
+	books := strings.Join(predict.DefaultBooks, ",")
 	b.env.String("TIPOFF_BOOKS", &books)
 	p.MinGames, p.MinMinutes = 3, 12
 	b.Int(&p.MinGames, "min-games", "TIPOFF_MIN_GAMES", "select players who played at least `n` of their team's last 10 games")
 	b.Float(&p.MinMinutes, "min-minutes", "TIPOFF_MIN_MINUTES", "select players averaging at least this many minutes in those games")
-	parseOffsets := func(s string) (err error) {
-		p.Offsets, err = predict.ParseOffsets(s)
-		return err
-	}
 	parseBooks := func(s string) (err error) {
 		p.Books, err = predict.ParseBooks(s)
 		return err
 	}
-	if err := parseOffsets(offsets); err != nil {
-		b.env.Fail(fmt.Errorf("TIPOFF_LINES: %w", err))
-	}
+	b.Func("lines", "TIPOFF_LINES", "line variants: comma-separated offsets `k` adding base-k and base+k lines, e.g. 1,2 for five lines",
+		func(s string) (err error) { p.Offsets, err = predict.ParseOffsets(s); return err })
 	if err := parseBooks(books); err != nil {
 		b.env.Fail(fmt.Errorf("TIPOFF_BOOKS: %w", err))
 	}
-	b.fs.Func("lines", "line variants: comma-separated offsets `k` adding base-k and base+k lines, e.g. 1,2 for five lines (TIPOFF_LINES)", parseOffsets)
 	b.fs.Func("books", "bookmaker preference for the base line, comma-separated (TIPOFF_BOOKS; default "+books+")", parseBooks)
 	b.checks = append(b.checks, func() error {
 		return predict.SelectOptions{MinGames: p.MinGames, MinMinutes: p.MinMinutes}.Validate()

@@ -145,3 +145,15 @@ func List(s string) []string {
 	}
 	return out
 }
+
+// Func binds the flag name and the variable env to parse, which is called
+// with the variable's value when it is set (a problem is recorded naming
+// the variable) and with the flag's whenever it is given.
+func (f *FlagSet) Func(name, env, usage string, parse func(string) error) {
+	if v := f.src.Get(env); v != "" {
+		if err := parse(v); err != nil {
+			f.src.Fail(fmt.Errorf("%s: %w", env, err))
+		}
+	}
+	f.fs.Func(name, usage+" ("+env+")", parse)
+}

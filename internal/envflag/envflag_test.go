@@ -2,6 +2,7 @@ package envflag_test
 
 import (
 	"bytes"
+	"errors"
 	"flag"
 	"strings"
 	"testing"
@@ -81,5 +82,32 @@ func TestFlagSet(t *testing.T) {
 		if !strings.Contains(help.String(), want) {
 			t.Errorf("usage lacks %q:\n%s", want, help.String())
 		}
+	}
+}
+
+// A bound func is called with its variable's value when set, and with the
+// flag's when given; a value it refuses is a problem naming the variable.
+func TestFlagSet_Func(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"T_LIST": "a, b", "T_BAD": "x"}
+	src := envflag.New(func(k string) string { return env[k] })
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	fs.SetOutput(&bytes.Buffer{})
+	f := envflag.NewFlagSet(fs, src)
+	var list, other []string
+	f.Func("list", "T_LIST", "a list", func(s string) error { list = envflag.List(s); return nil })
+	f.Func("other", "T_OTHER", "another list", func(s string) error { other = envflag.List(s); return nil })
+	f.Func("bad", "T_BAD", "refuses all", func(s string) error { return errors.New("no " + s) })
+	if len(list) != 2 || list[1] != "b" || other != nil {
+		t.Fatalf("from the environment: %q, %q; want [a b] and nil", list, other)
+	}
+	if err := src.Err(); err == nil || err.Error() != "T_BAD: no x" {
+		t.Fatalf("problems %v; want T_BAD: no x", err)
+	}
+	if err := fs.Parse([]string{"-other", "c,,d"}); err != nil {
+		t.Fatal(err)
+	}
+	if len(other) != 2 || other[1] != "d" {
+		t.Fatalf("from the flag: %q; want [c d]", other)
 	}
 }
