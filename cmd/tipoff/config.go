@@ -94,7 +94,7 @@ func (c Config) Validate() error {
 	if p.MinSuccessRatio < 0 || p.MinSuccessRatio > 1 {
 		errs = append(errs, fmt.Errorf("min-success %v: want 0 to 1", p.MinSuccessRatio))
 	}
-	if _, err := parseLevel(c.LogLevel); err != nil {
+	if _, err := cloudlog.ParseLevel(c.LogLevel); err != nil {
 		errs = append(errs, err)
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
@@ -111,20 +111,9 @@ func (c Config) GameDate(now time.Time) string {
 	return pipeline.LeagueToday(now)
 }
 
-func parseLevel(s string) (slog.Level, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(s)); err != nil {
-		return 0, fmt.Errorf("log-level %q: want debug, info, warn or error", s)
-	}
-	return l, nil
-}
-
 // Logger builds the process's logger: text for a terminal, JSON in the
 // shape Cloud Logging and Error Reporting read (see cloudlog.New).
 func (c Config) Logger(w io.Writer, project string) *slog.Logger {
-	level, _ := parseLevel(c.LogLevel)
-	if c.LogFormat != "json" {
-		return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
-	}
-	return cloudlog.New(w, level, project)
+	level, _ := cloudlog.ParseLevel(c.LogLevel)
+	return cloudlog.NewProcess(w, c.LogFormat, level, project)
 }

@@ -192,3 +192,23 @@ func (h traceHandler) WithGroup(name string) slog.Handler {
 	h.grouped = true
 	return h
 }
+
+// ParseLevel parses a log level: debug, info, warn or error (any case).
+// Its error names the setting as log-level.
+func ParseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("log-level %q: want debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+// NewProcess returns a process's logger at level and above: JSON in the
+// shape Cloud Logging and Error Reporting read (see [New]) when format is
+// "json", else text for a terminal.
+func NewProcess(w io.Writer, format string, level slog.Level, project string) *slog.Logger {
+	if format != "json" {
+		return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+	}
+	return New(w, level, project)
+}

@@ -122,3 +122,33 @@ func TestNew_ErrorReporting(t *testing.T) {
 		t.Errorf("stack_trace holds the logger's own frames:\n%s", frames)
 	}
 }
+
+// Levels parse in any case, and a bad one is named with what is wanted.
+func TestParseLevel(t *testing.T) {
+	t.Parallel()
+	for s, want := range map[string]slog.Level{"debug": slog.LevelDebug, "INFO": slog.LevelInfo, "Warn": slog.LevelWarn, "error": slog.LevelError} {
+		if got, err := cloudlog.ParseLevel(s); err != nil || got != want {
+			t.Errorf("ParseLevel(%q) = %v, %v; want %v", s, got, err, want)
+		}
+	}
+	if _, err := cloudlog.ParseLevel("loud"); err == nil || err.Error() != `log-level "loud": want debug, info, warn or error` {
+		t.Errorf("ParseLevel(loud) = %v; want the setting and the choices named", err)
+	}
+}
+
+// A process logs text unless it asks for JSON, which is Cloud Logging's
+// shape; either way records below the level are dropped.
+func TestNewProcess(t *testing.T) {
+	t.Parallel()
+	var text, js bytes.Buffer
+	cloudlog.NewProcess(&text, "text", slog.LevelInfo, "").Info("batch created", "items", 3)
+	cloudlog.NewProcess(&text, "text", slog.LevelInfo, "").Debug("hidden")
+	if got := text.String(); !strings.Contains(got, `level=INFO msg="batch created" items=3`) || strings.Contains(got, "hidden") {
+		t.Errorf("text log %q", got)
+	}
+	cloudlog.NewProcess(&js, "json", slog.LevelWarn, "p").Warn("retried")
+	var rec map[string]any
+	if err := json.Unmarshal(js.Bytes(), &rec); err != nil || rec["severity"] != "WARNING" || rec["message"] != "retried" {
+		t.Errorf("json log %q (%v); want severity WARNING, message retried", js.String(), err)
+	}
+}
