@@ -11,12 +11,12 @@ import (
 	"tipoff/predict"
 )
 
-// Names of the data tables in a [ShrinkError].
+// Names of the data tables in a [ShrinkError]: the data set's own.
 const (
-	TableGames    = "games"
-	TableLogs     = "game logs"
-	TableLines    = "prop lines"
-	TableStatuses = "statuses"
+	TableGames    = predict.TableGames
+	TableLogs     = predict.TableLogs
+	TableLines    = predict.TableLines
+	TableStatuses = predict.TableStatuses
 )
 
 // ImportOptions controls [DB.Import].
@@ -52,6 +52,17 @@ func (e *ShrinkError) Error() string {
 
 // Unwrap returns [batch.ErrConflict].
 func (e *ShrinkError) Unwrap() error { return batch.ErrConflict }
+
+// Describe says for a person what each shrinking table would keep, naming
+// where its rows come from by source(table): "SOURCE: N TABLE, M stored",
+// joined by "; ".
+func (e *ShrinkError) Describe(source func(table string) string) string {
+	parts := make([]string, len(e.Tables))
+	for i, t := range e.Tables {
+		parts[i] = fmt.Sprintf("%s: %d %s, %d stored", source(t.Table), t.New, t.Table, t.Stored)
+	}
+	return strings.Join(parts, "; ")
+}
 
 // shrinks reports whether a table going from stored to n rows loses more
 // than half of them.

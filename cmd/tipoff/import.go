@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"tipoff/batch"
@@ -114,32 +113,11 @@ func runImport(ctx context.Context, m *Main, args []string) error {
 // shrinkError explains a refused import in terms of the files of dir (the
 // demo league when dir is empty).
 func shrinkError(se *sqlite.ShrinkError, db, dir string) error {
-	var files dataimport.Files
+	source := func(string) string { return "the demo league" }
 	if dir != "" {
-		files, _ = dataimport.ListDir(dir) // ReadDir has just listed it
-	}
-	source := func(table string) string {
-		switch {
-		case dir == "":
-			return "the demo league"
-		case table == sqlite.TableGames:
-			return files.Schedule
-		case table == sqlite.TableLogs:
-			return files.Logs
-		case table == sqlite.TableLines && len(files.Props) == 0:
-			return "no props_*.csv file"
-		case table == sqlite.TableLines:
-			return strings.Join(files.Props, ", ")
-		case table == sqlite.TableStatuses && files.Status == "":
-			return "no player_status.csv file"
-		default:
-			return files.Status
-		}
-	}
-	parts := make([]string, len(se.Tables))
-	for i, t := range se.Tables {
-		parts[i] = fmt.Sprintf("%s: %d %s, %d stored", source(t.Table), t.New, t.Table, t.Stored)
+		files, _ := dataimport.ListDir(dir) // ReadDir has just listed it
+		source = files.Source
 	}
 	return fmt.Errorf("import: refused, nothing changed in %s: %s; an import may remove at most half of a table's rows: check the files, or pass --allow-shrink to replace the data anyway",
-		db, strings.Join(parts, "; "))
+		db, se.Describe(source))
 }
