@@ -1,9 +1,11 @@
 package health_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -90,12 +92,15 @@ func TestReport_JSONFields(t *testing.T) {
 	r := health.Report{Status: health.Degraded, ExitCode: 2, Date: "2026-01-15", Run: "daily", Source: "db tipoff.db",
 		CheckedAt: now, Checks: []health.Check{{Name: "failed", Level: health.Warn, Message: "1 player(s)", Items: []string{"p01"}}},
 		Service: &httpapi.ServiceInfo{}, Batch: &httpapi.BatchReport{}, Others: []string{"older"}, Queue: &httpapi.QueueReport{}}
-	b, err := json.Marshal(r)
-	if err != nil {
+	var b bytes.Buffer
+	if err := health.WriteJSON(&b, &r); err != nil {
 		t.Fatal(err)
 	}
+	if !strings.HasPrefix(b.String(), "{\n  \"") || !strings.HasSuffix(b.String(), "}\n") {
+		t.Errorf("WriteJSON wrote %q; want one indented object and a newline", b.String())
+	}
 	var got map[string]json.RawMessage
-	if err := json.Unmarshal(b, &got); err != nil {
+	if err := json.Unmarshal(b.Bytes(), &got); err != nil {
 		t.Fatal(err)
 	}
 	want := []string{"batch", "checked_at", "checks", "date", "exit_code", "other_batches", "queue", "run", "service", "source", "status"}

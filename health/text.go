@@ -1,6 +1,7 @@
 package health
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -45,4 +46,12 @@ func WriteText(w io.Writer, r *Report, colour bool) {
 			fmt.Fprintf(w, "       - %s\n", it)
 		}
 	}
+}
+
+// WriteJSON prints the report for machines, as "tipoff health --json"
+// does: one indented JSON object (see [Report] for its fields).
+func WriteJSON(w io.Writer, r *Report) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
 }

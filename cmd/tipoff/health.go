@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -113,9 +112,7 @@ func runHealth(ctx context.Context, m *Main, args []string) error {
 	}
 	rep.Finish()
 	if *asJSON {
-		enc := json.NewEncoder(m.Stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
+		if err := health.WriteJSON(m.Stdout, &rep); err != nil {
 			return err
 		}
 	} else {
