@@ -2,10 +2,12 @@
 // coordinator's ([CoordinatorHandler]: /start, cancel, publish, sweep, pushes — the
 // same handler in "tipoff serve" and "tipoff coordinator") and the cloud
 // worker's ([WorkerHandler]), their auth (route groups with their own
-// callers, [Guards]: Google OIDC tokens per group in the cloud, a bearer
+// callers, [Guards], built from a [GuardConfig]: Google OIDC tokens per
+// group in the cloud, a bearer
 // token for "tipoff serve" off loopback), and what operators read — the status JSON
 // API (GET /api/batches, /api/batches/{id}, /api/queue) and its [Client],
-// the server-rendered status pages (GET /, /batches/{id}) and the
+// the server-rendered status pages (GET /, /batches/{id}), the status text
+// of "tipoff status" ([WriteStatusText]) and the
 // Prometheus metrics (GET /metrics, a [batch.Observer]).
 //
 // The work behind the handlers is batch's ([batch.Coordinator],

@@ -3,11 +3,13 @@
 // how it is checked ([StartRequest]), building a date's batch from a data
 // set ([BuildSpec]) and starting it once per key ([Starter]), what a worker
 // does with one request ([Job.Handle]), what finalizing a batch
-// publishes and exports ([Job.Finalize], through an [Exporter]), and an
-// operator's explicit publish ([Job.Publish]).
+// publishes and exports ([Job.Finalize], through an [Exporter]), an
+// operator's explicit publish ([Job.Publish]), and running a day's batch
+// to its end in one process with its report ([RunDay], [RunSummary.Report]).
 //
-// It may import batch and predict (with its systems); it never picks a
-// backend: stores, publishers and the data loader are handed to it.
+// It may import batch, predict (with its systems) and internal/progress;
+// it never picks a backend: stores, publishers and the data loader are
+// handed to it.
 //
 // Invariants:
 //   - Starting an existing key touches no data and returns its batch as it

@@ -2,7 +2,8 @@
 // shape Cloud Run's log agent reads (severity, message), where a record
 // belongs to a trace the trace field that links it to the request, and on
 // errors the fields Error Reporting groups them by (a stack trace and where
-// it was logged).
+// it was logged); and a process's choice between it and text
+// ([NewProcess], [ParseLevel]).
 // It imports only batch (for the trace ID in a context or attribute).
 package cloudlog
 
