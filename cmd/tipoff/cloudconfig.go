@@ -23,6 +23,10 @@ type cloudConfig struct {
 	Project string // Google Cloud project of Firestore and Pub/Sub
 	Addr    string // listen address; ":$PORT" on Cloud Run
 	Pull    bool   // pull subscriptions instead of push endpoints
+	// MetricsAddr, when set, serves GET /metrics without a token there,
+	// loopback only unless MetricsAnyHost: for the collector sidecar.
+	MetricsAddr    string
+	MetricsAnyHost bool
 
 	FirestoreDatabase string
 	FirestorePrefix   string
@@ -85,6 +89,8 @@ func (b *flagBinder) cloud() *cloudConfig {
 			func(s string) error { *list = splitList(s); return nil })
 	}
 	b.env.String("TIPOFF_AUTH_KEYS_URL", &cc.AuthKeysURL)
+	b.env.String("TIPOFF_METRICS_ADDR", &cc.MetricsAddr)
+	b.env.Bool("TIPOFF_INSECURE_METRICS_LISTEN_ANY", &cc.MetricsAnyHost)
 	b.env.Bool("TIPOFF_INSECURE_NO_AUTH", &cc.NoAuth)
 
 	fs := b.fs
@@ -99,6 +105,8 @@ func (b *flagBinder) cloud() *cloudConfig {
 	fs.Func("auth-emails", "comma-separated service `accounts` allowed to call every route group not given its own (TIPOFF_AUTH_EMAILS)",
 		func(s string) error { cc.AuthEmails = splitList(s); return nil })
 	fs.StringVar(&cc.AuthKeysURL, "auth-keys-url", cc.AuthKeysURL, "fetch the ID-token signing keys (JWKS) from `url` instead of Google's, for tests with their own issuer (TIPOFF_AUTH_KEYS_URL)")
+	fs.StringVar(&cc.MetricsAddr, "metrics-addr", cc.MetricsAddr, "also serve GET /metrics without a token on this loopback `address` (e.g. 127.0.0.1:9464), for a collector sidecar; default none (TIPOFF_METRICS_ADDR)")
+	fs.BoolVar(&cc.MetricsAnyHost, "insecure-metrics-listen-any", cc.MetricsAnyHost, "let --metrics-addr be an address other than loopback: anyone who reaches it reads the metrics (TIPOFF_INSECURE_METRICS_LISTEN_ANY)")
 	fs.BoolVar(&cc.NoAuth, "insecure-no-auth", cc.NoAuth, "accept pushes and starts without an OIDC token: only for loopback development (TIPOFF_INSECURE_NO_AUTH)")
 	return cc
 }
@@ -111,6 +119,11 @@ func (cc *cloudConfig) validate() error {
 	}
 	if _, _, err := net.SplitHostPort(cc.Addr); err != nil {
 		errs = append(errs, fmt.Errorf("addr %q: want HOST:PORT or :PORT", cc.Addr))
+	}
+	if cc.MetricsAddr != "" {
+		if err := httpapi.CheckMetricsAddr(cc.MetricsAddr, cc.MetricsAnyHost); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if !cc.NoAuth {
 		if len(cc.AuthAudiences) == 0 {
@@ -173,6 +186,19 @@ func (cc *cloudConfig) guards(ctx context.Context, limit int64, log *slog.Logger
 		m[name] = a.Wrap
 	}
 	return httpapi.Guards{Start: m["start-invokers"], Push: m["push-invokers"], Operator: m["operators"]}, nil
+}
+
+// metricsLoops returns the loop serving the metrics listener of
+// --metrics-addr, opened now so a taken port fails the start; none without.
+func (cc *cloudConfig) metricsLoops(m *httpapi.Metrics, log *slog.Logger) ([]func(context.Context), error) {
+	if cc.MetricsAddr == "" {
+		return nil, nil
+	}
+	l, err := httpapi.ListenMetrics(cc.MetricsAddr, cc.MetricsAnyHost, m, log)
+	if err != nil {
+		return nil, err
+	}
+	return []func(context.Context){l.Serve}, nil
 }
 
 // openQueue connects to Pub/Sub (the emulator when PUBSUB_EMULATOR_HOST is
