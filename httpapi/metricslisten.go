@@ -86,6 +86,20 @@ func (l *MetricsListener) Serve(ctx context.Context) {
 	}
 }
 
+// MetricsLoops opens the metrics listener on addr, when addr is set, and
+// returns the loop that serves it, for [Serve]: opened now, so a bad or
+// taken address fails the start. It returns none for an empty addr.
+func MetricsLoops(addr string, allowAny bool, m *Metrics, log *slog.Logger) ([]func(context.Context), error) {
+	if addr == "" {
+		return nil, nil
+	}
+	l, err := ListenMetrics(addr, allowAny, m, log)
+	if err != nil {
+		return nil, err
+	}
+	return []func(context.Context){l.Serve}, nil
+}
+
 // Close closes the listener without serving; for a listener opened and
 // then not used.
 func (l *MetricsListener) Close() error { return l.ln.Close() }

@@ -60,6 +60,12 @@ func TestListenMetrics_RefusesNonLoopback(t *testing.T) {
 			t.Fatalf("ListenMetrics(%q) listened on %s; want it refused", addr, l.Addr())
 		}
 	}
+	if loops, err := httpapi.MetricsLoops(":0", false, m, testLogger(t)); err == nil || loops != nil {
+		t.Fatalf("MetricsLoops(\":0\") = %d loops, %v; want refused", len(loops), err)
+	}
+	if loops, err := httpapi.MetricsLoops("", false, m, testLogger(t)); err != nil || loops != nil {
+		t.Fatalf("MetricsLoops(\"\") = %d loops, %v; want none, no listener asked for", len(loops), err)
+	}
 	l, err := httpapi.ListenMetrics("0.0.0.0:0", true, m, testLogger(t))
 	if err != nil {
 		t.Fatalf("ListenMetrics(0.0.0.0:0, allowAny): %v", err)

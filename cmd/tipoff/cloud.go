@@ -123,7 +123,7 @@ func (c *cloud) handler(g httpapi.Guards) http.Handler {
 // shows before the first run) in the background.
 func (c *cloud) run(ctx context.Context, g httpapi.Guards) error {
 	version, commit := Version()
-	loops, err := c.cc.metricsLoops(c.metrics, c.log)
+	loops, err := httpapi.MetricsLoops(c.cc.MetricsAddr, c.cc.MetricsAnyHost, c.metrics, c.log)
 	if err != nil {
 		return err
 	}

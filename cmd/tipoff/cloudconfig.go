@@ -188,19 +188,6 @@ func (cc *cloudConfig) guards(ctx context.Context, limit int64, log *slog.Logger
 	return httpapi.Guards{Start: m["start-invokers"], Push: m["push-invokers"], Operator: m["operators"]}, nil
 }
 
-// metricsLoops returns the loop serving the metrics listener of
-// --metrics-addr, opened now so a taken port fails the start; none without.
-func (cc *cloudConfig) metricsLoops(m *httpapi.Metrics, log *slog.Logger) ([]func(context.Context), error) {
-	if cc.MetricsAddr == "" {
-		return nil, nil
-	}
-	l, err := httpapi.ListenMetrics(cc.MetricsAddr, cc.MetricsAnyHost, m, log)
-	if err != nil {
-		return nil, err
-	}
-	return []func(context.Context){l.Serve}, nil
-}
-
 // openQueue connects to Pub/Sub (the emulator when PUBSUB_EMULATOR_HOST is
 // set) and, with --pubsub-setup, creates the topics the role uses.
 func (cc *cloudConfig) openQueue(ctx context.Context, cfg Config, topics ...string) (*gcppubsub.Queue, error) {

@@ -49,7 +49,7 @@ func runCloudWorker(ctx context.Context, m *Main, cfg Config, cc *cloudConfig, p
 	sink := batch.PublishOutcomes(queue)
 	h := httpapi.NewWorkerHandler(httpapi.WorkerConfig{Handler: j.Handle, Sink: sink, DecodePush: gcppubsub.DecodePush,
 		Auth: guards.Push, Metrics: metrics, Health: health, Name: name, Log: log})
-	loops, err := cc.metricsLoops(metrics, log)
+	loops, err := httpapi.MetricsLoops(cc.MetricsAddr, cc.MetricsAnyHost, metrics, log)
 	if err != nil {
 		return err
 	}
