@@ -58,6 +58,20 @@ PUSH_TIMEOUT=${PUSH_TIMEOUT:-20s}
 COORDINATOR_ARGS=${COORDINATOR_ARGS:-coordinator}
 WORKER_ARGS=${WORKER_ARGS:-worker}
 WORKER_MAX_INSTANCES=${WORKER_MAX_INSTANCES:-20}
+# Metrics: each service instance runs Google Cloud Managed Service for
+# Prometheus's collector as a sidecar (deploy/service.yaml), which scrapes
+# tipoff's token-free loopback metrics listener on METRICS_PORT
+# (TIPOFF_METRICS_ADDR) as deploy/run-monitoring.yaml, kept in the Secret
+# Manager secret MONITORING_SECRET, says. SIDECAR_CPU and SIDECAR_MEMORY are
+# the collector's share of each instance (with the app's 1 vCPU the total
+# must stay a whole number of vCPUs). SERVICES_OUT is where the filled-in
+# service definitions are written for gcloud.
+METRICS_PORT=${METRICS_PORT:-9464}
+SIDECAR_IMAGE=${SIDECAR_IMAGE:-us-docker.pkg.dev/cloud-ops-agents-artifacts/cloud-run-gmp-sidecar/cloud-run-gmp-sidecar:1.2.0}
+SIDECAR_CPU=${SIDECAR_CPU:-1}
+SIDECAR_MEMORY=${SIDECAR_MEMORY:-256Mi}
+MONITORING_SECRET=${MONITORING_SECRET:-tipoff-run-monitoring}
+SERVICES_OUT=${SERVICES_OUT:-${TMPDIR:-/tmp}/tipoff-services.$$}
 # Who may act as tipoff-operator, the identity of the coordinator's
 # operator routes (status pages, /api, /metrics, sweep, cancel):
 # comma-separated IAM members, e.g. user:ana@example.com,group:oncall@example.com.
@@ -212,7 +226,7 @@ step_apis() {
 	log "enabling APIs"
 	g services enable run.googleapis.com pubsub.googleapis.com firestore.googleapis.com \
 		cloudscheduler.googleapis.com artifactregistry.googleapis.com iam.googleapis.com storage.googleapis.com \
-		monitoring.googleapis.com
+		monitoring.googleapis.com secretmanager.googleapis.com
 	# The Pub/Sub service agent (service-NUMBER@gcp-sa-pubsub) mints the push
 	# tokens and moves dead letters. On a fresh project it may not exist
 	# until something asks for it, and binding roles to it fails until then.
@@ -442,6 +456,9 @@ env_vars() {
 	common="TIPOFF_PROJECT=$PROJECT;TIPOFF_STORE=firestore;TIPOFF_FIRESTORE_DATABASE=$FIRESTORE_DB"
 	common+=";TIPOFF_QUEUE=pubsub;TIPOFF_PUBSUB_MODE=push"
 	common+=";TIPOFF_LOG_FORMAT=json;TIPOFF_LOG_LEVEL=info;TIPOFF_AUTH_AUDIENCE=$url"
+	# The collector sidecar's scrape target: loopback, so only containers
+	# of the same instance reach it (it needs no token).
+	common+=";TIPOFF_METRICS_ADDR=127.0.0.1:$METRICS_PORT"
 	case "$1" in
 	"$COORDINATOR")
 		# One allow-list per route group: each refuses the others' accounts.
@@ -453,31 +470,77 @@ env_vars() {
 	esac
 }
 
+# render_yaml FILE: prints FILE with its ${NAME} placeholders filled with
+# the JSON value (JSON is YAML) of the environment variable NAME: a number
+# for CONCURRENCY, TIMEOUT and METRICS_PORT, a list for ARGS (split at
+# commas, as gcloud's --args) and for ENV (env_vars' list, as name/value
+# pairs), a string for everything else.
+render_yaml() {
+	python3 -c '
+import json, os, re, sys
+def value(name):
+    v = os.environ[name]
+    if name in ("CONCURRENCY", "TIMEOUT", "METRICS_PORT"):
+        return int(v)
+    if name == "ARGS":
+        return [a for a in v.split(",") if a]
+    if name == "ENV":
+        pairs = (kv.partition("=") for kv in v.removeprefix("^;^").split(";") if kv)
+        return [{"name": k, "value": x} for k, _, x in pairs]
+    return v
+text = open(sys.argv[1]).read()
+print(re.sub(r"\$\{(\w+)\}", lambda m: json.dumps(value(m.group(1))), text), end="")' "$1"
+}
+
+# render_service SERVICE ARGS SA MIN MAX THROTTLE MEMORY CONCURRENCY TIMEOUT:
+# prints deploy/service.yaml filled in for SERVICE.
+render_service() {
+	SERVICE=$1 ARGS=$2 SERVICE_ACCOUNT=$3 MIN_INSTANCES=$4 MAX_INSTANCES=$5 CPU_THROTTLING=$6 \
+		CPU=1 MEMORY=$7 CONCURRENCY=$8 TIMEOUT=$9 ENV="$(env_vars "$1")" IMAGE="$(resolved_image)" \
+		REGION="$REGION" SIDECAR_IMAGE="$SIDECAR_IMAGE" SIDECAR_CPU="$SIDECAR_CPU" SIDECAR_MEMORY="$SIDECAR_MEMORY" \
+		MONITORING_SECRET="$MONITORING_SECRET" render_yaml deploy/service.yaml
+}
+
+# monitoring_secret keeps deploy/run-monitoring.yaml, filled in, as the
+# latest version of MONITORING_SECRET, which the collector sidecars mount,
+# and lets the services' accounts read it and write metrics.
+monitoring_secret() {
+	local f="$SERVICES_OUT/run-monitoring.yaml" current
+	METRICS_PORT="$METRICS_PORT" render_yaml deploy/run-monitoring.yaml >"$f"
+	if exists gcloud secrets describe "$MONITORING_SECRET"; then
+		current=$(gcloud secrets versions access latest --secret="$MONITORING_SECRET" --project="$PROJECT" 2>/dev/null || true)
+		[ "$current" = "$(cat "$f")" ] || g secrets versions add "$MONITORING_SECRET" --data-file="$f"
+	else
+		g secrets create "$MONITORING_SECRET" --replication-policy=automatic --data-file="$f"
+	fi
+	local who
+	for who in "$SA_COORDINATOR" "$SA_WORKER"; do
+		bind secrets add-iam-policy-binding "$MONITORING_SECRET" \
+			--member="serviceAccount:$who" --role=roles/secretmanager.secretAccessor --format=none
+		bind projects add-iam-policy-binding "$PROJECT" \
+			--member="serviceAccount:$who" --role=roles/monitoring.metricWriter --condition=None --format=none
+	done
+}
+
 step_services() {
-	local image
-	image=$(resolved_image)
-	log "Cloud Run services from $image"
+	log "Cloud Run services from $(resolved_image), each with the Managed Prometheus collector sidecar"
+	mkdir -p "$SERVICES_OUT"
+	monitoring_secret
 	# The coordinator: receives outcomes and dead letters by push and /start
 	# from the scheduler; its sweeper runs between requests, so one instance
-	# stays up with CPU always allocated. It reads the data set that
-	# "tipoff data push" uploads to the data bucket at each run, and writes the
-	# picks export to the export bucket, both through the Cloud Storage API
-	# (no volume mounts: clearing them drops those of older deploys).
-	g run deploy "$COORDINATOR" --region="$REGION" --image="$image" \
-		--args="$COORDINATOR_ARGS" --service-account="$SA_COORDINATOR" \
-		--no-allow-unauthenticated --ingress=all \
-		--min-instances=1 --max-instances=3 --no-cpu-throttling \
-		--cpu=1 --memory=1Gi --concurrency=80 --timeout=300 \
-		--set-env-vars="$(env_vars "$COORDINATOR")" \
-		--clear-volumes --clear-volume-mounts
+	# stays up with CPU always allocated (which also keeps the collector's
+	# scrapes on time). It reads the data set that "tipoff data push"
+	# uploads to the data bucket at each run, and writes the picks export to
+	# the export bucket, both through the Cloud Storage API (no volume
+	# mounts).
+	render_service "$COORDINATOR" "$COORDINATOR_ARGS" "$SA_COORDINATOR" 1 3 false 1Gi 80 300 >"$SERVICES_OUT/$COORDINATOR.yaml"
+	g run services replace "$SERVICES_OUT/$COORDINATOR.yaml" --region="$REGION"
 	# Workers: one pushed request each, a pure function of it; they scale
-	# with the backlog and to zero between runs.
-	g run deploy "$WORKER" --region="$REGION" --image="$image" \
-		--args="$WORKER_ARGS" --service-account="$SA_WORKER" \
-		--no-allow-unauthenticated --ingress=all \
-		--min-instances=0 --max-instances="$WORKER_MAX_INSTANCES" \
-		--cpu=1 --memory=512Mi --concurrency=4 --timeout="$ACK_DEADLINE" \
-		--set-env-vars="$(env_vars "$WORKER")"
+	# with the backlog and to zero between runs. Their CPU is throttled
+	# between requests, so a scrape may miss then; the collector scrapes once
+	# more as an instance shuts down, so counts are not lost.
+	render_service "$WORKER" "$WORKER_ARGS" "$SA_WORKER" 0 "$WORKER_MAX_INSTANCES" true 512Mi 4 "$ACK_DEADLINE" >"$SERVICES_OUT/$WORKER.yaml"
+	g run services replace "$SERVICES_OUT/$WORKER.yaml" --region="$REGION"
 	# Only Pub/Sub (as tipoff-push), the scheduler and operators (as
 	# tipoff-operator) may call them; the coordinator then lets each in to
 	# its own route group only.

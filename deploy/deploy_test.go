@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"go.yaml.in/yaml/v3"
 )
 
 const (
@@ -115,7 +117,8 @@ func newDeployEnv(t *testing.T) *deployEnv {
 	// Read here, the script and the file it reads count as inputs of the
 	// test: go test's cache does not see what a child process opens.
 	alerts, _ := filepath.Glob("alerts/*.json")
-	for _, f := range append([]string{"deploy.sh", "replay-dead-letters.py", "../gcpfirestore/firestore.indexes.json"}, alerts...) {
+	for _, f := range append([]string{"deploy.sh", "replay-dead-letters.py", "../gcpfirestore/firestore.indexes.json",
+		"service.yaml", "run-monitoring.yaml"}, alerts...) {
 		if _, err := os.ReadFile(f); err != nil {
 			t.Fatal(err)
 		}
@@ -138,6 +141,7 @@ func newDeployEnv(t *testing.T) *deployEnv {
 		"IMAGE":               image,
 		"STUB_LOG":            filepath.Join(dir, "calls"),
 		"ALERTS_OUT":          filepath.Join(dir, "alerts"),
+		"SERVICES_OUT":        filepath.Join(dir, "services"),
 		"STUB_PROJECT_NUMBER": projectNumber,
 		"STUB_BIND_FAILS":     filepath.Join(dir, "bind-fails"),
 	}}
@@ -287,6 +291,86 @@ func sa(name string) string {
 	return "serviceAccount:" + name + "@" + project + ".iam.gserviceaccount.com"
 }
 
+// knService is what the tests read of a Cloud Run service definition.
+type knService struct {
+	Metadata struct{ Name string }
+	Spec     struct {
+		Template struct {
+			Metadata struct{ Annotations map[string]string }
+			Spec     struct {
+				ServiceAccountName string `yaml:"serviceAccountName"`
+				Containers         []knContainer
+				Volumes            []knVolume
+			}
+		}
+	}
+}
+
+type knContainer struct {
+	Name, Image string
+	Args        []string
+	Ports       []struct {
+		ContainerPort int `yaml:"containerPort"`
+	}
+	Env          []struct{ Name, Value string }
+	VolumeMounts []struct {
+		Name      string
+		MountPath string `yaml:"mountPath"`
+	} `yaml:"volumeMounts"`
+}
+
+type knVolume struct {
+	Name   string
+	Secret *struct {
+		SecretName string `yaml:"secretName"`
+		Items      []knKeyPath
+	}
+}
+
+type knKeyPath struct{ Key, Path string }
+
+// container returns the service's container called name.
+func (s *knService) container(t *testing.T, name string) knContainer {
+	t.Helper()
+	cs := s.Spec.Template.Spec.Containers
+	i := slices.IndexFunc(cs, func(c knContainer) bool { return c.Name == name })
+	if i < 0 {
+		t.Fatalf("service %s has no container %q: %+v", s.Metadata.Name, name, cs)
+	}
+	return cs[i]
+}
+
+// env returns the container's environment.
+func (c knContainer) env() map[string]string {
+	m := map[string]string{}
+	for _, e := range c.Env {
+		m[e.Name] = e.Value
+	}
+	return m
+}
+
+// services reads the service definitions the dry run replaces the
+// services with, by name.
+func services(t *testing.T, cmds [][]string) map[string]*knService {
+	t.Helper()
+	out := map[string]*knService{}
+	for _, c := range cmds {
+		if find([][]string{c}, "gcloud", "run", "services", "replace") != 0 {
+			continue
+		}
+		b, err := os.ReadFile(c[4])
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s knService
+		if err := yaml.Unmarshal(b, &s); err != nil {
+			t.Fatalf("%s: %v\n%s", c[4], err, b)
+		}
+		out[s.Metadata.Name] = &s
+	}
+	return out
+}
+
 func TestDryRun(t *testing.T) {
 	t.Parallel()
 	d := newDeployEnv(t)
@@ -322,6 +406,12 @@ func TestDryRun(t *testing.T) {
 			agent + " roles/pubsub.subscriber pubsub subscriptions prediction-outcomes-push",
 			agent + " roles/pubsub.subscriber pubsub subscriptions batch-events-pull",
 			"serviceAccount:service-" + projectNumber + "@gcp-sa-monitoring-notification.iam.gserviceaccount.com roles/run.invoker run services tipoff-coordinator",
+			// The collector sidecars read their configuration and write
+			// metrics as the service's account.
+			coordinator + " roles/secretmanager.secretAccessor secrets tipoff-run-monitoring",
+			worker + " roles/secretmanager.secretAccessor secrets tipoff-run-monitoring",
+			coordinator + " roles/monitoring.metricWriter projects " + project,
+			worker + " roles/monitoring.metricWriter projects " + project,
 		}
 		var got []string
 		for _, c := range cmds {
@@ -421,6 +511,36 @@ func TestDryRun(t *testing.T) {
 				t.Errorf("no alert filter holds %s", want)
 			}
 		}
+		// The deadline gauge comes from every coordinator instance's
+		// collector, one series per instance: the condition must take the
+		// maximum across them, not look at one instance's series.
+		for _, f := range created {
+			b, _ := os.ReadFile(f)
+			if !strings.Contains(string(b), "tipoff_batches_past_deadline") {
+				continue
+			}
+			var p struct {
+				Conditions []struct {
+					Threshold struct {
+						Filter       string
+						Aggregations []struct {
+							CrossSeriesReducer string
+							GroupByFields      []string
+						}
+					} `json:"conditionThreshold"`
+				}
+			}
+			if err := json.Unmarshal(b, &p); err != nil || len(p.Conditions) != 1 || len(p.Conditions[0].Threshold.Aggregations) != 1 {
+				t.Fatalf("%s: %v, want one condition with one aggregation", f, err)
+			}
+			c := p.Conditions[0].Threshold
+			if a := c.Aggregations[0]; a.CrossSeriesReducer != "REDUCE_MAX" || slices.ContainsFunc(a.GroupByFields, func(g string) bool { return strings.Contains(g, "instance") }) {
+				t.Errorf("%s: aggregation %+v, want the maximum across instances", f, a)
+			}
+			if !strings.Contains(c.Filter, `resource.labels.namespace="tipoff-coordinator"`) {
+				t.Errorf("%s: filter %s does not pick the coordinator's series", f, c.Filter)
+			}
+		}
 		i := find(cmds, "gcloud", "monitoring", "uptime", "create", "tipoff-coordinator-health")
 		if i < 0 {
 			t.Fatalf("no uptime check of the coordinator:\n%s", r.stdout)
@@ -462,7 +582,7 @@ func TestDryRun(t *testing.T) {
 		if lastCreate < 0 || wait < lastCreate {
 			t.Errorf("the wait (command %d) does not follow the index creations (last %d)", wait, lastCreate)
 		}
-		if deploy := find(cmds, "gcloud", "run", "deploy"); deploy < wait {
+		if deploy := find(cmds, "gcloud", "run", "services", "replace"); deploy < wait {
 			t.Errorf("services deployed (command %d) before the indexes are waited for (%d)", deploy, wait)
 		}
 	})
@@ -497,37 +617,108 @@ func TestDryRun(t *testing.T) {
 		}
 	})
 
+	svcs := services(t, cmds)
+	if len(svcs) != 2 || svcs["tipoff-coordinator"] == nil || svcs["tipoff-worker"] == nil {
+		t.Fatalf("services replaced: %v; want tipoff-coordinator and tipoff-worker", slices.Sorted(maps.Keys(svcs)))
+	}
+
 	t.Run("ServiceEnvironment", func(t *testing.T) {
-		n := 0
-		for _, c := range cmds {
-			if find([][]string{c}, "gcloud", "run", "deploy") != 0 {
-				continue
-			}
-			n++
-			env, ok := flag(c, "set-env-vars")
-			if !ok || !strings.Contains(env, "TIPOFF_PROJECT="+project) {
-				t.Errorf("%s: environment %q, want the TIPOFF_* settings", c[3], env)
+		for name, svc := range svcs {
+			app := svc.container(t, "app")
+			env := app.env()
+			if env["TIPOFF_PROJECT"] != project {
+				t.Errorf("%s: environment %v, want the TIPOFF_* settings", name, env)
 			}
 			// Cloud Run sets PORT; TIPOFF_ADDR would override it.
-			for _, bad := range []string{"TIPOFF_ADDR", "PORT="} {
-				if strings.Contains(env, bad) {
-					t.Errorf("%s: environment sets %s: %q", c[3], bad, env)
+			for _, bad := range []string{"TIPOFF_ADDR", "PORT"} {
+				if v, ok := env[bad]; ok {
+					t.Errorf("%s: environment sets %s=%s", name, bad, v)
 				}
 			}
 			// Data and exports go through the Cloud Storage API, not mounts.
-			if _, ok := flag(c, "add-volume"); ok {
-				t.Errorf("%s mounts a volume: %q", c[3], c)
+			if len(app.VolumeMounts) > 0 {
+				t.Errorf("%s: the app mounts volumes: %+v", name, app.VolumeMounts)
 			}
-			if c[3] == "tipoff-coordinator" {
-				for _, want := range []string{";TIPOFF_DATA=gs://" + project + "-tipoff-data/nba;", ";TIPOFF_EXPORT_DIR=gs://" + project + "-tipoff-exports;"} {
-					if !strings.Contains(env, want) {
-						t.Errorf("coordinator environment %q lacks %s", env, strings.Trim(want, ";"))
+			if name == "tipoff-coordinator" {
+				for k, want := range map[string]string{"TIPOFF_DATA": "gs://" + project + "-tipoff-data/nba", "TIPOFF_EXPORT_DIR": "gs://" + project + "-tipoff-exports"} {
+					if env[k] != want {
+						t.Errorf("coordinator %s=%q, want %q", k, env[k], want)
 					}
 				}
 			}
 		}
-		if n != 2 {
-			t.Errorf("%d services deployed, want 2 (coordinator and worker)", n)
+	})
+
+	t.Run("Sidecar", func(t *testing.T) {
+		// Every instance runs the Managed Prometheus collector beside the
+		// app; the app alone takes requests (on $PORT, which Cloud Run
+		// sets) and serves its token-free metrics on loopback, where the
+		// collector's configuration points.
+		var cfgFile string
+		if i := find(cmds, "gcloud", "secrets", "create", "tipoff-run-monitoring"); i < 0 {
+			t.Fatalf("no secret for the collector's configuration:\n%s", r.stdout)
+		} else {
+			cfgFile, _ = flag(cmds[i], "data-file")
+		}
+		b, err := os.ReadFile(cfgFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rm struct {
+			APIVersion string `yaml:"apiVersion"`
+			Kind       string
+			Spec       struct {
+				Endpoints []struct {
+					Port     int
+					Path     string
+					Interval string
+				}
+			}
+		}
+		if err := yaml.Unmarshal(b, &rm); err != nil {
+			t.Fatalf("%s: %v\n%s", cfgFile, err, b)
+		}
+		if rm.APIVersion != "monitoring.googleapis.com/v1beta" || rm.Kind != "RunMonitoring" || len(rm.Spec.Endpoints) != 1 ||
+			rm.Spec.Endpoints[0].Path != "/metrics" {
+			t.Fatalf("collector configuration %+v, want a RunMonitoring scraping one /metrics", rm)
+		}
+		scrape := rm.Spec.Endpoints[0].Port
+		for name, svc := range svcs {
+			tmpl := svc.Spec.Template
+			if len(tmpl.Spec.Containers) != 2 {
+				t.Fatalf("%s: %d containers, want the app and the collector", name, len(tmpl.Spec.Containers))
+			}
+			app, col := svc.container(t, "app"), svc.container(t, "collector")
+			if !strings.HasPrefix(app.Image, "us-central1-docker.pkg.dev/"+project+"/tipoff/tipoff") {
+				t.Errorf("%s: app image %q", name, app.Image)
+			}
+			if len(app.Ports) != 1 || app.Ports[0].ContainerPort != 8080 || len(col.Ports) != 0 {
+				t.Errorf("%s: ports app %+v, collector %+v; want the app alone as ingress, on 8080", name, app.Ports, col.Ports)
+			}
+			if col.Image != "us-docker.pkg.dev/cloud-ops-agents-artifacts/cloud-run-gmp-sidecar/cloud-run-gmp-sidecar:1.2.0" {
+				t.Errorf("%s: collector image %q", name, col.Image)
+			}
+			if got := tmpl.Metadata.Annotations["run.googleapis.com/container-dependencies"]; got != `{"collector":["app"]}` {
+				t.Errorf("%s: container dependencies %q, want the collector to start after the app", name, got)
+			}
+			addr := app.env()["TIPOFF_METRICS_ADDR"]
+			if want := fmt.Sprintf("127.0.0.1:%d", scrape); addr != want {
+				t.Errorf("%s: TIPOFF_METRICS_ADDR=%q, want %s, the loopback port the collector scrapes", name, addr, want)
+			}
+			if len(col.VolumeMounts) != 1 || col.VolumeMounts[0].MountPath != "/etc/rungmp/" {
+				t.Fatalf("%s: collector mounts %+v, want its configuration at /etc/rungmp/", name, col.VolumeMounts)
+			}
+			vol := slices.IndexFunc(tmpl.Spec.Volumes, func(v knVolume) bool { return v.Name == col.VolumeMounts[0].Name })
+			if vol < 0 || tmpl.Spec.Volumes[vol].Secret == nil || tmpl.Spec.Volumes[vol].Secret.SecretName != "tipoff-run-monitoring" ||
+				!slices.Equal(tmpl.Spec.Volumes[vol].Secret.Items, []knKeyPath{{Key: "latest", Path: "config.yaml"}}) {
+				t.Errorf("%s: volumes %+v, want the secret's latest version as config.yaml", name, tmpl.Spec.Volumes)
+			}
+			if want := sa(name); "serviceAccount:"+tmpl.Spec.ServiceAccountName != want {
+				t.Errorf("%s: runs as %q, want %s", name, tmpl.Spec.ServiceAccountName, want)
+			}
+		}
+		if got := svcs["tipoff-coordinator"].Spec.Template.Metadata.Annotations["run.googleapis.com/cpu-throttling"]; got != "false" {
+			t.Errorf("coordinator cpu-throttling %q, want false: its sweeper and the collector run between requests", got)
 		}
 	})
 
@@ -540,20 +731,15 @@ func TestDryRun(t *testing.T) {
 				"TIPOFF_OPERATORS": email("tipoff-operator")},
 			"tipoff-worker": {"TIPOFF_PUSH_INVOKERS": email("tipoff-push")},
 		}
-		for _, c := range cmds {
-			if find([][]string{c}, "gcloud", "run", "deploy") != 0 {
-				continue
-			}
-			env, _ := flag(c, "set-env-vars")
+		for name, svc := range svcs {
 			got := map[string]string{}
-			for kv := range strings.SplitSeq(strings.TrimPrefix(env, "^;^"), ";") {
-				k, v, _ := strings.Cut(kv, "=")
+			for k, v := range svc.container(t, "app").env() {
 				if strings.HasSuffix(k, "_INVOKERS") || k == "TIPOFF_OPERATORS" || k == "TIPOFF_AUTH_EMAILS" {
 					got[k] = v
 				}
 			}
-			if diff := cmp.Diff(want[c[3]], got); diff != "" {
-				t.Errorf("%s: allow-lists (-want +got):\n%s", c[3], diff)
+			if diff := cmp.Diff(want[name], got); diff != "" {
+				t.Errorf("%s: allow-lists (-want +got):\n%s", name, diff)
 			}
 		}
 		if i := find(cmds, "gcloud", "iam", "service-accounts", "create", "tipoff-operator"); i < 0 {

@@ -12,10 +12,10 @@ import (
 )
 
 // BenchmarkFinalizeAfterAbandonedOutcome measures how long finalize waits
-// after a recorder dies inside RecordOutcome's commit transaction, on the
-// emulator. A recorder store stops in the transaction before its writes (as
-// a killed or frozen process would) and its client is closed without a
-// commit or rollback; the coordinator's store then records the same item
+// after a recorder dies inside RecordOutcome's commit, on the emulator. A
+// recorder store stops before its writes are sent (as a killed or frozen
+// process would; the commit runs in no transaction, so it holds nothing
+// there) and its client is closed without a commit; the coordinator's store then records the same item
 // (the redelivery) and finalizes. The metric is the time from closing the
 // recorder until CompleteFinalize succeeds. Run with:
 //

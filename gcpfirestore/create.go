@@ -94,7 +94,7 @@ func (s *Store) create(ctx context.Context, newID string, spec batch.Spec, now t
 	// The creates carry the precondition "does not exist", so racing
 	// creators of one key take no locks; the losers find out by reading.
 	err := s.retry(ctx, "create batch "+spec.Key.String(), func() error {
-		err := s.commit(ctx, func(tx *firestore.Transaction) error {
+		err := s.commit(ctx, func(tx writer) error {
 			if err := tx.Create(keyRef, keyDoc{BatchID: newID, CreatedAt: nanos(now)}); err != nil {
 				return err
 			}

@@ -172,7 +172,7 @@ func (s *Store) finish(ctx context.Context, batchID string, ev batch.Event, now 
 		d.State = string(batch.Finalized)
 		d.FinalizedAt, d.UpdatedAt = nanos(now), nanos(now)
 		d.Writer = token
-		err = s.commit(ctx, func(tx *firestore.Transaction) error {
+		err = s.commit(ctx, func(tx writer) error {
 			if err := tx.Update(ref, d.stateUpdates(), firestore.LastUpdateTime(l.updateTime)); err != nil {
 				return err
 			}

@@ -179,7 +179,7 @@ func (s *Store) MarkPublished(ctx context.Context, batchID string, itemIDs []str
 			if len(todo) == 0 {
 				return nil
 			}
-			return s.commit(ctx, func(tx *firestore.Transaction) error {
+			return s.commit(ctx, func(tx writer) error {
 				for k, sn := range todo {
 					if err := tx.Update(sn.Ref, []firestore.Update{
 						{Path: "published", Value: true},
@@ -258,7 +258,7 @@ func (s *Store) Redrive(ctx context.Context, batchID string, itemIDs []string) (
 			if len(todo) == 0 {
 				return nil
 			}
-			writes := func(tx *firestore.Transaction) error {
+			writes := func(tx writer) error {
 				for _, sn := range todo {
 					if err := tx.Update(sn.Ref, []firestore.Update{{Path: "published", Value: false}},
 						firestore.LastUpdateTime(sn.UpdateTime)); err != nil {
@@ -298,7 +298,7 @@ func (s *Store) Redrive(ctx context.Context, batchID string, itemIDs []string) (
 // redriveUngated commits a Redrive in a batch created before gates: its
 // transaction reads the batch document, so that nothing is re-driven once
 // the batch has closed.
-func (s *Store) redriveUngated(ctx context.Context, batchID string, writes func(*firestore.Transaction) error) error {
+func (s *Store) redriveUngated(ctx context.Context, batchID string, writes func(writer) error) error {
 	return s.tx(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
 		bs, err := tx.GetAll([]*firestore.DocumentRef{s.batchRef(batchID)})
 		if err != nil {

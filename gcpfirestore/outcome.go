@@ -89,7 +89,7 @@ func (s *Store) RecordOutcome(ctx context.Context, rec batch.OutcomeRecord) (bat
 			return fmt.Errorf("%w: outcome of %s/%s: request, result and error are %d bytes together; a Firestore item document holds at most %d",
 				batch.ErrInvalid, rec.BatchID, rec.ItemID, n, maxDocBytes)
 		}
-		writes := func(tx *firestore.Transaction) error {
+		writes := func(tx writer) error {
 			if s.outcomeTxHook != nil {
 				s.outcomeTxHook()
 			}
@@ -141,7 +141,7 @@ func (s *Store) RecordOutcome(ctx context.Context, rec batch.OutcomeRecord) (bat
 // recordUngated commits an outcome of a batch created before gates: its
 // transaction reads the batch document, a shared lock that makes a close
 // wait for it, and checks that the batch is still running.
-func (s *Store) recordUngated(ctx context.Context, rec batch.OutcomeRecord, batchRef *firestore.DocumentRef, writes func(*firestore.Transaction) error) error {
+func (s *Store) recordUngated(ctx context.Context, rec batch.OutcomeRecord, batchRef *firestore.DocumentRef, writes func(writer) error) error {
 	return s.tx(ctx, func(ctx context.Context, tx *firestore.Transaction) error {
 		bs, err := tx.GetAll([]*firestore.DocumentRef{batchRef})
 		if err != nil {

@@ -304,7 +304,7 @@ func (s *Store) writeSet(ctx context.Context, date, setID string, pub *predict.P
 	setRef := s.setRef(date, setID)
 	sd := setDoc{BatchID: pub.BatchID, BatchCreatedAt: nanos(pub.BatchAt), Players: int64(len(pub.Players))}
 	err := s.retry(ctx, "write set "+setRef.Path, func() error {
-		return s.commit(ctx, func(tx *firestore.Transaction) error { return tx.Set(setRef, sd) })
+		return s.commit(ctx, func(tx writer) error { return tx.Set(setRef, sd) })
 	})
 	if err != nil {
 		return err
@@ -313,7 +313,7 @@ func (s *Store) writeSet(ctx context.Context, date, setID string, pub *predict.P
 	for start := 0; start < len(pub.Players); start += pubChunk {
 		chunk := pub.Players[start:min(start+pubChunk, len(pub.Players))]
 		err := s.retry(ctx, "write players of "+setRef.Path, func() error {
-			return s.commit(ctx, func(tx *firestore.Transaction) error {
+			return s.commit(ctx, func(tx writer) error {
 				for _, pl := range chunk {
 					if err := tx.Set(players.Doc(pl.PlayerID), toPlayerDoc(pl)); err != nil {
 						return err
@@ -334,7 +334,7 @@ func (s *Store) deleteDocs(ctx context.Context, refs []*firestore.DocumentRef) e
 	for start := 0; start < len(refs); start += pubChunk {
 		chunk := refs[start:min(start+pubChunk, len(refs))]
 		err := s.retry(ctx, "delete documents", func() error {
-			return s.commit(ctx, func(tx *firestore.Transaction) error {
+			return s.commit(ctx, func(tx writer) error {
 				for _, r := range chunk {
 					if err := tx.Delete(r); err != nil {
 						return err

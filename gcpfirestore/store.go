@@ -358,13 +358,6 @@ func (s *Store) tx(ctx context.Context, f func(context.Context, *firestore.Trans
 	return stale(s.client.RunTransaction(ctx, f, firestore.MaxAttempts(1)))
 }
 
-// commit writes atomically in a transaction that reads nothing, so it takes
-// no locks before the commit and cannot deadlock; the writes carry
-// preconditions instead. One attempt: callers retry after reading again.
-func (s *Store) commit(ctx context.Context, writes func(*firestore.Transaction) error) error {
-	return s.tx(ctx, func(_ context.Context, tx *firestore.Transaction) error { return writes(tx) })
-}
-
 // getAll reads documents outside a transaction, all at one read time.
 func (s *Store) getAll(ctx context.Context, what string, refs []*firestore.DocumentRef) ([]*firestore.DocumentSnapshot, error) {
 	var snaps []*firestore.DocumentSnapshot

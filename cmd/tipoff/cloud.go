@@ -123,8 +123,11 @@ func (c *cloud) handler(g httpapi.Guards) http.Handler {
 // shows before the first run) in the background.
 func (c *cloud) run(ctx context.Context, g httpapi.Guards) error {
 	version, commit := Version()
+	loops, err := httpapi.MetricsLoops(c.cc.MetricsAddr, c.cc.MetricsAnyHost, c.metrics, c.log)
+	if err != nil {
+		return err
+	}
 	return httpapi.Serve(ctx, c.cc.Addr, c.handler(g), c.log,
 		[]any{"project", c.cc.Project, "data", c.data.Path(), "pull", c.cc.Pull, "auth", !c.cc.NoAuth, "version", version, "commit", commit},
-		func(ctx context.Context) { c.data.Load(ctx) },
-		func(ctx context.Context) { c.coord.Run(ctx) })
+		append(loops, func(ctx context.Context) { c.data.Load(ctx) }, func(ctx context.Context) { c.coord.Run(ctx) })...)
 }

@@ -128,7 +128,7 @@ func runCloudDay(t *testing.T, f faults) {
 		common = append(common, "--pull", "--lease", "10s")
 	}
 	coordArgs := append([]string{"coordinator", "--data", data, "--auth-audiences", coordAud, "--start-invokers", schedEmail,
-		"--push-invokers", pushEmail, "--operators", opsEmail, "--sweep-every", "500ms"}, common...)
+		"--push-invokers", pushEmail, "--operators", opsEmail, "--sweep-every", "500ms", "--metrics-addr", "127.0.0.1:0"}, common...)
 	if f.fail > 0 {
 		// Now and then the emulator never pushes again a message whose
 		// push failed twice (production Pub/Sub redelivers it after the
@@ -277,7 +277,7 @@ func runCloudDay(t *testing.T, f faults) {
 
 	checkCloudBatch(t, store, data, b)
 	if !f.disrupt { // a restart resets the counters
-		checkCloudMetrics(t, coord.url, ops, b)
+		checkCloudMetrics(t, coord, ops, b)
 	}
 	checkCloudEvents(t, q, b)
 
@@ -373,16 +373,33 @@ func checkCloudBatch(t *testing.T, store *gcpfirestore.Store, data string, b bat
 }
 
 // checkCloudMetrics checks the coordinator counted each outcome once,
-// however many copies arrived.
-func checkCloudMetrics(t *testing.T, url, token string, b batch.Batch) {
+// however many copies arrived, and serves the same counts without a token
+// on its loopback metrics listener (the collector sidecar's), while its
+// main listener wants an operator's token.
+func checkCloudMetrics(t *testing.T, coord *service, token string, b batch.Batch) {
 	t.Helper()
-	code, body := getBody(t, url+"/metrics", token)
+	if code, _ := getBody(t, coord.url+"/metrics", ""); code != http.StatusUnauthorized {
+		t.Errorf("GET /metrics on the main listener without a token: %d, want 401", code)
+	}
+	code, body := getBody(t, coord.url+"/metrics", token)
 	if code != http.StatusOK {
 		t.Fatalf("GET /metrics: %d", code)
 	}
 	line := fmt.Sprintf(`tipoff_outcomes_recorded_total{outcome="succeeded"} %d`, b.Counts.Succeeded)
 	if !strings.Contains(body, line+"\n") {
 		t.Errorf("metrics lack %q", line)
+	}
+	select {
+	case addr := <-coord.metrics:
+		if !httpapi.IsLoopback(addr) {
+			t.Errorf("metrics listener on %s, want loopback", addr)
+		}
+		code, body := getBody(t, "http://"+addr+"/metrics", "")
+		if code != http.StatusOK || !strings.Contains(body, line+"\n") || !strings.Contains(body, "tipoff_batches_past_deadline 0\n") {
+			t.Errorf("GET /metrics on the metrics listener without a token: %d; want 200 with %q and the deadline gauge", code, line)
+		}
+	case <-time.After(10 * time.Second):
+		t.Errorf("the coordinator did not log its metrics listener's address")
 	}
 	for _, l := range strings.Split(body, "\n") {
 		if strings.HasPrefix(l, "tipoff_outcomes_duplicate_total") || strings.HasPrefix(l, "tipoff_finalize_attempts_total") {
@@ -627,8 +644,10 @@ type service struct {
 	name string
 	cmd  *exec.Cmd
 	url  string
-	logs *syncBuffer
-	done chan error
+	// metrics receives the address of the metrics listener, if it has one.
+	metrics chan string
+	logs    *syncBuffer
+	done    chan error
 }
 
 // startService starts the binary with args and waits for its "serving" log
@@ -636,7 +655,7 @@ type service struct {
 // test fails.
 func startService(t *testing.T, bin string, args ...string) *service {
 	t.Helper()
-	s := &service{name: args[0], logs: &syncBuffer{}, done: make(chan error, 1)}
+	s := &service{name: args[0], logs: &syncBuffer{}, done: make(chan error, 1), metrics: make(chan string, 1)}
 	s.cmd = exec.Command(bin, args...)
 	s.cmd.Env = os.Environ()
 	pr, pw := io.Pipe()
@@ -665,14 +684,17 @@ func startService(t *testing.T, bin string, args ...string) *service {
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
 		found := false
 		for sc.Scan() {
-			if found {
-				continue // keep draining
-			}
 			var line struct {
 				Message string `json:"message"`
 				Addr    string `json:"addr"`
 			}
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Message == "serving" && line.Addr != "" {
+			if json.Unmarshal(sc.Bytes(), &line) != nil || line.Addr == "" {
+				continue
+			}
+			switch {
+			case line.Message == "serving metrics":
+				s.metrics <- line.Addr
+			case line.Message == "serving" && !found:
 				addr <- line.Addr
 				found = true
 			}

@@ -21,6 +21,10 @@ type cloudConfig struct {
 	Project string // Google Cloud project of Firestore and Pub/Sub
 	Addr    string // listen address; ":$PORT" on Cloud Run
 	Pull    bool   // pull subscriptions instead of push endpoints
+	// MetricsAddr, when set, serves GET /metrics without a token there,
+	// loopback only unless MetricsAnyHost: for the collector sidecar.
+	MetricsAddr    string
+	MetricsAnyHost bool
 
 	FirestoreDatabase string
 	FirestorePrefix   string
@@ -80,6 +84,8 @@ func (b *flagBinder) cloud() *cloudConfig {
 	fs.Func("auth-audiences", "comma-separated `audiences` an OIDC token may be for: the service URL, or those set on the push subscriptions and scheduler job (TIPOFF_AUTH_AUDIENCES or TIPOFF_AUTH_AUDIENCE)",
 		func(s string) error { cc.Audiences = envflag.List(s); return nil })
 	b.String(&cc.KeysURL, "auth-keys-url", "TIPOFF_AUTH_KEYS_URL", "fetch the ID-token signing keys (JWKS) from `url` instead of Google's, for tests with their own issuer")
+	b.String(&cc.MetricsAddr, "metrics-addr", "TIPOFF_METRICS_ADDR", "also serve GET /metrics without a token on this loopback `address` (e.g. 127.0.0.1:9464), for a collector sidecar; default none")
+	b.Bool(&cc.MetricsAnyHost, "insecure-metrics-listen-any", "TIPOFF_INSECURE_METRICS_LISTEN_ANY", "let --metrics-addr be an address other than loopback: anyone who reaches it reads the metrics")
 	b.Bool(&cc.NoAuth, "insecure-no-auth", "TIPOFF_INSECURE_NO_AUTH", "accept pushes and starts without an OIDC token: only for loopback development")
 	return cc
 }
@@ -92,6 +98,11 @@ func (cc *cloudConfig) validate() error {
 	}
 	if _, _, err := net.SplitHostPort(cc.Addr); err != nil {
 		errs = append(errs, fmt.Errorf("addr %q: want HOST:PORT or :PORT", cc.Addr))
+	}
+	if cc.MetricsAddr != "" {
+		if err := httpapi.CheckMetricsAddr(cc.MetricsAddr, cc.MetricsAnyHost); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(append(errs, cc.GuardConfig.Validate())...)
 }

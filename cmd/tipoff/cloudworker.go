@@ -49,7 +49,10 @@ func runCloudWorker(ctx context.Context, m *Main, cfg Config, cc *cloudConfig, p
 	sink := batch.PublishOutcomes(queue)
 	h := httpapi.NewWorkerHandler(httpapi.WorkerConfig{Handler: j.Handle, Sink: sink, DecodePush: gcppubsub.DecodePush,
 		Auth: guards.Push, Metrics: metrics, Health: health, Name: name, Log: log})
-	var loops []func(context.Context)
+	loops, err := httpapi.MetricsLoops(cc.MetricsAddr, cc.MetricsAnyHost, metrics, log)
+	if err != nil {
+		return err
+	}
 	if cc.Pull {
 		w := batch.NewWorker(queue, j.Handle, sink, log, batch.WorkerConfig{Name: name, Concurrency: cfg.Workers, BatchSize: cfg.Receive, Observer: metrics})
 		loops = append(loops, func(ctx context.Context) { w.Run(ctx) })

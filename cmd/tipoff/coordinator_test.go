@@ -47,6 +47,10 @@ func TestCloudConfig_Invalid(t *testing.T) {
 		{"coordinator on sqlite", map[string]string{"TIPOFF_STORE": "sqlite"}, []string{"coordinator"}, []string{`TIPOFF_STORE="sqlite"`}},
 		{"bad keys url", nil, []string{"coordinator", "--project", "p-123456", "--data", "d", "--auth-audiences", "a",
 			"--auth-emails", "e", "--auth-keys-url", "ftp://x"}, []string{`auth-keys-url "ftp://x"`}},
+		{"metrics listener on every interface", nil, []string{"coordinator", "--project", "p-123456", "--data", "d", "--insecure-no-auth",
+			"--metrics-addr", ":9464"}, []string{"metrics-addr :9464 is not loopback"}},
+		{"worker metrics listener by env", map[string]string{"TIPOFF_METRICS_ADDR": "0.0.0.0:9464"}, []string{"worker", "--cloud",
+			"--project", "p-123456", "--insecure-no-auth"}, []string{"metrics-addr 0.0.0.0:9464 is not loopback"}},
 		{"pull without workers", nil, []string{"worker", "--cloud", "--pull", "--workers", "0", "--project", "p-123456", "--insecure-no-auth"},
 			[]string{"workers 0"}},
 	}
@@ -65,21 +69,22 @@ func TestCloudConfig_Invalid(t *testing.T) {
 	}
 }
 
-// The deploy script's environment names are understood, and Cloud Run's
-// PORT wins over a TIPOFF_ADDR left in the environment.
+// The deploy script's environment names are understood (the metrics
+// listener's loopback address included), and Cloud Run's PORT wins over a
+// TIPOFF_ADDR left in the environment.
 func TestCloudConfig_DeployEnv(t *testing.T) {
 	t.Parallel()
 	_, b := newFlagSet(&Main{Stderr: &bytes.Buffer{}, Getenv: func(k string) string {
 		return map[string]string{"PORT": "9090", "TIPOFF_ADDR": ":8080", "GOOGLE_CLOUD_PROJECT": "from-metadata", "TIPOFF_PROJECT": "tipoff-prod",
 			"TIPOFF_PUBSUB_MODE": "pull", "TIPOFF_AUTH_AUDIENCE": "https://coordinator.example",
-			"TIPOFF_AUTH_EMAILS": "push@p.iam.gserviceaccount.com, scheduler@p.iam.gserviceaccount.com"}[k]
+			"TIPOFF_AUTH_EMAILS": "push@p.iam.gserviceaccount.com, scheduler@p.iam.gserviceaccount.com", "TIPOFF_METRICS_ADDR": "127.0.0.1:9464"}[k]
 	}}, "coordinator", "")
 	cc := b.cloud()
 	if _, err := b.parse(nil); err != nil {
 		t.Fatal(err)
 	}
 	if cc.Addr != ":9090" || cc.Project != "tipoff-prod" || !cc.Pull || len(cc.Audiences) != 1 || len(cc.Emails) != 2 ||
-		cc.Emails[1] != "scheduler@p.iam.gserviceaccount.com" {
+		cc.Emails[1] != "scheduler@p.iam.gserviceaccount.com" || cc.MetricsAddr != "127.0.0.1:9464" {
 		t.Fatalf("cloud config from the deploy environment: %+v", cc)
 	}
 	if err := cc.validate(); err != nil {
