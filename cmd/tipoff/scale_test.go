@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -22,23 +23,21 @@ import (
 
 	"tipoff/batch"
 	"tipoff/batch/batchtest"
+	"tipoff/dataimport"
 	"tipoff/gcpfirestore"
 	"tipoff/gcppubsub"
 	"tipoff/httpapi"
 	"tipoff/internal/oidctest"
 	"tipoff/pipeline"
 	"tipoff/predict"
+	"tipoff/sqlite"
 )
 
 var (
 	scaleRuns = flag.Int("scale-runs", 1, "TestCloud_ScaleOut: runs of each scenario in each mode")
-	scaleDay  = flag.String("scale-day", "", "TestCloud_ScaleOut: the game date of the runs; default "+scaleSmallDay+
-		" (a 3-game day) with short timeouts, e.g. 2025-12-23 (the busiest day) for production-like timeouts")
+	scaleDay  = flag.String("scale-day", "", "TestCloud_ScaleOut: a game date of the real data to run, with production-like timeouts, "+
+		"e.g. 2025-12-23 (the busiest day); default a day of a small synthetic league, with short timeouts")
 )
-
-// scaleSmallDay is the day CI runs the scale-out suite on: few players, so
-// every scenario of both modes fits in about two minutes.
-const scaleSmallDay = "2025-11-25"
 
 // TestCloud_ScaleOut runs the cloud shape scaled out: three coordinator
 // processes and two workers on one Firestore and one Pub/Sub (the
@@ -69,11 +68,14 @@ func TestCloud_ScaleOut(t *testing.T) {
 	}
 	batchtest.RequireEnv(t, "FIRESTORE_EMULATOR_HOST")
 	batchtest.RequireEnv(t, "PUBSUB_EMULATOR_HOST")
-	cfg := scaleConfig{day: scaleSmallDay, itemTimeout: 8 * time.Second, lease: 3 * time.Second, pushDeadline: 10 * time.Second}
+	cfg := scaleConfig{itemTimeout: 8 * time.Second, lease: 3 * time.Second, pushDeadline: 10 * time.Second, killWithin: time.Second}
 	if *scaleDay != "" {
-		cfg = scaleConfig{day: *scaleDay, itemTimeout: 15 * time.Second, lease: 5 * time.Second, pushDeadline: 10 * time.Second}
+		cfg = scaleConfig{day: *scaleDay, data: realData(t), itemTimeout: 15 * time.Second, lease: 5 * time.Second, pushDeadline: 10 * time.Second,
+			killWithin: 5 * time.Second}
+	} else {
+		cfg.data, cfg.day = smallLeague(t)
 	}
-	cfg.data, cfg.bin = realData(t), buildBinary(t)
+	cfg.bin = buildBinary(t)
 	var (
 		mu   sync.Mutex
 		rows []scaleRecord
@@ -99,11 +101,42 @@ func TestCloud_ScaleOut(t *testing.T) {
 	}
 }
 
+// smallLeague writes a synthetic league of six teams (fast to load: the
+// coordinators read it afresh for each start) to a SQLite data file and
+// returns its path and its last day with the most games.
+func smallLeague(t *testing.T) (path, day string) {
+	ds, err := dataimport.Synthetic(5, dataimport.SyntheticOptions{From: predict.MustParseDate("2025-10-21"),
+		To: predict.MustParseDate("2025-11-30"), Teams: 6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path = filepath.Join(t.TempDir(), "league.db")
+	db, err := sqlite.Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Import(t.Context(), ds, sqlite.ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	games := map[predict.Date]int{}
+	var best predict.Date
+	for _, g := range ds.Games() {
+		games[g.Date]++
+		if n := games[g.Date]; n > games[best] || n == games[best] && g.Date > best {
+			best = g.Date
+		}
+	}
+	return path, best.String()
+}
+
 type scaleConfig struct {
 	day, data, bin string
 	itemTimeout    time.Duration
 	lease          time.Duration // finalize lease
 	pushDeadline   time.Duration // how long a push waits for its answer
+	// killWithin bounds the random wait before each kill.
+	killWithin time.Duration
 }
 
 // scaleRecord is what one run measured.
@@ -130,10 +163,12 @@ type scaleScenario struct {
 var scaleScenarios = []scaleScenario{
 	{name: "nofault"},
 	{name: "kills", during: func(sr *scaleRun) {
-		sr.waitDone(0.2 + 0.3*sr.rng.Float64())
-		sr.restart(sr.coords, sr.rng.IntN(len(sr.coords)))
-		sr.waitDone(0.5 + 0.3*sr.rng.Float64())
-		sr.restart(sr.workers, sr.rng.IntN(len(sr.workers)))
+		// At random times, not shares done: a small day is over in about
+		// a second once it is dispatched.
+		for _, services := range [][]*service{sr.coords, sr.workers} {
+			time.Sleep(time.Duration(sr.rng.Int64N(int64(sr.cfg.killWithin))))
+			sr.restart(services, sr.rng.IntN(len(services)))
+		}
 	}},
 	{name: "freeze", during: func(sr *scaleRun) {
 		sr.waitDone(0.1 + 0.5*sr.rng.Float64())
@@ -406,6 +441,7 @@ func (sr *scaleRun) route() {
 // restart kills services[i] with SIGKILL and starts another in its place.
 func (sr *scaleRun) restart(services []*service, i int) {
 	s := services[i]
+	done := sr.done()
 	s.cmd.Process.Kill()
 	<-s.done
 	s.done <- nil
@@ -418,7 +454,7 @@ func (sr *scaleRun) restart(services []*service, i int) {
 	}
 	services[i] = sr.startService(args)
 	sr.route()
-	sr.notef("killed and restarted %s %d at %d%% done", s.name, i, int(100*sr.done()))
+	sr.notef("killed and restarted %s %d at %d%% done", s.name, i, int(100*done))
 }
 
 // freeze stops s with SIGSTOP for d, then resumes it with SIGCONT.
