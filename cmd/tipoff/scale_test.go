@@ -86,8 +86,8 @@ func TestCloud_ScaleOut(t *testing.T) {
 			// The two modes run side by side; each runs its scenarios one
 			// after another, so at most ten services run at once.
 			t.Parallel()
-			for _, sc := range scaleScenarios {
-				for i := range *scaleRuns {
+			for i := range *scaleRuns {
+				for _, sc := range scaleScenarios {
 					t.Run(fmt.Sprintf("%s/%d", sc.name, i+1), func(t *testing.T) {
 						rec := runScale(t, cfg, mode == "pull", sc)
 						rec.scenario, rec.mode = sc.name, mode
