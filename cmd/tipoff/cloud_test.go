@@ -633,6 +633,9 @@ type service struct {
 	url  string
 	logs *syncBuffer
 	done chan error
+	// loaded is closed when a coordinator has logged its first data load
+	// (scale-out runs only).
+	loaded chan struct{}
 }
 
 // startService starts the binary with args and waits for its "serving" log
