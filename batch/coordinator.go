@@ -231,6 +231,11 @@ func (c *Coordinator) claim(ctx context.Context) bool {
 	case err != nil && ctx.Err() == nil:
 		c.log.Warn("work claim not renewed: standing by", "err", err)
 	}
+	if errors.Is(err, ErrNoSpace) {
+		// A store that cannot write the claim cannot dispatch or sweep
+		// either: say so as they would.
+		c.noteWrite(err)
+	}
 	return c.holding
 }
 
