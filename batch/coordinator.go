@@ -174,21 +174,22 @@ func (c *Coordinator) sweepLoop(ctx context.Context) {
 }
 
 // Tick does what Run does at each tick of its clock: it takes or renews the
-// work claim and, if this coordinator holds it, runs one sweep and event
-// relay and the AfterSweep work, and logs what they did. It reports whether
-// this coordinator held the claim.
+// work claim and, if this coordinator holds it, runs one sweep, renews the
+// claim again and, if it still holds it, relays events and runs the
+// AfterSweep work, and logs what they did. It reports whether this
+// coordinator held the claim.
 func (c *Coordinator) Tick(ctx context.Context) bool {
 	c.sweepMu.Lock()
 	defer c.sweepMu.Unlock()
 	if !c.claim(ctx) {
 		return false
 	}
-	rep, n, err := c.sweepOnce(ctx)
+	rep, n, err := c.sweepOnce(ctx, func() bool { return c.claim(ctx) })
 	c.noteWrite(err)
 	if err != nil && ctx.Err() == nil {
 		c.log.Warn("sweep incomplete", "err", err)
 	}
-	if c.cfg.AfterSweep != nil {
+	if c.cfg.AfterSweep != nil && c.holding {
 		if err := c.cfg.AfterSweep(ctx); err != nil && ctx.Err() == nil {
 			c.log.Warn("after-sweep work incomplete", "err", err)
 		}
@@ -263,11 +264,17 @@ func (c *Coordinator) release(ctx context.Context) {
 func (c *Coordinator) SweepOnce(ctx context.Context) (SweepReport, int, error) {
 	c.sweepMu.Lock()
 	defer c.sweepMu.Unlock()
-	return c.sweepOnce(ctx)
+	return c.sweepOnce(ctx, func() bool { return true })
 }
 
-func (c *Coordinator) sweepOnce(ctx context.Context) (SweepReport, int, error) {
+// sweepOnce sweeps, then relays events if stillHeld says so: a sweep can
+// take long (or its process freeze), and a coordinator that lost the work
+// claim meanwhile must not relay what the new holder relays.
+func (c *Coordinator) sweepOnce(ctx context.Context, stillHeld func() bool) (SweepReport, int, error) {
 	rep, err := c.e.Sweep(ctx)
+	if !stillHeld() {
+		return rep, 0, err
+	}
 	n, rerr := c.e.RelayEvents(ctx)
 	return rep, n, errors.Join(err, rerr)
 }

@@ -1,8 +1,10 @@
 package batchtest
 
 import (
+	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -120,6 +122,35 @@ func testClaim(t *testing.T, newStore NewStoreFunc) {
 		}
 	})
 
+	t.Run("ClaimLostMidSweepStopsRelay", func(t *testing.T) {
+		// A holder whose sweep outlasts its claim (a long sweep, a frozen
+		// process) finds the claim taken over when the sweep ends, and
+		// leaves the events to the new holder.
+		t.Parallel()
+		s, q, clk := newStore(t), newFakeQueue(), NewManualClock(t0)
+		stealer := &claimStolenInSweep{Store: s, clk: clk, t: t}
+		e := newTestEngine(t, stealer, q, clk, "slow", nil)
+		c := batch.NewCoordinator(e, q, testLogger(t), batch.CoordinatorConfig{SweepEvery: time.Second, ClaimTTL: claimTTL})
+		b, _, err := e.Create(t.Context(), newSpec(testDate, testRun, 3))
+		if err != nil {
+			t.Fatal(err)
+		}
+		completeAll(t, s, b.ID, batch.OutcomeSucceeded, clk.Now())
+		if _, err := e.Finalize(t.Context(), b.ID); err != nil {
+			t.Fatal(err)
+		}
+		stealer.armed.Store(true)
+		if !c.Tick(t.Context()) {
+			t.Fatal("the coordinator did not hold the claim at the start of its tick")
+		}
+		if n := len(q.messages(batch.TopicEvents)); n != 0 {
+			t.Fatalf("a coordinator that lost its claim during the sweep relayed %d events", n)
+		}
+		if evs, err := s.PendingEvents(t.Context(), 10); err != nil || len(evs) != 1 {
+			t.Fatalf("pending events %d, %v; want the finalized event left for the new holder", len(evs), err)
+		}
+	})
+
 	t.Run("CoordinatorsShareWork", func(t *testing.T) {
 		// Three coordinators on one store: one dispatches, re-drives and
 		// relays; the others stand by until it stops renewing its claim.
@@ -213,4 +244,24 @@ func testClaim(t *testing.T, newStore NewStoreFunc) {
 			t.Fatalf("%d events relayed after more ticks, want 1", n)
 		}
 	})
+}
+
+// claimStolenInSweep wraps a store so that, once armed, the sweep's first
+// read of batches moves the clock past the work claim's TTL and another
+// coordinator takes the claim over.
+type claimStolenInSweep struct {
+	batch.Store
+	clk   *ManualClock
+	t     *testing.T
+	armed atomic.Bool
+}
+
+func (s *claimStolenInSweep) ListBatches(ctx context.Context, opts batch.ListOptions) ([]batch.Batch, error) {
+	if s.armed.CompareAndSwap(true, false) {
+		s.clk.Advance(claimTTL)
+		if _, err := s.Store.Claim(ctx, batch.ClaimWork, "heir", s.clk.Now(), claimTTL); err != nil {
+			s.t.Errorf("heir's claim: %v", err)
+		}
+	}
+	return s.Store.ListBatches(ctx, opts)
 }
