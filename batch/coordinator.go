@@ -12,6 +12,11 @@ import (
 type CoordinatorConfig struct {
 	// SweepEvery is the period of the sweep and the event relay; default 5 s.
 	SweepEvery time.Duration
+	// ClaimTTL is how long the work claim ([ClaimWork]) lasts between
+	// renewals; default 6 × SweepEvery. The coordinator renews it before
+	// every sweep and dispatch; one that dies or freezes holding it is
+	// taken over by another after ClaimTTL.
+	ClaimTTL time.Duration
 	// PullOutcomes makes the coordinator receive outcomes and dead-lettered
 	// requests from the queue: the embedded shape, and the cloud shape in
 	// pull mode. Leave it false when they arrive as pushes that an HTTP
@@ -36,6 +41,14 @@ type CoordinatorConfig struct {
 // outbox events. Dispatch, sweep and relay run in one goroutine of
 // [Coordinator.Run], so they never publish the same items at once; a sweep
 // asked for by [Coordinator.SweepOnce] takes the same lock.
+//
+// Several coordinators may share a store (the cloud shape scales out):
+// every one records the outcomes it is handed, but only the holder of the
+// store's work claim ([ClaimWork]) dispatches, sweeps and relays; the
+// others stand by and renew nothing, and the first of them to try after
+// the holder stopped renewing takes over. So the instances do not send the
+// same requests or relay the same events, and a dead or frozen holder
+// delays that work by at most ClaimTTL.
 type Coordinator struct {
 	e   *Engine
 	q   Queue
@@ -50,12 +63,18 @@ type Coordinator struct {
 	// stuck is why receiving fails for want of disk space, if it does;
 	// writeStuck why dispatching or sweeping does.
 	stuck, writeStuck stuckErr
+	// holding is whether the last claim of the work succeeded; guarded by
+	// sweepMu.
+	holding bool
 }
 
 // NewCoordinator returns a coordinator for engine e on queue q.
 func NewCoordinator(e *Engine, q Queue, log *slog.Logger, cfg CoordinatorConfig) *Coordinator {
 	if cfg.SweepEvery <= 0 {
 		cfg.SweepEvery = 5 * time.Second
+	}
+	if cfg.ClaimTTL <= 0 {
+		cfg.ClaimTTL = 6 * cfg.SweepEvery
 	}
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = 256
@@ -109,11 +128,13 @@ func (c *Coordinator) Run(ctx context.Context) error {
 	}
 	wg.Go(func() { c.sweepLoop(ctx) })
 	wg.Wait()
+	c.release(ctx)
 	return nil
 }
 
 // Dispatch asks Run to publish the batch's waiting requests now. If Run is
-// busy with many, the next sweep dispatches them instead.
+// busy with many, or another coordinator holds the work claim, the next
+// sweep (this one's or the holder's) dispatches them instead.
 func (c *Coordinator) Dispatch(batchID string) {
 	select {
 	case c.kicks <- batchID:
@@ -135,7 +156,7 @@ func (c *Coordinator) sweepLoop(ctx context.Context) {
 	t := time.NewTicker(c.cfg.SweepEvery)
 	defer t.Stop()
 	for {
-		c.sweep(ctx)
+		c.Tick(ctx)
 	wait:
 		for {
 			select {
@@ -152,14 +173,23 @@ func (c *Coordinator) sweepLoop(ctx context.Context) {
 	}
 }
 
-// sweep runs SweepOnce and logs what it did.
-func (c *Coordinator) sweep(ctx context.Context) {
-	rep, n, err := c.SweepOnce(ctx)
+// Tick does what Run does at each tick of its clock: it takes or renews the
+// work claim and, if this coordinator holds it, runs one sweep, renews the
+// claim again and, if it still holds it, relays events and runs the
+// AfterSweep work, and logs what they did. It reports whether this
+// coordinator held the claim.
+func (c *Coordinator) Tick(ctx context.Context) bool {
+	c.sweepMu.Lock()
+	defer c.sweepMu.Unlock()
+	if !c.claim(ctx) {
+		return false
+	}
+	rep, n, err := c.sweepOnce(ctx, func() bool { return c.claim(ctx) })
 	c.noteWrite(err)
 	if err != nil && ctx.Err() == nil {
 		c.log.Warn("sweep incomplete", "err", err)
 	}
-	if c.cfg.AfterSweep != nil {
+	if c.cfg.AfterSweep != nil && c.holding {
 		if err := c.cfg.AfterSweep(ctx); err != nil && ctx.Err() == nil {
 			c.log.Warn("after-sweep work incomplete", "err", err)
 		}
@@ -168,11 +198,16 @@ func (c *Coordinator) sweep(ctx context.Context) {
 		c.log.Info("sweep", "batches", rep.Batches, "redriven", rep.Redriven, "timed_out", rep.TimedOut,
 			"dispatched", rep.Dispatched, "finalized", rep.Finalized, "events", n)
 	}
+	return true
 }
 
 func (c *Coordinator) dispatch(ctx context.Context, batchID string) {
 	c.sweepMu.Lock()
 	defer c.sweepMu.Unlock()
+	if !c.claim(ctx) {
+		c.log.Debug("dispatch left to the holder of the work claim", "batch_id", batchID)
+		return
+	}
 	_, err := c.e.Dispatch(ctx, batchID)
 	c.noteWrite(err)
 	if err != nil && ctx.Err() == nil {
@@ -180,12 +215,66 @@ func (c *Coordinator) dispatch(ctx context.Context, batchID string) {
 	}
 }
 
-// SweepOnce runs one sweep and one event relay. It returns what the sweep
-// did, how many events were relayed, and their errors joined.
+// claim takes or renews the work claim and reports whether this
+// coordinator holds it, logging when that changes. The caller holds
+// sweepMu.
+func (c *Coordinator) claim(ctx context.Context) bool {
+	cl, err := c.e.store.Claim(ctx, ClaimWork, c.e.cfg.Owner, c.e.cfg.NowFunc(), c.cfg.ClaimTTL)
+	was := c.holding
+	c.holding = err == nil
+	switch {
+	case err == nil && !was:
+		c.log.Info("work claimed: dispatching, sweeping and relaying here", "owner", cl.Owner, "epoch", cl.Epoch)
+	case errors.Is(err, ErrConflict):
+		if was {
+			c.log.Warn("work claim taken over: standing by", "err", err)
+		}
+	case err != nil && ctx.Err() == nil:
+		c.log.Warn("work claim not renewed: standing by", "err", err)
+	}
+	if errors.Is(err, ErrNoSpace) {
+		// A store that cannot write the claim cannot dispatch or sweep
+		// either: say so as they would.
+		c.noteWrite(err)
+	}
+	return c.holding
+}
+
+// release gives up the work claim, if this coordinator holds it, so that
+// another takes it over at once rather than after its TTL: a claim renewed
+// for 1ns expires immediately.
+func (c *Coordinator) release(ctx context.Context) {
+	c.sweepMu.Lock()
+	defer c.sweepMu.Unlock()
+	if !c.holding {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if _, err := c.e.store.Claim(ctx, ClaimWork, c.e.cfg.Owner, c.e.cfg.NowFunc(), time.Nanosecond); err != nil {
+		c.log.Warn("work claim not released; another coordinator takes it over when it expires", "err", err)
+	}
+	c.holding = false
+}
+
+// SweepOnce runs one sweep and one event relay, whether or not this
+// coordinator holds the work claim (an operator asked for it). It returns
+// what the sweep did, how many events were relayed, and their errors
+// joined.
 func (c *Coordinator) SweepOnce(ctx context.Context) (SweepReport, int, error) {
 	c.sweepMu.Lock()
 	defer c.sweepMu.Unlock()
+	return c.sweepOnce(ctx, func() bool { return true })
+}
+
+// sweepOnce sweeps, then relays events if stillHeld says so: a sweep can
+// take long (or its process freeze), and a coordinator that lost the work
+// claim meanwhile must not relay what the new holder relays.
+func (c *Coordinator) sweepOnce(ctx context.Context, stillHeld func() bool) (SweepReport, int, error) {
 	rep, err := c.e.Sweep(ctx)
+	if !stillHeld() {
+		return rep, 0, err
+	}
 	n, rerr := c.e.RelayEvents(ctx)
 	return rep, n, errors.Join(err, rerr)
 }

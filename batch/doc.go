@@ -55,4 +55,10 @@
 //   - Every batch ends: an empty one when it is created (Engine/NoItems,
 //     Engine/NoItemsLeftRunning), one whose finalize keeps failing at its
 //     deadline (Engine/FinalizeFailsUntilDeadline).
+//   - Of many claimers of a free claim exactly one holds it; a holder that
+//     stops renewing is taken over after its TTL, and its renewal then
+//     fails. Coordinators sharing a store dispatch, sweep and relay only
+//     while they hold the work claim ([ClaimWork]), so they do not repeat
+//     each other (batchtest: Claim/ExactlyOneOfMany,
+//     Claim/TakeoverAfterExpiry, Claim/CoordinatorsShareWork).
 package batch

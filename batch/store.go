@@ -126,6 +126,14 @@ type Store interface {
 	// again changes nothing. [ErrNotFound] if there is no such event,
 	// [ErrInvalid] for a zero time.
 	MarkEventPublished(ctx context.Context, eventID string, at time.Time) error
+
+	// Claim takes the named claim for owner until now+ttl, or renews it if
+	// owner holds it, as [NextClaim] decides on the stored claim, in one
+	// atomic step: of many concurrent claimers of a free claim exactly one
+	// gets it. It returns the claim as stored, [ErrConflict] if another
+	// owner holds it at now, and [ErrInvalid] for an empty name or owner or
+	// a ttl below 1ns. Its holder releases it by renewing it for 1ns.
+	Claim(ctx context.Context, name, owner string, now time.Time, ttl time.Duration) (Claim, error)
 }
 
 // ListOptions filters [Store.ListBatches]. Zero fields do not filter.

@@ -46,7 +46,8 @@ const (
 // manifest or not at all. A create that dies between the phases leaves
 // only unreferenced item documents, and the next CreateBatch of the key
 // proceeds as if it had never run; one that loses a race for the key
-// deletes its items and returns the winner's batch. Racing creators do not
+// returns the winner's batch at once and deletes its items in the
+// background. Racing creators do not
 // lock anything: the second phase is a commit of creates, each on condition
 // that its document does not exist.
 //
@@ -146,7 +147,9 @@ func (s *Store) create(ctx context.Context, newID string, spec batch.Spec, now t
 		if winner == newID && l.doc.Manifest == manifest {
 			return l.batch(), true, nil
 		}
-		s.discardManifest(ctx, newID, manifest, spec.Items)
+		// The loser answers at once with the winner's batch; its unused
+		// manifest is deleted in the background (Close waits for that).
+		s.cleanup.Go(func() { s.discardManifest(ctx, newID, manifest, spec.Items) })
 		return l.batch(), false, nil
 	}
 	s.layouts.Store(newID, d.layout())
@@ -262,6 +265,9 @@ func (s *Store) writeManifest(ctx context.Context, batchID, manifest string, ite
 func (s *Store) discardManifest(ctx context.Context, batchID, manifest string, items []batch.NewItem) {
 	if len(items) == 0 {
 		return
+	}
+	if s.discardHook != nil {
+		s.discardHook()
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()

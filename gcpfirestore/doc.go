@@ -18,6 +18,7 @@
 //	tipoff_batches/<id>/gates/<nnn>               exists while the batch runs (one per shard)
 //	tipoff_batches/<id>/manifests/<m>/items/<it>  request, dispatch state, outcome, result
 //	tipoff_events/<hex of event id>               the event outbox
+//	tipoff_claims/<name>                          a claim of work (owner, epoch, expiry)
 //
 // The system this replaces kept one document per batch that every worker
 // updated, and lost most outcomes to transaction contention. Here no write

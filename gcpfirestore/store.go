@@ -25,8 +25,9 @@ type Config struct {
 	// DatabaseID is the Firestore database; default "(default)".
 	DatabaseID string
 	// CollectionPrefix starts the name of every top-level collection the
-	// store uses ("<prefix>_batches", "<prefix>_keys", "<prefix>_events"),
-	// so several stores can share a database; default "tipoff".
+	// store uses ("<prefix>_batches", "<prefix>_keys", "<prefix>_events",
+	// "<prefix>_claims"), so several stores can share a database; default
+	// "tipoff".
 	CollectionPrefix string
 	// Shards is how many counter documents a new batch gets; default
 	// [DefaultShards]. Each batch remembers its own, so changing it only
@@ -138,17 +139,25 @@ type Store struct {
 	batches *firestore.CollectionRef
 	keys    *firestore.CollectionRef
 	events  *firestore.CollectionRef
+	claims  *firestore.CollectionRef
 
 	// layouts caches what never changes about a created batch: its
 	// manifest ID and shard count. Safe because batches are never deleted
 	// or recreated under the same ID.
 	layouts sync.Map // batch ID → layout
 
+	// cleanup runs the deletions of unused manifests that CreateBatch
+	// leaves to the background; Close waits for them.
+	cleanup sync.WaitGroup
+
 	// outcomeTxHook, when set by a test, runs inside RecordOutcome's
 	// commit transaction before its writes (after its reads, if it has
 	// any): where a recorder that is killed or frozen mid-transaction
 	// stops.
 	outcomeTxHook func()
+	// discardHook, when set by a test, runs before an unused manifest is
+	// deleted.
+	discardHook func()
 }
 
 var _ batch.Store = (*Store)(nil)
@@ -180,11 +189,16 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		batches: client.Collection(p + "batches"),
 		keys:    client.Collection(p + "keys"),
 		events:  client.Collection(p + "events"),
+		claims:  client.Collection(p + "claims"),
 	}, nil
 }
 
-// Close closes the Firestore client.
-func (s *Store) Close() error { return s.client.Close() }
+// Close waits for background cleanup (at most 10 s) and closes the
+// Firestore client.
+func (s *Store) Close() error {
+	s.cleanup.Wait()
+	return s.client.Close()
+}
 
 // Client returns the underlying Firestore client, for tests and tools that
 // inspect the documents directly.

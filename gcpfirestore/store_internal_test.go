@@ -304,8 +304,9 @@ func TestCreateBatch_AfterCrash(t *testing.T) {
 }
 
 // A create that loses the race for its key (it passed the check for an
-// existing batch before the winner committed) deletes its manifest and
-// returns the winner's batch.
+// existing batch before the winner committed) returns the winner's batch
+// without waiting for its own manifest to be deleted, and deletes it in the
+// background.
 func TestCreateBatch_LoserDiscardsManifest(t *testing.T) {
 	t.Parallel()
 	s := mustOpenInternal(t)
@@ -315,10 +316,15 @@ func TestCreateBatch_LoserDiscardsManifest(t *testing.T) {
 	if err != nil || !created {
 		t.Fatalf("first create = %v, %v", created, err)
 	}
+	release := make(chan struct{})
+	s.discardHook = func() { <-release }
 	got, created, err := s.create(ctx, "b2", testSpec("daily", 40), now.Add(time.Second))
+	// The deletion is still held by the hook: the loser answered first.
+	close(release)
 	if err != nil || created || got.ID != won.ID || got.Total != 30 {
 		t.Fatalf("losing create = %s with %d items, created %v, %v; want %s with 30, false, nil", got.ID, got.Total, created, err, won.ID)
 	}
+	s.cleanup.Wait()
 	docs, err := s.client.CollectionGroup("items").Documents(ctx).GetAll()
 	if err != nil {
 		t.Fatal(err)

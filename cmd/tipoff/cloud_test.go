@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -458,6 +459,9 @@ type faults struct {
 	// pull wires the services by pull subscriptions instead: no pushes,
 	// so no gateway faults either.
 	pull bool
+	// pushTimeout is how long a push waits for the service's answer
+	// before it counts as failed (Pub/Sub's push deadline); default 30 s.
+	pushTimeout time.Duration
 }
 
 // gateway delivers pushes to the services as Pub/Sub and Cloud Run would:
@@ -494,7 +498,7 @@ func newGateway(t *testing.T, is *oidctest.Issuer, f faults) *gateway {
 	t.Logf("gateway seed %d", seed)
 	gw := &gateway{is: is, f: f, rng: mrand.New(mrand.NewPCG(uint64(seed), 7)), routes: map[string]*gwRoute{},
 		fails: map[string]int{}, counts: map[string]int64{}, pauseAt: map[string]int64{}, paused: make(chan string, 4)}
-	client := &http.Client{Timeout: 30 * time.Second}
+	client := &http.Client{Timeout: cmp.Or(f.pushTimeout, 30*time.Second)}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(r.Body)
 		if err != nil {
@@ -648,6 +652,9 @@ type service struct {
 	metrics chan string
 	logs    *syncBuffer
 	done    chan error
+	// loaded is closed when a coordinator has logged its first data load
+	// (scale-out runs only).
+	loaded chan struct{}
 }
 
 // startService starts the binary with args and waits for its "serving" log
