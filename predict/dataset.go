@@ -419,6 +419,21 @@ func (ds *Dataset) SeasonOf(date Date) string {
 	return ds.gameSeason[n-1].season
 }
 
+// SeasonStart returns the first date of the stretch of the schedule
+// whose season [Dataset.SeasonOf] gives for date (0 before the schedule).
+// Rows can be kept in chunks by it: a chunk holds the dates from its start
+// to the next chunk's.
+func (ds *Dataset) SeasonStart(date Date) Date {
+	n, found := slices.BinarySearchFunc(ds.gameSeason, date, func(s dateSeason, d Date) int { return int(s.first - d) })
+	if found {
+		return ds.gameSeason[n].first
+	}
+	if n == 0 {
+		return 0
+	}
+	return ds.gameSeason[n-1].first
+}
+
 type dateSeason struct {
 	first  Date
 	season string

@@ -1,5 +1,7 @@
 package predict
 
+import "slices"
+
 // DayScope is what the batch of one date reads from a data set, so that a
 // store can load just those rows ([NewPartialDataset]) instead of the whole
 // data set. Of the players of the teams playing on Date who played for
@@ -27,6 +29,11 @@ type DayScope struct {
 	Since Date
 	// History is how many recent played games a request carries.
 	History int
+	// From is the earlier of Since and the first date of a stretch of
+	// the schedule ([Dataset.SeasonStart]) of a season in Seasons: with
+	// every row from From on and a player's History-th last played game,
+	// a store has all of the player's rows the date reads.
+	From Date
 }
 
 // TeamSince is a team and a date.
@@ -39,11 +46,16 @@ type TeamSince struct {
 // hold the schedule only; a date without games has an empty scope.
 func (ds *Dataset) DayScope(date Date, sel SelectOptions, ro RequestOptions) DayScope {
 	sel, ro = sel.withDefaults(), ro.withDefaults()
-	sc := DayScope{Date: date, Since: date, History: ro.History}
+	sc := DayScope{Date: date, Since: date, From: date, History: ro.History}
 	if s := ds.SeasonOf(date); s != "" {
 		sc.Seasons = append(sc.Seasons, s)
 		if p := ds.prevSeason(s); p != "" {
 			sc.Seasons = append(sc.Seasons, p)
+		}
+	}
+	for _, g := range ds.gameSeason {
+		if slices.Contains(sc.Seasons, g.season) && g.first < date {
+			sc.From = min(sc.From, g.first)
 		}
 	}
 	window := max(sel.Window, MissedWindow)
@@ -58,5 +70,6 @@ func (ds *Dataset) DayScope(date Date, sel SelectOptions, ro RequestOptions) Day
 			sc.Teams = append(sc.Teams, t)
 		}
 	}
+	sc.From = min(sc.From, sc.Since)
 	return sc
 }

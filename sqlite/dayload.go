@@ -86,7 +86,7 @@ func (db *DB) LoadDay(ctx context.Context, date predict.Date, sel predict.Select
 		tx.Rollback()
 		return db.loadAndKeepPlayers(ctx)
 	}
-	get, err := tx.PrepareContext(ctx, "SELECT history FROM data_players WHERE player_id = ?")
+	get, err := tx.PrepareContext(ctx, "SELECT start, history FROM data_players WHERE player_id = ? AND start <= ? ORDER BY start DESC")
 	if err != nil {
 		return nil, wrap("player histories", err)
 	}
@@ -98,39 +98,71 @@ func (db *DB) LoadDay(ctx context.Context, date predict.Date, sel predict.Select
 	// About a season and a half of games per player.
 	logs := make([]predict.GameLog, 0, 120*len(players))
 	lines := make([]predict.PropLine, 0, 20*len(players))
-	var mine []predict.GameLog
-	var props []predict.PropLine
+	var chunks []historyChunk
 	dec := historyDecoder{strs: map[string]string{}}
+	before := func(l *predict.GameLog) bool { return l.Date < date }
+	// Past lines count only as a game's main line.
+	pastMain := func(p *predict.PropLine) bool { return p.Date == date || p.Main && p.Date < date }
 	for _, id := range players {
-		if err := get.QueryRowContext(ctx, id).Scan(&dec.b); err != nil {
-			return nil, wrap("history of player "+id, err)
-		}
-		// Past lines count only as a game's main line.
-		mine, props, err = dec.decode(id, mine[:0], props[:0], func(l *predict.GameLog) bool { return l.Date < date },
-			func(p *predict.PropLine) bool { return p.Date == date || p.Main && p.Date < date })
+		// The blobs newest first, until they hold every row from
+		// scope.From on and the player's History-th last played game.
+		chunks = chunks[:0]
+		played := 0
+		err := func() error {
+			rows, err := get.QueryContext(ctx, id, int(date))
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var start int
+				if err := rows.Scan(&start, &dec.b); err != nil {
+					return err
+				}
+				var c historyChunk
+				if c.logs, c.lines, err = dec.decode(id, nil, nil, before, pastMain); err != nil {
+					return err
+				}
+				chunks = append(chunks, c)
+				for _, l := range c.logs {
+					if l.Played {
+						played++
+					}
+				}
+				if predict.Date(start) <= scope.From && played >= scope.History {
+					return nil
+				}
+			}
+			return rows.Err()
+		}()
 		if err != nil {
 			return nil, wrap("history of player "+id, err)
 		}
 		// From the player's History-th last played game, or all of them.
-		since, played := predict.Date(0), 0
-		for i := len(mine) - 1; i >= 0 && played < scope.History; i-- {
-			if mine[i].Played {
-				played++
-				since = mine[i].Date
+		since, n := predict.Date(0), 0
+		for ci := 0; ci < len(chunks) && n < scope.History; ci++ {
+			ls := chunks[ci].logs
+			for i := len(ls) - 1; i >= 0 && n < scope.History; i-- {
+				if ls[i].Played {
+					n++
+					since = ls[i].Date
+				}
 			}
 		}
-		if played < scope.History {
+		if n < scope.History {
 			since = 0
 		}
 		since = min(since, scope.Since)
-		for _, l := range mine {
-			if l.Date >= since || seasons[l.Season] {
-				logs = append(logs, l)
+		for ci := len(chunks) - 1; ci >= 0; ci-- {
+			for _, l := range chunks[ci].logs {
+				if l.Date >= since || seasons[l.Season] {
+					logs = append(logs, l)
+				}
 			}
-		}
-		for _, p := range props {
-			if p.Date >= since {
-				lines = append(lines, p)
+			for _, p := range chunks[ci].lines {
+				if p.Date >= since {
+					lines = append(lines, p)
+				}
 			}
 		}
 	}

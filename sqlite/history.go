@@ -6,16 +6,29 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 
 	"tipoff/predict"
 )
 
-// Each player's game logs and prop lines are also kept as one row of
-// data_players, in a compact binary form: a date's batch reads the rows of
-// a few hundred players, and reading one blob per player costs a fraction
-// of reading their rows one by one. The blobs are written with the rows,
-// in the import's transaction.
+// Each player's game logs and prop lines are also kept in data_players in
+// a compact binary form, one row per stretch of the schedule of one season
+// ([predict.Dataset.SeasonStart] of the rows' dates): a date's batch reads
+// a few hundred players' last season or two, and reading a blob per player
+// and season costs a fraction of reading their rows one by one. A player
+// with a game log whose season is not the schedule's for its date has all
+// his rows in one blob (start 0), so that reading back from the newest
+// blob to [predict.DayScope.From] finds every game log of a season the
+// date reads. The blobs are written with the rows, in the import's
+// transaction.
+
+// historyChunk is what one blob holds.
+type historyChunk struct {
+	logs  []predict.GameLog
+	lines []predict.PropLine
+}
 
 // writePlayers stores ds's players' histories in data_players (in tx),
 // replacing any there.
@@ -27,16 +40,50 @@ func writePlayers(ctx context.Context, tx *sql.Tx, ds *predict.Dataset) error {
 	for _, p := range ds.Lines() {
 		lines[p.PlayerID] = append(lines[p.PlayerID], p)
 	}
-	stmt, err := tx.PrepareContext(ctx, "INSERT INTO data_players (player_id, history) VALUES (?, ?)")
+	stmt, err := tx.PrepareContext(ctx, "INSERT INTO data_players (player_id, start, history) VALUES (?, ?, ?)")
 	if err != nil {
 		return err
 	}
 	defer stmt.Close()
 	put := func(id string, logs []predict.GameLog) error {
-		if _, err := stmt.ExecContext(ctx, id, encodeHistory(logs, lines[id])); err != nil {
-			return fmt.Errorf("history of player %s: %w", id, err)
-		}
+		props := lines[id]
 		delete(lines, id)
+		whole := false
+		for _, l := range logs {
+			whole = whole || ds.SeasonOf(l.Date) != l.Season
+		}
+		var starts []predict.Date
+		chunk := func(d predict.Date) predict.Date {
+			if whole {
+				return 0
+			}
+			return ds.SeasonStart(d)
+		}
+		byStart := map[predict.Date]*historyChunk{}
+		get := func(d predict.Date) *historyChunk {
+			st := chunk(d)
+			c := byStart[st]
+			if c == nil {
+				c = &historyChunk{}
+				byStart[st] = c
+				starts = append(starts, st)
+			}
+			return c
+		}
+		for _, l := range logs {
+			c := get(l.Date)
+			c.logs = append(c.logs, l)
+		}
+		for _, p := range props {
+			c := get(p.Date)
+			c.lines = append(c.lines, p)
+		}
+		for _, st := range starts {
+			c := byStart[st]
+			if _, err := stmt.ExecContext(ctx, id, int(st), encodeHistory(c.logs, c.lines)); err != nil {
+				return fmt.Errorf("history of player %s: %w", id, err)
+			}
+		}
 		return nil
 	}
 	logs := ds.Logs() // by player, then date
@@ -50,7 +97,7 @@ func writePlayers(ctx context.Context, tx *sql.Tx, ds *predict.Dataset) error {
 		}
 		i = j
 	}
-	for id := range lines { // players with lines and no game log
+	for _, id := range slices.Sorted(maps.Keys(lines)) { // players with lines and no game log
 		if err := put(id, nil); err != nil {
 			return err
 		}

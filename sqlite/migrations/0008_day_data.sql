@@ -14,9 +14,13 @@ CREATE TABLE data_calibrations (
 	PRIMARY KEY (version, date, key)
 ) WITHOUT ROWID;
 
--- Each player's game logs and prop lines in one compact blob (see
--- sqlite/history.go), written by the import with the rows.
+-- Each player's game logs and prop lines in compact blobs, one per stretch
+-- of the schedule of one season that has any (see sqlite/history.go),
+-- written by the import with the rows. start is the stretch's first date
+-- (predict.Date, days), 0 for a player's whole history in one blob.
 CREATE TABLE data_players (
-	player_id TEXT PRIMARY KEY,
-	history   BLOB NOT NULL
+	player_id TEXT NOT NULL,
+	start     INTEGER NOT NULL,
+	history   BLOB NOT NULL,
+	PRIMARY KEY (player_id, start)
 );
