@@ -116,9 +116,11 @@ func (db *DB) LoadDay(ctx context.Context, date predict.Date, sel predict.Select
 			defer rows.Close()
 			for rows.Next() {
 				var start int
-				if err := rows.Scan(&start, &dec.b); err != nil {
+				var raw sql.RawBytes // decoded before the next row: every string is copied
+				if err := rows.Scan(&start, &raw); err != nil {
 					return err
 				}
+				dec.b = raw
 				var c historyChunk
 				if c.logs, c.lines, err = dec.decode(id, nil, nil, before, pastMain); err != nil {
 					return err

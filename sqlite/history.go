@@ -225,6 +225,7 @@ func (d *historyDecoder) flt() float64 {
 func (d *historyDecoder) decode(player string, logs []predict.GameLog, lines []predict.PropLine,
 	keepLog func(*predict.GameLog) bool, keepLine func(*predict.PropLine) bool) ([]predict.GameLog, []predict.PropLine, error) {
 	n := d.uvarint()
+	logs = slices.Grow(logs, int(min(n, uint64(len(d.b))/8))) // a record takes more than 8 bytes
 	for range n {
 		if d.err != nil {
 			break
@@ -243,6 +244,7 @@ func (d *historyDecoder) decode(player string, logs []predict.GameLog, lines []p
 		}
 	}
 	n = d.uvarint()
+	lines = slices.Grow(lines, int(min(n, uint64(len(d.b))/8)))
 	for range n {
 		if d.err != nil {
 			break
