@@ -248,6 +248,17 @@ var calibrations predict.CalibrationCache
 // an off day. A date outside the schedule is an error wrapping
 // [batch.ErrNotFound].
 func BuildSpec(ds *predict.Dataset, key batch.Key, s Settings, meta map[string]string, log *slog.Logger) (batch.Spec, error) {
+	return buildSpec(ds, key, s, meta, log, func(ds *predict.Dataset, date predict.Date, opts predict.CalibrateOptions) (*predict.Calibration, error) {
+		return calibrations.Calibrate(ds, date, systems.Default(), opts)
+	})
+}
+
+// calibrateFunc returns the systems' calibration for date under opts.
+type calibrateFunc func(ds *predict.Dataset, date predict.Date, opts predict.CalibrateOptions) (*predict.Calibration, error)
+
+// buildSpec is [BuildSpec] with the calibration, when the batch needs one,
+// from calibrate.
+func buildSpec(ds *predict.Dataset, key batch.Key, s Settings, meta map[string]string, log *slog.Logger, calibrate calibrateFunc) (batch.Spec, error) {
 	date, err := predict.ParseDate(key.Date)
 	if err != nil {
 		return batch.Spec{}, fmt.Errorf("%w: %v", batch.ErrInvalid, err)
@@ -275,7 +286,7 @@ func BuildSpec(ds *predict.Dataset, key batch.Key, s Settings, meta map[string]s
 		return batch.Spec{}, err
 	}
 	if s.Request.Calibration == nil {
-		cal, err := calibrations.Calibrate(ds, date, systems.Default(), predict.CalibrateOptions{Select: s.Select, Request: s.Request})
+		cal, err := calibrate(ds, date, predict.CalibrateOptions{Select: s.Select, Request: s.Request})
 		if err != nil {
 			return batch.Spec{}, fmt.Errorf("calibrate the systems for %s: %w", key.Date, err)
 		}
@@ -305,6 +316,11 @@ func BuildSpec(ds *predict.Dataset, key batch.Key, s Settings, meta map[string]s
 // LoadFunc reads the input data as it is now.
 type LoadFunc func(ctx context.Context) (*predict.Dataset, error)
 
+// LoadDayFunc reads the part of the input data, as it is now, that date's
+// batch reads under sel and ro: a partial data set (see
+// [predict.DayScope] and [predict.NewPartialDataset]).
+type LoadDayFunc func(ctx context.Context, date predict.Date, sel predict.SelectOptions, ro predict.RequestOptions) (*predict.Dataset, error)
+
 // StarterConfig configures a [Starter]. Engine, Store and Load are required.
 type StarterConfig struct {
 	Engine *batch.Engine
@@ -312,6 +328,15 @@ type StarterConfig struct {
 	Store batch.Store
 	// Load reads the data a new batch is built from.
 	Load LoadFunc
+	// LoadDay, when set, reads just what a new batch is built from; Load
+	// is then read only to fit a calibration that Calibrations does not
+	// hold.
+	LoadDay LoadDayFunc
+	// Calibrations, when set, keeps the systems' calibrations fitted for
+	// each date and data version, so that only the first batch of a date
+	// on a data version pays for the fit. Without it a process keeps its
+	// last few fits in memory.
+	Calibrations predict.CalibrationStore
 	// Settings are the defaults a request's options adjust.
 	Settings Settings
 	// Meta is added to every new batch's meta (e.g. data_path).
@@ -384,7 +409,8 @@ func (s *Starter) Start(ctx context.Context, req StartRequest) (b batch.Batch, c
 	if b, ok, err := s.existing(ctx, key); err != nil || ok {
 		return b, false, err
 	}
-	ds, err := s.cfg.Load(ctx)
+	settings := req.Options.Apply(s.cfg.Settings)
+	ds, err := s.load(ctx, key, settings)
 	if err != nil {
 		return batch.Batch{}, false, err
 	}
@@ -399,7 +425,7 @@ func (s *Starter) Start(ctx context.Context, req StartRequest) (b batch.Batch, c
 	if !req.ScheduleTime.IsZero() {
 		meta["schedule_time"] = req.ScheduleTime.UTC().Format(time.RFC3339)
 	}
-	spec, err := BuildSpec(ds, key, req.Options.Apply(s.cfg.Settings), meta, s.log)
+	spec, err := buildSpec(ds, key, settings, meta, s.log, s.calibrate(ctx))
 	if err != nil {
 		return batch.Batch{}, false, err
 	}
@@ -408,6 +434,66 @@ func (s *Starter) Start(ctx context.Context, req StartRequest) (b batch.Batch, c
 			batch.ErrNotFound, key.Date, ds.Version())
 	}
 	return s.cfg.Engine.Create(ctx, spec)
+}
+
+// load reads the data key's batch is built from: just that (LoadDay) when
+// the starter can.
+func (s *Starter) load(ctx context.Context, key batch.Key, settings Settings) (*predict.Dataset, error) {
+	if s.cfg.LoadDay == nil {
+		return s.cfg.Load(ctx)
+	}
+	date, err := predict.ParseDate(key.Date)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", batch.ErrInvalid, err)
+	}
+	return s.cfg.LoadDay(ctx, date, settings.Select, settings.Request)
+}
+
+// calibrate returns how the starter gets a calibration: the one stored for
+// the data version, date and options, else a fit on the whole data set
+// (read with Load when ds is partial), which it then stores.
+func (s *Starter) calibrate(ctx context.Context) calibrateFunc {
+	return func(ds *predict.Dataset, date predict.Date, opts predict.CalibrateOptions) (*predict.Calibration, error) {
+		sys := systems.Default()
+		store := s.cfg.Calibrations
+		if store == nil && !ds.Partial() {
+			return calibrations.Calibrate(ds, date, sys, opts)
+		}
+		key, err := predict.CalibrationKey(sys, opts)
+		if err != nil {
+			return nil, err
+		}
+		if store != nil {
+			cal, err := store.Calibration(ctx, ds.Version(), date, key)
+			if err == nil {
+				return cal, nil
+			}
+			if !errors.Is(err, batch.ErrNotFound) {
+				// An unreadable fit is fitted again and replaced.
+				s.log.Warn("stored calibration unusable; fitting it again", "run_date", date.String(), "err", err)
+			}
+		}
+		full := ds
+		if ds.Partial() {
+			if full, err = s.cfg.Load(ctx); err != nil {
+				return nil, err
+			}
+			if full.Version() != ds.Version() {
+				return nil, fmt.Errorf("%w: the data changed from version %s to %s while the batch was built; start it again",
+					batch.ErrConflict, ds.Version(), full.Version())
+			}
+		}
+		cal, err := calibrations.Calibrate(full, date, sys, opts)
+		if err != nil {
+			return nil, err
+		}
+		if store != nil {
+			if err := store.PutCalibration(ctx, full.Version(), date, key, cal); err != nil {
+				s.log.Warn("calibration not stored; the next batch of the date fits it again", "run_date", date.String(), "err", err)
+			}
+		}
+		return cal, nil
+	}
 }
 
 // existing returns the key's batch if it has one. The run is matched here,

@@ -1,6 +1,7 @@
 package predict
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -201,9 +202,13 @@ func (o CalibrateOptions) withDefaults() CalibrateOptions {
 // from data before each day, every system), grades the base-line
 // predictions against the points scored, and fits each system. It reads
 // nothing dated on or after date. Errors are those of [BuildRequest] and
-// [Run].
+// [Run], and one wrapping [batch.ErrInvalid] for a partial data set
+// ([NewPartialDataset]), which lacks the days replayed.
 func Calibrate(ds *Dataset, date Date, systems []System, opts CalibrateOptions) (*Calibration, error) {
 	CheckSystems(systems)
+	if ds.Partial() {
+		return nil, fmt.Errorf("%w: calibrate for %s: the data set (version %s) holds only one date's rows", batch.ErrInvalid, date, ds.Version())
+	}
 	opts = opts.withDefaults()
 	from := date - Date(opts.Window)
 	days := make([]replayDay, opts.Window)
@@ -537,22 +542,11 @@ const DefaultCalibrationCacheSize = 8
 // from the cache when it holds one for the same data version, date,
 // systems and options. Each caller gets its own copy.
 func (c *CalibrationCache) Calibrate(ds *Dataset, date Date, systems []System, opts CalibrateOptions) (*Calibration, error) {
-	names := make([]string, len(systems))
-	for i, s := range systems {
-		names[i] = s.Name()
-	}
-	o := opts.withDefaults()
-	o.Workers = 0               // how many goroutines replay does not change the fit
-	o.Request.Calibration = nil // nor does a calibration: the replay runs without
-	key, err := json.Marshal(struct {
-		Version string
-		Date    Date
-		Systems []string
-		Opts    CalibrateOptions
-	}{ds.Version(), date, names, o})
+	fit, err := CalibrationKey(systems, opts)
 	if err != nil {
-		return nil, fmt.Errorf("calibration cache key: %w", err)
+		return nil, err
 	}
+	key := ds.Version() + " " + date.String() + " " + fit
 	c.mu.Lock()
 	cal, ok := c.m[string(key)]
 	c.mu.Unlock()
@@ -583,8 +577,44 @@ func (c *CalibrationCache) Calibrate(ds *Dataset, date Date, systems []System, o
 	return cal.clone(), nil
 }
 
+// CalibrationKey identifies what, besides the data version and the date,
+// decides the calibration [Calibrate] fits: the systems' names and the
+// options that change the fit. Two calls with equal keys on the same data
+// version and date fit the same calibration, so a store may keep fits
+// under (version, date, key).
+func CalibrationKey(systems []System, opts CalibrateOptions) (string, error) {
+	names := make([]string, len(systems))
+	for i, s := range systems {
+		names[i] = s.Name()
+	}
+	o := opts.withDefaults()
+	o.Workers = 0               // how many goroutines replay does not change the fit
+	o.Request.Calibration = nil // nor does a calibration: the replay runs without
+	key, err := json.Marshal(struct {
+		Systems []string
+		Opts    CalibrateOptions
+	}{names, o})
+	if err != nil {
+		return "", fmt.Errorf("calibration key: %w", err)
+	}
+	return string(key), nil
+}
+
 func (c *Calibration) clone() *Calibration {
 	out := *c
 	out.Systems = append([]SystemCalibration(nil), c.Systems...)
 	return &out
+}
+
+// CalibrationStore keeps fitted calibrations under the data version, the
+// date they serve and their [CalibrationKey], so that the fit of a date is
+// paid once per data version rather than once per process. A store drops
+// the fits of a data version when other data replaces it.
+type CalibrationStore interface {
+	// Calibration returns the stored fit, or an error wrapping
+	// [batch.ErrNotFound] when there is none.
+	Calibration(ctx context.Context, version string, date Date, key string) (*Calibration, error)
+	// PutCalibration stores a fit. Storing one for a data version that is
+	// no longer the stored data's stores nothing.
+	PutCalibration(ctx context.Context, version string, date Date, key string, cal *Calibration) error
 }

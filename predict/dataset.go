@@ -108,6 +108,11 @@ type Dataset struct {
 	lines    []PropLine
 	statuses []Status
 	version  string
+	// partial is set on a data set holding only what one date's batch
+	// reads ([NewPartialDataset]); books then lists the whole data set's
+	// bookmakers.
+	partial bool
+	books   []string
 
 	players     map[string]Player
 	playerLogs  map[string][2]int // player -> [start, end) into logs
@@ -138,6 +143,34 @@ type playerDate struct {
 // data set's version. It keeps the slices it is given (sorted in place).
 // Errors wrap [batch.ErrInvalid] and name the offending row's key.
 func NewDataset(games []Game, logs []GameLog, lines []PropLine, statuses []Status) (*Dataset, error) {
+	ds, err := newDataset(games, logs, lines, statuses)
+	if err != nil {
+		return nil, err
+	}
+	ds.version = ds.checksum()
+	return ds, nil
+}
+
+// NewPartialDataset is [NewDataset] for a part of a data set: the rows one
+// date's batch reads (see [Dataset.DayScope]), taken from the whole data
+// set of the given version, whose bookmakers are books. Its version is
+// that whole data set's. Requests built from it for the date are the ones
+// the whole data set gives; [Calibrate], which replays other dates, refuses
+// it.
+func NewPartialDataset(version string, books []string, games []Game, logs []GameLog, lines []PropLine, statuses []Status) (*Dataset, error) {
+	ds, err := newDataset(games, logs, lines, statuses)
+	if err != nil {
+		return nil, err
+	}
+	ds.version, ds.partial, ds.books = version, true, slices.Clone(books)
+	return ds, nil
+}
+
+// Partial reports whether ds holds only a part of its data set
+// ([NewPartialDataset]).
+func (ds *Dataset) Partial() bool { return ds.partial }
+
+func newDataset(games []Game, logs []GameLog, lines []PropLine, statuses []Status) (*Dataset, error) {
 	var errs []error
 	fail := func(format string, args ...any) {
 		if len(errs) < 20 {
@@ -266,7 +299,6 @@ func NewDataset(games []Game, logs []GameLog, lines []PropLine, statuses []Statu
 		return nil, errors.Join(errs...)
 	}
 	ds.buildDefense()
-	ds.version = ds.checksum()
 	return ds, nil
 }
 
@@ -385,6 +417,21 @@ func (ds *Dataset) SeasonOf(date Date) string {
 		return ""
 	}
 	return ds.gameSeason[n-1].season
+}
+
+// SeasonStart returns the first date of the stretch of the schedule
+// whose season [Dataset.SeasonOf] gives for date (0 before the schedule).
+// Rows can be kept in chunks by it: a chunk holds the dates from its start
+// to the next chunk's.
+func (ds *Dataset) SeasonStart(date Date) Date {
+	n, found := slices.BinarySearchFunc(ds.gameSeason, date, func(s dateSeason, d Date) int { return int(s.first - d) })
+	if found {
+		return ds.gameSeason[n].first
+	}
+	if n == 0 {
+		return 0
+	}
+	return ds.gameSeason[n-1].first
 }
 
 type dateSeason struct {
@@ -523,6 +570,9 @@ func (ds *Dataset) BusiestDate(from, to Date) Date {
 
 // Books returns the bookmakers the data set has prop lines of, sorted.
 func (ds *Dataset) Books() []string {
+	if ds.partial {
+		return ds.books
+	}
 	seen := map[string]bool{}
 	for _, l := range ds.lines {
 		seen[l.Book] = true

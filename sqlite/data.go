@@ -78,7 +78,9 @@ func (db *DB) ImportDataset(ctx context.Context, ds *predict.Dataset) error {
 // Import replaces the stored data set with ds in one write transaction:
 // either all of ds is stored or none of it (a failed import leaves the
 // previous data untouched). Importing the data set that is already stored
-// (same [predict.Dataset.Version]) changes nothing. Unless
+// (same [predict.Dataset.Version]) changes nothing. The same transaction
+// writes each player's history for [DB.LoadDay] and deletes the
+// calibrations fitted on the data it replaces. Unless
 // opts.AllowShrink, an import that would leave any table with less than
 // half of its stored rows changes nothing and returns a [*ShrinkError]
 // (wrapping [batch.ErrConflict]). The import is one group-commit write:
@@ -112,7 +114,7 @@ func (db *DB) Import(ctx context.Context, ds *predict.Dataset, opts ImportOption
 				return err
 			}
 		}
-		for _, t := range []string{"data_games", "data_game_logs", "data_prop_lines", "data_statuses", "data_meta"} {
+		for _, t := range []string{"data_games", "data_game_logs", "data_prop_lines", "data_statuses", "data_meta", "data_calibrations"} {
 			if _, err := tx.ExecContext(ctx, "DELETE FROM "+t); err != nil {
 				return err
 			}
@@ -145,6 +147,9 @@ func (db *DB) Import(ctx context.Context, ds *predict.Dataset, opts ImportOption
 		if err := insertRows(ctx, tx, `INSERT INTO data_statuses (date, player_id, status) VALUES (?, ?, ?)`, ds.Statuses(),
 			func(s predict.Status) []any { return []any{s.Date.String(), s.PlayerID, s.Status} }); err != nil {
 			return fmt.Errorf("statuses: %w", err)
+		}
+		if err := writePlayers(ctx, tx, ds); err != nil {
+			return fmt.Errorf("player histories: %w", err)
 		}
 		_, err = tx.ExecContext(ctx, "INSERT INTO data_meta (key, value) VALUES ('version', ?)", ds.Version())
 		return err
@@ -260,18 +265,7 @@ func (db *DB) LoadDataset(ctx context.Context) (*predict.Dataset, error) {
 	var date string
 	parse := func() (predict.Date, error) { return predict.ParseDate(date) }
 
-	var games []predict.Game
-	err = scanRows(ctx, tx, "SELECT date, home, away, id, season, season_type, home_pts, away_pts, final FROM data_games",
-		func(rows *sql.Rows) error {
-			var g predict.Game
-			if err := rows.Scan(&date, &g.Home, &g.Away, &g.ID, &g.Season, &g.SeasonType, &g.HomePts, &g.AwayPts, &g.Final); err != nil {
-				return err
-			}
-			var err error
-			g.Date, err = parse()
-			games = append(games, g)
-			return err
-		})
+	games, err := loadGames(ctx, tx)
 	if err != nil {
 		return nil, wrap("games", err)
 	}
@@ -334,8 +328,8 @@ func (db *DB) LoadDataset(ctx context.Context) (*predict.Dataset, error) {
 	return ds, nil
 }
 
-func scanRows(ctx context.Context, tx *sql.Tx, query string, fn func(*sql.Rows) error) error {
-	rows, err := tx.QueryContext(ctx, query)
+func scanRows(ctx context.Context, tx *sql.Tx, query string, fn func(*sql.Rows) error, args ...any) error {
+	rows, err := tx.QueryContext(ctx, query, args...)
 	if err != nil {
 		return err
 	}

@@ -219,3 +219,26 @@ func peakRSSMB() float64 {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// BenchmarkMain_RunBusiestDay runs "tipoff run --date 2025-12-23" through
+// Main on a file the real data was imported into (outside the timing), as
+// the binary does from start to exit: open the file, load what the date
+// needs, calibrate, run the batch, publish and export. Each iteration is a
+// new run label. Profile a first run with
+//
+//	go test -run '^$' -bench Main_RunBusiestDay -benchtime 1x -cpuprofile cpu.out -memprofile mem.out ./cmd/tipoff
+func BenchmarkMain_RunBusiestDay(b *testing.B) {
+	dir := b.TempDir()
+	db := filepath.Join(dir, "tipoff.db")
+	if _, err := runMain(b, "import", "--db", db, realData(b)); err != nil {
+		b.Fatal(err)
+	}
+	i := 0
+	for b.Loop() {
+		i++
+		if _, err := runMain(b, "run", "--db", db, "--export-dir", filepath.Join(dir, "exports"), "--date", "2025-12-23", "--run", fmt.Sprintf("bench-%d", i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/run")
+}

@@ -34,7 +34,8 @@ type embedded struct {
 
 // openEmbedded opens the SQLite file named by cfg.DB and wires the shape on
 // it. New batches are built from load's data, or from the file's own when
-// load is nil.
+// load is nil: then just the date's rows, with the calibrations the file
+// keeps.
 func openEmbedded(ctx context.Context, cfg Config, s pipeline.Settings, load pipeline.LoadFunc, log *slog.Logger) (*embedded, error) {
 	if gcpstorage.IsURL(cfg.ExportDir) {
 		return nil, fmt.Errorf("export-dir %s: the cloud coordinator writes exports to Cloud Storage; this shape writes a directory", cfg.ExportDir)
@@ -50,10 +51,11 @@ func openEmbedded(ctx context.Context, cfg Config, s pipeline.Settings, load pip
 	a.engine = batch.NewEngine(a.store, failQueue{a.queue}, log, batch.EngineConfig{LeaseTTL: cfg.Finalize, Finalize: a.job.Finalize, Observer: a.metrics})
 	a.coord = batch.NewCoordinator(a.engine, a.queue, log, batch.CoordinatorConfig{SweepEvery: cfg.SweepEvery, PullOutcomes: true,
 		AfterSweep: func(ctx context.Context) error { _, err := a.job.RetryExports(ctx); return err }})
+	sc := pipeline.StarterConfig{Engine: a.engine, Store: a.store, Load: load, Settings: s, Log: log}
 	if load == nil {
-		load = a.loadData
+		sc.Load, sc.LoadDay, sc.Calibrations = a.loadData, a.db.LoadDay, a.db
 	}
-	a.starter = pipeline.NewStarter(pipeline.StarterConfig{Engine: a.engine, Store: a.store, Load: load, Settings: s, Log: log})
+	a.starter = pipeline.NewStarter(sc)
 	return a, nil
 }
 

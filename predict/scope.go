@@ -1,0 +1,75 @@
+package predict
+
+import "slices"
+
+// DayScope is what the batch of one date reads from a data set, so that a
+// store can load just those rows ([NewPartialDataset]) instead of the whole
+// data set. Of the players of the teams playing on Date who played for
+// them in the teams' recent games (the selection window), it is
+//
+//   - every game log before Date dated from the earlier of Since and the
+//     player's History-th most recent played game, and every one of a
+//     season in Seasons;
+//   - his prop lines on Date, and his main lines on the dates of those
+//     game logs;
+//
+// and, whoever they are about, every game and the statuses on Date.
+// Requests built from those rows for Date equal the ones the whole data
+// set gives (TestDayScope and TestLoadDay_RealData are the judges).
+type DayScope struct {
+	Date Date
+	// Teams are the teams playing on Date, each with the first date of
+	// its selection window.
+	Teams []TeamSince
+	// Seasons are Date's season and the one before it, as the schedule
+	// has them (either may be missing).
+	Seasons []string
+	// Since is the first date of the longest window a request looks at
+	// (selection, missed games) over the playing teams.
+	Since Date
+	// History is how many recent played games a request carries.
+	History int
+	// From is the earlier of Since and the first date of a stretch of
+	// the schedule ([Dataset.SeasonStart]) of a season in Seasons: with
+	// every row from From on and a player's History-th last played game,
+	// a store has all of the player's rows the date reads.
+	From Date
+}
+
+// TeamSince is a team and a date.
+type TeamSince struct {
+	Team  string
+	Since Date
+}
+
+// DayScope returns the scope of date's batch under sel and ro. ds needs to
+// hold the schedule only; a date without games has an empty scope.
+func (ds *Dataset) DayScope(date Date, sel SelectOptions, ro RequestOptions) DayScope {
+	sel, ro = sel.withDefaults(), ro.withDefaults()
+	sc := DayScope{Date: date, Since: date, From: date, History: ro.History}
+	if s := ds.SeasonOf(date); s != "" {
+		sc.Seasons = append(sc.Seasons, s)
+		if p := ds.prevSeason(s); p != "" {
+			sc.Seasons = append(sc.Seasons, p)
+		}
+	}
+	for _, g := range ds.gameSeason {
+		if slices.Contains(sc.Seasons, g.season) && g.first < date {
+			sc.From = min(sc.From, g.first)
+		}
+	}
+	window := max(sel.Window, MissedWindow)
+	for _, g := range ds.GamesOn(date) {
+		for _, team := range [2]string{g.Home, g.Away} {
+			past := ds.TeamGamesBefore(team, date)
+			t := TeamSince{Team: team, Since: date}
+			if n := len(past); n > 0 {
+				t.Since = past[max(0, n-sel.Window)].Date
+				sc.Since = min(sc.Since, past[max(0, n-window)].Date)
+			}
+			sc.Teams = append(sc.Teams, t)
+		}
+	}
+	sc.From = min(sc.From, sc.Since)
+	return sc
+}

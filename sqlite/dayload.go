@@ -1,0 +1,265 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"tipoff/batch"
+	"tipoff/predict"
+)
+
+var _ predict.CalibrationStore = (*DB)(nil)
+
+// LoadDay reads the rows of the stored data set that date's batch reads
+// under sel and ro ([predict.DayScope]) into a partial data set
+// ([predict.NewPartialDataset]) of the stored version: requests built from
+// it for date are those the whole data set gives, for a fraction of the
+// reading. Errors are those of [DB.LoadDataset].
+func (db *DB) LoadDay(ctx context.Context, date predict.Date, sel predict.SelectOptions, ro predict.RequestOptions) (*predict.Dataset, error) {
+	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("load data for %s from %s: %w", date, db.path, err)
+	}
+	defer tx.Rollback()
+	wrap := func(what string, err error) error {
+		return fmt.Errorf("load %s for %s from %s: %w", what, date, db.path, err)
+	}
+	var version string
+	err = tx.QueryRowContext(ctx, "SELECT value FROM data_meta WHERE key = 'version'").Scan(&version)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("data set in %s: %w: nothing imported yet (run tipoff import)", db.path, batch.ErrNotFound)
+	}
+	if err != nil {
+		return nil, wrap("data version", err)
+	}
+	games, err := loadGames(ctx, tx)
+	if err != nil {
+		return nil, wrap("games", err)
+	}
+	var books []string
+	err = scanRows(ctx, tx, `WITH RECURSIVE b(book) AS (
+			SELECT min(book) FROM data_prop_lines
+			UNION ALL SELECT (SELECT min(book) FROM data_prop_lines WHERE book > b.book) FROM b WHERE b.book IS NOT NULL)
+		SELECT book FROM b WHERE book IS NOT NULL`, func(rows *sql.Rows) error {
+		var b string
+		err := rows.Scan(&b)
+		books = append(books, b)
+		return err
+	})
+	if err != nil {
+		return nil, wrap("bookmakers", err)
+	}
+	sched, err := predict.NewPartialDataset(version, books, games, nil, nil, nil)
+	if err != nil {
+		return nil, wrap("schedule", err)
+	}
+	scope := sched.DayScope(date, sel, ro)
+	day := date.String()
+	var players []string
+	seen := map[string]bool{}
+	for _, t := range scope.Teams {
+		err := scanRows(ctx, tx, `SELECT DISTINCT player_id FROM data_game_logs WHERE team = ? AND date >= ? AND date < ?`, func(rows *sql.Rows) error {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			if !seen[id] {
+				seen[id] = true
+				players = append(players, id)
+			}
+			return nil
+		}, t.Team, t.Since.String(), day)
+		if err != nil {
+			return nil, wrap("players of "+t.Team, err)
+		}
+	}
+	var have bool
+	if err := tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM data_players)").Scan(&have); err != nil {
+		return nil, wrap("player histories", err)
+	}
+	if !have && len(players) > 0 {
+		// A file imported before player histories were kept: read it all
+		// once, and keep them for the next time.
+		tx.Rollback()
+		return db.loadAndKeepPlayers(ctx)
+	}
+	get, err := tx.PrepareContext(ctx, "SELECT start, history FROM data_players WHERE player_id = ? AND start <= ? ORDER BY start DESC")
+	if err != nil {
+		return nil, wrap("player histories", err)
+	}
+	defer get.Close()
+	seasons := map[string]bool{}
+	for _, s := range scope.Seasons {
+		seasons[s] = true
+	}
+	// About a season and a half of games per player.
+	logs := make([]predict.GameLog, 0, 120*len(players))
+	lines := make([]predict.PropLine, 0, 20*len(players))
+	var chunks []historyChunk
+	dec := historyDecoder{strs: map[string]string{}}
+	before := func(l *predict.GameLog) bool { return l.Date < date }
+	// Past lines count only as a game's main line.
+	pastMain := func(p *predict.PropLine) bool { return p.Date == date || p.Main && p.Date < date }
+	for _, id := range players {
+		// The blobs newest first, until they hold every row from
+		// scope.From on and the player's History-th last played game.
+		chunks = chunks[:0]
+		played := 0
+		err := func() error {
+			rows, err := get.QueryContext(ctx, id, int(date))
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var start int
+				var raw sql.RawBytes // decoded before the next row: every string is copied
+				if err := rows.Scan(&start, &raw); err != nil {
+					return err
+				}
+				dec.b = raw
+				var c historyChunk
+				if c.logs, c.lines, err = dec.decode(id, nil, nil, before, pastMain); err != nil {
+					return err
+				}
+				chunks = append(chunks, c)
+				for _, l := range c.logs {
+					if l.Played {
+						played++
+					}
+				}
+				if predict.Date(start) <= scope.From && played >= scope.History {
+					return nil
+				}
+			}
+			return rows.Err()
+		}()
+		if err != nil {
+			return nil, wrap("history of player "+id, err)
+		}
+		// From the player's History-th last played game, or all of them.
+		since, n := predict.Date(0), 0
+		for ci := 0; ci < len(chunks) && n < scope.History; ci++ {
+			ls := chunks[ci].logs
+			for i := len(ls) - 1; i >= 0 && n < scope.History; i-- {
+				if ls[i].Played {
+					n++
+					since = ls[i].Date
+				}
+			}
+		}
+		if n < scope.History {
+			since = 0
+		}
+		since = min(since, scope.Since)
+		for ci := len(chunks) - 1; ci >= 0; ci-- {
+			for _, l := range chunks[ci].logs {
+				if l.Date >= since || seasons[l.Season] {
+					logs = append(logs, l)
+				}
+			}
+			for _, p := range chunks[ci].lines {
+				if p.Date >= since {
+					lines = append(lines, p)
+				}
+			}
+		}
+	}
+	var statuses []predict.Status
+	err = scanRows(ctx, tx, "SELECT player_id, status FROM data_statuses WHERE date = ?", func(rows *sql.Rows) error {
+		s := predict.Status{Date: date}
+		err := rows.Scan(&s.PlayerID, &s.Status)
+		statuses = append(statuses, s)
+		return err
+	}, day)
+	if err != nil {
+		return nil, wrap("statuses", err)
+	}
+	ds, err := predict.NewPartialDataset(version, books, sched.Games(), logs, lines, statuses)
+	if err != nil {
+		return nil, wrap("data set", err)
+	}
+	return ds, nil
+}
+
+// loadAndKeepPlayers reads the whole data set and writes its players'
+// histories, for a file imported before they were kept.
+func (db *DB) loadAndKeepPlayers(ctx context.Context) (*predict.Dataset, error) {
+	ds, err := db.LoadDataset(ctx)
+	if err != nil {
+		return nil, err
+	}
+	err = db.Write(ctx, func(tx *sql.Tx) error {
+		var cur string
+		if err := tx.QueryRowContext(ctx, "SELECT value FROM data_meta WHERE key = 'version'").Scan(&cur); err != nil || cur != ds.Version() {
+			return err // another import came first: its histories are its own
+		}
+		return writePlayers(ctx, tx, ds)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("keep player histories in %s: %w", db.path, err)
+	}
+	return ds, nil
+}
+
+// loadGames reads the whole schedule.
+func loadGames(ctx context.Context, tx *sql.Tx) ([]predict.Game, error) {
+	var games []predict.Game
+	var date string
+	err := scanRows(ctx, tx, "SELECT date, home, away, id, season, season_type, home_pts, away_pts, final FROM data_games",
+		func(rows *sql.Rows) error {
+			var g predict.Game
+			if err := rows.Scan(&date, &g.Home, &g.Away, &g.ID, &g.Season, &g.SeasonType, &g.HomePts, &g.AwayPts, &g.Final); err != nil {
+				return err
+			}
+			var err error
+			g.Date, err = predict.ParseDate(date)
+			games = append(games, g)
+			return err
+		})
+	return games, err
+}
+
+// Calibration returns the calibration stored for the data version, date
+// and key (see [predict.CalibrationStore]), or an error wrapping
+// [batch.ErrNotFound].
+func (db *DB) Calibration(ctx context.Context, version string, date predict.Date, key string) (*predict.Calibration, error) {
+	var body string
+	err := db.read.QueryRowContext(ctx, `SELECT calibration FROM data_calibrations WHERE version = ? AND date = ? AND key = ?`,
+		version, date.String(), key).Scan(&body)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("calibration for %s on data %s: %w", date, version, batch.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read calibration for %s from %s: %w", date, db.path, err)
+	}
+	var cal predict.Calibration
+	if err := json.Unmarshal([]byte(body), &cal); err != nil {
+		return nil, fmt.Errorf("calibration for %s in %s: %w: %v", date, db.path, batch.ErrInvalid, err)
+	}
+	return &cal, nil
+}
+
+// PutCalibration stores a calibration for the data version, date and key
+// (see [predict.CalibrationStore]) in one transaction, unless version is
+// no longer the stored data set's: an import deletes every stored
+// calibration, and one fitted on the data it replaced is not kept.
+func (db *DB) PutCalibration(ctx context.Context, version string, date predict.Date, key string, cal *predict.Calibration) error {
+	body, err := json.Marshal(cal)
+	if err != nil {
+		return fmt.Errorf("store calibration for %s: %w", date, err)
+	}
+	err = db.Write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO data_calibrations (version, date, key, calibration)
+			SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM data_meta WHERE key = 'version' AND value = ?)`,
+			version, date.String(), key, string(body), version)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store calibration for %s in %s: %w", date, db.path, err)
+	}
+	return nil
+}
