@@ -17,6 +17,12 @@ type CoordinatorConfig struct {
 	// every sweep and dispatch; one that dies or freezes holding it is
 	// taken over by another after ClaimTTL.
 	ClaimTTL time.Duration
+	// Solo skips the work claim: one process drives the store (the
+	// embedded shape), so a process restarted after a crash resumes at
+	// once instead of waiting ClaimTTL for its dead predecessor's claim.
+	// Two solo coordinators on one store both dispatch and sweep, which
+	// is safe (requests are idempotent) but repeats work.
+	Solo bool
 	// PullOutcomes makes the coordinator receive outcomes and dead-lettered
 	// requests from the queue: the embedded shape, and the cloud shape in
 	// pull mode. Leave it false when they arrive as pushes that an HTTP
@@ -219,6 +225,10 @@ func (c *Coordinator) dispatch(ctx context.Context, batchID string) {
 // coordinator holds it, logging when that changes. The caller holds
 // sweepMu.
 func (c *Coordinator) claim(ctx context.Context) bool {
+	if c.cfg.Solo {
+		c.holding = true
+		return true
+	}
 	cl, err := c.e.store.Claim(ctx, ClaimWork, c.e.cfg.Owner, c.e.cfg.NowFunc(), c.cfg.ClaimTTL)
 	was := c.holding
 	c.holding = err == nil
@@ -246,7 +256,8 @@ func (c *Coordinator) claim(ctx context.Context) bool {
 func (c *Coordinator) release(ctx context.Context) {
 	c.sweepMu.Lock()
 	defer c.sweepMu.Unlock()
-	if !c.holding {
+	if !c.holding || c.cfg.Solo {
+		c.holding = false
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)

@@ -151,6 +151,26 @@ func testClaim(t *testing.T, newStore NewStoreFunc) {
 		}
 	})
 
+	t.Run("SoloIgnoresClaim", func(t *testing.T) {
+		// A solo coordinator (one process drives the store) restarted
+		// after a crash finds its dead predecessor's claim unexpired and
+		// works at once all the same.
+		t.Parallel()
+		s, q, clk := newStore(t), newFakeQueue(), NewManualClock(t0)
+		mustClaim(t, s, batch.ClaimWork, "dead", clk.Now())
+		e := newTestEngine(t, s, q, clk, "restarted", nil)
+		c := batch.NewCoordinator(e, q, testLogger(t), batch.CoordinatorConfig{SweepEvery: time.Second, ClaimTTL: claimTTL, Solo: true})
+		if _, _, err := e.Create(t.Context(), newSpec(testDate, testRun, 5)); err != nil {
+			t.Fatal(err)
+		}
+		if !c.Tick(t.Context()) {
+			t.Fatal("a solo coordinator's tick stood by for another owner's claim")
+		}
+		if n := len(q.messages(batch.TopicRequests)); n != 5 {
+			t.Fatalf("%d requests published by a solo coordinator, want 5", n)
+		}
+	})
+
 	t.Run("CoordinatorsShareWork", func(t *testing.T) {
 		// Three coordinators on one store: one dispatches, re-drives and
 		// relays; the others stand by until it stops renewing its claim.

@@ -49,7 +49,7 @@ func openEmbedded(ctx context.Context, cfg Config, s pipeline.Settings, load pip
 	a.metrics = httpapi.NewMetrics(httpapi.MetricsConfig{Store: a.store, QueueDepths: a.queue.Depths, Log: log})
 	a.job = pipeline.NewJob(pipeline.JobConfig{Store: a.store, Publisher: db, Exporter: pipeline.ExportToDir(cfg.ExportDir), Exports: db, Failpoint: hitFailpoint, Log: log})
 	a.engine = batch.NewEngine(a.store, failQueue{a.queue}, log, batch.EngineConfig{LeaseTTL: cfg.Finalize, Finalize: a.job.Finalize, Observer: a.metrics})
-	a.coord = batch.NewCoordinator(a.engine, a.queue, log, batch.CoordinatorConfig{SweepEvery: cfg.SweepEvery, PullOutcomes: true,
+	a.coord = batch.NewCoordinator(a.engine, a.queue, log, batch.CoordinatorConfig{SweepEvery: cfg.SweepEvery, PullOutcomes: true, Solo: true,
 		AfterSweep: func(ctx context.Context) error { _, err := a.job.RetryExports(ctx); return err }})
 	sc := pipeline.StarterConfig{Engine: a.engine, Store: a.store, Load: load, Settings: s, Log: log}
 	if load == nil {
