@@ -111,14 +111,7 @@ func (a *embedded) runDay(ctx context.Context, req pipeline.StartRequest, out io
 		log.Info("resuming batch", "done", b.Counts.Done(), "total", b.Total)
 	}
 
-	record := batch.RecordOutcomes(a.engine)
-	wk := a.worker("run", func(ctx context.Context, msgs []batch.OutcomeMessage) error {
-		err := record(ctx, msgs)
-		if err == nil {
-			failpoint("recorded") // outcomes durable, requests not yet acked
-		}
-		return err
-	})
+	wk := a.worker("run", nil)
 	view := progress.New(out, b.Total)
 	waitSaid := false
 	update := func(cur batch.Batch) {
