@@ -76,6 +76,11 @@ type WorkerConfig struct {
 	NowFunc func() time.Time
 	// Observer is told about redeliveries; default none.
 	Observer Observer
+	// Acking, when set, settles received requests instead of the sink and
+	// the queue's Ack: outcomes and the acks of their requests in one
+	// durable step (see [RecordAndAck]). The sink still serves
+	// [Worker.HandleDelivery].
+	Acking AckingSink
 }
 
 // Worker receives prediction requests from a queue, runs a handler on each
@@ -140,10 +145,31 @@ func (w *Worker) Stuck() error { return w.stuck.get() }
 // HandleBatch handles received deliveries: runs the handler on each, hands
 // the outcomes to the sink, then acks what is durable and nacks the rest.
 func (w *Worker) HandleBatch(ctx context.Context, ds []Delivery) {
+	if w.cfg.Acking != nil {
+		w.handleAcking(ctx, ds)
+		return
+	}
 	done, retry := w.settle(ctx, ds)
 	if len(done) > 0 {
 		if err := w.q.Ack(ctx, done...); err != nil {
 			w.log.Warn("ack failed; requests may be handled again", "err", err)
+		}
+	}
+	if len(retry) > 0 {
+		if err := w.q.Nack(ctx, retry...); err != nil {
+			w.log.Warn("nack failed; requests come back after their lease", "err", err)
+		}
+	}
+}
+
+// handleAcking is HandleBatch with an acking sink: the outcomes and the
+// acks of their requests are one step, so they cannot diverge.
+func (w *Worker) handleAcking(ctx context.Context, ds []Delivery) {
+	msgs, done, retry := w.run(ctx, ds)
+	if len(done) > 0 {
+		if err := w.cfg.Acking(ctx, msgs, done); err != nil {
+			w.log.Warn("outcomes not stored; requests will be retried", "batch_id", batchIDs(msgs), "items", len(msgs), "err", err)
+			retry = append(retry, done...)
 		}
 	}
 	if len(retry) > 0 {
@@ -166,7 +192,21 @@ func (w *Worker) HandleDelivery(ctx context.Context, d Delivery) (ack bool) {
 // and splits the deliveries into those done (outcome durable, or nothing to
 // record) and those to retry.
 func (w *Worker) settle(ctx context.Context, ds []Delivery) (done, retry []Delivery) {
-	var msgs []OutcomeMessage
+	msgs, done, retry := w.run(ctx, ds)
+	if len(msgs) > 0 {
+		if err := w.sink(ctx, msgs); err != nil {
+			w.log.Warn("outcomes not stored; requests will be retried", "batch_id", batchIDs(msgs), "items", len(msgs), "err", err)
+			return nil, append(retry, done...)
+		}
+	}
+	return done, retry
+}
+
+// run runs the handler on each delivery and returns the outcomes, the
+// deliveries they settle (with those that have nothing to record) and the
+// deliveries to retry.
+func (w *Worker) run(ctx context.Context, ds []Delivery) (msgs []OutcomeMessage, done, retry []Delivery) {
+	msgs = make([]OutcomeMessage, 0, len(ds))
 	for _, d := range ds {
 		m, err := w.handle(ctx, d)
 		if err != nil {
@@ -180,13 +220,7 @@ func (w *Worker) settle(ctx context.Context, ds []Delivery) (done, retry []Deliv
 		}
 		done = append(done, d)
 	}
-	if len(msgs) > 0 {
-		if err := w.sink(ctx, msgs); err != nil {
-			w.log.Warn("outcomes not stored; requests will be retried", "batch_id", batchIDs(msgs), "items", len(msgs), "err", err)
-			return nil, append(retry, done...)
-		}
-	}
-	return done, retry
+	return msgs, done, retry
 }
 
 // batchIDs returns the batch of msgs, or their batches joined by commas.

@@ -136,3 +136,57 @@ func TestWorker_HandleDelivery(t *testing.T) {
 		})
 	}
 }
+
+// With an acking sink, HandleBatch hands it the outcomes together with the
+// deliveries they settle (a request naming no item among them) and never
+// acks on its own: the sink acks in the step that records. A transient
+// handler failure is nacked; when the acking sink fails, every request is.
+func TestWorker_HandleBatch_Acking(t *testing.T) {
+	t.Parallel()
+	var ds []batch.Delivery
+	for _, id := range []string{"p1", "p2", "p3"} {
+		ds = append(ds, batch.Delivery{Message: batch.RequestMessage(batch.Item{BatchID: "b1", ID: id}, 1, ""), Attempt: 1})
+	}
+	ds = append(ds, batch.Delivery{Message: batch.Message{ID: "stray"}, Attempt: 1})
+	h := func(_ context.Context, d batch.Delivery) (batch.Outcome, []byte, error) {
+		if d.Attributes[batch.AttrItemID] == "p2" {
+			return "", nil, errors.New("try again")
+		}
+		return batch.OutcomeSucceeded, []byte(`{}`), nil
+	}
+	for _, fail := range []bool{false, true} {
+		q := &ackQueue{}
+		var gotMsgs, gotDs []string
+		acking := func(_ context.Context, msgs []batch.OutcomeMessage, ds []batch.Delivery) error {
+			for _, m := range msgs {
+				gotMsgs = append(gotMsgs, m.ItemID)
+			}
+			for _, d := range ds {
+				gotDs = append(gotDs, d.ID)
+			}
+			if fail {
+				return errors.New("disk on fire")
+			}
+			return nil
+		}
+		sink := func(context.Context, []batch.OutcomeMessage) error {
+			t.Error("the plain sink was used")
+			return nil
+		}
+		w := batch.NewWorker(q, h, sink, nil, batch.WorkerConfig{Acking: acking})
+		w.HandleBatch(t.Context(), ds)
+		wantNack := "b1/p2/1"
+		if fail {
+			wantNack = "b1/p2/1 b1/p1/1 b1/p3/1 stray"
+		}
+		if got := strings.Join(gotMsgs, " "); got != "p1 p3" {
+			t.Errorf("fail=%v: acking sink got outcomes of %s, want p1 p3", fail, got)
+		}
+		if got := strings.Join(gotDs, " "); got != "b1/p1/1 b1/p3/1 stray" {
+			t.Errorf("fail=%v: acking sink got deliveries %s, want b1/p1/1 b1/p3/1 stray", fail, got)
+		}
+		if len(q.acked) != 0 || strings.Join(q.nack, " ") != wantNack {
+			t.Errorf("fail=%v: worker acked %v and nacked %v; want no ack and %s nacked", fail, q.acked, q.nack, wantNack)
+		}
+	}
+}

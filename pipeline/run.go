@@ -19,11 +19,12 @@ type LocalRun struct {
 	Starter     *Starter
 	Coordinator *batch.Coordinator
 	Store       batch.Store
-	// Worker returns the in-process workers, handing outcomes to sink.
-	Worker func(sink batch.OutcomeSink) *batch.Worker
-	// Failpoint, when set, is called at "created" (the batch exists) and
-	// "recorded" (outcomes durable, their requests not yet acknowledged),
-	// so the crash tests can kill the process exactly there.
+	// Worker returns the in-process workers, which record their outcomes
+	// through the engine (the shape decides whether in the commit that
+	// acknowledges their requests, and sets its own failpoints there).
+	Worker func() *batch.Worker
+	// Failpoint, when set, is called at "created" (the batch exists), so
+	// the crash tests can kill the process exactly there.
 	Failpoint func(name string)
 	Log       *slog.Logger
 }
@@ -75,14 +76,7 @@ func RunDay(ctx context.Context, r LocalRun, req StartRequest, out io.Writer) (*
 		log.Info("resuming batch", "done", b.Counts.Done(), "total", b.Total)
 	}
 
-	record := batch.RecordOutcomes(engine)
-	wk := r.Worker(func(ctx context.Context, msgs []batch.OutcomeMessage) error {
-		err := record(ctx, msgs)
-		if err == nil {
-			failpoint("recorded")
-		}
-		return err
-	})
+	wk := r.Worker()
 	view := progress.New(out, b.Total)
 	waitSaid := false
 	update := func(cur batch.Batch) {

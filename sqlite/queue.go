@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	mrand "math/rand/v2"
@@ -540,36 +539,43 @@ func (q *Queue) nextVisible(ctx context.Context, topic string) (int64, error) {
 // The other deliveries are acked all the same. A delivery whose lease
 // expired but which nobody has received since is acked normally.
 func (q *Queue) Ack(ctx context.Context, ds ...batch.Delivery) error {
-	return q.settle(ctx, "ack", ds, func(ctx context.Context, tx *sql.Tx, st *queueStmts, rs []parsedReceipt, now int64) ([]bool, []string, error) {
-		// Per delivery, then the payloads of those acked in one statement.
-		ack := tx.StmtContext(ctx, st.ack)
-		current := make([]bool, len(rs))
-		seqs := make([]byte, 0, 12*len(rs))
-		seqs = append(seqs, '[')
-		for i, r := range rs {
-			res, err := ack.ExecContext(ctx, r.seq, r.deliveries)
-			if err != nil {
-				return nil, nil, fmt.Errorf("message %d: %w", r.seq, err)
-			}
-			n, err := res.RowsAffected()
-			if err != nil {
-				return nil, nil, fmt.Errorf("message %d: %w", r.seq, err)
-			}
-			if current[i] = n == 1; current[i] {
-				if len(seqs) > 1 {
-					seqs = append(seqs, ',')
-				}
-				seqs = strconv.AppendInt(seqs, r.seq, 10)
-			}
-		}
-		seqs = append(seqs, ']')
-		if len(seqs) > 2 {
-			if _, err := tx.StmtContext(ctx, st.deletePayloads).ExecContext(ctx, string(seqs)); err != nil {
-				return nil, nil, fmt.Errorf("delete payloads: %w", err)
-			}
-		}
-		return current, nil, nil
+	return q.settle(ctx, "ack", ds, func(ctx context.Context, tx *sql.Tx, st *queueStmts, rs []parsedReceipt, _ int64) ([]bool, []string, error) {
+		current, err := ackRows(ctx, tx, st, rs)
+		return current, nil, err
 	})
+}
+
+// ackRows deletes the messages of the deliveries rs inside tx, per
+// delivery, then the payloads of those acked in one statement, and reports
+// which deliveries were current.
+func ackRows(ctx context.Context, tx *sql.Tx, st *queueStmts, rs []parsedReceipt) ([]bool, error) {
+	ack := tx.StmtContext(ctx, st.ack)
+	current := make([]bool, len(rs))
+	seqs := make([]byte, 0, 12*len(rs))
+	seqs = append(seqs, '[')
+	for i, r := range rs {
+		res, err := ack.ExecContext(ctx, r.seq, r.deliveries)
+		if err != nil {
+			return nil, fmt.Errorf("message %d: %w", r.seq, err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return nil, fmt.Errorf("message %d: %w", r.seq, err)
+		}
+		if current[i] = n == 1; current[i] {
+			if len(seqs) > 1 {
+				seqs = append(seqs, ',')
+			}
+			seqs = strconv.AppendInt(seqs, r.seq, 10)
+		}
+	}
+	seqs = append(seqs, ']')
+	if len(seqs) > 2 {
+		if _, err := tx.StmtContext(ctx, st.deletePayloads).ExecContext(ctx, string(seqs)); err != nil {
+			return nil, fmt.Errorf("delete payloads: %w", err)
+		}
+	}
+	return current, nil
 }
 
 // Nack gives the delivered messages back, in one durable transaction, to be
@@ -625,18 +631,7 @@ func (q *Queue) settle(ctx context.Context, op string, ds []batch.Delivery,
 	if len(ds) == 0 {
 		return nil
 	}
-	var errs []error
-	rs := make([]parsedReceipt, 0, len(ds))
-	idx := make([]int, 0, len(ds))
-	for i, d := range ds {
-		r, err := parseReceipt(d.Receipt)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s message %q: %w", op, d.ID, err))
-			continue
-		}
-		rs = append(rs, r)
-		idx = append(idx, i)
-	}
+	rs, idx, errs := parseReceipts(op, ds)
 	if len(rs) > 0 {
 		if err := q.enter(); err != nil {
 			return err
@@ -660,15 +655,40 @@ func (q *Queue) settle(ctx context.Context, op string, ds []batch.Delivery,
 		for _, t := range wake {
 			q.notify(t)
 		}
-		for i, ok := range current {
-			if !ok {
-				d := ds[idx[i]]
-				errs = append(errs, fmt.Errorf("%s message %q (receipt %s): %w: delivery is no longer current (already settled, delivered again after its lease expired, or dead-lettered)",
-					op, d.ID, d.Receipt, batch.ErrConflict))
-			}
-		}
+		errs = append(errs, staleErrs(op, ds, idx, current)...)
 	}
 	return errors.Join(errs...)
+}
+
+// parseReceipts parses the receipts of ds. It returns those that parse,
+// the index in ds of each, and an error for each that does not.
+func parseReceipts(op string, ds []batch.Delivery) (rs []parsedReceipt, idx []int, errs []error) {
+	rs = make([]parsedReceipt, 0, len(ds))
+	idx = make([]int, 0, len(ds))
+	for i, d := range ds {
+		r, err := parseReceipt(d.Receipt)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s message %q: %w", op, d.ID, err))
+			continue
+		}
+		rs = append(rs, r)
+		idx = append(idx, i)
+	}
+	return rs, idx, errs
+}
+
+// staleErrs returns an error wrapping [batch.ErrConflict] for each
+// delivery (ds[idx[i]]) that was not current.
+func staleErrs(op string, ds []batch.Delivery, idx []int, current []bool) []error {
+	var errs []error
+	for i, ok := range current {
+		if !ok {
+			d := ds[idx[i]]
+			errs = append(errs, fmt.Errorf("%s message %q (receipt %s): %w: delivery is no longer current (already settled, delivered again after its lease expired, or dead-lettered)",
+				op, d.ID, d.Receipt, batch.ErrConflict))
+		}
+	}
+	return errs
 }
 
 // parsedReceipt names one delivery: the message's row and its delivery
@@ -713,40 +733,4 @@ func checkTopic(topic string) error {
 		return fmt.Errorf("%w: topic %q is not valid UTF-8", batch.ErrInvalid, topic)
 	}
 	return nil
-}
-
-// encodeAttrs returns the stored form of attributes: NULL when there are
-// none, else a JSON object. Keys must be non-empty and keys and values
-// valid UTF-8 (JSON would silently alter anything else); the error wraps
-// [batch.ErrInvalid].
-func encodeAttrs(attrs map[string]string) (any, error) {
-	if len(attrs) == 0 {
-		return nil, nil
-	}
-	for k, v := range attrs {
-		switch {
-		case k == "":
-			return nil, fmt.Errorf("%w: attribute with an empty name", batch.ErrInvalid)
-		case !utf8.ValidString(k):
-			return nil, fmt.Errorf("%w: attribute name %q is not valid UTF-8", batch.ErrInvalid, k)
-		case !utf8.ValidString(v):
-			return nil, fmt.Errorf("%w: attribute %q: value %q is not valid UTF-8", batch.ErrInvalid, k, v)
-		}
-	}
-	b, err := json.Marshal(attrs)
-	if err != nil {
-		return nil, fmt.Errorf("%w: attributes: %v", batch.ErrInvalid, err)
-	}
-	return string(b), nil
-}
-
-func decodeAttrs(s sql.NullString) (map[string]string, error) {
-	if !s.Valid {
-		return nil, nil
-	}
-	var m map[string]string
-	if err := json.Unmarshal([]byte(s.String), &m); err != nil {
-		return nil, fmt.Errorf("%w: stored attributes: %v", batch.ErrInvalid, err)
-	}
-	return m, nil
 }

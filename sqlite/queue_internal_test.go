@@ -1,9 +1,13 @@
 package sqlite
 
 import (
+	"database/sql"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -115,4 +119,66 @@ func mustStmts(t *testing.T, q *Queue) *queueStmts {
 		t.Fatal(err)
 	}
 	return st
+}
+
+// Stored attributes decode the same through the fast path as through
+// encoding/json, and whatever encodes decodes back to itself.
+func FuzzDecodeAttrs(f *testing.F) {
+	for _, s := range []string{`{}`, `{"batch_id":"b1","item_id":"p1","attempt":"2"}`, `{"a":"\u00e9"}`, `{"a":"x","a":"y"}`,
+		`{"":""}`, `{"a":"b",}`, `{"a" :"b"}`, `{"a":1}`, `null`, `{"a":"b\"c"}`, `{"a":"<&>"}`, "{\"a\":\"\xff\"}"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if m, ok := decodePlainAttrs(s); ok {
+			var want map[string]string
+			if err := json.Unmarshal([]byte(s), &want); err != nil {
+				t.Fatalf("decodePlainAttrs(%q) = %v, but encoding/json refuses it: %v", s, m, err)
+			}
+			if !maps.Equal(m, want) {
+				t.Fatalf("decodePlainAttrs(%q) = %v, encoding/json reads %v", s, m, want)
+			}
+		}
+		got, err := decodeAttrs(sql.NullString{String: s, Valid: true})
+		if err != nil {
+			return
+		}
+		enc, err := encodeAttrs(got)
+		if err != nil {
+			return // e.g. an empty name, or invalid UTF-8 replaced
+		}
+		if enc == nil {
+			if len(got) != 0 {
+				t.Fatalf("encodeAttrs(%v) = NULL", got)
+			}
+			return
+		}
+		back, err := decodeAttrs(sql.NullString{String: enc.(string), Valid: true})
+		if err != nil || !maps.Equal(back, got) {
+			t.Fatalf("round trip of %v: stored %s, read back %v, %v", got, enc, back, err)
+		}
+	})
+}
+
+func TestEncodeAttrs_SameAsJSON(t *testing.T) {
+	t.Parallel()
+	for _, m := range []map[string]string{
+		{"batch_id": "2026-01-15-19b2-ab", "item_id": "p000001", "attempt": "1", "trace_id": "t1"},
+		{"a": "<&>"}, {"z": "1", "a": "2"}, {"é": "ü"}, {"q": `say "hi"\n`},
+	} {
+		got, err := encodeAttrs(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back map[string]string
+		if err := json.Unmarshal([]byte(got.(string)), &back); err != nil || !maps.Equal(back, m) {
+			t.Fatalf("encodeAttrs(%v) = %s, which encoding/json reads as %v, %v", m, got, back, err)
+		}
+		same := true // encoding/json writes the same bytes (it escapes < > &)
+		for k, v := range m {
+			same = same && plainJSON(k+v) && !strings.ContainsAny(k+v, "<>&")
+		}
+		if want, _ := json.Marshal(m); same && got != string(want) {
+			t.Fatalf("encodeAttrs(%v) = %s, want %s as encoding/json writes it", m, got, want)
+		}
+	}
 }

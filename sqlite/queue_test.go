@@ -375,3 +375,13 @@ func TestQueue_Close(t *testing.T) {
 		t.Fatalf("second Close: %v", err)
 	}
 }
+
+func TestOutcomeAckerConformance(t *testing.T) {
+	t.Parallel()
+	batchtest.RunOutcomeAckerTests(t, func(t *testing.T, clock *batchtest.ManualClock) (batch.Store, batch.Queue) {
+		db := openQueueDB(t)
+		cfg := queueTestConfig(clock)
+		cfg.Lease = batchtest.AckerLease
+		return sqlite.NewStore(db), mustNewQueue(t, db, cfg)
+	})
+}

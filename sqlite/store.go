@@ -27,6 +27,11 @@ type Store struct {
 	stmts  *storeStmts
 
 	outcomes outcomeCombiner
+
+	// betweenRecordAndAck, set only by tests, runs inside RecordAndAck's
+	// transaction after the outcomes are written and before the acks; an
+	// error from it fails the call there, as a crash would.
+	betweenRecordAndAck func() error
 }
 
 var _ batch.Store = (*Store)(nil)

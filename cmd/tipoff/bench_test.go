@@ -179,7 +179,8 @@ func burnDown(b *testing.B, app *embedded, items []batch.NewItem) batch.Batch {
 	noop := func(context.Context, batch.Delivery) (batch.Outcome, []byte, error) {
 		return batch.OutcomeSucceeded, nil, nil
 	}
-	w := batch.NewWorker(app.queue, noop, batch.RecordOutcomes(eng), nil, batch.WorkerConfig{Concurrency: 4, BatchSize: 256})
+	w := batch.NewWorker(app.queue, noop, batch.RecordOutcomes(eng), nil, batch.WorkerConfig{Concurrency: 4, BatchSize: 256,
+		Acking: batch.RecordAndAck(eng, app.queue)})
 	wg.Go(func() { w.Run(runCtx) })
 	if _, err := eng.Dispatch(ctx, bt.ID); err != nil {
 		b.Fatal(err)

@@ -59,8 +59,8 @@ func TestMain(m *testing.M) {
 
 // TestRun_CrashAndResume kills "tipoff run" with SIGKILL at random points
 // of its runs (after creating the batch, between publishing requests and
-// marking them published, after recording outcomes but before acking their
-// requests, at each step of finalizing, and at random moments), restarts
+// marking them published, right after the commit that records outcomes
+// and acks their requests, at each step of finalizing, and at random moments), restarts
 // it each time, and checks that every batch finishes with every prediction
 // stored once, one finalize and one finalized event.
 func TestRun_CrashAndResume(t *testing.T) {

@@ -79,14 +79,24 @@ func (a *embedded) loadData(ctx context.Context) (*predict.Dataset, error) {
 	return ds, nil
 }
 
-// worker returns in-process workers that record outcomes straight through
-// the engine.
+// worker returns workers that hand their outcomes to sink, or (nil) record
+// them straight through the engine, in the transaction that acks their
+// requests; the "recorded" failpoint fires after each such commit.
 func (a *embedded) worker(name string, sink batch.OutcomeSink) *batch.Worker {
+	wc := batch.WorkerConfig{Name: name, Concurrency: a.cfg.Workers, BatchSize: a.cfg.Receive, Observer: a.metrics}
 	if sink == nil {
 		sink = batch.RecordOutcomes(a.engine)
+		if ack := batch.RecordAndAck(a.engine, a.queue); ack != nil {
+			wc.Acking = func(ctx context.Context, msgs []batch.OutcomeMessage, ds []batch.Delivery) error {
+				err := ack(ctx, msgs, ds)
+				if err == nil {
+					hitFailpoint("recorded")
+				}
+				return err
+			}
+		}
 	}
-	return batch.NewWorker(a.queue, a.job.Handle, sink, a.log,
-		batch.WorkerConfig{Name: name, Concurrency: a.cfg.Workers, BatchSize: a.cfg.Receive, Observer: a.metrics})
+	return batch.NewWorker(a.queue, a.job.Handle, sink, a.log, wc)
 }
 
 // statusConfig is what the status API, pages and health read in the

@@ -69,7 +69,7 @@ func runRun(ctx context.Context, m *Main, args []string) error {
 // finalized (see [pipeline.RunDay]).
 func (a *embedded) runDay(ctx context.Context, req pipeline.StartRequest, out io.Writer) (*pipeline.RunSummary, error) {
 	return pipeline.RunDay(ctx, pipeline.LocalRun{Starter: a.starter, Coordinator: a.coord, Store: a.store,
-		Worker: func(sink batch.OutcomeSink) *batch.Worker { return a.worker("run", sink) }, Failpoint: hitFailpoint, Log: a.log}, req, out)
+		Worker: func() *batch.Worker { return a.worker("run", nil) }, Failpoint: hitFailpoint, Log: a.log}, req, out)
 }
 
 // report prints the summary and returns the run's exit status as an error
