@@ -39,8 +39,10 @@ straight from a CSV directory.`
 func runBacktest(ctx context.Context, m *Main, args []string) error {
 	fs, b := newFlagSet(m, "backtest", backtestUsage)
 	b.db()
-	fromS := fs.String("from", "", "first game `date` YYYY-MM-DD (required)")
-	toS := fs.String("to", "", "last game `date` YYYY-MM-DD (required)")
+	var from, to predict.Date
+	var fromSet, toSet bool
+	dateVar(fs, &from, &fromSet, "from", "first game `date` YYYY-MM-DD (required)")
+	dateVar(fs, &to, &toSet, "to", "last game `date` YYYY-MM-DD (required)")
 	dir := fs.String("data", "", "read the data from this CSV `directory` instead of the SQLite file")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of a table")
 	books := fs.String("books", strings.Join(predict.DefaultBooks, ","), "bookmaker preference for the real line, comma-separated `list`")
@@ -59,16 +61,10 @@ func runBacktest(ctx context.Context, m *Main, args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("backtest: unexpected arguments %q (dates go in --from and --to)", fs.Args())
 	}
-	from, err1 := predict.ParseDate(*fromS)
-	to, err2 := predict.ParseDate(*toS)
 	switch {
-	case *fromS == "" || *toS == "":
+	case !fromSet || !toSet:
 		fs.Usage()
 		return fmt.Errorf("backtest: --from and --to are required")
-	case err1 != nil:
-		return fmt.Errorf("backtest: --from: %w", err1)
-	case err2 != nil:
-		return fmt.Errorf("backtest: --to: %w", err2)
 	case to < from:
 		return fmt.Errorf("backtest: --to %s is before --from %s", to, from)
 	case !(pricing.MinEV >= 0 && pricing.MinEV < 1):

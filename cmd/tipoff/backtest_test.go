@@ -130,7 +130,7 @@ func TestBacktest_Errors(t *testing.T) {
 		want string
 	}{
 		{"no dates", []string{"backtest", "--db", db}, "--from and --to are required"},
-		{"bad date", []string{"backtest", "--db", db, "--from", "2025-11-31", "--to", "2025-12-01"}, "--from"},
+		{"bad date", []string{"backtest", "--db", db, "--from", "2025-11-31", "--to", "2025-12-01"}, `flag -from: date "2025-11-31" is not a calendar date`},
 		{"reversed", []string{"backtest", "--db", db, "--from", "2025-12-02", "--to", "2025-12-01"}, "before --from"},
 		{"nothing imported", []string{"backtest", "--db", db, "--from", "2025-12-01", "--to", "2025-12-01"}, "tipoff import"},
 		{"positional dates", []string{"backtest", "--db", db, "2025-12-01"}, "unexpected arguments"},

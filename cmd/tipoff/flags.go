@@ -72,6 +72,11 @@ func (o *operatorTarget) open(ctx context.Context, m *Main, cfg Config) (*httpap
 	return nil, app, err
 }
 
+// dateVar binds a YYYY-MM-DD flag to d, noting in set that it was given.
+func dateVar(fs *flag.FlagSet, d *predict.Date, set *bool, name, usage string) {
+	fs.Func(name, usage, func(s string) (err error) { *d, err = predict.ParseDate(s); *set = true; return err })
+}
+
 func (b *flagBinder) date() {
 	b.String(&b.cfg.Date, "date", "TIPOFF_DATE", "game `date` YYYY-MM-DD; default today in "+pipeline.LeagueTZ)
 }

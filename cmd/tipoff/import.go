@@ -40,9 +40,11 @@ func runImport(ctx context.Context, m *Main, args []string) error {
 	b.db()
 	synthetic := fs.Bool("synthetic", false, "import a generated demo league instead of DIR")
 	seed := fs.Int64("seed", 1, "random `seed` of the demo league (with --synthetic)")
-	from := fs.String("from", "", "first `date` of the demo league's schedule (with --synthetic; default 2025-10-21)")
-	to := fs.String("to", "", "last `date` of the demo league's schedule (with --synthetic; default 2026-04-12)")
-	played := fs.String("played-through", "", "last `date` with results in the demo league (with --synthetic; default --to)")
+	var opts dataimport.SyntheticOptions
+	datesSet := false
+	dateVar(fs, &opts.From, &datesSet, "from", "first `date` of the demo league's schedule (with --synthetic; default 2025-10-21)")
+	dateVar(fs, &opts.To, &datesSet, "to", "last `date` of the demo league's schedule (with --synthetic; default 2026-04-12)")
+	dateVar(fs, &opts.PlayedThrough, &datesSet, "played-through", "last `date` with results in the demo league (with --synthetic; default --to)")
 	allowShrink := fs.Bool("allow-shrink", false, "import even if a table would keep less than half of its stored rows (or none)")
 	cfg, err := b.parse(args)
 	if err != nil {
@@ -54,27 +56,9 @@ func runImport(ctx context.Context, m *Main, args []string) error {
 	case *synthetic && fs.NArg() > 0:
 		return fmt.Errorf("import: give either DIR or --synthetic, not both")
 	case *synthetic:
-		var opts dataimport.SyntheticOptions
-		var errs []error
-		for _, f := range []struct {
-			name, val string
-			dst       *predict.Date
-		}{{"from", *from, &opts.From}, {"to", *to, &opts.To}, {"played-through", *played, &opts.PlayedThrough}} {
-			if f.val == "" {
-				continue
-			}
-			d, err := predict.ParseDate(f.val)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("--%s: %w", f.name, err))
-			}
-			*f.dst = d
-		}
-		if err := errors.Join(errs...); err != nil {
-			return fmt.Errorf("import: %w", err)
-		}
 		ds, err = dataimport.Synthetic(*seed, opts)
 	case fs.NArg() == 1:
-		if *from != "" || *to != "" || *played != "" {
+		if datesSet {
 			return fmt.Errorf("import: --from, --to and --played-through only apply with --synthetic")
 		}
 		ds, err = dataimport.ReadDir(fs.Arg(0))

@@ -41,7 +41,7 @@ func TestImport_Errors(t *testing.T) {
 		{"nothing to import", []string{"import", "--db", db}, "want one data directory or --synthetic"},
 		{"both", []string{"import", "--db", db, "--synthetic", t.TempDir()}, "not both"},
 		{"empty directory", []string{"import", "--db", db, t.TempDir()}, "schedule.csv"},
-		{"bad date", []string{"import", "--db", db, "--synthetic", "--from", "2025-13-01"}, "--from"},
+		{"bad date", []string{"import", "--db", db, "--synthetic", "--from", "2025-13-01"}, `flag -from: date "2025-13-01" is not a calendar date`},
 		{"dates without synthetic", []string{"import", "--db", db, "--from", "2025-10-01", t.TempDir()}, "only apply with --synthetic"},
 	}
 	for _, tt := range tests {
