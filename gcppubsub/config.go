@@ -55,6 +55,10 @@ type Config struct {
 	// Setup of its source topic). For the emulator and tests: in
 	// production the topology comes from deploy/.
 	AutoSetup bool
+	// SetupTopics are set up ([Queue.Setup]) by Open before it returns, so
+	// their subscriptions exist before anyone publishes. For the emulator
+	// and tests, like AutoSetup.
+	SetupTopics []string
 	// NowFunc is the clock the queue reckons lease ends by; default
 	// time.Now. Pub/Sub keeps its own time: only tests against the
 	// in-process fake, whose clock can be set, change it.

@@ -116,8 +116,13 @@ func Open(ctx context.Context, cfg Config, opts ...option.ClientOption) (*Queue,
 	if err != nil {
 		return nil, fmt.Errorf("gcppubsub: connect to project %s: %w", cfg.Project, err)
 	}
-	return &Queue{client: client, cfg: cfg, done: make(chan struct{}),
-		settled: make(map[string]time.Time), setUp: make(map[string]*setupCall)}, nil
+	q := &Queue{client: client, cfg: cfg, done: make(chan struct{}),
+		settled: make(map[string]time.Time), setUp: make(map[string]*setupCall)}
+	if err := q.Setup(ctx, cfg.SetupTopics...); err != nil {
+		q.Close()
+		return nil, err
+	}
+	return q, nil
 }
 
 // Close ends waiting receives, waits for calls in progress and closes the

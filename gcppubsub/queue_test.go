@@ -398,6 +398,23 @@ func TestQueue_Setup(t *testing.T) {
 	}
 }
 
+// Open with SetupTopics sets them up before it returns: a message
+// published at once reaches the topic's subscription.
+func TestOpen_SetupTopics(t *testing.T) {
+	srv := newTestServer(t)
+	project := batchtest.UniqueID(t)
+	mustOpen(t, gcppubsub.Config{Project: project, SetupTopics: []string{batch.TopicRequests}}, srv.clientOptions()...)
+	c, err := pubsub.NewClient(t.Context(), project, srv.clientOptions()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	name := "projects/" + project + "/subscriptions/" + batch.TopicRequests + gcppubsub.SubscriptionSuffix
+	if _, err := c.SubscriptionAdminClient.GetSubscription(t.Context(), &pb.GetSubscriptionRequest{Subscription: name}); err != nil {
+		t.Fatalf("subscription %s after Open with SetupTopics: %v", name, err)
+	}
+}
+
 // A lease shorter than the subscription's ack deadline is what Receive
 // gives: the message comes back after it, not after the ack deadline.
 func TestQueue_LeaseShorterThanAckDeadline(t *testing.T) {

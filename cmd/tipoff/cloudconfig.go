@@ -110,17 +110,10 @@ func (cc *cloudConfig) validate() error {
 // openQueue connects to Pub/Sub (the emulator when PUBSUB_EMULATOR_HOST is
 // set) and, with --pubsub-setup, creates the topics the role uses.
 func (cc *cloudConfig) openQueue(ctx context.Context, cfg Config, topics ...string) (*gcppubsub.Queue, error) {
-	q, err := gcppubsub.Open(ctx, gcppubsub.Config{Project: cc.Project, Lease: cfg.Lease, AutoSetup: cc.PubsubSetup})
-	if err != nil {
-		return nil, err
+	if !cc.PubsubSetup {
+		topics = nil
 	}
-	if cc.PubsubSetup {
-		if err := q.Setup(ctx, topics...); err != nil {
-			q.Close()
-			return nil, err
-		}
-	}
-	return q, nil
+	return gcppubsub.Open(ctx, gcppubsub.Config{Project: cc.Project, Lease: cfg.Lease, AutoSetup: cc.PubsubSetup, SetupTopics: topics})
 }
 
 // openStore connects to Firestore (the emulator when
