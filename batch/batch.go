@@ -107,7 +107,9 @@ type Policy struct {
 	// before the sweeper re-drives it.
 	ItemTimeout time.Duration `json:"item_timeout"`
 	// MaxAttempts is how many times an item is published before it is given
-	// up as timed out.
+	// up: as timed out when its last attempt goes without an outcome for
+	// the item timeout, as failed when its last request is dead-lettered
+	// (a dead letter of an earlier attempt re-drives it).
 	MaxAttempts int `json:"max_attempts"`
 	// Deadline is how long after creation the batch must end; items without
 	// an outcome then become timed out.

@@ -38,6 +38,7 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) batch.Store) {
 		{"Events", testEvents},
 		{"Engine", testEngine},
 		{"Sweep", testSweep},
+		{"DeadLetter", testDeadLetter},
 	}
 	for _, a := range areas {
 		t.Run(a.name, func(t *testing.T) { a.run(t, newStore) })

@@ -105,7 +105,7 @@ func (b *flagBinder) policy() {
 	b.env.Duration("TIPOFF_FINALIZE_LEASE", &b.cfg.Finalize)
 	b.fs.DurationVar(&b.cfg.Finalize, "finalize-lease", b.cfg.Finalize, "how long a finalize may run before another process takes it over; the late one's writes are refused (TIPOFF_FINALIZE_LEASE)")
 	b.fs.DurationVar(&p.ItemTimeout, "item-timeout", p.ItemTimeout, "re-drive a player's request after this long without an outcome (TIPOFF_ITEM_TIMEOUT)")
-	b.fs.IntVar(&p.MaxAttempts, "max-attempts", p.MaxAttempts, "times a request is dispatched before the player times out (TIPOFF_MAX_ATTEMPTS)")
+	b.fs.IntVar(&p.MaxAttempts, "max-attempts", p.MaxAttempts, "times a request is dispatched before the player times out, or fails if its last request is dead-lettered (TIPOFF_MAX_ATTEMPTS)")
 	b.fs.DurationVar(&p.Deadline, "deadline", p.Deadline, "the batch ends this long after it starts; players still missing time out (TIPOFF_DEADLINE)")
 	b.fs.Float64Var(&p.MinSuccessRatio, "min-success", p.MinSuccessRatio, "share of players that must succeed for a batch with failures to be partial, not failed (TIPOFF_MIN_SUCCESS)")
 }
