@@ -336,8 +336,13 @@ type Progress struct {
 	Missing   []string `json:"missing"` // up to the requested limit, in item ID order
 }
 
-// Event is an entry of the event outbox, published at least once by a relay.
-// Its ID is stable, so consumers can drop repeats.
+// Event is an entry of the event outbox, published to [TopicEvents] at
+// least once by a relay ([Engine.RelayEvents]). Delivery is at least once
+// whatever runs the relay: a relay that dies between publishing an event
+// and marking it published publishes it again, two coordinator instances
+// may both relay it, and the transport redelivers what a consumer did not
+// ack. Its ID is stable (the [AttrEventID] attribute and the body's "id",
+// [EventID] of the batch and type), so consumers deduplicate on it.
 type Event struct {
 	ID          string    `json:"id"`
 	Type        string    `json:"type"`

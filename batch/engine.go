@@ -655,8 +655,10 @@ func (e *Engine) redriveOverdue(ctx context.Context, b Batch, pol Policy, now ti
 }
 
 // RelayEvents publishes outbox events to [TopicEvents] and marks them
-// published, returning how many it relayed. An event may be published more
-// than once (a crash between publish and mark); its ID is stable.
+// published, returning how many it relayed. Events are at least once: one
+// may be published more than once (a crash between publish and mark, or
+// two engines relaying the same outbox at once); its ID, the message's ID
+// and [AttrEventID] attribute, is stable, and consumers deduplicate on it.
 func (e *Engine) RelayEvents(ctx context.Context) (int, error) {
 	n := 0
 	for {

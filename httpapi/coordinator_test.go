@@ -524,6 +524,28 @@ func TestCoordinator_DeadLetter(t *testing.T) {
 	}
 }
 
+// An outcome that Pub/Sub dead-lettered (the coordinator did not take it
+// in time) and then pushed to /push/outcome-dead-letters is recorded like
+// any outcome; a repeat is a duplicate, and one the item already has an
+// outcome for changes nothing.
+func TestCoordinator_OutcomeDeadLetter(t *testing.T) {
+	ce := newCoordEnv(t, 2, nil)
+	ps := players(t, 2)
+	b := ce.create(t, batch.Key{Date: gameDate, Run: "daily"}, ps, batch.Policy{}, t0)
+	for range 2 {
+		if code, body := post(t, ce.srv.URL+"/push/outcome-dead-letters", outcomePush(t, b.ID, ps[0], batch.OutcomeSucceeded)); code != http.StatusNoContent {
+			t.Fatalf("outcome dead-letter push: %d %s, want 204", code, body)
+		}
+	}
+	if code, body := post(t, ce.srv.URL+"/push/outcome-dead-letters", outcomePush(t, b.ID, ps[0], batch.OutcomeFailed)); code != http.StatusNoContent {
+		t.Fatalf("conflicting outcome dead-letter push: %d %s, want 204", code, body)
+	}
+	cur, err := ce.store.GetBatch(t.Context(), b.ID)
+	if err != nil || cur.Counts != (batch.Counts{Succeeded: 1}) {
+		t.Fatalf("counts after the dead-lettered outcome: %+v, %v; want 1 succeeded", cur.Counts, err)
+	}
+}
+
 func TestCoordinator_ReadsAndMethods(t *testing.T) {
 	ce := newCoordEnv(t, 2, nil)
 	b := ce.create(t, batch.Key{Date: gameDate, Run: "daily"}, players(t, 2), batch.Policy{}, t0)

@@ -1,6 +1,7 @@
 package batchtest
 
 import (
+	"context"
 	"strconv"
 	"strings"
 	"sync"
@@ -264,4 +265,66 @@ func testDeadLetter(t *testing.T, newStore NewStoreFunc) {
 			t.Fatalf("p0000 %+v after a dead letter in a cancelled batch, want unchanged", it)
 		}
 	})
+
+	t.Run("CoordinatorPulls", func(t *testing.T) {
+		// A pulling coordinator drains both dead-letter topics: the
+		// dead-lettered request of p0001's attempt 1 is dispatched again as
+		// attempt 2 without waiting for a sweep, and the dead-lettered
+		// outcome of p0000 is recorded.
+		s, q, clk := newStore(t), newFakeQueue(), NewManualClock(t0)
+		rec := &recordSignal{recorded: make(chan batch.Outcome, 4)}
+		e := batch.NewEngine(s, q, testLogger(t), batch.EngineConfig{Owner: "coord", NowFunc: clk.Now, Observer: rec,
+			NewIDFunc: func(k batch.Key, _ time.Time) string { return "b-" + k.Date + "-" + k.Run }})
+		spec := newSpec(testDate, testRun, 2)
+		spec.Policy = batch.Policy{ItemTimeout: time.Hour, MaxAttempts: 3, Deadline: 2 * time.Hour}
+		b, _, err := e.Create(t.Context(), spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.Dispatch(t.Context(), b.ID); err != nil {
+			t.Fatal(err)
+		}
+		reqs := q.messages(batch.TopicRequests)
+		ctx, stop := context.WithTimeout(t.Context(), 30*time.Second)
+		defer stop()
+		c := batch.NewCoordinator(e, q, testLogger(t), batch.CoordinatorConfig{SweepEvery: time.Hour, PullOutcomes: true})
+		done := make(chan struct{})
+		go func() { defer close(done); c.Run(ctx) }()
+		outcome := batch.Message{ID: "o1", Body: workerOutcome(t, reqs[0], t0)}
+		if err := q.Publish(t.Context(), batch.DeadLetterTopic(batch.TopicOutcomes), outcome); err != nil {
+			t.Fatal(err)
+		}
+		if err := q.Publish(t.Context(), batch.DeadLetterTopic(batch.TopicRequests), reqs[1]); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case o := <-rec.recorded:
+			if o != batch.OutcomeSucceeded {
+				t.Fatalf("recorded %q, want the dead-lettered success", o)
+			}
+		case <-ctx.Done():
+			t.Fatal("the dead-lettered outcome was not recorded")
+		}
+		again := q.waitPublished(t, ctx, batch.TopicRequests, 3)[2]
+		stop()
+		<-done
+		if again.Attributes[batch.AttrItemID] != "p0001" || again.Attributes[batch.AttrAttempt] != "2" {
+			t.Fatalf("published after the dead letter: %v; want p0001's attempt 2", again.Attributes)
+		}
+		if it := mustItem(t, s, b.ID, "p0000"); it.Outcome != batch.OutcomeSucceeded {
+			t.Fatalf("p0000 is %q, want succeeded from its dead-lettered outcome", it.Outcome)
+		}
+	})
+}
+
+// recordSignal tells a test each outcome the engine records.
+type recordSignal struct {
+	batch.NopObserver
+	recorded chan batch.Outcome
+}
+
+func (r *recordSignal) OutcomeRecorded(o batch.Outcome, duplicate bool, _ time.Duration) {
+	if !duplicate {
+		r.recorded <- o
+	}
 }
