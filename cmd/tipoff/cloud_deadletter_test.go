@@ -26,7 +26,7 @@ const deadLetterDate = "2025-12-16"
 
 // The cloud shape through dead letters, on the emulators: the coordinator
 // binary (pulling) and a worker on the emulator's subscriptions with the
-// Pub/Sub dead-letter policy (5 deliveries, 1-2 s backoff). The worker
+// Pub/Sub dead-letter policy (5 deliveries, 1 s backoff). The worker
 // refuses every request until each player's first request has been
 // dead-lettered and re-driven (longer than the dead-letter policy allows),
 // then recovers: every player still succeeds, on a later attempt, except one
@@ -50,7 +50,7 @@ func TestCloud_EndToEndDeadLetters(t *testing.T) {
 	is := oidctest.New(t)
 
 	q, err := gcppubsub.Open(ctx, gcppubsub.Config{Project: project, Lease: 10 * time.Second,
-		BackoffMin: time.Second, BackoffMax: 2 * time.Second, PullWait: 2 * time.Second})
+		BackoffMin: time.Second, BackoffMax: time.Second, PullWait: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
