@@ -107,7 +107,9 @@ type Policy struct {
 	// before the sweeper re-drives it.
 	ItemTimeout time.Duration `json:"item_timeout"`
 	// MaxAttempts is how many times an item is published before it is given
-	// up as timed out.
+	// up: as timed out when its last attempt goes without an outcome for
+	// the item timeout, as failed when its last request is dead-lettered
+	// (a dead letter of an earlier attempt re-drives it).
 	MaxAttempts int `json:"max_attempts"`
 	// Deadline is how long after creation the batch must end; items without
 	// an outcome then become timed out.
@@ -334,8 +336,13 @@ type Progress struct {
 	Missing   []string `json:"missing"` // up to the requested limit, in item ID order
 }
 
-// Event is an entry of the event outbox, published at least once by a relay.
-// Its ID is stable, so consumers can drop repeats.
+// Event is an entry of the event outbox, published to [TopicEvents] at
+// least once by a relay ([Engine.RelayEvents]). Delivery is at least once
+// whatever runs the relay: a relay that dies between publishing an event
+// and marking it published publishes it again, two coordinator instances
+// may both relay it, and the transport redelivers what a consumer did not
+// ack. Its ID is stable (the [AttrEventID] attribute and the body's "id",
+// [EventID] of the batch and type), so consumers deduplicate on it.
 type Event struct {
 	ID          string    `json:"id"`
 	Type        string    `json:"type"`

@@ -23,11 +23,12 @@ type CoordinatorConfig struct {
 	// Two solo coordinators on one store both dispatch and sweep, which
 	// is safe (requests are idempotent) but repeats work.
 	Solo bool
-	// PullOutcomes makes the coordinator receive outcomes and dead-lettered
-	// requests from the queue: the embedded shape, and the cloud shape in
-	// pull mode. Leave it false when they arrive as pushes that an HTTP
-	// handler passes to [Coordinator.HandleOutcome] and
-	// [Coordinator.HandleDeadLetter].
+	// PullOutcomes makes the coordinator receive outcomes, dead-lettered
+	// requests and dead-lettered outcomes from the queue: the embedded
+	// shape, and the cloud shape in pull mode. Leave it false when they
+	// arrive as pushes that an HTTP handler passes to
+	// [Coordinator.HandleOutcome], [Coordinator.HandleDeadLetter] and
+	// [Coordinator.HandleOutcomeDeadLetter].
 	PullOutcomes bool
 	// BatchSize is how many outcome messages are received at a time;
 	// default 256. They are recorded concurrently, so the store can commit
@@ -42,10 +43,12 @@ type CoordinatorConfig struct {
 }
 
 // Coordinator is the run-time side of an [Engine], the same in every shape:
-// it dispatches started batches from their outbox, records the outcomes and
-// dead letters it receives (or is handed), sweeps on a clock and relays
-// outbox events. Dispatch, sweep and relay run in one goroutine of
-// [Coordinator.Run], so they never publish the same items at once; a sweep
+// it dispatches started batches from their outbox, records the outcomes
+// (dead-lettered ones too) it receives or is handed, re-drives the items
+// whose requests were dead-lettered until their attempts run out, sweeps
+// on a clock and relays outbox events. Dispatch, sweep and relay run in
+// one goroutine of [Coordinator.Run], so they never publish the same items
+// at once; a sweep
 // asked for by [Coordinator.SweepOnce] takes the same lock.
 //
 // Several coordinators may share a store (the cloud shape scales out):
@@ -128,7 +131,12 @@ func (c *Coordinator) Run(ctx context.Context) error {
 		}
 		wg.Go(func() {
 			receiveLoop(ctx, c.q, DeadLetterTopic(TopicRequests), c.cfg.BatchSize, c.log, &c.stuck, func(ctx context.Context, ds []Delivery) {
-				c.HandleDeliveries(ctx, ds, c.e.HandleDeadLetter)
+				c.HandleDeliveries(ctx, ds, c.HandleDeadLetter)
+			})
+		})
+		wg.Go(func() {
+			receiveLoop(ctx, c.q, DeadLetterTopic(TopicOutcomes), c.cfg.BatchSize, c.log, &c.stuck, func(ctx context.Context, ds []Delivery) {
+				c.HandleDeliveries(ctx, ds, func(ctx context.Context, d Delivery) error { return c.HandleOutcomeDeadLetter(ctx, d.Body) })
 			})
 		})
 	}
@@ -296,10 +304,25 @@ func (c *Coordinator) HandleOutcome(ctx context.Context, body []byte) error {
 	return c.e.HandleOutcome(ctx, body)
 }
 
-// HandleDeadLetter records a pushed dead-lettered request; see
-// [Engine.HandleDeadLetter].
+// HandleDeadLetter handles a dead-lettered request, pulled or pushed, as
+// one failed attempt of its item (see [Engine.HandleDeadLetter]) and, when
+// that put the item back into the outbox, asks Run to dispatch it now.
 func (c *Coordinator) HandleDeadLetter(ctx context.Context, d Delivery) error {
-	return c.e.HandleDeadLetter(ctx, d)
+	redriven, err := c.e.handleDeadLetter(ctx, d)
+	if redriven {
+		c.Dispatch(d.Attributes[AttrBatchID])
+	}
+	return err
+}
+
+// HandleOutcomeDeadLetter records an outcome message that the queue could
+// not deliver to an outcome consumer in time (a coordinator or store outage
+// longer than its deliveries): it is an outcome like any other, recorded
+// if its item has none yet. Its return value means what
+// [Engine.HandleOutcome]'s does.
+func (c *Coordinator) HandleOutcomeDeadLetter(ctx context.Context, body []byte) error {
+	c.e.cfg.Observer.DeadLettered()
+	return c.e.HandleOutcome(ctx, body)
 }
 
 // Cancel ends a running batch with result cancelled and relays its event

@@ -52,6 +52,13 @@
 //     [ErrLeaseLost], so a finalizer that stalled past its lease changes
 //     nothing when it wakes (batchtest: Fence/TakeoverFencesFirst,
 //     RunFencedWriteTests on each backend's Publish).
+//   - A dead-lettered request is one failed attempt of its item: the item
+//     is re-driven as a new attempt until its [Policy.MaxAttempts], and
+//     only the dead letter of its last attempt fails it; a dead letter
+//     applies only to the attempt it names, so duplicates and stale ones
+//     change nothing, and an outcome that arrives first wins
+//     (batchtest: DeadLetter/RedriveAttempt, DeadLetter/EngineRetriesUntilLimit,
+//     DeadLetter/EngineLateSuccessWins).
 //   - Every batch ends: an empty one when it is created (Engine/NoItems,
 //     Engine/NoItemsLeftRunning), one whose finalize keeps failing at its
 //     deadline (Engine/FinalizeFailsUntilDeadline).

@@ -348,27 +348,76 @@ func (e *Engine) RecordMessage(ctx context.Context, m OutcomeMessage) error {
 	}
 }
 
-// HandleDeadLetter records a request message that exhausted its deliveries
-// as a failed outcome. Its return value means what HandleOutcome's does.
+// HandleDeadLetter handles a request message that exhausted its deliveries
+// (the queue gave up on it: a worker refused or failed it every time). The
+// dead letter is one failed attempt of its item, not a verdict: below the
+// batch's [Policy.MaxAttempts] the item goes back to the dispatch outbox
+// and is published again as a new attempt by the next dispatch or sweep;
+// the dead letter of its last attempt records it as failed. The attempt the
+// message carries ([AttrAttempt]) makes this idempotent: a second dead
+// letter of the same attempt, or one of an attempt the item has moved past
+// (re-driven, or given an outcome by a late success), changes nothing. Its
+// return value means what HandleOutcome's does.
 func (e *Engine) HandleDeadLetter(ctx context.Context, d Delivery) error {
+	_, err := e.handleDeadLetter(ctx, d)
+	return err
+}
+
+// handleDeadLetter is HandleDeadLetter, also reporting whether it put the
+// item back into the outbox.
+func (e *Engine) handleDeadLetter(ctx context.Context, d Delivery) (redriven bool, err error) {
 	batchID, itemID, attempt, err := RequestOf(d.Message)
+	if err == nil && attempt == 0 {
+		err = fmt.Errorf("%w: request message %q has no %s attribute", ErrInvalid, d.ID, AttrAttempt)
+	}
 	if err != nil {
+		// The sweeper re-drives the item, if there is one, once it is
+		// overdue.
 		e.log.Warn("dropping malformed dead letter", "err", err)
-		return nil
+		return false, nil
 	}
 	e.cfg.Observer.DeadLettered()
+	log := e.log.With("batch_id", batchID, "item_id", itemID, "attempt", attempt, "trace_id", d.Attributes[AttrTraceID])
+	b, err := e.store.GetBatch(ctx, batchID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		log.Warn("dropping dead letter of an unknown batch")
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("dead letter of %s/%s: %w", batchID, itemID, err)
+	case b.State != Running:
+		return false, nil
+	}
+	limit := b.Policy.WithDefaults().MaxAttempts
+	if attempt < limit {
+		moved, err := e.store.RedriveAttempt(ctx, batchID, itemID, attempt)
+		switch {
+		case err == nil && moved:
+			e.cfg.Observer.Redriven(1)
+			log.Warn("request dead-lettered; item re-driven", "max_attempts", limit)
+			return true, nil
+		case err == nil:
+			log.Info("dead letter of a past attempt ignored")
+			return false, nil
+		case errors.Is(err, ErrFinalized), errors.Is(err, ErrNotFound), errors.Is(err, ErrInvalid):
+			return false, nil
+		default:
+			return false, fmt.Errorf("dead letter of %s/%s: %w", batchID, itemID, err)
+		}
+	}
 	rec := OutcomeRecord{BatchID: batchID, ItemID: itemID, Outcome: OutcomeFailed,
-		Error: fmt.Sprintf("request of attempt %d dead-lettered: the queue gave up delivering it", attempt)}
-	_, err = e.Record(ctx, rec)
+		Error: fmt.Sprintf("request of attempt %d of %d dead-lettered: the queue gave up delivering it", attempt, limit)}
+	r, err := e.Record(ctx, rec)
 	switch {
 	case err == nil:
-		e.log.Warn("item failed: request dead-lettered", "batch_id", batchID, "item_id", itemID, "attempt", attempt,
-			"trace_id", d.Attributes[AttrTraceID])
-		return nil
+		if !r.Duplicate {
+			log.Warn("item failed: request of its last attempt dead-lettered", "max_attempts", limit)
+		}
+		return false, nil
 	case errors.Is(err, ErrConflict), errors.Is(err, ErrFinalized), errors.Is(err, ErrInvalid), errors.Is(err, ErrNotFound):
-		return nil
+		return false, nil
 	default:
-		return err
+		return false, err
 	}
 }
 
@@ -606,8 +655,10 @@ func (e *Engine) redriveOverdue(ctx context.Context, b Batch, pol Policy, now ti
 }
 
 // RelayEvents publishes outbox events to [TopicEvents] and marks them
-// published, returning how many it relayed. An event may be published more
-// than once (a crash between publish and mark); its ID is stable.
+// published, returning how many it relayed. Events are at least once: one
+// may be published more than once (a crash between publish and mark, or
+// two engines relaying the same outbox at once); its ID, the message's ID
+// and [AttrEventID] attribute, is stable, and consumers deduplicate on it.
 func (e *Engine) RelayEvents(ctx context.Context) (int, error) {
 	n := 0
 	for {

@@ -11,9 +11,11 @@ type Observer interface {
 	OutcomeRecorded(o Outcome, duplicate bool, took time.Duration)
 	// Dispatched: n items were published from the outbox.
 	Dispatched(n int)
-	// Redriven: n overdue items were put back in the outbox.
+	// Redriven: n items were put back in the outbox, overdue or because
+	// their request was dead-lettered.
 	Redriven(n int)
-	// DeadLettered: a request used all its deliveries.
+	// DeadLettered: a request or an outcome used all its deliveries and
+	// reached the coordinator from the dead-letter topic.
 	DeadLettered()
 	// FinalizeAttempted: a finalize was tried; err is nil when it finalized.
 	FinalizeAttempted(err error)

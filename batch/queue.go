@@ -9,7 +9,7 @@ import (
 const (
 	TopicRequests = "prediction-requests" // coordinator → workers: one message per item
 	TopicOutcomes = "prediction-outcomes" // workers → coordinator: one [OutcomeMessage] per item
-	TopicEvents   = "batch-events"        // relay → downstream: [Event]s from the outbox
+	TopicEvents   = "batch-events"        // relay → downstream: [Event]s from the outbox, at least once; dedupe on [AttrEventID]
 )
 
 // DeadLetterTopic returns the topic a queue moves a message of topic to once

@@ -68,6 +68,18 @@ type Store interface {
 	// changing nothing, if the batch or any of the items does not exist.
 	Redrive(ctx context.Context, batchID string, itemIDs []string) (int, error)
 
+	// RedriveAttempt puts one item back into the dispatch outbox after its
+	// request of the given attempt failed without an outcome (the queue
+	// dead-lettered it), so that it is published again as a new attempt;
+	// its attempt count stays. It moves the item only if it is published,
+	// has no outcome and its attempt count is attempt, atomically, and
+	// reports whether it did: a second call for the same attempt, or one
+	// for an attempt the item has moved past, changes nothing. It returns
+	// [ErrFinalized] if the batch is not running, [ErrNotFound] if the
+	// batch or the item does not exist and [ErrInvalid] for an attempt
+	// below 1.
+	RedriveAttempt(ctx context.Context, batchID, itemID string, attempt int) (bool, error)
+
 	// Overdue returns up to limit published items without an outcome that
 	// were last published strictly before the given time, in ID order.
 	// [ErrNotFound] if the batch does not exist, [ErrInvalid] for a limit

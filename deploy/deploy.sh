@@ -580,9 +580,14 @@ step_subscriptions() {
 	log "push subscriptions"
 	push_subscription "$REQUESTS-push" "$REQUESTS" "$WORKER" /push/requests dead-letter
 	push_subscription "$OUTCOMES-push" "$OUTCOMES" "$COORDINATOR" /push/outcomes dead-letter
-	# Requests that used their deliveries: the coordinator records the
-	# item as failed. Retried with backoff until it answers 2xx.
+	# Requests that used their deliveries: each is one failed attempt; the
+	# coordinator re-drives the player as a new attempt, and fails it on
+	# the dead letter of its last (MAX_ATTEMPTS). Outcomes that used theirs
+	# (the coordinator or Firestore was down longer): the coordinator
+	# records them like any outcome. Both retried with backoff until it
+	# answers 2xx.
 	push_subscription "$REQUESTS$DL-push" "$REQUESTS$DL" "$COORDINATOR" /push/dead-letters
+	push_subscription "$OUTCOMES$DL-push" "$OUTCOMES$DL" "$COORDINATOR" /push/outcome-dead-letters
 }
 
 step_scheduler() {

@@ -456,6 +456,29 @@ func TestDryRun(t *testing.T) {
 		}
 	})
 
+	t.Run("DeadLetterPushes", func(t *testing.T) {
+		// The coordinator takes both kinds of dead letter by push, as
+		// tipoff-push: requests (a failed attempt) and outcomes (recorded).
+		for sub, path := range map[string]string{
+			"prediction-requests-dead-letter-push": "/push/dead-letters",
+			"prediction-outcomes-dead-letter-push": "/push/outcome-dead-letters",
+		} {
+			i := find(cmds, "gcloud", "pubsub", "subscriptions", "create", sub)
+			if i < 0 {
+				t.Errorf("no subscription %s created:\n%s", sub, r.stdout)
+				continue
+			}
+			c := cmds[i]
+			topic, _ := flag(c, "topic")
+			endpoint, _ := flag(c, "push-endpoint")
+			account, _ := flag(c, "push-auth-service-account")
+			if topic != strings.TrimSuffix(sub, "-push") || !strings.HasPrefix(endpoint, "https://tipoff-coordinator-") || !strings.HasSuffix(endpoint, path) ||
+				account != strings.TrimPrefix(sa("tipoff-push"), "serviceAccount:") {
+				t.Errorf("%s: topic %q, endpoint %q, account %q; want the dead-letter topic pushed to the coordinator's %s as tipoff-push", sub, topic, endpoint, account, path)
+			}
+		}
+	})
+
 	t.Run("Alerts", func(t *testing.T) {
 		// Every policy file is created, filled in: no placeholder left,
 		// the services' and subscriptions' names in its filters.

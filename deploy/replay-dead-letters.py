@@ -63,9 +63,10 @@ def main(argv):
         sys.exit(__doc__.split("\n\n")[1])
     topic = args[0]
     if topic == "prediction-requests":
-        sys.exit("replay-dead-letters: a dead-lettered request was recorded as its player's failed outcome "
-                 "(prediction-requests-dead-letter-push), so replaying it changes nothing; to redo the players, "
-                 "start the date again under a new run label: POST /start {\"date\": \"YYYY-MM-DD\", \"run\": \"LABEL\"}")
+        sys.exit("replay-dead-letters: a dead-lettered request is one failed attempt that the coordinator took "
+                 "(prediction-requests-dead-letter-push): it re-drove the player, or failed it after its last attempt, "
+                 "so replaying it changes nothing; to redo failed players, start the date again under a new run label: "
+                 "POST /start {\"date\": \"YYYY-MM-DD\", \"run\": \"LABEL\"}")
     sub = topic + "-dead-letter-pull"
     replayed = 0
     seen = set()

@@ -6,7 +6,9 @@
 // It imports, of tipoff's packages, batch, and predict for the
 // publication store in published.go (a [predict.Publisher] on the same
 // client, documented there; it passes predicttest.RunPublisherTests, the
-// publication policy's conformance suite, as the SQLite publisher does).
+// publication policy's conformance suite, as the SQLite publisher does)
+// and the export state in exports.go (a [predict.ExportLog]; it passes
+// predicttest.RunExportLogTests, as the SQLite one does).
 //
 // # Documents
 //
@@ -19,6 +21,7 @@
 //	tipoff_batches/<id>/manifests/<m>/items/<it>  request, dispatch state, outcome, result
 //	tipoff_events/<hex of event id>               the event outbox
 //	tipoff_claims/<name>                          a claim of work (owner, epoch, expiry)
+//	tipoff_exports/<date>                         the date's export state (exports.go)
 //
 // The system this replaces kept one document per batch that every worker
 // updated, and lost most outcomes to transaction contention. Here no write

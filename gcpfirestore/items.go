@@ -208,6 +208,28 @@ func (s *Store) MarkPublished(ctx context.Context, batchID string, itemIDs []str
 // first gate, as outcomes do: nothing is re-driven after the batch closes,
 // and no lock is held between calls.
 func (s *Store) Redrive(ctx context.Context, batchID string, itemIDs []string) (int, error) {
+	return s.redrive(ctx, batchID, itemIDs, func(itemDoc) bool { return true })
+}
+
+// RedriveAttempt puts one item back into the dispatch outbox after its
+// request of the given attempt failed without an outcome, if it is
+// published, has no outcome and its attempt count is attempt, and reports
+// whether it did. It is Redrive of one item with that condition, decided
+// on the item as the conditional commit finds it, so two calls for one
+// attempt move the item at most once. [batch.ErrFinalized] if the batch is
+// not running, [batch.ErrNotFound] if it or the item does not exist,
+// [batch.ErrInvalid] for an attempt below 1.
+func (s *Store) RedriveAttempt(ctx context.Context, batchID, itemID string, attempt int) (bool, error) {
+	if attempt < 1 {
+		return false, fmt.Errorf("%w: redrive %s/%s: attempt %d is below 1", batch.ErrInvalid, batchID, itemID, attempt)
+	}
+	n, err := s.redrive(ctx, batchID, []string{itemID}, func(d itemDoc) bool { return d.Attempts == int64(attempt) })
+	return n == 1, err
+}
+
+// redrive moves the published items without an outcome for which keep
+// holds back into the outbox; see Redrive.
+func (s *Store) redrive(ctx context.Context, batchID string, itemIDs []string, keep func(itemDoc) bool) (int, error) {
 	l, err := s.layoutOf(ctx, batchID)
 	if err != nil {
 		return 0, err
@@ -251,7 +273,7 @@ func (s *Store) Redrive(ctx context.Context, batchID string, itemIDs []string) (
 				if err := sn.DataTo(&it); err != nil {
 					return fmt.Errorf("decode %s: %w", sn.Ref.Path, err)
 				}
-				if it.Outcome == "" && it.Published {
+				if it.Outcome == "" && it.Published && keep(it) {
 					todo = append(todo, sn)
 				}
 			}

@@ -367,3 +367,10 @@ func TestPublisherConformance(t *testing.T) {
 		return mustOpen(t, batchtest.UniqueID(t), gcpfirestore.Config{})
 	})
 }
+
+func TestExportLogConformance(t *testing.T) {
+	t.Parallel()
+	predicttest.RunExportLogTests(t, func(t *testing.T) predict.ExportLog {
+		return mustOpen(t, batchtest.UniqueID(t), gcpfirestore.Config{})
+	})
+}

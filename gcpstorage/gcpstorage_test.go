@@ -68,7 +68,7 @@ func TestExporter_WriteAndRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	date := predict.MustParseDate("2025-12-25")
-	read := httpapi.ExportFrom(e)
+	read := httpapi.ExportFrom(e, nil)
 	before, err := read(t.Context(), date)
 	if err != nil || before.Exists || before.Path != "gs://"+bucket+"/exports/2025-12-25.json" {
 		t.Fatalf("before any export: got %+v, %v; want a missing gs://%s/exports/2025-12-25.json", before, err, bucket)

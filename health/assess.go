@@ -312,7 +312,7 @@ func checkDeadLetters(rep *Report, q httpapi.QueueReport) {
 		rep.Add("dead_letters", OK, "no dead-lettered messages")
 		return
 	}
-	rep.Add("dead_letters", Warn, fmt.Sprintf("%d dead-lettered message(s) waiting (all dates); a dead-lettered request the coordinator has not recorded as failed means it is not consuming them", total), items...)
+	rep.Add("dead_letters", Warn, fmt.Sprintf("%d dead-lettered message(s) waiting (all dates); dead letters the coordinator has not taken (a request re-driven or failed, an outcome recorded) mean it is not consuming them", total), items...)
 }
 
 // supersedes reports whether b, finalized, should have replaced pub under

@@ -107,7 +107,8 @@ type CoordinatorConfig struct {
 	// Publish, when set, mounts POST /batches/{id}/publish.
 	Publish PublishFunc
 	// DecodePush, when set, mounts the Pub/Sub push endpoints for outcomes
-	// and dead letters (the cloud shape in push mode).
+	// and dead letters of requests and outcomes (the cloud shape in push
+	// mode).
 	DecodePush PushDecoder
 	// Guards say who may call each group of routes.
 	Guards Guards
@@ -137,7 +138,8 @@ type CoordinatorConfig struct {
 type Guards struct {
 	// Start guards POST /start: the scheduler.
 	Start Middleware
-	// Push guards the Pub/Sub pushes of outcomes and dead letters.
+	// Push guards the Pub/Sub pushes of outcomes and dead letters (of
+	// requests and of outcomes).
 	Push Middleware
 	// Operator guards what people call: the operator verbs (sweep, cancel,
 	// ...) and the reads (status pages, the JSON API, /metrics).
@@ -153,7 +155,9 @@ type Guards struct {
 //	POST /batches/{id}/publish  make a finalized batch the date's publication, pinned (when configured)
 //	POST /sweep                 one sweep and event relay, for a scheduler tick
 //	POST /complete              Pub/Sub push of an outcome (also /push/outcomes)
-//	POST /dead-letter           Pub/Sub push of a dead-lettered request (also /push/dead-letters)
+//	POST /dead-letter           Pub/Sub push of a dead-lettered request (also /push/dead-letters):
+//	                            one failed attempt; the item is re-driven until its last
+//	POST /push/outcome-dead-letters  Pub/Sub push of a dead-lettered outcome: recorded like any
 //	GET  /health, /metrics, /api/..., / and /batches/{id} when configured
 //
 // Each route belongs to a group of [Guards] with its own callers: /start
@@ -216,6 +220,7 @@ func (h *CoordinatorHandler) routes() {
 		mux.Handle("POST /push/outcomes", complete)
 		mux.Handle("POST /dead-letter", dead)
 		mux.Handle("POST /push/dead-letters", dead)
+		mux.Handle("POST /push/outcome-dead-letters", push(http.HandlerFunc(h.serveOutcomeDeadLetter)))
 	}
 	if h.cfg.Status != nil {
 		h.cfg.Status.register(mux, operator)
@@ -430,6 +435,25 @@ func (h *CoordinatorHandler) serveDeadLetter(w http.ResponseWriter, r *http.Requ
 	if err := h.cfg.Coordinator.HandleDeadLetter(ctx, d); err != nil {
 		h.log.WarnContext(ctx, "dead letter not recorded; Pub/Sub delivers it again", "batch_id", d.Attributes[batch.AttrBatchID],
 			"item_id", d.Attributes[batch.AttrItemID], "err", err)
+		pushFailed(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// serveOutcomeDeadLetter records an outcome that Pub/Sub could not push to
+// /push/outcomes in time (a coordinator or store outage longer than its
+// deliveries) and moved to the outcomes' dead-letter topic.
+func (h *CoordinatorHandler) serveOutcomeDeadLetter(w http.ResponseWriter, r *http.Request) {
+	d, ctx, ok := readPush(w, r, h.cfg.DecodePush, h.cfg.MaxPushBytes, h.log)
+	if !ok {
+		return
+	}
+	ctx, cancel := h.pushContext(ctx)
+	defer cancel()
+	if err := h.cfg.Coordinator.HandleOutcomeDeadLetter(ctx, d.Body); err != nil {
+		h.log.WarnContext(ctx, "dead-lettered outcome not recorded; Pub/Sub delivers it again", "batch_id", d.Attributes[batch.AttrBatchID],
+			"item_id", d.Attributes[batch.AttrItemID], "trace_id", d.Attributes[batch.AttrTraceID], "err", err)
 		pushFailed(w, err)
 		return
 	}

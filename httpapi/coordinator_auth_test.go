@@ -54,7 +54,7 @@ func TestServices_Auth(t *testing.T) {
 		{"coordinator /start", ce.srv.URL + "/start", []byte(`{"date":"` + gameDate + `","run":"other"}`)},
 		{"coordinator /complete", ce.srv.URL + "/complete", outcomePush(t, b.ID, ps[0], batch.OutcomeSucceeded)},
 		{"coordinator /dead-letter", ce.srv.URL + "/dead-letter",
-			pushOf(t, batch.RequestMessage(batch.Item{BatchID: b.ID, ID: ps[1].ID}, 1, ""))},
+			pushOf(t, batch.RequestMessage(batch.Item{BatchID: b.ID, ID: ps[1].ID}, batch.DefaultMaxAttempts, ""))},
 		{"coordinator /sweep", ce.srv.URL + "/sweep", nil},
 		{"coordinator cancel", ce.srv.URL + "/batches/" + doomed.ID + "/cancel", []byte(`{"reason":"test"}`)},
 		{"coordinator publish", ce.srv.URL + "/batches/" + ended.ID + "/publish", nil},

@@ -40,6 +40,7 @@ func TestCoordinator_RouteGroups(t *testing.T) {
 		{"push", "POST", "/complete", outcomePush(t, b.ID, ps[0], batch.OutcomeSucceeded)},
 		{"push", "POST", "/push/dead-letters", pushOf(t, batch.RequestMessage(batch.Item{BatchID: b.ID, ID: ps[1].ID}, 1, ""))},
 		{"push", "POST", "/dead-letter", pushOf(t, batch.RequestMessage(batch.Item{BatchID: b.ID, ID: ps[1].ID}, 1, ""))},
+		{"push", "POST", "/push/outcome-dead-letters", outcomePush(t, b.ID, ps[2], batch.OutcomeSucceeded)},
 		{"operator", "GET", "/", nil},
 		{"operator", "GET", "/batches/" + b.ID, nil},
 		{"operator", "GET", "/api/batches", nil},

@@ -474,33 +474,75 @@ func TestCoordinator_CompletePushTimeout(t *testing.T) {
 	}
 }
 
-// A dead-lettered request pushed to /dead-letter fails its item.
+// A dead-lettered request pushed to /dead-letter is one failed attempt:
+// the item is published again until its last attempt's dead letter fails
+// it; a duplicate push of a dead letter consumes nothing.
 func TestCoordinator_DeadLetter(t *testing.T) {
 	ce := newCoordEnv(t, 2, nil)
 	ps := players(t, 2)
+	b := ce.create(t, batch.Key{Date: gameDate, Run: "daily"}, ps, batch.Policy{MaxAttempts: 2}, t0)
+	item := batch.Item{BatchID: b.ID, ID: ps[1].ID, Request: ps[1].Request}
+	deadLetter := func(attempt int) {
+		t.Helper()
+		body, err := gcppubsub.EncodePush(testSubscription, batch.Delivery{Message: batch.RequestMessage(item, attempt, "trace-x"), Attempt: 5, PublishedAt: t0})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 2 { // the second is a duplicate
+			if code, body := post(t, ce.srv.URL+"/dead-letter", body); code != http.StatusNoContent {
+				t.Fatalf("dead-letter push of attempt %d: %d %s, want 204", attempt, code, body)
+			}
+		}
+	}
+	itemOf := func() batch.Item {
+		t.Helper()
+		all, err := ce.store.Items(t.Context(), b.ID, batch.ItemsOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range all {
+			if it.ID == item.ID {
+				return it
+			}
+		}
+		t.Fatalf("item %s missing", item.ID)
+		return batch.Item{}
+	}
+	if err := ce.store.MarkPublished(t.Context(), b.ID, []string{item.ID}, t0); err != nil {
+		t.Fatal(err)
+	}
+	deadLetter(1)
+	if it := itemOf(); it.Outcome != batch.OutcomeNone || it.Published || it.Attempts != 1 {
+		t.Fatalf("after attempt 1's dead letter: %+v; want no outcome, back in the outbox after 1 attempt", it)
+	}
+	if err := ce.store.MarkPublished(t.Context(), b.ID, []string{item.ID}, t0); err != nil {
+		t.Fatal(err)
+	}
+	deadLetter(2)
+	if it := itemOf(); it.Outcome != batch.OutcomeFailed || !strings.Contains(it.Error, "request of attempt 2 of 2 dead-lettered") {
+		t.Fatalf("after the last attempt's dead letter: outcome %q error %q, want failed naming the attempt", it.Outcome, it.Error)
+	}
+}
+
+// An outcome that Pub/Sub dead-lettered (the coordinator did not take it
+// in time) and then pushed to /push/outcome-dead-letters is recorded like
+// any outcome; a repeat is a duplicate, and one the item already has an
+// outcome for changes nothing.
+func TestCoordinator_OutcomeDeadLetter(t *testing.T) {
+	ce := newCoordEnv(t, 2, nil)
+	ps := players(t, 2)
 	b := ce.create(t, batch.Key{Date: gameDate, Run: "daily"}, ps, batch.Policy{}, t0)
-	msg := batch.RequestMessage(batch.Item{BatchID: b.ID, ID: ps[1].ID, Request: ps[1].Request}, 2, "trace-x")
-	b1, err := gcppubsub.EncodePush(testSubscription, batch.Delivery{Message: msg, Attempt: 5, PublishedAt: t0})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for range 2 { // the second is a duplicate
-		if code, body := post(t, ce.srv.URL+"/dead-letter", b1); code != http.StatusNoContent {
-			t.Fatalf("dead-letter push: %d %s, want 204", code, body)
+	for range 2 {
+		if code, body := post(t, ce.srv.URL+"/push/outcome-dead-letters", outcomePush(t, b.ID, ps[0], batch.OutcomeSucceeded)); code != http.StatusNoContent {
+			t.Fatalf("outcome dead-letter push: %d %s, want 204", code, body)
 		}
 	}
-	all, err := ce.store.Items(t.Context(), b.ID, batch.ItemsOptions{})
-	if err != nil {
-		t.Fatal(err)
+	if code, body := post(t, ce.srv.URL+"/push/outcome-dead-letters", outcomePush(t, b.ID, ps[0], batch.OutcomeFailed)); code != http.StatusNoContent {
+		t.Fatalf("conflicting outcome dead-letter push: %d %s, want 204", code, body)
 	}
-	for _, it := range all {
-		want := batch.OutcomeNone
-		if it.ID == ps[1].ID {
-			want = batch.OutcomeFailed
-		}
-		if it.Outcome != want || (want == batch.OutcomeFailed && !strings.Contains(it.Error, "request of attempt 2 dead-lettered")) {
-			t.Fatalf("item %s: outcome %q error %q, want %q (dead-lettered)", it.ID, it.Outcome, it.Error, want)
-		}
+	cur, err := ce.store.GetBatch(t.Context(), b.ID)
+	if err != nil || cur.Counts != (batch.Counts{Succeeded: 1}) {
+		t.Fatalf("counts after the dead-lettered outcome: %+v, %v; want 1 succeeded", cur.Counts, err)
 	}
 }
 

@@ -25,20 +25,9 @@ func ExportDir(dir string, states predict.ExportLog) ExportFunc {
 	seen := map[string]exportVersion{}
 	return func(ctx context.Context, date predict.Date) (Export, error) {
 		path := pipeline.ExportPath(dir, date)
-		var failing Export
-		if states != nil {
-			s, err := states.ExportState(ctx, date)
-			switch {
-			case errors.Is(err, batch.ErrNotFound):
-			case err != nil:
-				return Export{Path: path}, err
-			case s.Failing():
-				failing.Failing, failing.Failures, failing.FailingSince = s.Error, s.Failures, s.FailingSince
-			}
-		}
-		withState := func(ex Export) Export {
-			ex.Failing, ex.Failures, ex.FailingSince = failing.Failing, failing.Failures, failing.FailingSince
-			return ex
+		withState, err := exportStateOf(ctx, states, date)
+		if err != nil {
+			return Export{Path: path}, err
 		}
 		st, err := os.Stat(path)
 		if errors.Is(err, fs.ErrNotExist) {
@@ -63,6 +52,27 @@ func ExportDir(dir string, states predict.ExportLog) ExportFunc {
 		}
 		return withState(ver.ex), nil
 	}
+}
+
+// exportStateOf reads whether the last attempt to write date's export
+// failed (nothing when states is nil or no attempt was recorded) and
+// returns a function that adds it to an [Export].
+func exportStateOf(ctx context.Context, states predict.ExportLog, date predict.Date) (func(Export) Export, error) {
+	var failing Export
+	if states != nil {
+		s, err := states.ExportState(ctx, date)
+		switch {
+		case errors.Is(err, batch.ErrNotFound):
+		case err != nil:
+			return nil, err
+		case s.Failing():
+			failing.Failing, failing.Failures, failing.FailingSince = s.Error, s.Failures, s.FailingSince
+		}
+	}
+	return func(ex Export) Export {
+		ex.Failing, ex.Failures, ex.FailingSince = failing.Failing, failing.Failures, failing.FailingSince
+		return ex
+	}, nil
 }
 
 // exportVersion is one version of an export file and what it held.
@@ -90,17 +100,26 @@ func readExport(path string, mod time.Time) Export {
 	return ex
 }
 
-// ExportFrom returns an [ExportFunc] that reads a date's export through r:
-// a store's object (see [ExportDir] for a directory, which also reads the
-// recorded export state).
-func ExportFrom(r pipeline.ExportReader) ExportFunc {
+// ExportFrom returns an [ExportFunc] that reads a date's export through r
+// (a store's object; see [ExportDir] for a directory) and, when states is
+// not nil, whether the last attempt to write it failed.
+func ExportFrom(r pipeline.ExportReader, states predict.ExportLog) ExportFunc {
 	return func(ctx context.Context, date predict.Date) (Export, error) {
 		ex := Export{Path: r.ExportLocation(date)}
+		withState, err := exportStateOf(ctx, states, date)
+		if err != nil {
+			return ex, err
+		}
 		rc, mod, err := r.OpenExport(ctx, date)
 		if errors.Is(err, fs.ErrNotExist) {
-			return ex, nil
+			return withState(ex), nil
 		}
 		if err != nil {
+			if withState(ex).Failing != "" {
+				// The bucket may be what the export is failing on.
+				ex.Problem = err.Error()
+				return withState(ex), nil
+			}
 			return ex, err
 		}
 		defer rc.Close()
@@ -108,9 +127,9 @@ func ExportFrom(r pipeline.ExportReader) ExportFunc {
 		var pub predict.Publication
 		if err := json.NewDecoder(rc).Decode(&pub); err != nil {
 			ex.Problem = "not a publication: " + err.Error()
-			return ex, nil
+			return withState(ex), nil
 		}
 		ex.BatchID, ex.PublishedAt, ex.Players, ex.Predictions = pub.BatchID, pub.PublishedAt, len(pub.Players), pub.Count()
-		return ex, nil
+		return withState(ex), nil
 	}
 }

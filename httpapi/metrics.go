@@ -98,11 +98,11 @@ func NewMetrics(cfg MetricsConfig) *Metrics {
 	})
 	m.redriven = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "tipoff_items_redriven_total",
-		Help: "Overdue items put back in the dispatch outbox by the sweeper.",
+		Help: "Items put back in the dispatch outbox: overdue ones by the sweeper, and those whose request was dead-lettered (one failed attempt).",
 	})
 	m.deadLetters = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "tipoff_dead_letters_total",
-		Help: "Requests that used all their deliveries and were recorded as failed.",
+		Help: "Dead letters the coordinator took: requests that used all their deliveries (one failed attempt each) and outcomes it recorded from their dead-letter topic.",
 	})
 	m.redeliveries = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "tipoff_redeliveries_total",

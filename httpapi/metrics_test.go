@@ -24,8 +24,9 @@ import (
 
 // A whole batch runs through the engine, a worker and the coordinator with
 // the metrics as their observer: one player's request is bad (failed), one
-// fails once and is redelivered, one never succeeds and is dead-lettered,
-// and two duplicate outcomes arrive after the end. The scraped counters
+// fails once and is redelivered, one never succeeds and is dead-lettered
+// on each of its 3 attempts (re-driven after the first two), and two
+// duplicate outcomes arrive after the end. The scraped counters
 // match the store's counts and what was injected.
 func TestMetrics_MatchOutcomes(t *testing.T) {
 	t.Parallel()
@@ -144,9 +145,10 @@ func TestMetrics_MatchOutcomes(t *testing.T) {
 		{"tipoff_outcomes_recorded_total", map[string]string{"outcome": "skipped"}, float64(b.Counts.Skipped)},
 		{"tipoff_outcomes_recorded_total", map[string]string{"outcome": "timed_out"}, float64(b.Counts.TimedOut)},
 		{"tipoff_outcomes_duplicate_total", map[string]string{"outcome": "succeeded"}, 2},
-		{"tipoff_items_dispatched_total", nil, float64(b.Total)},
-		{"tipoff_redeliveries_total", nil, 2}, // flaky's second delivery and doomed's
-		{"tipoff_dead_letters_total", nil, 1},
+		{"tipoff_items_dispatched_total", nil, float64(b.Total + 2)}, // doomed's attempts 2 and 3
+		{"tipoff_items_redriven_total", nil, 2},
+		{"tipoff_redeliveries_total", nil, 4}, // flaky's second delivery and one of each doomed attempt
+		{"tipoff_dead_letters_total", nil, 3}, // one per attempt of doomed
 		{"tipoff_finalize_attempts_total", map[string]string{"result": "finalized"}, 1},
 		{"tipoff_finalize_attempts_total", map[string]string{"result": "error"}, 0},
 		{"tipoff_batches", map[string]string{"state": "finalized", "result": "partial"}, 1},

@@ -277,7 +277,9 @@ func allItems(ctx context.Context, store batch.Store, batchID string) ([]batch.I
 	}
 }
 
-// FinalizedEvent is the payload of the "batch finalized" event.
+// FinalizedEvent is the payload of the "batch finalized" event. Like
+// every event it is delivered at least once, under a stable event id
+// ([batch.Event]): consumers deduplicate on the id.
 type FinalizedEvent struct {
 	Key         batch.Key    `json:"key"`
 	Result      batch.Result `json:"result"`

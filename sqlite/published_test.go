@@ -185,3 +185,8 @@ func TestPublisherConformance(t *testing.T) {
 	t.Parallel()
 	predicttest.RunPublisherTests(t, func(t *testing.T) predict.Publisher { return mustOpenDB(t) })
 }
+
+func TestExportLogConformance(t *testing.T) {
+	t.Parallel()
+	predicttest.RunExportLogTests(t, func(t *testing.T) predict.ExportLog { return mustOpenDB(t) })
+}

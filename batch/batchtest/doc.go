@@ -29,5 +29,9 @@
 // was taken over, or renewed by another acquire, fences the older token out
 // of the finalized event (Fence/TakeoverFencesFirst,
 // Fence/SameOwnerReacquireFencesFirst) and, through [RunFencedWriteTests],
-// out of every other fenced write of the backend (the publication).
+// out of every other fenced write of the backend (the publication); a
+// dead-lettered request is one failed attempt, re-driven until the item's
+// attempt limit, idempotent per attempt (DeadLetter/RedriveAttempt,
+// DeadLetter/RedriveAttemptConcurrent, DeadLetter/EngineRetriesUntilLimit,
+// DeadLetter/EngineConcurrentDuplicates, DeadLetter/EngineLateSuccessWins).
 package batchtest

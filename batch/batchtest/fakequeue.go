@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"testing"
 	"time"
 
 	"tipoff/batch"
@@ -64,6 +65,25 @@ func (q *fakeQueue) messages(topic string) []batch.Message {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return append([]batch.Message(nil), q.published[topic]...)
+}
+
+// waitPublished waits until at least n messages were published to topic,
+// and returns them; it fails the test if ctx ends first.
+func (q *fakeQueue) waitPublished(t testing.TB, ctx context.Context, topic string, n int) []batch.Message {
+	t.Helper()
+	for {
+		q.mu.Lock()
+		ms, wake := append([]batch.Message(nil), q.published[topic]...), q.wake
+		q.mu.Unlock()
+		if len(ms) >= n {
+			return ms
+		}
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			t.Fatalf("%d messages published to %s, want %d: %v", len(ms), topic, n, ctx.Err())
+		}
+	}
 }
 
 func (q *fakeQueue) Publish(ctx context.Context, topic string, msgs ...batch.Message) error {

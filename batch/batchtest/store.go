@@ -39,6 +39,7 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) batch.Store) {
 		{"Engine", testEngine},
 		{"Sweep", testSweep},
 		{"Claim", testClaim},
+		{"DeadLetter", testDeadLetter},
 	}
 	for _, a := range areas {
 		t.Run(a.name, func(t *testing.T) { a.run(t, newStore) })

@@ -406,26 +406,6 @@ func testEngine(t *testing.T, newStore NewStoreFunc) {
 		}
 	})
 
-	t.Run("DeadLetter", func(t *testing.T) {
-		s, q, clk := newStore(t), newFakeQueue(), NewManualClock(t0)
-		e := newTestEngine(t, s, q, clk, "coord", nil)
-		b, _, err := e.Create(t.Context(), newSpec(testDate, testRun, 3))
-		if err != nil {
-			t.Fatal(err)
-		}
-		it := mustItem(t, s, b.ID, "p0001")
-		d := batch.Delivery{Message: batch.RequestMessage(it, 2, ""), Attempt: 5}
-		if err := e.HandleDeadLetter(t.Context(), d); err != nil {
-			t.Fatal(err)
-		}
-		got := mustItem(t, s, b.ID, "p0001")
-		if got.Outcome != batch.OutcomeFailed || !strings.Contains(got.Error, "dead-lettered") {
-			t.Fatalf("dead-lettered item = %q %q; want failed with the reason", got.Outcome, got.Error)
-		}
-		if err := e.HandleDeadLetter(t.Context(), batch.Delivery{Message: batch.Message{ID: "x"}}); err != nil {
-			t.Fatalf("HandleDeadLetter of a message without attributes = %v, want nil", err)
-		}
-	})
 	t.Run("NoItems", func(t *testing.T) {
 		// A batch with no items on purpose is finalized by Create itself,
 		// succeeded, with one finalized event; creating its key again

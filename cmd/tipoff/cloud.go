@@ -14,6 +14,7 @@ import (
 	"tipoff/gcpstorage"
 	"tipoff/httpapi"
 	"tipoff/pipeline"
+	"tipoff/predict"
 )
 
 // cloud is the cloud shape's coordinator wiring: batch state and
@@ -57,9 +58,10 @@ func openCloud(ctx context.Context, cfg Config, cc *cloudConfig, s pipeline.Sett
 		return nil, err
 	}
 	c.metrics = httpapi.NewMetrics(httpapi.MetricsConfig{Store: store, Log: log})
-	c.job = pipeline.NewJob(pipeline.JobConfig{Store: store, Publisher: store, Exporter: c.exporter, Log: log})
+	c.job = pipeline.NewJob(pipeline.JobConfig{Store: store, Publisher: store, Exporter: c.exporter, Exports: store, Log: log})
 	c.engine = batch.NewEngine(store, queue, log, batch.EngineConfig{LeaseTTL: cfg.Finalize, Finalize: c.job.Finalize, Observer: c.metrics})
-	c.coord = batch.NewCoordinator(c.engine, queue, log, batch.CoordinatorConfig{SweepEvery: cfg.SweepEvery, PullOutcomes: cc.Pull})
+	c.coord = batch.NewCoordinator(c.engine, queue, log, batch.CoordinatorConfig{SweepEvery: cfg.SweepEvery, PullOutcomes: cc.Pull,
+		AfterSweep: func(ctx context.Context) error { _, err := c.job.RetryExports(ctx); return err }})
 	c.starter = pipeline.NewStarter(pipeline.StarterConfig{Engine: c.engine, Store: store, Load: c.data.Load, Settings: s,
 		Meta: map[string]string{"data_path": dataPath}, Log: log})
 	return c, nil
@@ -69,6 +71,10 @@ func openCloud(ctx context.Context, cfg Config, cc *cloudConfig, s pipeline.Sett
 // local path, or Cloud Storage through its API for gs:// locations.
 func (c *cloud) openFiles(ctx context.Context, dataPath string) (err error) {
 	read, dir := readData, c.cfg.ExportDir
+	var states predict.ExportLog // the store records each export's state
+	if c.store != nil {
+		states = c.store
+	}
 	if gcpstorage.IsURL(dataPath) || gcpstorage.IsURL(dir) {
 		if c.gcs, err = newStorageClient(ctx); err != nil {
 			return fmt.Errorf("cloud storage: %w", err)
@@ -80,10 +86,10 @@ func (c *cloud) openFiles(ctx context.Context, dataPath string) (err error) {
 	c.data = pipeline.NewDataSource(dataPath, read, c.log)
 	if gcpstorage.IsURL(dir) {
 		e, err := gcpstorage.NewExporter(c.gcs, dir, c.log)
-		c.exporter, c.export = e, httpapi.ExportFrom(e)
+		c.exporter, c.export = e, httpapi.ExportFrom(e, states)
 		return err
 	} else if dir != "" {
-		c.exporter, c.export = pipeline.DirExporter{Dir: dir}, httpapi.ExportDir(dir, nil)
+		c.exporter, c.export = pipeline.DirExporter{Dir: dir}, httpapi.ExportDir(dir, states)
 	}
 	return nil
 }

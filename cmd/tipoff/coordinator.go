@@ -25,8 +25,11 @@ in Firestore, work over Pub/Sub.
                      on DATE", recorded as a finished batch.
   POST /complete     Pub/Sub push of outcomes (prediction-outcomes); also
                      served as /push/outcomes
-  POST /dead-letter  Pub/Sub push of dead-lettered requests: the player fails;
+  POST /dead-letter  Pub/Sub push of dead-lettered requests: one failed attempt;
+                     the player is re-driven until --max-attempts, then fails;
                      also served as /push/dead-letters
+  POST /push/outcome-dead-letters
+                     Pub/Sub push of dead-lettered outcomes: recorded like any
   POST /sweep        one sweep and event relay (a scheduler tick)
   POST /batches/{id}/cancel
                      end a running batch now as cancelled (body

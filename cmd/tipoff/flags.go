@@ -97,7 +97,7 @@ func (b *flagBinder) policy() {
 	p := &b.cfg.Policy
 	b.Duration(&b.cfg.Finalize, "finalize-lease", "TIPOFF_FINALIZE_LEASE", "how long a finalize may run before another process takes it over; the late one's writes are refused")
 	b.Duration(&p.ItemTimeout, "item-timeout", "TIPOFF_ITEM_TIMEOUT", "re-drive a player's request after this long without an outcome")
-	b.Int(&p.MaxAttempts, "max-attempts", "TIPOFF_MAX_ATTEMPTS", "times a request is dispatched before the player times out")
+	b.Int(&p.MaxAttempts, "max-attempts", "TIPOFF_MAX_ATTEMPTS", "times a request is dispatched before the player times out, or fails if its last request is dead-lettered")
 	b.Duration(&p.Deadline, "deadline", "TIPOFF_DEADLINE", "the batch ends this long after it starts; players still missing time out")
 	b.Float(&p.MinSuccessRatio, "min-success", "TIPOFF_MIN_SUCCESS", "share of players that must succeed for a batch with failures to be partial, not failed")
 }
