@@ -2,6 +2,8 @@ package batch_test
 
 import (
 	"errors"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -252,5 +254,12 @@ func TestPlausibleID(t *testing.T) {
 		if got := batch.PlausibleID(id); got != want {
 			t.Errorf("PlausibleID(%q) = %v, want %v", id, got, want)
 		}
+	}
+}
+
+func TestProcessName(t *testing.T) {
+	host, _ := os.Hostname()
+	if got, want := batch.ProcessName(), host+":"+strconv.Itoa(os.Getpid()); got != want {
+		t.Fatalf("ProcessName() = %q, want %q", got, want)
 	}
 }

@@ -69,13 +69,20 @@ type Engine struct {
 	finalizes atomic.Uint64
 }
 
+// ProcessName names this process as host:pid, for logs and outcomes. Two
+// containers may share it (each its own pid 1): where that matters, as for
+// lease owners, add something unique.
+func ProcessName() string {
+	host, _ := os.Hostname()
+	return host + ":" + strconv.Itoa(os.Getpid())
+}
+
 // NewEngine returns an engine on store and queue.
 func NewEngine(store Store, queue Queue, log *slog.Logger, cfg EngineConfig) *Engine {
 	if cfg.Owner == "" {
-		host, _ := os.Hostname()
 		var r [4]byte
 		_, _ = rand.Read(r[:])
-		cfg.Owner = host + ":" + strconv.Itoa(os.Getpid()) + ":" + hex.EncodeToString(r[:])
+		cfg.Owner = ProcessName() + ":" + hex.EncodeToString(r[:])
 	}
 	if cfg.LeaseTTL <= 0 {
 		cfg.LeaseTTL = DefaultLeaseTTL

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 
 	"tipoff/batch"
 	"tipoff/gcppubsub"
@@ -27,8 +26,7 @@ func runCloudWorker(ctx context.Context, m *Main, cfg Config, cc *cloudConfig, p
 	if len(errs) > 0 {
 		return fmt.Errorf("worker: %w", errors.Join(errs...))
 	}
-	host, _ := os.Hostname()
-	name := fmt.Sprintf("%s:%d", host, os.Getpid())
+	name := batch.ProcessName()
 	log := cfg.Logger(m.Stderr, cc.Project).With("role", "worker", "worker", name)
 
 	queue, err := cc.openQueue(ctx, cfg, batch.TopicRequests, batch.TopicOutcomes)

@@ -56,10 +56,10 @@ push account), the reads (/, /batches/{id}, /api/..., /metrics) and the
 operator verbs (/sweep, cancel, publish) the --operators; a group given no
 accounts takes --auth-emails. 401 without a valid token, 403 for another
 group's caller. GET /health answers anyone (probes carry no token). With
---pull the coordinator receives outcomes and dead
-letters from pull subscriptions instead. It sweeps and relays the
-batch-events outbox every --sweep-every, and stops within 10 s of SIGTERM
-without losing an acknowledged message.`
+--pull the coordinator receives outcomes and dead letters from pull
+subscriptions instead. It sweeps and relays the batch-events outbox every
+--sweep-every, and stops within 10 s of SIGTERM without losing an acknowledged
+message.`
 
 func runCoordinator(ctx context.Context, m *Main, args []string) error {
 	fs, b := newFlagSet(m, "coordinator", coordinatorUsage)

@@ -58,8 +58,9 @@ func runHealth(ctx context.Context, m *Main, args []string) error {
 	b.String(&coord, "coordinator", "TIPOFF_COORDINATOR", "read the status API of the coordinator at this `URL` instead of the SQLite file")
 	useToken := false
 	fs.BoolVar(&useToken, "id-token", useToken, "call the coordinator with a Google ID token for its URL, from Application Default Credentials (Cloud Run with authentication)")
-	dailyAt := ""
-	b.String(&dailyAt, "daily", "TIPOFF_DAILY", "the schedule: the run starts every day at `HH:MM` league time, so a missing batch is overdue only after it")
+	var sched *pipeline.Daily
+	b.Func("daily", "TIPOFF_DAILY", "the schedule: the run starts every day at `HH:MM` league time, so a missing batch is overdue only after it",
+		func(s string) error { d, err := pipeline.ParseDaily(s); sched = &d; return err })
 	grace := 10 * time.Minute
 	fs.DurationVar(&grace, "grace", grace, "how long after the --daily time a missing batch is still not overdue")
 	b.String(&b.cfg.ExportDir, "export-dir", "TIPOFF_EXPORT_DIR", "`directory` of the <date>.json picks export to check, with --db")
@@ -87,12 +88,8 @@ func runHealth(ctx context.Context, m *Main, args []string) error {
 		return fmt.Errorf("health: %w", err)
 	}
 	in := health.Input{Date: date, Run: run, Grace: grace, Now: now}
-	if dailyAt != "" {
-		d, err := pipeline.ParseDaily(dailyAt)
-		if err != nil {
-			return fmt.Errorf("health: %w", err)
-		}
-		in.Schedule = &health.Schedule{Hour: d.Hour, Minute: d.Minute, Location: pipeline.LeagueLocation()}
+	if sched != nil {
+		in.Schedule = &health.Schedule{Hour: sched.Hour, Minute: sched.Minute, Location: pipeline.LeagueLocation()}
 	}
 	if grace < 0 {
 		return fmt.Errorf("health: grace %v: want a duration of 0 or more", grace)

@@ -44,8 +44,9 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	b.predict(&pc)
 	addr := "127.0.0.1:8080"
 	b.String(&addr, "addr", "TIPOFF_ADDR", "`address` for the status pages and metrics")
-	dailyAt := ""
-	b.String(&dailyAt, "daily", "TIPOFF_DAILY", "start the day's run every day at `HH:MM` league time")
+	var sched *pipeline.Daily
+	b.Func("daily", "TIPOFF_DAILY", "start the day's run every day at `HH:MM` league time",
+		func(s string) error { d, err := pipeline.ParseDaily(s); sched = &d; return err })
 	token, insecure := m.Getenv("TIPOFF_TOKEN"), false
 	b.Bool(&insecure, "insecure-listen-any", "TIPOFF_INSECURE_LISTEN_ANY", "serve an address other than loopback without TIPOFF_TOKEN: anyone who reaches it may start and cancel runs")
 	cfg, err := b.parse(args)
@@ -54,14 +55,6 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	}
 	if token == "" && !insecure && !httpapi.IsLoopback(addr) {
 		return fmt.Errorf("serve: --addr %s is not loopback: set TIPOFF_TOKEN to require a bearer token, or pass --insecure-listen-any", addr)
-	}
-	var sched *pipeline.Daily
-	if dailyAt != "" {
-		d, err := pipeline.ParseDaily(dailyAt)
-		if err != nil {
-			return fmt.Errorf("serve: %w", err)
-		}
-		sched = &d
 	}
 	log := cfg.Logger(m.Stderr, "")
 	var guard httpapi.Middleware
@@ -85,5 +78,5 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 			pipeline.RunDaily(ctx, pipeline.DailyConfig{At: *sched, Start: app.starter.Start, Dispatch: app.coord.Dispatch, Log: log})
 		})
 	}
-	return httpapi.Serve(ctx, addr, app.handler(guard), log, []any{"db", cfg.DB, "workers", cfg.Workers, "daily", dailyAt, "token", token != ""}, loops...)
+	return httpapi.Serve(ctx, addr, app.handler(guard), log, []any{"db", cfg.DB, "workers", cfg.Workers, "daily", sched, "token", token != ""}, loops...)
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 
 	"tipoff/batch"
 )
@@ -56,8 +55,7 @@ func runWorker(ctx context.Context, m *Main, args []string) error {
 		return fmt.Errorf("worker: unexpected arguments %q", fs.Args())
 	}
 	log := cfg.Logger(m.Stderr, "")
-	host, _ := os.Hostname()
-	name := fmt.Sprintf("%s:%d", host, os.Getpid())
+	name := batch.ProcessName()
 	app, err := openEmbedded(ctx, cfg, pc.settings(cfg), nil, log.With("worker", name))
 	if err != nil {
 		return err
