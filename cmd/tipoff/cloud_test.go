@@ -652,8 +652,7 @@ type service struct {
 	metrics chan string
 	logs    *syncBuffer
 	done    chan error
-	// loaded is closed when a coordinator has logged its first data load
-	// (scale-out runs only).
+	// loaded is closed when a coordinator has logged its first data load.
 	loaded chan struct{}
 }
 
@@ -662,9 +661,16 @@ type service struct {
 // test fails.
 func startService(t *testing.T, bin string, args ...string) *service {
 	t.Helper()
-	s := &service{name: args[0], logs: &syncBuffer{}, done: make(chan error, 1), metrics: make(chan string, 1)}
+	return startServiceWith(t, bin, nil, nil, args...)
+}
+
+// startServiceWith is startService with env added to the process's
+// environment and onLog, if set, called with every message it logs.
+func startServiceWith(t *testing.T, bin string, env []string, onLog func(s *service, msg string), args ...string) *service {
+	t.Helper()
+	s := &service{name: args[0], logs: &syncBuffer{}, done: make(chan error, 1), metrics: make(chan string, 1), loaded: make(chan struct{})}
 	s.cmd = exec.Command(bin, args...)
-	s.cmd.Env = os.Environ()
+	s.cmd.Env = append(os.Environ(), env...)
 	pr, pw := io.Pipe()
 	s.cmd.Stderr = io.MultiWriter(s.logs, pw)
 	s.cmd.Stdout = s.logs
@@ -678,6 +684,7 @@ func startService(t *testing.T, bin string, args ...string) *service {
 	}()
 	t.Cleanup(func() {
 		if s.cmd.ProcessState == nil {
+			s.cmd.Process.Signal(syscall.SIGCONT)
 			s.cmd.Process.Kill()
 			<-s.done
 		}
@@ -689,21 +696,27 @@ func startService(t *testing.T, bin string, args ...string) *service {
 	go func() {
 		sc := bufio.NewScanner(pr)
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		found := false
+		served, loaded := false, false
 		for sc.Scan() {
 			var line struct {
 				Message string `json:"message"`
 				Addr    string `json:"addr"`
 			}
-			if json.Unmarshal(sc.Bytes(), &line) != nil || line.Addr == "" {
+			if json.Unmarshal(sc.Bytes(), &line) != nil {
 				continue
 			}
 			switch {
-			case line.Message == "serving metrics":
+			case line.Message == "serving metrics" && line.Addr != "":
 				s.metrics <- line.Addr
-			case line.Message == "serving" && !found:
+			case line.Message == "serving" && line.Addr != "" && !served:
 				addr <- line.Addr
-				found = true
+				served = true
+			case line.Message == "data loaded" && !loaded:
+				loaded = true
+				close(s.loaded)
+			}
+			if onLog != nil {
+				onLog(s, line.Message)
 			}
 		}
 		io.Copy(io.Discard, pr)
@@ -715,8 +728,8 @@ func startService(t *testing.T, bin string, args ...string) *service {
 	case err := <-s.done:
 		s.done <- err
 		t.Fatalf("%s exited before serving: %v\n%s", s.name, err, s.logs.String())
-	case <-time.After(30 * time.Second):
-		t.Fatalf("%s did not start serving within 30 s\n%s", s.name, s.logs.String())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("%s did not start serving within 60 s\n%s", s.name, s.logs.String())
 	}
 	return nil
 }

@@ -1,17 +1,14 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	mrand "math/rand/v2"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -372,71 +369,15 @@ func runScale(t *testing.T, cfg scaleConfig, pull bool, sc scaleScenario) (rec s
 // startService starts a service whose log lines the run watches: the
 // workers at debug level, so they log each request handled.
 func (sr *scaleRun) startService(args []string) *service {
-	t := sr.t
-	t.Helper()
-	s := &service{name: args[0], logs: &syncBuffer{}, done: make(chan error, 1), loaded: make(chan struct{})}
-	s.cmd = exec.Command(sr.cfg.bin, args...)
-	s.cmd.Env = append(os.Environ(), "TIPOFF_LOG_LEVEL=debug")
-	pr, pw := io.Pipe()
-	s.cmd.Stderr = io.MultiWriter(s.logs, pw)
-	s.cmd.Stdout = s.logs
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		err := s.cmd.Wait()
-		pw.Close()
-		s.done <- err
-	}()
-	t.Cleanup(func() {
-		if s.cmd.ProcessState == nil {
-			s.cmd.Process.Signal(syscall.SIGCONT)
-			s.cmd.Process.Kill()
-			<-s.done
-		}
-		if t.Failed() {
-			t.Logf("%s %d logs:\n%s", s.name, s.cmd.Process.Pid, tail(s.logs.String(), 40))
-		}
-	})
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(pr)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		loaded := false
-		for sc.Scan() {
-			var line struct {
-				Message string `json:"message"`
-				Addr    string `json:"addr"`
-			}
-			if json.Unmarshal(sc.Bytes(), &line) != nil {
-				continue
-			}
-			switch {
-			case line.Message == "serving" && line.Addr != "":
-				addr <- line.Addr
-			case line.Message == "data loaded" && !loaded:
-				loaded = true
-				close(s.loaded)
-			case line.Message == "finalizing" && s.name == "coordinator":
-				select {
-				case sr.finalizing <- s:
-				default:
-				}
+	sr.t.Helper()
+	return startServiceWith(sr.t, sr.cfg.bin, []string{"TIPOFF_LOG_LEVEL=debug"}, func(s *service, msg string) {
+		if msg == "finalizing" && s.name == "coordinator" {
+			select {
+			case sr.finalizing <- s:
+			default:
 			}
 		}
-		io.Copy(io.Discard, pr)
-	}()
-	select {
-	case a := <-addr:
-		s.url = "http://" + a
-		return s
-	case err := <-s.done:
-		s.done <- err
-		t.Fatalf("%s exited before serving: %v\n%s", s.name, err, s.logs.String())
-	case <-time.After(60 * time.Second):
-		t.Fatalf("%s did not start serving within 60 s\n%s", s.name, s.logs.String())
-	}
-	return nil
+	}, args...)
 }
 
 // route points the gateway's push routes at the running services.
