@@ -67,5 +67,8 @@
 //     fails. Coordinators sharing a store dispatch, sweep and relay only
 //     while they hold the work claim ([ClaimWork]), so they do not repeat
 //     each other (batchtest: Claim/ExactlyOneOfMany,
-//     Claim/TakeoverAfterExpiry, Claim/CoordinatorsShareWork).
+//     Claim/TakeoverAfterExpiry, Claim/CoordinatorsShareWork). A solo
+//     coordinator (the embedded shape: one process per file) skips the
+//     claim, so a restart after a crash does not wait out its dead
+//     predecessor's (Claim/SoloIgnoresClaim).
 package batch
