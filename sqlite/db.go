@@ -176,7 +176,7 @@ func openReadOnly(ctx context.Context, path, mode string) (*DB, error) {
 // checkSchema returns an error wrapping [batch.ErrInvalid] unless the
 // file's schema is this program's.
 func (db *DB) checkSchema(ctx context.Context) error {
-	ms, err := migrationList()
+	ms, err := migrationList(migrations)
 	if err != nil {
 		return err
 	}
@@ -201,8 +201,12 @@ type migration struct {
 }
 
 // migrationList returns the embedded migrations in order.
-func migrationList() ([]migration, error) {
-	entries, err := fs.ReadDir(migrations, "migrations")
+// migrationList lists the migrations in fsys's migrations directory, in
+// order. Their numbers must run 1, 2, 3... without a gap or a repeat: two
+// files with one number would otherwise both run at that version, or one
+// never.
+func migrationList(fsys fs.FS) ([]migration, error) {
+	entries, err := fs.ReadDir(fsys, "migrations")
 	if err != nil {
 		return nil, fmt.Errorf("read migrations: %w", err)
 	}
@@ -218,7 +222,12 @@ func migrationList() ([]migration, error) {
 	if len(ms) == 0 {
 		return nil, fmt.Errorf("no migrations embedded")
 	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].n < ms[j].n })
+	sort.SliceStable(ms, func(i, j int) bool { return ms[i].n < ms[j].n })
+	for i, m := range ms {
+		if m.n != i+1 {
+			return nil, fmt.Errorf("migration %s: number %d, want %d (numbers run 1, 2, 3... without a gap or a repeat)", m.name, m.n, i+1)
+		}
+	}
 	return ms, nil
 }
 
@@ -245,7 +254,7 @@ func (db *DB) Ping(ctx context.Context) error {
 // migrate applies, in one write transaction, every embedded migration whose
 // number is above the file's user_version. Files are named NNNN_what.sql.
 func (db *DB) migrate(ctx context.Context) error {
-	ms, err := migrationList()
+	ms, err := migrationList(migrations)
 	if err != nil {
 		return err
 	}

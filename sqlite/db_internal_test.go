@@ -4,8 +4,10 @@ import (
 	"database/sql"
 	"errors"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
+	"testing/fstest"
 )
 
 func TestDB_WriteGroupCommit(t *testing.T) {
@@ -66,5 +68,32 @@ func TestDB_CloseTwice(t *testing.T) {
 	}
 	if err := db.Write(t.Context(), func(*sql.Tx) error { return nil }); !errors.Is(err, errClosed) {
 		t.Fatalf("Write after Close: got %v, want errClosed", err)
+	}
+}
+
+// Migration numbers run 1, 2, 3... : a repeat or a gap is refused, naming
+// the file, and the embedded migrations pass.
+func TestMigrationList_Numbers(t *testing.T) {
+	file := &fstest.MapFile{Data: []byte("SELECT 1;")}
+	for _, tt := range []struct {
+		name  string
+		files []string
+		want  string
+	}{
+		{"consecutive", []string{"0001_a.sql", "0002_b.sql", "0003_c.sql"}, ""},
+		{"repeat", []string{"0001_a.sql", "0002_b.sql", "0002_c.sql"}, "0002_c.sql: number 2, want 3"},
+		{"gap", []string{"0001_a.sql", "0003_c.sql"}, "0003_c.sql: number 3, want 2"},
+	} {
+		fsys := fstest.MapFS{}
+		for _, f := range tt.files {
+			fsys["migrations/"+f] = file
+		}
+		_, err := migrationList(fsys)
+		if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
+			t.Errorf("%s: migrationList = %v, want %q", tt.name, err, tt.want)
+		}
+	}
+	if _, err := migrationList(migrations); err != nil {
+		t.Errorf("embedded migrations: %v", err)
 	}
 }
