@@ -410,49 +410,36 @@ func Published(got pipeline.Published, err error) (PublishResponse, error) {
 }
 
 func (h *CoordinatorHandler) serveComplete(w http.ResponseWriter, r *http.Request) {
-	d, ctx, ok := readPush(w, r, h.cfg.DecodePush, h.cfg.MaxPushBytes, h.log)
-	if !ok {
-		return
-	}
-	ctx, cancel := h.pushContext(ctx)
-	defer cancel()
-	if err := h.cfg.Coordinator.HandleOutcome(ctx, d.Body); err != nil {
-		h.log.WarnContext(ctx, "outcome not recorded; Pub/Sub delivers it again", "batch_id", d.Attributes[batch.AttrBatchID],
-			"item_id", d.Attributes[batch.AttrItemID], "trace_id", d.Attributes[batch.AttrTraceID], "err", err)
-		pushFailed(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	h.servePush(w, r, "outcome", func(ctx context.Context, d batch.Delivery) error {
+		return h.cfg.Coordinator.HandleOutcome(ctx, d.Body)
+	})
 }
 
 func (h *CoordinatorHandler) serveDeadLetter(w http.ResponseWriter, r *http.Request) {
-	d, ctx, ok := readPush(w, r, h.cfg.DecodePush, h.cfg.MaxPushBytes, h.log)
-	if !ok {
-		return
-	}
-	ctx, cancel := h.pushContext(ctx)
-	defer cancel()
-	if err := h.cfg.Coordinator.HandleDeadLetter(ctx, d); err != nil {
-		h.log.WarnContext(ctx, "dead letter not recorded; Pub/Sub delivers it again", "batch_id", d.Attributes[batch.AttrBatchID],
-			"item_id", d.Attributes[batch.AttrItemID], "err", err)
-		pushFailed(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	h.servePush(w, r, "dead letter", h.cfg.Coordinator.HandleDeadLetter)
 }
 
 // serveOutcomeDeadLetter records an outcome that Pub/Sub could not push to
 // /push/outcomes in time (a coordinator or store outage longer than its
 // deliveries) and moved to the outcomes' dead-letter topic.
 func (h *CoordinatorHandler) serveOutcomeDeadLetter(w http.ResponseWriter, r *http.Request) {
+	h.servePush(w, r, "dead-lettered outcome", func(ctx context.Context, d batch.Delivery) error {
+		return h.cfg.Coordinator.HandleOutcomeDeadLetter(ctx, d.Body)
+	})
+}
+
+// servePush decodes one Pub/Sub push and hands it to handle within the push
+// timeout: 204 when it is handled, else an error status, so that Pub/Sub
+// delivers it again.
+func (h *CoordinatorHandler) servePush(w http.ResponseWriter, r *http.Request, what string, handle func(context.Context, batch.Delivery) error) {
 	d, ctx, ok := readPush(w, r, h.cfg.DecodePush, h.cfg.MaxPushBytes, h.log)
 	if !ok {
 		return
 	}
 	ctx, cancel := h.pushContext(ctx)
 	defer cancel()
-	if err := h.cfg.Coordinator.HandleOutcomeDeadLetter(ctx, d.Body); err != nil {
-		h.log.WarnContext(ctx, "dead-lettered outcome not recorded; Pub/Sub delivers it again", "batch_id", d.Attributes[batch.AttrBatchID],
+	if err := handle(ctx, d); err != nil {
+		h.log.WarnContext(ctx, what+" not recorded; Pub/Sub delivers it again", "batch_id", d.Attributes[batch.AttrBatchID],
 			"item_id", d.Attributes[batch.AttrItemID], "trace_id", d.Attributes[batch.AttrTraceID], "err", err)
 		pushFailed(w, err)
 		return
