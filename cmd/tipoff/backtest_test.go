@@ -93,29 +93,29 @@ func checkScore(t *testing.T, s predict.SystemScore, rows int) {
 func TestBacktest_Synthetic(t *testing.T) {
 	t.Parallel()
 	db := filepath.Join(t.TempDir(), "tipoff.db")
-	if _, err := runMain(t, "import", "--db", db, "--synthetic", "--from", "2025-10-21", "--to", "2025-12-31"); err != nil {
-		t.Fatal(err)
-	}
-	// A 20-day calibration window keeps the three replays quick; the
-	// default 60 days is the real-data test's.
-	out, err := runMain(t, "backtest", "--db", db, "--from", "2025-12-01", "--to", "2025-12-14", "--window", "20", "--json")
+	importSynthetic(t, db, "--from", "2025-10-21", "--to", "2025-12-07")
+	// A week with a 20-day calibration window keeps the three replays
+	// quick; the default 60 days is the real-data test's.
+	out, err := runMain(t, "backtest", "--db", db, "--from", "2025-12-01", "--to", "2025-12-07", "--window", "20", "--json")
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := decodeBacktest(t, out)
-	if got.From != "2025-12-01" || got.To != "2025-12-14" || got.Rows < 100 {
-		t.Fatalf("got %s..%s with %d rows; want 2025-12-01..2025-12-14 with at least 100", got.From, got.To, got.Rows)
+	if got.From != "2025-12-01" || got.To != "2025-12-07" || got.Rows < 100 {
+		t.Fatalf("got %s..%s with %d rows; want 2025-12-01..2025-12-07 with at least 100", got.From, got.To, got.Rows)
 	}
-	again, err := runMain(t, "backtest", "--db", db, "--from", "2025-12-01", "--to", "2025-12-14", "--window", "20", "--json")
+	// The built binary repeats it (and prints the table) in another
+	// process, at full speed.
+	again, err := runBinary(t, "backtest", "--db", db, "--from", "2025-12-01", "--to", "2025-12-07", "--window", "20", "--json")
 	if err != nil || again != out {
 		t.Fatalf("a second backtest printed something else (%v)", err)
 	}
-	table, err := runMain(t, "backtest", "--db", db, "--from", "2025-12-01", "--to", "2025-12-14", "--window", "20")
+	table, err := runBinary(t, "backtest", "--db", db, "--from", "2025-12-01", "--to", "2025-12-07", "--window", "20")
 	if err != nil || !strings.Contains(table, "line (reference)") || !strings.Contains(table, "ensemble") || !strings.Contains(table, "reliability") {
 		t.Fatalf("table output: %q, %v", table, err)
 	}
 	// A bookmaker the data lacks is refused, not a table of nothing.
-	_, err = runMain(t, "backtest", "--db", db, "--from", "2025-12-01", "--to", "2025-12-01", "--books", "nosuchbook")
+	_, err = runBinary(t, "backtest", "--db", db, "--from", "2025-12-01", "--to", "2025-12-01", "--books", "nosuchbook")
 	if err == nil || !strings.Contains(err.Error(), "nosuchbook") || !strings.Contains(err.Error(), "draftkings") {
 		t.Fatalf("backtest --books nosuchbook: %v; want an error naming it and the data's books", err)
 	}
@@ -187,14 +187,8 @@ func TestBacktest_RealData(t *testing.T) {
 	if testing.Short() {
 		t.Skip("imports the whole real data set")
 	}
-	dir := realData(t)
-	db := filepath.Join(t.TempDir(), "tipoff.db")
+	db := realDataDB(t)
 	start := time.Now()
-	if _, err := runMain(t, "import", "--db", db, dir); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("import took %v", time.Since(start))
-	start = time.Now()
 	out, err := runMain(t, "backtest", "--db", db, "--from", "2025-11-01", "--to", "2025-12-31", "--json")
 	if err != nil {
 		t.Fatal(err)

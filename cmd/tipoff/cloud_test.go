@@ -29,7 +29,6 @@ import (
 
 	"tipoff/batch"
 	"tipoff/batch/batchtest"
-	"tipoff/dataimport"
 	"tipoff/gcpfirestore"
 	"tipoff/gcppubsub"
 	"tipoff/httpapi"
@@ -304,10 +303,7 @@ func runCloudDay(t *testing.T, f faults) {
 func checkCloudBatch(t *testing.T, store *gcpfirestore.Store, data string, b batch.Batch) {
 	t.Helper()
 	ctx := t.Context()
-	ds, err := dataimport.ReadDir(data)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ds := readDataset(t, data)
 	settings := predictConfig{MinGames: 3, MinMinutes: 12, Books: predict.DefaultBooks}.settings(DefaultConfig())
 	spec, err := pipeline.BuildSpec(ds, b.Key, settings, nil, nil)
 	if err != nil {

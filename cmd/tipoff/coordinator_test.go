@@ -144,9 +144,7 @@ func TestCoordinator_Help(t *testing.T) {
 func TestDataSource(t *testing.T) {
 	t.Parallel()
 	dbPath := filepath.Join(t.TempDir(), "data.db")
-	if _, err := runMain(t, "import", "--db", dbPath, "--synthetic", "--seed", "3", "--from", "2025-10-21", "--to", "2025-11-30"); err != nil {
-		t.Fatal(err)
-	}
+	importSynthetic(t, dbPath, "--seed", "3", "--from", "2025-10-21", "--to", "2025-11-05")
 	before, err := os.ReadFile(dbPath)
 	if err != nil {
 		t.Fatal(err)

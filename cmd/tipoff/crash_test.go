@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -49,10 +50,38 @@ func buildBinary(t *testing.T) string {
 	return testBinary.path
 }
 
+// runBinary runs the built binary with args and returns its standard
+// output; a failure's error is the exit status and the standard error
+// (not the arguments, so tests can look for what the error names). Tests run it
+// where the process is what they check, or to set up or repeat work that
+// under the race detector in this process would take most of their time.
+func runBinary(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	cmd := exec.Command(buildBinary(t), args...)
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Run(); err != nil {
+		return out.String(), fmt.Errorf("%v: %s", err, errOut.String())
+	}
+	return out.String(), nil
+}
+
+// importSynthetic imports a synthetic league into the database file db
+// with the built binary, as a user would. args follow "--synthetic"
+// ("--seed", "--from", ...).
+func importSynthetic(t *testing.T, db string, args ...string) {
+	t.Helper()
+	if _, err := runBinary(t, append([]string{"import", "--db", db, "--synthetic"}, args...)...); err != nil {
+		t.Fatalf("tipoff import --synthetic %s: %v", strings.Join(args, " "), err)
+	}
+}
+
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if testBinary.dir != "" {
-		os.RemoveAll(testBinary.dir)
+	for _, dir := range []string{testBinary.dir, realDB.dir} {
+		if dir != "" {
+			os.RemoveAll(dir)
+		}
 	}
 	os.Exit(code)
 }
@@ -72,9 +101,7 @@ func TestRun_CrashAndResume(t *testing.T) {
 	dir := t.TempDir()
 	dbPath := filepath.Join(dir, "tipoff.db")
 	exports := filepath.Join(dir, "exports")
-	if _, err := runMain(t, "import", "--db", dbPath, "--synthetic", "--seed", "7"); err != nil {
-		t.Fatal(err)
-	}
+	importSynthetic(t, dbPath, "--seed", "7")
 	seed := time.Now().UnixNano()
 	t.Logf("random seed %d", seed)
 	rng := rand.New(rand.NewPCG(uint64(seed), 0))

@@ -14,7 +14,8 @@ import (
 func TestImport_Synthetic(t *testing.T) {
 	t.Parallel()
 	db := filepath.Join(t.TempDir(), "tipoff.db")
-	args := []string{"import", "--db", db, "--synthetic", "--seed", "3", "--from", "2025-10-21", "--to", "2025-12-15"}
+	// A few weeks: what is checked does not depend on the league's size.
+	args := []string{"import", "--db", db, "--synthetic", "--seed", "3", "--from", "2025-10-21", "--to", "2025-11-05"}
 	out, err := runMain(t, args...)
 	if err != nil || !strings.Contains(out, "imported data set sha256:") {
 		t.Fatalf("first import: %q, %v", out, err)
@@ -58,12 +59,11 @@ func TestImport_Errors(t *testing.T) {
 // stored game logs: the import is refused, naming the file and the counts,
 // and nothing stored changes; --allow-shrink lets it through.
 func TestImport_RefusesShrink(t *testing.T) {
+	t.Parallel()
 	db := filepath.Join(t.TempDir(), "tipoff.db")
-	synth := []string{"import", "--db", db, "--synthetic", "--seed", "3", "--from", "2025-10-21", "--to", "2025-11-15"}
-	if _, err := runMain(t, synth...); err != nil {
-		t.Fatal(err)
-	}
-	league, err := dataimport.Synthetic(3, dataimport.SyntheticOptions{From: predict.MustParseDate("2025-10-21"), To: predict.MustParseDate("2025-11-15")})
+	synth := []string{"import", "--db", db, "--synthetic", "--seed", "3", "--from", "2025-10-21", "--to", "2025-11-05"}
+	importSynthetic(t, db, synth[4:]...)
+	league, err := dataimport.Synthetic(3, dataimport.SyntheticOptions{From: predict.MustParseDate("2025-10-21"), To: predict.MustParseDate("2025-11-05")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,6 +101,7 @@ func TestImport_RefusesShrink(t *testing.T) {
 // status only reads: a mistyped --db is an error and creates no file, and
 // on an existing file it reads what import wrote.
 func TestStatus_OpensReadOnly(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	typo := filepath.Join(dir, "typo.db")
 	_, err := runMain(t, "status", "--db", typo, "--date", "2025-11-01")
@@ -111,9 +112,7 @@ func TestStatus_OpensReadOnly(t *testing.T) {
 		t.Fatalf("status created %s (stat: %v)", typo, err)
 	}
 	db := filepath.Join(dir, "tipoff.db")
-	if _, err := runMain(t, "import", "--db", db, "--synthetic", "--seed", "3", "--from", "2025-10-21", "--to", "2025-11-15"); err != nil {
-		t.Fatal(err)
-	}
+	importSynthetic(t, db, "--seed", "3", "--from", "2025-10-21", "--to", "2025-11-15")
 	out, err := runMain(t, "status", "--db", db, "--date", "2025-11-01", "--json")
 	if err != nil || strings.TrimSpace(out) != "[]" {
 		t.Fatalf("status of a file without batches: %q, %v; want []", out, err)

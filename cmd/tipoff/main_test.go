@@ -6,9 +6,11 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +26,82 @@ import (
 // realData returns the shared real NBA data directory (see
 // [realdata.Dir]).
 func realData(t testing.TB) string { return realdata.Dir(t) }
+
+// realDB is the real data imported once per test binary, for the tests
+// that run days of it: each works on its own copy of the file.
+var realDB struct {
+	once sync.Once
+	dir  string
+	path string
+	took time.Duration
+	err  error
+}
+
+// realDataDB imports the real data into a database file on its first call
+// (as "tipoff import" does) and returns a copy of that file in a temporary
+// directory of t's.
+func realDataDB(t *testing.T) string {
+	t.Helper()
+	data := realData(t)
+	realDB.once.Do(func() {
+		if realDB.dir, realDB.err = os.MkdirTemp("", "tipoff-test-realdb-"); realDB.err != nil {
+			return
+		}
+		realDB.path = filepath.Join(realDB.dir, "real.db")
+		start := time.Now()
+		var out, errOut bytes.Buffer
+		m := &Main{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errOut, Getenv: func(string) string { return "" }}
+		if err := m.Run(context.Background(), []string{"import", "--db", realDB.path, data}); err != nil {
+			realDB.err = fmt.Errorf("tipoff import %s: %v\n%s", data, err, errOut.String())
+		}
+		realDB.took = time.Since(start)
+	})
+	if realDB.err != nil {
+		t.Fatal(realDB.err)
+	}
+	t.Logf("real data imported once, in %v", realDB.took.Round(time.Millisecond))
+	path := filepath.Join(t.TempDir(), "tipoff.db")
+	for _, suffix := range []string{"", "-wal"} {
+		src, err := os.ReadFile(realDB.path + suffix)
+		if errors.Is(err, os.ErrNotExist) && suffix != "" {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path+suffix, src, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return path
+}
+
+// realDatasets holds the data sets the tests read from directories, each
+// read once: the tests only read them, and reading the real data under the
+// race detector takes seconds.
+var realDatasets struct {
+	sync.Mutex
+	m map[string]*predict.Dataset
+}
+
+// readDataset returns the data set in dir, read once per test binary.
+func readDataset(t testing.TB, dir string) *predict.Dataset {
+	t.Helper()
+	realDatasets.Lock()
+	defer realDatasets.Unlock()
+	if ds, ok := realDatasets.m[dir]; ok {
+		return ds
+	}
+	ds, err := dataimport.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if realDatasets.m == nil {
+		realDatasets.m = map[string]*predict.Dataset{}
+	}
+	realDatasets.m[dir] = ds
+	return ds
+}
 
 // runMain runs the binary's Main in this process and returns its stdout.
 func runMain(t testing.TB, args ...string) (string, error) {
@@ -113,12 +191,8 @@ func checkPublished(t *testing.T, dbPath, exportDir string, b batch.Batch) {
 func TestRun_RealDay(t *testing.T) {
 	t.Parallel()
 	data := realData(t)
-	dir := t.TempDir()
-	dbPath := filepath.Join(dir, "tipoff.db")
-	exports := filepath.Join(dir, "exports")
-	if _, err := runMain(t, "import", "--db", dbPath, data); err != nil {
-		t.Fatal(err)
-	}
+	dbPath := realDataDB(t)
+	exports := filepath.Join(t.TempDir(), "exports")
 	out, err := runMain(t, "run", "--db", dbPath, "--date", "2025-12-25", "--lines", "1,2", "--export-dir", exports, "--workers", "2")
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, out)
@@ -136,10 +210,7 @@ func TestRun_RealDay(t *testing.T) {
 
 	// The batch holds exactly the players selection picks for the date,
 	// each with the base line and its four variants.
-	ds, err := dataimport.ReadDir(data)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ds := readDataset(t, data)
 	date := predict.MustParseDate("2025-12-25")
 	want := map[string]bool{}
 	for _, c := range predict.SelectPlayers(ds, date, predict.SelectOptions{}) {

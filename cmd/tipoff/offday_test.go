@@ -17,13 +17,8 @@ import (
 // healthy with "no games scheduled".
 func TestRun_OffDay_RealDay(t *testing.T) {
 	t.Parallel()
-	data := realData(t)
-	dir := t.TempDir()
-	dbPath := filepath.Join(dir, "tipoff.db")
-	exports := filepath.Join(dir, "exports")
-	if _, err := runMain(t, "import", "--db", dbPath, data); err != nil {
-		t.Fatal(err)
-	}
+	dbPath := realDataDB(t)
+	exports := filepath.Join(t.TempDir(), "exports")
 	const day = "2025-12-24"
 	for i := range 2 {
 		out, err := runMain(t, "run", "--db", dbPath, "--date", day, "--export-dir", exports)
