@@ -513,7 +513,7 @@ func TestServe_Observability(t *testing.T) {
 	log := cfg.Logger(&logs, "")
 	// A small league keeps the test quick under -race.
 	league, err := dataimport.Synthetic(1, dataimport.SyntheticOptions{From: predict.MustParseDate("2025-10-21"),
-		To: predict.MustParseDate("2026-01-20"), PlayedThrough: predict.MustParseDate("2026-01-14"), Teams: 8})
+		To: predict.MustParseDate("2025-11-30"), PlayedThrough: predict.MustParseDate("2025-11-24"), Teams: 8})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -537,7 +537,7 @@ func TestServe_Observability(t *testing.T) {
 	defer srv.Close()
 
 	const trace = "4bf92f3577b34da6a3ce929d0e0e4736"
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL+"/start", strings.NewReader(`{"date":"2026-01-15","run":"daily"}`))
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL+"/start", strings.NewReader(`{"date":"2025-11-25","run":"daily"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -556,7 +556,7 @@ func TestServe_Observability(t *testing.T) {
 
 	var r health.Report
 	for deadline := time.Now().Add(60 * time.Second); ; {
-		r, _ = runHealthJSON(t, "--coordinator", srv.URL, "--date", "2026-01-15")
+		r, _ = runHealthJSON(t, "--coordinator", srv.URL, "--date", "2025-11-25")
 		if r.Batch != nil && r.Batch.Batch.State == batch.Finalized {
 			break
 		}

@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -245,6 +246,7 @@ type scaleRun struct {
 	startBody  []byte
 	batchID    string
 	finalizing chan *service // coordinators that logged "finalizing"
+	froze      atomic.Bool   // a service was frozen
 	mu         sync.Mutex
 	notes      []string
 }
@@ -351,8 +353,11 @@ func runScale(t *testing.T, cfg scaleConfig, pull bool, sc scaleScenario) (rec s
 	b := sr.waitFinalized()
 	t.Logf("finalized after %s", time.Since(began).Round(time.Millisecond))
 	<-faultsDone
-	// A frozen service resumed: give it time to do whatever it still would.
-	time.Sleep(2 * time.Second)
+	if sr.froze.Load() {
+		// A frozen service resumed: give it time to do whatever it still
+		// would.
+		time.Sleep(2 * time.Second)
+	}
 
 	rec = scaleRecord{result: b.Result, players: b.Total}
 	defer func() {
@@ -419,6 +424,7 @@ func (sr *scaleRun) freeze(s *service, d time.Duration) {
 		sr.t.Errorf("SIGSTOP %s: %v", s.name, err)
 		return
 	}
+	sr.froze.Store(true)
 	time.Sleep(d)
 	if err := s.cmd.Process.Signal(syscall.SIGCONT); err != nil {
 		sr.t.Errorf("SIGCONT %s: %v", s.name, err)
