@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"tipoff/batch"
+	"tipoff/dataimport"
+	"tipoff/internal/realdata"
 	"tipoff/predict"
 	"tipoff/sqlite"
 )
@@ -82,4 +84,50 @@ func TestDataFile(t *testing.T) {
 	if _, err := sqlite.NewDataFile(filepath.Join(dir, "missing.db")).LoadDay(t.Context(), date, predict.SelectOptions{}, predict.RequestOptions{}); err == nil {
 		t.Error("LoadDay of a missing file: nil error")
 	}
+}
+
+// BenchmarkDataFile_RealData measures what a cloud coordinator's start of
+// a new batch of the busiest real day reads from a SQLite data file: the
+// whole data set through a fresh copy (as every start did before the copy
+// was kept), against the day's rows from the kept copy.
+//
+//	go test -run '^$' -bench DataFile_RealData -benchtime 5x ./sqlite
+func BenchmarkDataFile_RealData(b *testing.B) {
+	full, err := dataimport.ReadDir(realdata.Dir(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	path := filepath.Join(b.TempDir(), "data.db")
+	db, err := sqlite.Open(b.Context(), path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := db.ImportDataset(b.Context(), full); err != nil {
+		b.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		b.Fatal(err)
+	}
+	date := predict.MustParseDate("2025-12-23")
+	b.Run("copy-and-load-all", func(b *testing.B) {
+		for b.Loop() {
+			f := sqlite.NewDataFile(path)
+			if _, err := f.Load(b.Context()); err != nil {
+				b.Fatal(err)
+			}
+			f.Close()
+		}
+	})
+	b.Run("day-from-kept-copy", func(b *testing.B) {
+		f := sqlite.NewDataFile(path)
+		defer f.Close()
+		if _, err := f.LoadDay(b.Context(), date, predict.SelectOptions{}, predict.RequestOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		for b.Loop() {
+			if _, err := f.LoadDay(b.Context(), date, predict.SelectOptions{}, predict.RequestOptions{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
