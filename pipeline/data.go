@@ -49,10 +49,25 @@ func (d *DataSource) Path() string { return d.path }
 
 // Load reads the data set, a [LoadFunc].
 func (d *DataSource) Load(ctx context.Context) (*predict.Dataset, error) {
+	return d.load(ctx, func() (*predict.Dataset, error) { return d.read(ctx, d.path) })
+}
+
+// DayLoader returns a [LoadDayFunc] that reads the part of the data at the
+// source's path a date's batch needs with read (a [LoadDayFunc] on that
+// data, such as a SQLite file's), its loads one at a time with the
+// others and remembered as theirs are.
+func (d *DataSource) DayLoader(read LoadDayFunc) LoadDayFunc {
+	return func(ctx context.Context, date predict.Date, sel predict.SelectOptions, ro predict.RequestOptions) (*predict.Dataset, error) {
+		return d.load(ctx, func() (*predict.Dataset, error) { return read(ctx, date, sel, ro) })
+	}
+}
+
+// load runs read, one at a time, and remembers what it found.
+func (d *DataSource) load(ctx context.Context, read func() (*predict.Dataset, error)) (*predict.Dataset, error) {
 	d.loads.Lock()
 	defer d.loads.Unlock()
 	start := time.Now()
-	ds, err := d.read(ctx, d.path)
+	ds, err := read()
 	info := DataInfo{Path: d.path, LoadedAt: time.Now().UTC()}
 	if err != nil && ctx.Err() != nil {
 		// The caller gave up (a client that went away, a shutdown): that
@@ -66,7 +81,7 @@ func (d *DataSource) Load(ctx context.Context) (*predict.Dataset, error) {
 		d.log.Error("data cannot be loaded", "path", d.path, "err", err)
 	} else {
 		info.Version = ds.Version()
-		d.log.Info("data loaded", "path", d.path, "data_version", info.Version, "games", len(ds.Games()),
+		d.log.Info("data loaded", "path", d.path, "data_version", info.Version, "games", len(ds.Games()), "partial", ds.Partial(),
 			"took", time.Since(start).Round(time.Millisecond).String())
 	}
 	d.mu.Lock()

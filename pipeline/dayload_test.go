@@ -41,13 +41,18 @@ func TestStarter_DayDataStoredCalibration(t *testing.T) {
 	eng := batch.NewEngine(store, sqlite.NewQueue(db, sqlite.QueueConfig{}), nil, batch.EngineConfig{})
 	settings := pipeline.Settings{Run: "daily", Policy: batch.Policy{}.WithDefaults(),
 		Select: predict.SelectOptions{MinGames: 3, MinMinutes: 12}, Request: predict.RequestOptions{Books: predict.DefaultBooks}}
-	var full atomic.Int32
+	var full, days atomic.Int32
+	cals := &countedCalibrations{CalibrationStore: db}
 	starter := pipeline.NewStarter(pipeline.StarterConfig{Engine: eng, Store: store, Settings: settings,
 		Load: func(ctx context.Context) (*predict.Dataset, error) {
 			full.Add(1)
 			return db.LoadDataset(ctx)
 		},
-		LoadDay: db.LoadDay, Calibrations: db})
+		LoadDay: func(ctx context.Context, date predict.Date, sel predict.SelectOptions, ro predict.RequestOptions) (*predict.Dataset, error) {
+			days.Add(1)
+			return db.LoadDay(ctx, date, sel, ro)
+		},
+		Calibrations: cals})
 
 	date := predict.MustParseDate(gameDay)
 	opts := predict.CalibrateOptions{Select: settings.Select, Request: settings.Request}
@@ -106,6 +111,16 @@ func TestStarter_DayDataStoredCalibration(t *testing.T) {
 		}
 	}
 
+	// A start of an existing key touches no data: no rows, no fit.
+	loaded, calReads := days.Load(), cals.reads.Load()
+	if b, created, err := starter.Start(t.Context(), pipeline.StartRequest{Date: gameDay, Run: "first"}); err != nil || created || b.Total != len(want.Items) {
+		t.Fatalf("start of the existing key: created %v, %d items, %v; want the first batch", created, b.Total, err)
+	}
+	if full.Load() != 1 || days.Load() != loaded || cals.reads.Load() != calReads {
+		t.Errorf("a start of an existing key read data: whole %d (want 1), day rows %d (want %d), calibrations %d (want %d)",
+			full.Load(), days.Load(), loaded, cals.reads.Load(), calReads)
+	}
+
 	// Other data replaces the fits: the next batch fits again, on it.
 	other, err := dataimport.Synthetic(4, dataimport.SyntheticOptions{From: predict.MustParseDate("2025-10-21"),
 		To: predict.MustParseDate("2025-12-31"), Teams: 6})
@@ -132,4 +147,15 @@ func TestStarter_DayDataStoredCalibration(t *testing.T) {
 	if d := cmp.Diff(refit, stored); d != "" {
 		t.Errorf("after the import: stored calibration (-fresh +stored):\n%s", d)
 	}
+}
+
+// countedCalibrations counts the reads of a calibration store.
+type countedCalibrations struct {
+	predict.CalibrationStore
+	reads atomic.Int32
+}
+
+func (c *countedCalibrations) Calibration(ctx context.Context, version string, date predict.Date, key string) (*predict.Calibration, error) {
+	c.reads.Add(1)
+	return c.CalibrationStore.Calibration(ctx, version, date, key)
 }

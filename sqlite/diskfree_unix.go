@@ -2,7 +2,10 @@
 
 package sqlite
 
-import "syscall"
+import (
+	"os"
+	"syscall"
+)
 
 // diskFree returns the bytes available to this process on the file system
 // holding dir.
@@ -12,4 +15,13 @@ func diskFree(dir string) (uint64, bool) {
 		return 0, false
 	}
 	return uint64(st.Bavail) * uint64(st.Bsize), true
+}
+
+// inode returns the file's inode number: a file replaced by another (a
+// rename over it) has a new one.
+func inode(fi os.FileInfo) uint64 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return uint64(st.Ino)
+	}
+	return 0
 }

@@ -5,16 +5,19 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 
 	"cloud.google.com/go/storage"
 
 	"tipoff/batch"
+	"tipoff/dataimport"
 	"tipoff/gcpfirestore"
 	"tipoff/gcppubsub"
 	"tipoff/gcpstorage"
 	"tipoff/httpapi"
 	"tipoff/pipeline"
 	"tipoff/predict"
+	"tipoff/sqlite"
 )
 
 // cloud is the cloud shape's coordinator wiring: batch state and
@@ -32,6 +35,7 @@ type cloud struct {
 	exporter pipeline.Exporter
 	export   httpapi.ExportFunc
 	data     *pipeline.DataSource
+	file     *sqlite.DataFile // the data, when it is a SQLite file here
 	metrics  *httpapi.Metrics
 	job      *pipeline.Job
 	engine   *batch.Engine
@@ -62,15 +66,19 @@ func openCloud(ctx context.Context, cfg Config, cc *cloudConfig, s pipeline.Sett
 	c.engine = batch.NewEngine(store, queue, log, batch.EngineConfig{LeaseTTL: cfg.Finalize, Finalize: c.job.Finalize, Observer: c.metrics})
 	c.coord = batch.NewCoordinator(c.engine, queue, log, batch.CoordinatorConfig{SweepEvery: cfg.SweepEvery, PullOutcomes: cc.Pull,
 		AfterSweep: func(ctx context.Context) error { _, err := c.job.RetryExports(ctx); return err }})
-	c.starter = pipeline.NewStarter(pipeline.StarterConfig{Engine: c.engine, Store: store, Load: c.data.Load, Settings: s,
-		Meta: map[string]string{"data_path": dataPath}, Log: log})
+	sc := pipeline.StarterConfig{Engine: c.engine, Store: store, Load: c.data.Load, Settings: s, Meta: map[string]string{"data_path": dataPath}, Log: log}
+	if c.file != nil { // a new batch reads just its date's rows, with the fits the file keeps
+		sc.LoadDay, sc.Calibrations = c.data.DayLoader(c.file.LoadDay), c.file
+	}
+	c.starter = pipeline.NewStarter(sc)
 	return c, nil
 }
 
 // openFiles wires where the input data is read from and the exports go: a
-// local path, or Cloud Storage through its API for gs:// locations.
+// local path (the data a CSV directory or a SQLite file made by "tipoff
+// import"), or Cloud Storage through its API for gs:// locations.
 func (c *cloud) openFiles(ctx context.Context, dataPath string) (err error) {
-	read, dir := readData, c.cfg.ExportDir
+	read, dir := func(_ context.Context, path string) (*predict.Dataset, error) { return dataimport.ReadDir(path) }, c.cfg.ExportDir
 	var states predict.ExportLog // the store records each export's state
 	if c.store != nil {
 		states = c.store
@@ -82,6 +90,9 @@ func (c *cloud) openFiles(ctx context.Context, dataPath string) (err error) {
 	}
 	if gcpstorage.IsURL(dataPath) {
 		read = gcpstorage.ReadFunc(c.gcs)
+	} else if fi, err := os.Stat(dataPath); err != nil || !fi.IsDir() {
+		c.file = sqlite.NewDataFile(dataPath)
+		read = func(ctx context.Context, _ string) (*predict.Dataset, error) { return c.file.Load(ctx) }
 	}
 	c.data = pipeline.NewDataSource(dataPath, read, c.log)
 	if gcpstorage.IsURL(dir) {
@@ -99,6 +110,9 @@ func (c *cloud) Close() error {
 	c.queue.Close()
 	if c.gcs != nil {
 		c.gcs.Close()
+	}
+	if c.file != nil {
+		c.file.Close()
 	}
 	return c.store.Close()
 }

@@ -42,7 +42,8 @@ in Firestore, work over Pub/Sub.
 
 The input data is read from --data afresh for each run: a directory of CSV
 files in the documented columns, a SQLite file made by "tipoff import"
-(copied to a temporary file first, so a read-only or network mount works),
+(read through a private copy, made again when the file changes, so a
+read-only or network mount works; a new batch reads just its date's rows),
 or gs://BUCKET/PREFIX, the versioned data set "tipoff data push" uploads
 (the version PREFIX/CURRENT names, read whole). Each batch records the data
 version it used (meta data_version). --export-dir gs://BUCKET/PREFIX writes

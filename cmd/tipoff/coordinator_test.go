@@ -12,7 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"tipoff/pipeline"
+	"tipoff/predict"
 )
 
 // runWithEnv runs Main with the environment env and returns stdout,
@@ -139,8 +139,8 @@ func TestCoordinator_Help(t *testing.T) {
 	}
 }
 
-// The coordinator reads its data from a CSV directory or a SQLite file,
-// afresh each time, and says what it found.
+// The coordinator reads its data from a SQLite file, through a copy of it,
+// and says what it found; a new batch reads just its date's rows.
 func TestDataSource(t *testing.T) {
 	t.Parallel()
 	dbPath := filepath.Join(t.TempDir(), "data.db")
@@ -150,7 +150,12 @@ func TestDataSource(t *testing.T) {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	d := pipeline.NewDataSource(dbPath, readData, log)
+	c := &cloud{log: log}
+	if err := c.openFiles(t.Context(), dbPath); err != nil {
+		t.Fatal(err)
+	}
+	defer c.file.Close()
+	d := c.data
 	if got := d.Info(); got.Path != dbPath || got.Version != "" {
 		t.Fatalf("info before a load: %+v", got)
 	}
@@ -169,9 +174,19 @@ func TestDataSource(t *testing.T) {
 		t.Error("loading the SQLite data file changed it")
 	}
 
-	bad := pipeline.NewDataSource(filepath.Join(t.TempDir(), "missing"), readData, log)
-	if _, err := bad.Load(t.Context()); err == nil || !strings.Contains(bad.Info().Problem, "missing") {
-		t.Fatalf("load of a missing path: %v, problem %q", err, bad.Info().Problem)
+	day, err := d.DayLoader(c.file.LoadDay)(t.Context(), predict.MustParseDate("2025-11-20"), predict.SelectOptions{}, predict.RequestOptions{})
+	if err != nil || !day.Partial() || day.Version() != ds.Version() || len(day.Logs()) >= len(ds.Logs()) {
+		t.Fatalf("day load: %v; want a partial data set of version %s", err, ds.Version())
+	}
+	if got := d.Info(); got.Version != ds.Version() || got.Problem != "" {
+		t.Fatalf("info after a day load: %+v", got)
+	}
+	bad := &cloud{log: log}
+	if err := bad.openFiles(t.Context(), filepath.Join(t.TempDir(), "missing")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bad.data.Load(t.Context()); err == nil || !strings.Contains(bad.data.Info().Problem, "missing") {
+		t.Fatalf("load of a missing path: %v, problem %q", err, bad.data.Info().Problem)
 	}
 }
 
