@@ -261,7 +261,10 @@ func (w *Worker) handle(ctx context.Context, d Delivery) (*OutcomeMessage, error
 			outcome = OutcomeSucceeded
 		}
 		m.Outcome, m.Result = outcome, result
-		w.log.Debug("request handled", "batch_id", batchID, "item_id", itemID, "attempt", attempt, "outcome", outcome, "trace_id", m.TraceID)
+		// attempt is the coordinator's dispatch of the item; delivery is
+		// the queue's delivery of that one published request.
+		w.log.Debug("request handled", "batch_id", batchID, "item_id", itemID, "attempt", attempt, "delivery", d.Attempt,
+			"outcome", outcome, "trace_id", m.TraceID)
 	case IsPermanent(err):
 		w.log.Warn("request cannot be handled", "batch_id", batchID, "item_id", itemID, "trace_id", d.Attributes[AttrTraceID], "err", err)
 		m.Outcome, m.Error = OutcomeFailed, err.Error()

@@ -4,8 +4,11 @@ package gcpfirestore
 
 import (
 	"context"
+	"fmt"
 
 	"cloud.google.com/go/firestore"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // commit writes atomically in one Commit call without a transaction: it
@@ -67,4 +70,53 @@ func (b *batchWriter) Delete(dr *firestore.DocumentRef, opts ...firestore.Precon
 	b.n++
 	b.wb.Delete(dr, opts...)
 	return nil
+}
+
+// update is one conditional update of [Store.updateEach].
+type update struct {
+	snap    *firestore.DocumentSnapshot // the document as read
+	updates []firestore.Update
+}
+
+// updateEach writes each update on its own, not atomically, each
+// conditional on its document not having changed since it was read, and
+// returns the documents whose condition failed (they changed: read them
+// again and decide again). One document that changed does not fail the
+// others, as it would in one atomic commit: many items being written at
+// once (outcomes arriving while their requests are marked published) would
+// fail every attempt of such a commit in turn. Any other error is returned
+// (the first, with how many writes failed).
+func (s *Store) updateEach(ctx context.Context, us []update) (stale []*firestore.DocumentSnapshot, err error) {
+	if len(us) == 0 {
+		return nil, nil
+	}
+	bw := s.client.BulkWriter(ctx)
+	jobs := make([]*firestore.BulkWriterJob, 0, len(us))
+	for _, u := range us {
+		j, err := bw.Update(u.snap.Ref, u.updates, firestore.LastUpdateTime(u.snap.UpdateTime))
+		if err != nil {
+			bw.End()
+			return nil, err
+		}
+		jobs = append(jobs, j)
+	}
+	bw.End()
+	failed := 0
+	for i, j := range jobs {
+		_, jerr := j.Results()
+		switch {
+		case jerr == nil:
+		case status.Code(jerr) == codes.FailedPrecondition:
+			stale = append(stale, us[i].snap)
+		default:
+			if failed == 0 {
+				err = jerr
+			}
+			failed++
+		}
+	}
+	if failed > 1 {
+		err = fmt.Errorf("%d of %d writes failed, the first: %w", failed, len(us), err)
+	}
+	return stale, err
 }

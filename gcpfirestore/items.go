@@ -137,10 +137,11 @@ func (s *Store) requireItems(ctx context.Context, batchID string, refs []*firest
 // [batch.ErrNotFound], changing nothing, if the batch or any item does not
 // exist.
 //
-// Each chunk of up to 500 items is read without a transaction and written
-// in one commit whose every update is conditional on the item not having
-// changed since; if one did (an outcome arrived), the chunk is read and
-// decided again.
+// Each chunk of up to 500 items is read without a transaction and each item
+// written on its own, conditional on its not having changed since; the
+// items that did (an outcome arrived) are read and decided again. The
+// writes are not one atomic commit: outcomes arrive while their requests
+// are being marked, and one of them would fail the whole commit each time.
 func (s *Store) MarkPublished(ctx context.Context, batchID string, itemIDs []string, at time.Time) error {
 	l, err := s.layoutOf(ctx, batchID)
 	if err != nil {
@@ -156,41 +157,45 @@ func (s *Store) MarkPublished(ctx context.Context, batchID string, itemIDs []str
 		}
 	}
 	for ch := range slices.Chunk(refs, txItems) {
+		// Only the items whose write found them changed are read again.
+		todo := ch
 		err := s.retry(ctx, "mark published in "+batchID, func() error {
-			snaps, err := s.client.GetAll(ctx, ch)
+			snaps, err := s.client.GetAll(ctx, todo)
 			if err != nil {
 				return err
 			}
 			if err := missing(batchID, snaps); err != nil {
 				return err
 			}
-			var todo []*firestore.DocumentSnapshot
-			var attempts []int64
+			var us []update
 			for _, sn := range snaps {
 				var d itemDoc
 				if err := sn.DataTo(&d); err != nil {
 					return fmt.Errorf("decode %s: %w", sn.Ref.Path, err)
 				}
 				if d.Outcome == "" && !d.Published {
-					todo = append(todo, sn)
-					attempts = append(attempts, d.Attempts+1)
-				}
-			}
-			if len(todo) == 0 {
-				return nil
-			}
-			return s.commit(ctx, func(tx writer) error {
-				for k, sn := range todo {
-					if err := tx.Update(sn.Ref, []firestore.Update{
+					us = append(us, update{snap: sn, updates: []firestore.Update{
 						{Path: "published", Value: true},
-						{Path: "attempts", Value: attempts[k]},
+						{Path: "attempts", Value: d.Attempts + 1},
 						{Path: "published_at", Value: nanos(at)},
-					}, firestore.LastUpdateTime(sn.UpdateTime)); err != nil {
-						return err
-					}
+					}})
 				}
-				return nil
-			})
+			}
+			if s.markHook != nil {
+				s.markHook()
+			}
+			changed, err := s.updateEach(ctx, us)
+			if err != nil {
+				return err
+			}
+			if len(changed) > 0 {
+				todo = todo[:0:0]
+				for _, sn := range changed {
+					todo = append(todo, sn.Ref)
+				}
+				return fmt.Errorf("%w: %d of %d items", errStale, len(changed), len(us))
+			}
+			return nil
 		})
 		if err != nil {
 			return fmt.Errorf("mark published in %s: %w", batchID, err)

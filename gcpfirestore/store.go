@@ -158,6 +158,9 @@ type Store struct {
 	// discardHook, when set by a test, runs before an unused manifest is
 	// deleted.
 	discardHook func()
+	// markHook, when set by a test, runs in MarkPublished between reading
+	// a chunk's items and writing them: where outcomes land meanwhile.
+	markHook func()
 }
 
 var _ batch.Store = (*Store)(nil)

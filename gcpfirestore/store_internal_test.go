@@ -336,3 +336,53 @@ func TestCreateBatch_LoserDiscardsManifest(t *testing.T) {
 		t.Fatalf("GetBatch of the loser's ID: got %v, want not found", err)
 	}
 }
+
+// Outcomes that land on some items between MarkPublished's read and its
+// writes (their requests were published, and the workers were quick) do
+// not keep the other items from being marked: one that lands on every try
+// would fail every try of one atomic commit, and the dispatch with it.
+func TestMarkPublished_OutcomesMeanwhile(t *testing.T) {
+	t.Parallel()
+	s := mustOpenInternal(t)
+	ctx := t.Context()
+	now := time.Date(2026, 1, 15, 17, 0, 0, 0, time.UTC)
+	const n = 20
+	if _, _, err := s.CreateBatch(ctx, "b1", testSpec("daily", n), now); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for i := range n {
+		ids = append(ids, fmt.Sprintf("p%04d", i))
+	}
+	// Each try of the write, an outcome lands on another item.
+	next := 0
+	s.markHook = func() {
+		if next == n {
+			return
+		}
+		if _, err := s.RecordOutcome(ctx, batch.OutcomeRecord{BatchID: "b1", ItemID: ids[next], Outcome: batch.OutcomeSucceeded,
+			Result: []byte(`{}`), At: now}); err != nil {
+			t.Error(err)
+		}
+		next++
+	}
+	if err := s.MarkPublished(ctx, "b1", ids, now); err != nil {
+		t.Fatalf("MarkPublished with outcomes landing meanwhile: %v", err)
+	}
+	items, err := s.Items(ctx, "b1", batch.ItemsOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, it := range items {
+		outcome := it.Outcome != ""
+		if outcome && it.ID != ids[0] && !it.Published {
+			t.Errorf("item %s got its outcome after it was marked, but is not published", it.ID)
+		}
+		if !outcome && (!it.Published || it.Attempts != 1) {
+			t.Errorf("item %s: published %v, attempts %d; want published, attempt 1", it.ID, it.Published, it.Attempts)
+		}
+	}
+	if it := items[0]; it.ID != ids[0] || it.Outcome == "" || it.Published || it.Attempts != 0 {
+		t.Errorf("item %s, whose outcome landed before its write: %+v; want its outcome, not published, no attempt", ids[0], it)
+	}
+}

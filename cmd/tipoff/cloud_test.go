@@ -478,6 +478,18 @@ type gateway struct {
 	paused  chan string      // paths whose route was emptied
 
 	pushes, failed, lostAcks, dups, broken atomic.Int64
+	sent                                   []gwPush // pushes answered, in order
+}
+
+// gwPush is one push the gateway delivered and how it was answered.
+type gwPush struct {
+	path    string
+	msgID   string            // Pub/Sub's message ID: one per publish
+	attrs   map[string]string // the message's attributes
+	code    int               // the answer, 502 when the push timed out or broke
+	at      time.Time         // when the push arrived
+	took    time.Duration
+	timeout bool // no answer within the push deadline
 }
 
 type gwRoute struct {
@@ -504,10 +516,13 @@ func newGateway(t *testing.T, is *oidctest.Issuer, f faults) *gateway {
 		gw.pushes.Add(1)
 		var env struct {
 			Message struct {
-				ID string `json:"messageId"`
+				ID    string            `json:"messageId"`
+				Attrs map[string]string `json:"attributes"`
 			} `json:"message"`
 		}
 		json.Unmarshal(body, &env)
+		arrived := time.Now()
+		var timedOut atomic.Bool
 		var p gwPlan
 		for wait := time.Now(); ; time.Sleep(20 * time.Millisecond) {
 			var ok bool
@@ -532,6 +547,10 @@ func newGateway(t *testing.T, is *oidctest.Issuer, f faults) *gateway {
 			req.Header.Set("Authorization", "Bearer "+p.token)
 			resp, err := client.Do(req)
 			if err != nil {
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() {
+					timedOut.Store(true)
+				}
 				gw.broken.Add(1)
 				t.Logf("gateway: push to %s%s: %v", to, r.URL.Path, err)
 				return http.StatusBadGateway
@@ -550,6 +569,10 @@ func newGateway(t *testing.T, is *oidctest.Issuer, f faults) *gateway {
 		if p.lostAck {
 			code = http.StatusInternalServerError
 		}
+		gw.mu.Lock()
+		gw.sent = append(gw.sent, gwPush{path: r.URL.Path, msgID: env.Message.ID, attrs: env.Message.Attrs, code: code,
+			at: arrived, took: time.Since(arrived), timeout: timedOut.Load()})
+		gw.mu.Unlock()
 		w.WriteHeader(code)
 	}))
 	t.Cleanup(srv.Close)
@@ -619,6 +642,49 @@ func (gw *gateway) plan(t *testing.T, path, msgID string) (gwPlan, bool) {
 		p.dup = true
 	}
 	return p, true
+}
+
+// pushSummary says how the pushes to path of batchID's messages went: how
+// many, of how many publishes (Pub/Sub message IDs) and item attempts, the
+// answers, the pushes that timed out, the slowest, and the messages pushed
+// more than once with each push's arrival, wait and answer.
+func (gw *gateway) pushSummary(path, batchID string) string {
+	gw.mu.Lock()
+	defer gw.mu.Unlock()
+	var n, timeouts int
+	var slowest time.Duration
+	codes := map[int]int{}
+	byMsg := map[string][]gwPush{}
+	attempts := map[string]bool{}
+	for _, p := range gw.sent {
+		if p.path != path || p.attrs[batch.AttrBatchID] != batchID {
+			continue
+		}
+		n++
+		codes[p.code]++
+		if p.timeout {
+			timeouts++
+		}
+		slowest = max(slowest, p.took)
+		byMsg[p.msgID] = append(byMsg[p.msgID], p)
+		attempts[p.attrs[batch.AttrItemID]+"/"+p.attrs[batch.AttrAttempt]] = true
+	}
+	var again []string
+	for id, ps := range byMsg {
+		if len(ps) < 2 {
+			continue
+		}
+		var each []string
+		for _, p := range ps {
+			each = append(each, fmt.Sprintf("%s +%s → %d", p.at.Format("15:04:05.000"), p.took.Round(time.Millisecond), p.code))
+		}
+		again = append(again, fmt.Sprintf("%s (%s/%s): %s", id, ps[0].attrs[batch.AttrItemID], ps[0].attrs[batch.AttrAttempt], strings.Join(each, ", ")))
+		if len(again) == 10 {
+			break
+		}
+	}
+	return fmt.Sprintf("pushes to %s: %d, of %d publishes and %d item attempts; answers %v; %d timed out; slowest %s; pushed again (up to 10): %s",
+		path, n, len(byMsg), len(attempts), codes, timeouts, slowest.Round(time.Millisecond), strings.Join(again, "; "))
 }
 
 func (gw *gateway) stats() string {

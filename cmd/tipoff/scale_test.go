@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -35,6 +34,7 @@ var (
 	scaleRuns = flag.Int("scale-runs", 1, "TestCloud_ScaleOut: runs of each scenario in each mode")
 	scaleDay  = flag.String("scale-day", "", "TestCloud_ScaleOut: a game date of the real data to run, with production-like timeouts, "+
 		"e.g. 2025-12-23 (the busiest day); default a day of a small synthetic league, with short timeouts")
+	scaleLogs = flag.String("scale-logs", "", "TestCloud_ScaleOut: a directory to write every service's log to, one file per run and service")
 )
 
 // TestCloud_ScaleOut runs the cloud shape scaled out: three coordinator
@@ -57,9 +57,14 @@ var (
 // timed out or failed, the finalized event relayed under one event ID, the
 // publication and the export naming the finalized batch and written under
 // its final lease (none after the lease was lost), and no outcome dropped
-// as invalid. Each run records its time to finalize after the last outcome
-// and the requests the workers handled per player; the table is logged at
-// the end. -scale-runs repeats the runs; -scale-day picks another day.
+// as invalid; without faults, at most 1.1 requests dispatched per player.
+// Each run records its time to finalize after the last outcome, the
+// requests the coordinators dispatched (published: their "items
+// dispatched" log lines) and those the workers handled (their "request
+// handled" lines: Pub/Sub may deliver a published request more than once)
+// per player; the table is logged at the end. In push mode each run also
+// logs how the gateway's pushes of requests went. -scale-runs repeats the
+// runs; -scale-day picks another day; -scale-logs keeps the services' logs.
 func TestCloud_ScaleOut(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs three coordinators and two workers as processes against the emulators")
@@ -144,6 +149,7 @@ type scaleRecord struct {
 	result         batch.Result
 	players        int
 	requests       int           // requests the workers handled
+	dispatched     int           // requests the coordinators published
 	toFinalize     time.Duration // from the last outcome recorded to finalized
 	sinceWorker    time.Duration // from the last outcome a worker sent to finalized
 	events         int           // copies of the finalized event relayed
@@ -229,6 +235,7 @@ var scaleScenarios = []scaleScenario{
 
 // scaleRun is one run of a scenario.
 type scaleRun struct {
+	scenario   string
 	t          *testing.T
 	ctx        context.Context
 	cfg        scaleConfig
@@ -265,7 +272,7 @@ func runScale(t *testing.T, cfg scaleConfig, pull bool, sc scaleScenario) (rec s
 	seed := time.Now().UnixNano()
 	t.Logf("seed %d", seed)
 	project := batchtest.UniqueID(t)
-	sr := &scaleRun{t: t, ctx: ctx, cfg: cfg, pull: pull, rng: mrand.New(mrand.NewPCG(uint64(seed), 13)),
+	sr := &scaleRun{scenario: sc.name, t: t, ctx: ctx, cfg: cfg, pull: pull, rng: mrand.New(mrand.NewPCG(uint64(seed), 13)),
 		is: oidctest.New(t), finalizing: make(chan *service, 8)}
 	sr.gw = newGateway(t, sr.is, faults{pull: pull, pushTimeout: cfg.pushDeadline})
 	q, err := gcppubsub.Open(ctx, gcppubsub.Config{Project: project, Lease: 10 * time.Second,
@@ -368,6 +375,7 @@ func runScale(t *testing.T, cfg scaleConfig, pull bool, sc scaleScenario) (rec s
 	for _, s := range slices.Concat(sr.coords, sr.workers) {
 		s.stop(t)
 	}
+	sr.writeLogs()
 	return rec
 }
 
@@ -383,6 +391,24 @@ func (sr *scaleRun) startService(args []string) *service {
 			}
 		}
 	}, args...)
+}
+
+// writeLogs writes each service's log to a file of its own under
+// -scale-logs, if set.
+func (sr *scaleRun) writeLogs() {
+	if *scaleLogs == "" {
+		return
+	}
+	sr.mu.Lock()
+	all := slices.Concat(sr.coords, sr.workers, sr.old)
+	sr.mu.Unlock()
+	run := strings.ReplaceAll(sr.t.Name(), "/", "-")
+	for _, s := range all {
+		path := filepath.Join(*scaleLogs, fmt.Sprintf("%s-%s-%d.log", run, s.name, s.cmd.Process.Pid))
+		if err := os.WriteFile(path, []byte(s.logs.String()), 0o644); err != nil {
+			sr.t.Errorf("write log: %v", err)
+		}
+	}
 }
 
 // route points the gateway's push routes at the running services.
@@ -604,7 +630,9 @@ func (sr *scaleRun) check(b batch.Batch, q *gcppubsub.Queue, exportDir string, r
 		t.Errorf("events relayed %v, want the finalized event %s", ids, want)
 	}
 
-	// The logs: no outcome dropped as invalid; requests handled per player.
+	// The logs: no outcome dropped as invalid; requests dispatched and
+	// handled per player.
+	var dispatches []string
 	sr.mu.Lock()
 	all := slices.Concat(sr.coords, sr.workers, sr.old)
 	sr.mu.Unlock()
@@ -613,8 +641,10 @@ func (sr *scaleRun) check(b batch.Batch, q *gcppubsub.Queue, exportDir string, r
 			var line struct {
 				Message string `json:"message"`
 				BatchID string `json:"batch_id"`
+				Items   int    `json:"items"`
+				Time    string `json:"time"`
 			}
-			if json.Unmarshal([]byte(l), &line) != nil {
+			if json.Unmarshal([]byte(l), &line) != nil || len(line.Time) < 11 {
 				continue
 			}
 			switch {
@@ -622,11 +652,25 @@ func (sr *scaleRun) check(b batch.Batch, q *gcppubsub.Queue, exportDir string, r
 				t.Errorf("%s dropped an outcome: %s", s.name, l)
 			case line.Message == "request handled" && line.BatchID == b.ID:
 				rec.requests++
+			case line.Message == "items dispatched" && line.BatchID == b.ID:
+				rec.dispatched += line.Items
+				dispatches = append(dispatches, fmt.Sprintf("%s %s: %d", line.Time[11:], s.url, line.Items))
 			}
 		}
 	}
-	t.Logf("%s: %d players, finalized %s %s after the last outcome recorded (%s after the worker sent it), %d requests handled (%.2f per player), event relayed %d time(s)",
-		b.ID, b.Total, b.Result, rec.toFinalize.Round(time.Millisecond), rec.sinceWorker.Round(time.Millisecond), rec.requests, float64(rec.requests)/float64(b.Total), rec.events)
+	t.Logf("dispatches (time, coordinator: items): %s", strings.Join(dispatches, "; "))
+	if !sr.pull {
+		t.Log(sr.gw.pushSummary("/predict", b.ID))
+	}
+	t.Logf("%s: %d players, finalized %s %s after the last outcome recorded (%s after the worker sent it), %d requests dispatched (%.2f per player), %d handled (%.2f per player), event relayed %d time(s)",
+		b.ID, b.Total, b.Result, rec.toFinalize.Round(time.Millisecond), rec.sinceWorker.Round(time.Millisecond),
+		rec.dispatched, float64(rec.dispatched)/float64(b.Total), rec.requests, float64(rec.requests)/float64(b.Total), rec.events)
+	// Without faults, one coordinator dispatches each request once: an
+	// outbox mark that outcomes kept failing had the dispatch outlast the
+	// work claim and the next holder publish the same requests again.
+	if sr.scenario == "nofault" && float64(rec.dispatched) > 1.1*float64(b.Total) {
+		t.Errorf("%d requests dispatched for %d players without faults, want at most 1.1 per player", rec.dispatched, b.Total)
+	}
 }
 
 // scaleTable summarizes the runs per scenario and mode.
@@ -642,11 +686,13 @@ func scaleTable(rows []scaleRecord) string {
 		groups[k] = append(groups[k], r)
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "| scenario | mode | runs | passed | result | time to finalize after the last outcome recorded: median (max) | after the worker sent it: median (max) | requests per player: mean (max) | event copies |\n|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "| scenario | mode | runs | passed | result | time to finalize after the last outcome recorded: median (max) | "+
+		"after the worker sent it: median (max) | requests dispatched per player: mean (max) | requests handled per player: mean (max) | event copies |\n"+
+		"|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, k := range keys {
 		g := groups[k]
 		var fin, sent []time.Duration
-		var reqs []float64
+		var dispatched, handled []float64
 		passed, events := 0, 0
 		results := map[batch.Result]int{}
 		for _, r := range g {
@@ -657,32 +703,33 @@ func scaleTable(rows []scaleRecord) string {
 			fin = append(fin, r.toFinalize)
 			sent = append(sent, r.sinceWorker)
 			if r.players > 0 {
-				reqs = append(reqs, float64(r.requests)/float64(r.players))
+				dispatched = append(dispatched, float64(r.dispatched)/float64(r.players))
+				handled = append(handled, float64(r.requests)/float64(r.players))
 			}
 			events = max(events, r.events)
 		}
 		slices.Sort(fin)
 		slices.Sort(sent)
-		sort.Float64s(reqs)
 		var res []string
 		for r, n := range results {
 			res = append(res, fmt.Sprintf("%s×%d", r, n))
 		}
 		slices.Sort(res)
-		mean := 0.0
-		for _, x := range reqs {
-			mean += x
-		}
-		if len(reqs) > 0 {
-			mean /= float64(len(reqs))
-		}
-		maxReq := 0.0
-		if len(reqs) > 0 {
-			maxReq = reqs[len(reqs)-1]
-		}
-		fmt.Fprintf(&b, "| %s | %s | %d | %d | %s | %s (%s) | %s (%s) | %.2f (%.2f) | ≤ %d |\n", k.scenario, k.mode, len(g), passed,
+		fmt.Fprintf(&b, "| %s | %s | %d | %d | %s | %s (%s) | %s (%s) | %s | %s | ≤ %d |\n", k.scenario, k.mode, len(g), passed,
 			strings.Join(res, " "), fin[len(fin)/2].Round(10*time.Millisecond), fin[len(fin)-1].Round(10*time.Millisecond),
-			sent[len(sent)/2].Round(10*time.Millisecond), sent[len(sent)-1].Round(10*time.Millisecond), mean, maxReq, events)
+			sent[len(sent)/2].Round(10*time.Millisecond), sent[len(sent)-1].Round(10*time.Millisecond), meanMax(dispatched), meanMax(handled), events)
 	}
 	return b.String()
+}
+
+// meanMax formats the mean and the largest of xs as "mean (max)".
+func meanMax(xs []float64) string {
+	if len(xs) == 0 {
+		return "-"
+	}
+	sum := 0.0
+	for _, x := range xs {
+		sum += x
+	}
+	return fmt.Sprintf("%.2f (%.2f)", sum/float64(len(xs)), slices.Max(xs))
 }
