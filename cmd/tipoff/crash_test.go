@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -76,7 +79,20 @@ func importSynthetic(t *testing.T, db string, args ...string) {
 	}
 }
 
+// parallelTests is how many of the package's parallel tests run at once
+// unless -test.parallel says otherwise. Most of them spend their time
+// waiting on the processes they start and on the emulators, not on the
+// CPU, so go test's default of GOMAXPROCS at once leaves a small machine
+// idle for minutes.
+const parallelTests = 8
+
 func TestMain(m *testing.M) {
+	flag.Parse()
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
+	if !set {
+		flag.Set("test.parallel", strconv.Itoa(max(parallelTests, runtime.GOMAXPROCS(0))))
+	}
 	code := m.Run()
 	for _, dir := range []string{testBinary.dir, realDB.dir} {
 		if dir != "" {
