@@ -17,9 +17,9 @@ func (s *Store) PublishesTo(q batch.Queue) bool { return s.AcksFor(q) }
 
 // PublishOutbox implements [batch.OutboxPublisher.PublishOutbox]: in one
 // [DB.Write] it reads the chunk of the outbox, inserts the messages as
-// [Queue.Publish] does and marks the chunk published with one range
-// UPDATE (the chunk is the outbox's first items up to the last ID read, in
-// the same transaction), so the items travel from the outbox to the queue
+// [Queue.Publish] does and marks the chunk published with one UPDATE of a
+// primary-key range (in the same transaction the chunk is exactly the
+// outbox items from the first ID read to the last), so the items travel from the outbox to the queue
 // without a read on the pool, a second commit or a list of IDs.
 func (s *Store) PublishOutbox(ctx context.Context, q batch.Queue, batchID string, limit int, at time.Time, traceID string) (int, error) {
 	sq, ok := q.(*Queue)
@@ -76,8 +76,8 @@ func (s *Store) PublishOutbox(ctx context.Context, q batch.Queue, batchID string
 			}
 			off += k
 		}
-		last := msgs[len(msgs)-1].Attributes[batch.AttrItemID]
-		if _, err := tx.StmtContext(wctx, st.markOutbox).ExecContext(wctx, micros(at), batchID, last); err != nil {
+		first, last := msgs[0].Attributes[batch.AttrItemID], msgs[len(msgs)-1].Attributes[batch.AttrItemID]
+		if _, err := tx.StmtContext(wctx, st.markOutbox).ExecContext(wctx, micros(at), batchID, last, first); err != nil {
 			return fmt.Errorf("mark published: %w", err)
 		}
 		n = len(msgs)

@@ -39,11 +39,14 @@ var storeSQL = map[string]string{
 		FROM items i JOIN batches b ON b.id = i.batch_id WHERE i.batch_id = ? AND i.id = ?`,
 	"insertItems": insertItemsSQL(itemsPerInsert),
 	// The first ?2 items of batch ?1's outbox, and (in the same
-	// transaction) marking them published: those up to the last ID read.
+	// transaction) marking them published: the outbox items from the first
+	// ID read (?4) to the last (?3), found by the primary key (NOT INDEXED:
+	// a range of the table itself, not a walk of the outbox index that the
+	// update changes).
 	"outbox": `SELECT id, request, attempts FROM items INDEXED BY items_outbox
 		WHERE batch_id = ?1 AND outcome = '' AND published = 0 ORDER BY id LIMIT ?2`,
-	"markOutbox": `UPDATE items INDEXED BY items_outbox SET published = 1, attempts = attempts + 1, published_at = ?1
-		WHERE batch_id = ?2 AND outcome = '' AND published = 0 AND id <= ?3`,
+	"markOutbox": `UPDATE items NOT INDEXED SET published = 1, attempts = attempts + 1, published_at = ?1
+		WHERE batch_id = ?2 AND id >= ?4 AND id <= ?3 AND outcome = '' AND published = 0`,
 }
 
 const (
