@@ -108,3 +108,28 @@ func (e *Engine) recordAndAck(ctx context.Context, a OutcomeAcker, q Queue, msgs
 	}
 	return nil
 }
+
+// OutboxPublisher is a [Store] whose database also holds a [Queue] (the
+// embedded shape: one SQLite file). It moves a chunk of a batch's outbox
+// onto the queue in one transaction: reads the waiting items, publishes
+// their requests to [TopicRequests] and marks them published, so a chunk
+// costs one commit instead of a read and two, and is never published
+// without being marked (nor marked without being published). [Engine.Dispatch]
+// uses it when the store publishes to the engine's queue.
+type OutboxPublisher interface {
+	// PublishesTo reports whether PublishOutbox can publish to q: q keeps
+	// its messages in the store's database.
+	PublishesTo(q Queue) bool
+
+	// PublishOutbox publishes, as [Queue.Publish] would, the request of
+	// each of the first limit items (in ID order) of the batch's outbox
+	// ([Store.Unpublished]) to [TopicRequests] of q, each message made by
+	// [RequestMessage] for the item's next attempt with traceID, and marks
+	// them published at time at as [Store.MarkPublished] would, in one
+	// atomic step that is durable when it returns. It returns how many
+	// items it published: fewer than limit once the outbox is empty, none
+	// when the batch is no longer running. It returns [ErrNotFound] if the
+	// batch does not exist, and [ErrInvalid] for a limit below 1 or a q it
+	// does not [OutboxPublisher.PublishesTo].
+	PublishOutbox(ctx context.Context, q Queue, batchID string, limit int, at time.Time, traceID string) (int, error)
+}

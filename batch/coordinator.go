@@ -124,18 +124,18 @@ func (c *Coordinator) Run(ctx context.Context) error {
 	if c.cfg.PullOutcomes {
 		for range c.cfg.Consumers {
 			wg.Go(func() {
-				receiveLoop(ctx, c.q, TopicOutcomes, c.cfg.BatchSize, c.log, &c.stuck, func(ctx context.Context, ds []Delivery) {
+				receiveLoop(ctx, c.q, TopicOutcomes, c.cfg.BatchSize, c.log, &c.stuck, false, func(ctx context.Context, ds []Delivery) {
 					c.HandleDeliveries(ctx, ds, func(ctx context.Context, d Delivery) error { return c.e.HandleOutcome(ctx, d.Body) })
 				})
 			})
 		}
 		wg.Go(func() {
-			receiveLoop(ctx, c.q, DeadLetterTopic(TopicRequests), c.cfg.BatchSize, c.log, &c.stuck, func(ctx context.Context, ds []Delivery) {
+			receiveLoop(ctx, c.q, DeadLetterTopic(TopicRequests), c.cfg.BatchSize, c.log, &c.stuck, false, func(ctx context.Context, ds []Delivery) {
 				c.HandleDeliveries(ctx, ds, c.HandleDeadLetter)
 			})
 		})
 		wg.Go(func() {
-			receiveLoop(ctx, c.q, DeadLetterTopic(TopicOutcomes), c.cfg.BatchSize, c.log, &c.stuck, func(ctx context.Context, ds []Delivery) {
+			receiveLoop(ctx, c.q, DeadLetterTopic(TopicOutcomes), c.cfg.BatchSize, c.log, &c.stuck, false, func(ctx context.Context, ds []Delivery) {
 				c.HandleDeliveries(ctx, ds, func(ctx context.Context, d Delivery) error { return c.HandleOutcomeDeadLetter(ctx, d.Body) })
 			})
 		})

@@ -41,7 +41,9 @@ type EngineConfig struct {
 	// ([ErrLeaseLost]). It must exceed the time a finalize takes.
 	LeaseTTL time.Duration
 	// DispatchChunk is how many items are published per outbox round;
-	// default 500.
+	// default 500, or 2,000 when the store publishes its outbox to the
+	// queue itself ([OutboxPublisher]), where a round is one transaction
+	// and bigger rounds share commits.
 	DispatchChunk int
 	// Finalize is the closing work; nil means none.
 	Finalize FinalizeFunc
@@ -52,6 +54,12 @@ type EngineConfig struct {
 	// Observer is told what happens, for metrics; default none.
 	Observer Observer
 }
+
+// The default outbox rounds (see [EngineConfig.DispatchChunk]).
+const (
+	defaultDispatchChunk = 500
+	defaultInStoreChunk  = 2000
+)
 
 // DefaultLeaseTTL is the finalize lease's default length.
 const DefaultLeaseTTL = time.Minute
@@ -86,9 +94,6 @@ func NewEngine(store Store, queue Queue, log *slog.Logger, cfg EngineConfig) *En
 	}
 	if cfg.LeaseTTL <= 0 {
 		cfg.LeaseTTL = DefaultLeaseTTL
-	}
-	if cfg.DispatchChunk <= 0 {
-		cfg.DispatchChunk = 500
 	}
 	if cfg.NowFunc == nil {
 		cfg.NowFunc = time.Now
@@ -171,9 +176,16 @@ func (e *Engine) Dispatch(ctx context.Context, batchID string) (int, error) {
 		return 0, nil
 	}
 	trace := b.Meta[AttrTraceID]
+	if p, ok := e.store.(OutboxPublisher); ok && p.PublishesTo(e.queue) {
+		return e.dispatchInStore(ctx, p, batchID, trace)
+	}
+	chunk := e.cfg.DispatchChunk
+	if chunk <= 0 {
+		chunk = defaultDispatchChunk
+	}
 	total := 0
 	for {
-		items, err := e.store.Unpublished(ctx, batchID, e.cfg.DispatchChunk)
+		items, err := e.store.Unpublished(ctx, batchID, chunk)
 		if err != nil {
 			return total, fmt.Errorf("dispatch %s: read outbox: %w", batchID, err)
 		}
@@ -194,7 +206,34 @@ func (e *Engine) Dispatch(ctx context.Context, batchID string) (int, error) {
 		}
 		total += len(items)
 		e.cfg.Observer.Dispatched(len(items))
-		if len(items) < e.cfg.DispatchChunk {
+		if len(items) < chunk {
+			break
+		}
+	}
+	if total > 0 {
+		e.log.Info("items dispatched", "batch_id", batchID, "items", total, "trace_id", trace)
+	}
+	return total, nil
+}
+
+// dispatchInStore is Dispatch through a store that publishes its outbox
+// to the engine's queue itself, a chunk per transaction.
+func (e *Engine) dispatchInStore(ctx context.Context, p OutboxPublisher, batchID, trace string) (int, error) {
+	chunk := e.cfg.DispatchChunk
+	if chunk <= 0 {
+		chunk = defaultInStoreChunk
+	}
+	total := 0
+	for {
+		n, err := p.PublishOutbox(ctx, e.queue, batchID, chunk, e.cfg.NowFunc(), trace)
+		if err != nil {
+			return total, fmt.Errorf("dispatch %s: %w", batchID, err)
+		}
+		total += n
+		if n > 0 {
+			e.cfg.Observer.Dispatched(n)
+		}
+		if n < chunk {
 			break
 		}
 	}

@@ -21,35 +21,68 @@ const (
 // ctx, so work already received is finished and settled at shutdown rather
 // than thrown away.
 //
+// With prefetch, the next receive starts as handle starts, so the loop holds
+// up to two groups: when the queue and the settling share a database, the
+// next group's leases and the settling of the current one go to its writer
+// together and share a commit. Groups are still handled one at a time, in
+// the order received.
+//
 // A receive that fails for want of disk space ([ErrNoSpace]) is recorded
 // in stuck, so that the owner can stop a one-shot run and say why; the
 // loop keeps retrying at the longest backoff, so a service recovers once
 // space is freed.
-func receiveLoop(ctx context.Context, q Queue, topic string, n int, log *slog.Logger, stuck *stuckErr, handle func(context.Context, []Delivery)) {
+func receiveLoop(ctx context.Context, q Queue, topic string, n int, log *slog.Logger, stuck *stuckErr, prefetch bool, handle func(context.Context, []Delivery)) {
 	backoff := receiveBackoffMin
-	for ctx.Err() == nil {
-		ds, err := q.Receive(ctx, topic, n)
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			if errors.Is(err, ErrNoSpace) {
-				if stuck.set(err) {
-					log.Error("receive failed: no space left; retrying until space is freed", "topic", topic, "err", err)
+	// receive returns the next non-empty group, or false once ctx ends
+	// without one.
+	receive := func() ([]Delivery, bool) {
+		for {
+			ds, err := q.Receive(ctx, topic, n)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil, false
 				}
-				sleep(ctx, receiveBackoffMax)
+				if errors.Is(err, ErrNoSpace) {
+					if stuck.set(err) {
+						log.Error("receive failed: no space left; retrying until space is freed", "topic", topic, "err", err)
+					}
+					sleep(ctx, receiveBackoffMax)
+					continue
+				}
+				log.Warn("receive failed; retrying", "topic", topic, "in", backoff.String(), "err", err)
+				sleep(ctx, backoff)
+				backoff = min(2*backoff, receiveBackoffMax)
 				continue
 			}
-			log.Warn("receive failed; retrying", "topic", topic, "in", backoff.String(), "err", err)
-			sleep(ctx, backoff)
-			backoff = min(2*backoff, receiveBackoffMax)
+			backoff = receiveBackoffMin
+			stuck.set(nil)
+			if len(ds) > 0 {
+				return ds, true
+			}
+			if ctx.Err() != nil {
+				return nil, false
+			}
+		}
+	}
+	type group struct {
+		ds []Delivery
+		ok bool
+	}
+	ds, ok := receive()
+	for ok {
+		if !prefetch {
+			handle(context.WithoutCancel(ctx), ds)
+			ds, ok = receive()
 			continue
 		}
-		backoff = receiveBackoffMin
-		stuck.set(nil)
-		if len(ds) > 0 {
-			handle(context.WithoutCancel(ctx), ds)
-		}
+		next := make(chan group, 1)
+		go func() {
+			ds, ok := receive()
+			next <- group{ds, ok}
+		}()
+		handle(context.WithoutCancel(ctx), ds)
+		g := <-next
+		ds, ok = g.ds, g.ok
 	}
 }
 

@@ -79,7 +79,9 @@ type WorkerConfig struct {
 	// Acking, when set, settles received requests instead of the sink and
 	// the queue's Ack: outcomes and the acks of their requests in one
 	// durable step (see [RecordAndAck]). The sink still serves
-	// [Worker.HandleDelivery].
+	// [Worker.HandleDelivery]. Each receive loop then receives its next
+	// group while it settles the current one, so that the next group's
+	// leases and the settling share the database's commit.
 	Acking AckingSink
 }
 
@@ -135,7 +137,9 @@ func (w *Worker) Run(ctx context.Context) error {
 }
 
 func (w *Worker) loop(ctx context.Context) {
-	receiveLoop(ctx, w.q, TopicRequests, w.cfg.BatchSize, w.log, &w.stuck, w.HandleBatch)
+	// With an acking sink the settling is a write to the queue's own
+	// database: prefetching lets the next group's leases share its commit.
+	receiveLoop(ctx, w.q, TopicRequests, w.cfg.BatchSize, w.log, &w.stuck, w.cfg.Acking != nil, w.HandleBatch)
 }
 
 // Stuck returns the error that keeps the worker from receiving, wrapping

@@ -385,3 +385,13 @@ func TestOutcomeAckerConformance(t *testing.T) {
 		return sqlite.NewStore(db), mustNewQueue(t, db, cfg)
 	})
 }
+
+func TestOutboxPublisherConformance(t *testing.T) {
+	t.Parallel()
+	batchtest.RunOutboxPublisherTests(t, func(t *testing.T, clock *batchtest.ManualClock) (batch.Store, batch.Queue) {
+		db := openQueueDB(t)
+		cfg := queueTestConfig(clock)
+		cfg.Lease = batchtest.AckerLease
+		return sqlite.NewStore(db), mustNewQueue(t, db, cfg)
+	})
+}

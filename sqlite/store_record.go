@@ -128,6 +128,7 @@ func (c *outcomeCombiner) gather() {
 
 // groupBatch is what a group knows about one batch it touched.
 type groupBatch struct {
+	running   bool         // the batch exists and is running
 	remaining int          // items without an outcome, after the group's records so far
 	delta     batch.Counts // the group's new outcomes
 	at        int64        // latest outcome time in the group
@@ -137,20 +138,23 @@ type groupBatch struct {
 // An answer that is an error of kind ErrConflict, ErrNotFound or
 // ErrFinalized concerns that record alone; any other error fails the group
 // (it is returned and the whole group is rolled back).
+//
+// Each batch's state and remaining count are read once per group, before
+// the group changes its row (counts are written at the end): nothing else
+// writes inside the transaction meanwhile, so the state holds for every
+// record of the group, and a record is written only for a running batch.
 func writeOutcomes(ctx context.Context, tx *sql.Tx, st *storeStmts, reqs []*recordReq) error {
 	record := tx.StmtContext(ctx, st.record)
 	lookup := tx.StmtContext(ctx, st.lookup)
 	remaining := tx.StmtContext(ctx, st.remaining)
 	batches := make(map[string]*groupBatch)
-	// batchOf returns the group's view of a batch, reading its remaining
-	// count before the group changes its row (counts are written at the
-	// end).
 	batchOf := func(id string) (*groupBatch, error) {
 		if g, ok := batches[id]; ok {
 			return g, nil
 		}
 		g := &groupBatch{}
-		if err := remaining.QueryRowContext(ctx, id).Scan(&g.remaining); err != nil {
+		err := remaining.QueryRowContext(ctx, id).Scan(&g.running, &g.remaining)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return nil, fmt.Errorf("record outcome: remaining of %s: %w", id, err)
 		}
 		batches[id] = g
@@ -159,20 +163,22 @@ func writeOutcomes(ctx context.Context, tx *sql.Tx, st *storeStmts, reqs []*reco
 	for _, q := range reqs {
 		rec := q.rec
 		q.r, q.err = batch.Recorded{}, nil
-		at := micros(rec.At)
-		res, err := record.ExecContext(ctx, string(rec.Outcome), rec.Result, rec.Error, at, rec.BatchID, rec.ItemID)
+		g, err := batchOf(rec.BatchID)
 		if err != nil {
-			return fmt.Errorf("record outcome %s/%s: %w", rec.BatchID, rec.ItemID, err)
+			return err
 		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return fmt.Errorf("record outcome %s/%s: %w", rec.BatchID, rec.ItemID, err)
+		at := micros(rec.At)
+		var n int64
+		if g.running {
+			res, err := record.ExecContext(ctx, string(rec.Outcome), rec.Result, rec.Error, at, rec.BatchID, rec.ItemID)
+			if err != nil {
+				return fmt.Errorf("record outcome %s/%s: %w", rec.BatchID, rec.ItemID, err)
+			}
+			if n, err = res.RowsAffected(); err != nil {
+				return fmt.Errorf("record outcome %s/%s: %w", rec.BatchID, rec.ItemID, err)
+			}
 		}
 		if n == 1 {
-			g, err := batchOf(rec.BatchID)
-			if err != nil {
-				return err
-			}
 			// The batch's row does not count this outcome yet: the group's
 			// count update comes last.
 			g.remaining--

@@ -19,7 +19,7 @@ import (
 // tx.StmtContext, which reuses the prepared statement rather than parsing
 // the SQL again on every call.
 type storeStmts struct {
-	record, count, remaining, lookup, insertItems *sql.Stmt
+	record, count, remaining, lookup, insertItems, outbox, markOutbox *sql.Stmt
 }
 
 // itemsPerInsert is how many manifest rows one INSERT carries: 4 parameters
@@ -27,17 +27,26 @@ type storeStmts struct {
 const itemsPerInsert = 250
 
 var storeSQL = map[string]string{
-	// The first outcome of an item of a running batch wins; anything else
-	// changes no row and is sorted out by lookup.
+	// The first outcome of an item wins; anything else changes no row and
+	// is sorted out by lookup. It runs only for items of a running batch
+	// (the group reads each batch's state once, with remaining).
 	"record": `UPDATE items SET outcome = ?1, result = ?2, error = ?3, completed_at = ?4
-		WHERE batch_id = ?5 AND id = ?6 AND outcome = ''
-		AND EXISTS (SELECT 1 FROM batches WHERE id = ?5 AND state = 'running')`,
+		WHERE batch_id = ?5 AND id = ?6 AND outcome = ''`,
 	"count": `UPDATE batches SET succeeded = succeeded + ?2, skipped = skipped + ?3, failed = failed + ?4,
 		timed_out = timed_out + ?5, updated_at = max(updated_at, ?6) WHERE id = ?1`,
-	"remaining": `SELECT ` + remainingExpr + ` FROM batches WHERE id = ?`,
+	"remaining": `SELECT state = 'running', ` + remainingExpr + ` FROM batches WHERE id = ?`,
 	"lookup": `SELECT i.outcome, b.state, ` + remainingExprB + `
 		FROM items i JOIN batches b ON b.id = i.batch_id WHERE i.batch_id = ? AND i.id = ?`,
 	"insertItems": insertItemsSQL(itemsPerInsert),
+	// The first ?2 items of batch ?1's outbox, and (in the same
+	// transaction) marking them published: the outbox items from the first
+	// ID read (?4) to the last (?3), found by the primary key (NOT INDEXED:
+	// a range of the table itself, not a walk of the outbox index that the
+	// update changes).
+	"outbox": `SELECT id, request, attempts FROM items INDEXED BY items_outbox
+		WHERE batch_id = ?1 AND outcome = '' AND published = 0 ORDER BY id LIMIT ?2`,
+	"markOutbox": `UPDATE items NOT INDEXED SET published = 1, attempts = attempts + 1, published_at = ?1
+		WHERE batch_id = ?2 AND id >= ?4 AND id <= ?3 AND outcome = '' AND published = 0`,
 }
 
 const (
@@ -75,11 +84,11 @@ func (s *Store) prepared(ctx context.Context) (*storeStmts, error) {
 	st := &storeStmts{}
 	for name, dst := range map[string]**sql.Stmt{
 		"record": &st.record, "count": &st.count, "remaining": &st.remaining, "lookup": &st.lookup,
-		"insertItems": &st.insertItems,
+		"insertItems": &st.insertItems, "outbox": &st.outbox, "markOutbox": &st.markOutbox,
 	} {
 		p, err := s.db.write.PrepareContext(ctx, storeSQL[name])
 		if err != nil {
-			for _, q := range []*sql.Stmt{st.record, st.count, st.remaining, st.lookup, st.insertItems} {
+			for _, q := range []*sql.Stmt{st.record, st.count, st.remaining, st.lookup, st.insertItems, st.outbox, st.markOutbox} {
 				if q != nil {
 					q.Close()
 				}
