@@ -48,7 +48,14 @@ func openEmbedded(ctx context.Context, cfg Config, s pipeline.Settings, load pip
 	a.queue = sqlite.NewQueue(db, sqlite.QueueConfig{Lease: cfg.Lease, MaxDeliveries: cfg.Policy.MaxAttempts + 2})
 	a.metrics = httpapi.NewMetrics(httpapi.MetricsConfig{Store: a.store, QueueDepths: a.queue.Depths, Log: log})
 	a.job = pipeline.NewJob(pipeline.JobConfig{Store: a.store, Publisher: db, Exporter: pipeline.ExportToDir(cfg.ExportDir), Exports: db, Failpoint: hitFailpoint, Log: log})
-	a.engine = batch.NewEngine(a.store, failQueue{a.queue}, log, batch.EngineConfig{LeaseTTL: cfg.Finalize, Finalize: a.job.Finalize, Observer: a.metrics})
+	// The engine dispatches through the store, publishing and marking a
+	// chunk in one transaction, unless the "published" failpoint needs the
+	// two apart.
+	var q batch.Queue = a.queue
+	if failpoints().Arms("published") {
+		q = failQueue{a.queue}
+	}
+	a.engine = batch.NewEngine(a.store, q, log, batch.EngineConfig{LeaseTTL: cfg.Finalize, Finalize: a.job.Finalize, Observer: a.metrics})
 	a.coord = batch.NewCoordinator(a.engine, a.queue, log, batch.CoordinatorConfig{SweepEvery: cfg.SweepEvery, PullOutcomes: true, Solo: true,
 		AfterSweep: func(ctx context.Context) error { _, err := a.job.RetryExports(ctx); return err }})
 	sc := pipeline.StarterConfig{Engine: a.engine, Store: a.store, Load: load, Settings: s, Log: log}

@@ -17,7 +17,9 @@ var failpoints = sync.OnceValue(func() *failpoint.Set { return failpoint.New(os.
 func hitFailpoint(name string) { failpoints().Hit(name) }
 
 // failQueue is a queue with a failpoint after each publish of requests, the
-// moment between "published" and "marked published" in the outbox.
+// moment between "published" and "marked published" in the outbox. It
+// hides the store's one-transaction dispatch, where that moment does not
+// exist, so only a run armed at "published" uses it.
 type failQueue struct{ batch.Queue }
 
 func (q failQueue) Publish(ctx context.Context, topic string, msgs ...batch.Message) error {

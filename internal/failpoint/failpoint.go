@@ -38,6 +38,9 @@ func New(spec string, fire func()) *Set {
 	return s
 }
 
+// Arms reports whether the spec armed the point name.
+func (s *Set) Arms(name string) bool { return s.name != "" && s.name == name }
+
 // Hit marks that the point name is reached, and fires if it is the armed
 // point reached for the armed time. It is safe for concurrent use.
 func (s *Set) Hit(name string) {

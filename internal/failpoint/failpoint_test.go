@@ -43,3 +43,16 @@ func TestSet_Hit(t *testing.T) {
 		})
 	}
 }
+
+// Arms names the point a spec arms, whatever its count, and nothing else.
+func TestSet_Arms(t *testing.T) {
+	t.Parallel()
+	for spec, want := range map[string]bool{"published": true, "published:3": true, "recorded": false, "": false} {
+		if got := failpoint.New(spec, func() {}).Arms("published"); got != want {
+			t.Errorf("New(%q).Arms(\"published\") = %v, want %v", spec, got, want)
+		}
+	}
+	if failpoint.New("", func() {}).Arms("") {
+		t.Error(`an empty spec arms the point ""`)
+	}
+}
