@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -15,10 +13,7 @@ import (
 
 	"tipoff/batch"
 	"tipoff/batch/batchtest"
-	"tipoff/dataimport"
 	"tipoff/httpapi"
-	"tipoff/predict"
-	"tipoff/sqlite"
 )
 
 // The cloud coordinator (Firestore and Pub/Sub emulators, pulling) exports
@@ -38,36 +33,10 @@ func TestCloud_ExportFailsIsRetried(t *testing.T) {
 	defer gcs.Stop()
 	t.Setenv("STORAGE_EMULATOR_HOST", strings.TrimPrefix(gcs.URL(), "http://"))
 
-	league, err := dataimport.Synthetic(5, dataimport.SyntheticOptions{From: predict.MustParseDate("2025-10-21"),
-		To: predict.MustParseDate("2025-12-31"), Teams: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	date := league.BusiestDate(predict.MustParseDate("2025-12-01"), 0)
-	dataPath := filepath.Join(t.TempDir(), "data.db")
-	data, err := sqlite.Open(t.Context(), dataPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := data.ImportDataset(t.Context(), league); err != nil {
-		t.Fatal(err)
-	}
-	data.Close()
-	cfg := DefaultConfig()
-	cfg.SweepEvery, cfg.Lease, cfg.ExportDir = 50*time.Millisecond, 10*time.Second, "gs://exports/picks"
-	pc := predictConfig{Books: predict.DefaultBooks, MinGames: 3, MinMinutes: 12}
-	cc := &cloudConfig{Project: batchtest.UniqueID(t), FirestorePrefix: "tipoff", PubsubSetup: true, GuardConfig: httpapi.GuardConfig{NoAuth: true}, Pull: true}
-	cl, err := openCloud(t.Context(), cfg, cc, pc.settings(cfg), dataPath, discardLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cl.Close() })
-	srv := httptest.NewServer(cl.handler(httpapi.Guards{}))
-	t.Cleanup(srv.Close)
+	cl, srv, date := cloudOnLeague(t, 5, "gs://exports/picks")
 	ctx, stop := context.WithTimeout(t.Context(), 2*time.Minute)
 	var wg sync.WaitGroup
 	t.Cleanup(func() { stop(); wg.Wait() })
-	wg.Go(func() { cl.coord.Run(ctx) })
 	w := batch.NewWorker(cl.queue, cl.job.Handle, batch.PublishOutcomes(cl.queue), discardLogger(), batch.WorkerConfig{Name: "w", Concurrency: 2})
 	wg.Go(func() { w.Run(ctx) })
 	client := &httpapi.Client{BaseURL: srv.URL}

@@ -31,36 +31,9 @@ func TestCloud_FailedRunKeepsPublication(t *testing.T) {
 	t.Parallel()
 	batchtest.RequireEnv(t, "FIRESTORE_EMULATOR_HOST")
 	batchtest.RequireEnv(t, "PUBSUB_EMULATOR_HOST")
-	league, err := dataimport.Synthetic(4, dataimport.SyntheticOptions{From: predict.MustParseDate("2025-10-21"),
-		To: predict.MustParseDate("2025-12-31"), Teams: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	date := league.BusiestDate(predict.MustParseDate("2025-12-01"), 0)
-	dataPath := filepath.Join(t.TempDir(), "data.db")
-	data, err := sqlite.Open(t.Context(), dataPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := data.ImportDataset(t.Context(), league); err != nil {
-		t.Fatal(err)
-	}
-	data.Close()
-	cfg := DefaultConfig()
-	cfg.SweepEvery, cfg.Lease, cfg.ExportDir = 50*time.Millisecond, 10*time.Second, t.TempDir()
-	pc := predictConfig{Books: predict.DefaultBooks, MinGames: 3, MinMinutes: 12}
-	cc := &cloudConfig{Project: batchtest.UniqueID(t), FirestorePrefix: "tipoff", PubsubSetup: true, GuardConfig: httpapi.GuardConfig{NoAuth: true}, Pull: true}
-	cl, err := openCloud(t.Context(), cfg, cc, pc.settings(cfg), dataPath, discardLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cl.Close() })
-	srv := httptest.NewServer(cl.handler(httpapi.Guards{}))
-	t.Cleanup(srv.Close)
+	cl, srv, date := cloudOnLeague(t, 4, t.TempDir())
 	ctx, stop := context.WithCancel(t.Context())
-	var wg sync.WaitGroup
-	t.Cleanup(func() { stop(); wg.Wait() })
-	wg.Go(func() { cl.coord.Run(ctx) })
+	t.Cleanup(stop)
 	client := &httpapi.Client{BaseURL: srv.URL}
 
 	// runDay starts run through POST /start and waits for its batch to
@@ -147,4 +120,50 @@ func TestCloud_FailedRunKeepsPublication(t *testing.T) {
 	if _, err := client.Publish(t.Context(), "2025-12-01-nosuch", false); !errors.Is(err, batch.ErrNotFound) {
 		t.Errorf("publish of an unknown batch: %v, want ErrNotFound", err)
 	}
+}
+
+// leagueFile writes league to a SQLite data file in a temporary directory
+// of t's and returns its path.
+func leagueFile(t *testing.T, league *predict.Dataset) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "data.db")
+	data, err := sqlite.Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer data.Close()
+	if err := data.ImportDataset(t.Context(), league); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// cloudOnLeague runs the cloud shape in this process on a synthetic league
+// of four teams (seed) read from a SQLite data file: pulling, without auth,
+// exporting to exportDir, served over HTTP, its coordinator running until
+// the test ends. It returns the shape, its server and the league's busiest
+// day from December 1.
+func cloudOnLeague(t *testing.T, seed int64, exportDir string) (*cloud, *httptest.Server, predict.Date) {
+	t.Helper()
+	league, err := dataimport.Synthetic(seed, dataimport.SyntheticOptions{From: predict.MustParseDate("2025-10-21"),
+		To: predict.MustParseDate("2025-12-31"), Teams: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.SweepEvery, cfg.Lease, cfg.ExportDir = 50*time.Millisecond, 10*time.Second, exportDir
+	pc := predictConfig{Books: predict.DefaultBooks, MinGames: 3, MinMinutes: 12}
+	cc := &cloudConfig{Project: batchtest.UniqueID(t), FirestorePrefix: "tipoff", PubsubSetup: true, GuardConfig: httpapi.GuardConfig{NoAuth: true}, Pull: true}
+	cl, err := openCloud(t.Context(), cfg, cc, pc.settings(cfg), leagueFile(t, league), discardLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Close() })
+	srv := httptest.NewServer(cl.handler(httpapi.Guards{}))
+	t.Cleanup(srv.Close)
+	ctx, stop := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	t.Cleanup(func() { stop(); wg.Wait() })
+	wg.Go(func() { cl.coord.Run(ctx) })
+	return cl, srv, league.BusiestDate(predict.MustParseDate("2025-12-01"), 0)
 }

@@ -16,7 +16,6 @@ import (
 	"tipoff/dataimport"
 	"tipoff/httpapi"
 	"tipoff/predict"
-	"tipoff/sqlite"
 )
 
 // startCase is one request to POST /start and what both shapes answer.
@@ -91,15 +90,7 @@ func TestStart_SameAnswersBothShapes(t *testing.T) {
 
 	batchtest.RequireEnv(t, "FIRESTORE_EMULATOR_HOST")
 	batchtest.RequireEnv(t, "PUBSUB_EMULATOR_HOST")
-	dataPath := filepath.Join(dir, "data.db")
-	data, err := sqlite.Open(t.Context(), dataPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := data.ImportDataset(t.Context(), league); err != nil {
-		t.Fatal(err)
-	}
-	data.Close()
+	dataPath := leagueFile(t, league)
 	project := batchtest.UniqueID(t)
 	cc := &cloudConfig{Project: project, FirestorePrefix: "tipoff", PubsubSetup: true, GuardConfig: httpapi.GuardConfig{NoAuth: true}}
 	cl, err := openCloud(t.Context(), cfg, cc, pc.settings(cfg), dataPath, discardLogger())
