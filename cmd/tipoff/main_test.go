@@ -294,29 +294,13 @@ func checkEvents(t *testing.T, dbPath, batchID string) {
 	q := sqlite.NewQueue(db, sqlite.QueueConfig{})
 	defer q.Close()
 	var finalized []batch.Event
-	for {
-		// Receive waits for a message: give up on waiting after a while,
-		// which means the topic is empty.
-		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		ds, err := q.Receive(rctx, batch.TopicEvents, 100)
-		cancel()
-		if errors.Is(err, context.DeadlineExceeded) {
-			break
-		}
-		if err != nil {
+	for _, d := range drainTopic(t, q, batch.TopicEvents, 2*time.Second) {
+		var ev batch.Event
+		if err := json.Unmarshal(d.Body, &ev); err != nil {
 			t.Fatal(err)
 		}
-		for _, d := range ds {
-			var ev batch.Event
-			if err := json.Unmarshal(d.Body, &ev); err != nil {
-				t.Fatal(err)
-			}
-			if ev.BatchID == batchID && ev.Type == batch.EventFinalized {
-				finalized = append(finalized, ev)
-			}
-		}
-		if err := q.Ack(ctx, ds...); err != nil {
-			t.Fatal(err)
+		if ev.BatchID == batchID && ev.Type == batch.EventFinalized {
+			finalized = append(finalized, ev)
 		}
 	}
 	// The outbox holds exactly one finalized event; the relay may publish
@@ -342,4 +326,27 @@ func checkEvents(t *testing.T, dbPath, batchID string) {
 		}
 	}
 	t.Logf("finalized event %s relayed %d time(s)", finalized[0].ID, len(finalized))
+}
+
+// drainTopic receives and acks every message on topic of q until none
+// arrives for quiet (Receive waits for one: a wait that runs out means the
+// topic is empty), and returns what it received.
+func drainTopic(t *testing.T, q batch.Queue, topic string, quiet time.Duration) []batch.Delivery {
+	t.Helper()
+	var all []batch.Delivery
+	for {
+		rctx, cancel := context.WithTimeout(t.Context(), quiet)
+		ds, err := q.Receive(rctx, topic, 100)
+		cancel()
+		if errors.Is(err, context.DeadlineExceeded) {
+			return all
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, ds...)
+		if err := q.Ack(t.Context(), ds...); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

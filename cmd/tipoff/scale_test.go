@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	mrand "math/rand/v2"
@@ -607,22 +606,8 @@ func (sr *scaleRun) check(b batch.Batch, q *gcppubsub.Queue, exportDir string, r
 
 	// The finalized event, relayed under one ID; copies are counted.
 	ids := map[string]int{}
-	for {
-		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		ds, err := q.Receive(rctx, batch.TopicEvents, 100)
-		cancel()
-		if errors.Is(err, context.DeadlineExceeded) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, d := range ds {
-			ids[d.Attributes[batch.AttrEventID]]++
-		}
-		if err := q.Ack(ctx, ds...); err != nil {
-			t.Fatal(err)
-		}
+	for _, d := range drainTopic(t, q, batch.TopicEvents, 2*time.Second) {
+		ids[d.Attributes[batch.AttrEventID]]++
 	}
 	want := batch.EventID(b.ID, batch.EventFinalized)
 	rec.events = ids[want]
