@@ -213,12 +213,15 @@ func newDataset(games []Game, logs []GameLog, lines []PropLine, statuses []Statu
 		}
 		seenGame[m] = true
 	}
-	slices.SortStableFunc(logs, func(a, b GameLog) int {
+	byPlayerDate := func(a, b GameLog) int {
 		if c := strings.Compare(a.PlayerID, b.PlayerID); c != 0 {
 			return c
 		}
 		return int(a.Date - b.Date)
-	})
+	}
+	if !slices.IsSortedFunc(logs, byPlayerDate) { // a store's rows often are
+		slices.SortStableFunc(logs, byPlayerDate)
+	}
 	ds := &Dataset{
 		games: games, logs: logs, lines: lines, statuses: statuses,
 		players:     make(map[string]Player),

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 
 	"tipoff/batch"
 	"tipoff/predict"
@@ -76,6 +77,8 @@ func (db *DB) LoadDay(ctx context.Context, date predict.Date, sel predict.Select
 			return nil, wrap("players of "+t.Team, err)
 		}
 	}
+	// By id: the rows come out in the order the data set keeps them.
+	slices.Sort(players)
 	var have bool
 	if err := tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM data_players)").Scan(&have); err != nil {
 		return nil, wrap("player histories", err)
@@ -98,6 +101,8 @@ func (db *DB) LoadDay(ctx context.Context, date predict.Date, sel predict.Select
 	// About a season and a half of games per player.
 	logs := make([]predict.GameLog, 0, 120*len(players))
 	lines := make([]predict.PropLine, 0, 20*len(players))
+	// Each player's blobs are decoded into the same buffers, then the
+	// rows kept are copied out.
 	var chunks []historyChunk
 	dec := historyDecoder{strs: map[string]string{}}
 	before := func(l *predict.GameLog) bool { return l.Date < date }
@@ -121,11 +126,15 @@ func (db *DB) LoadDay(ctx context.Context, date predict.Date, sel predict.Select
 					return err
 				}
 				dec.b = raw
-				var c historyChunk
-				if c.logs, c.lines, err = dec.decode(id, nil, nil, before, pastMain); err != nil {
+				if len(chunks) < cap(chunks) {
+					chunks = chunks[:len(chunks)+1]
+				} else {
+					chunks = append(chunks, historyChunk{})
+				}
+				c := &chunks[len(chunks)-1]
+				if c.logs, c.lines, err = dec.decode(id, c.logs[:0], c.lines[:0], before, pastMain); err != nil {
 					return err
 				}
-				chunks = append(chunks, c)
 				for _, l := range c.logs {
 					if l.Played {
 						played++
@@ -156,14 +165,14 @@ func (db *DB) LoadDay(ctx context.Context, date predict.Date, sel predict.Select
 		}
 		since = min(since, scope.Since)
 		for ci := len(chunks) - 1; ci >= 0; ci-- {
-			for _, l := range chunks[ci].logs {
-				if l.Date >= since || seasons[l.Season] {
-					logs = append(logs, l)
+			for i := range chunks[ci].logs {
+				if l := &chunks[ci].logs[i]; l.Date >= since || seasons[l.Season] {
+					logs = append(logs, *l)
 				}
 			}
-			for _, p := range chunks[ci].lines {
-				if p.Date >= since {
-					lines = append(lines, p)
+			for i := range chunks[ci].lines {
+				if p := &chunks[ci].lines[i]; p.Date >= since {
+					lines = append(lines, *p)
 				}
 			}
 		}
