@@ -102,12 +102,12 @@ func (s *Store) CreateBatch(ctx context.Context, newID string, spec batch.Spec, 
 
 func insertItems(ctx context.Context, tx *sql.Tx, st *storeStmts, batchID string, items []batch.NewItem, nowUs int64) error {
 	full := tx.StmtContext(ctx, st.insertItems)
-	args := make([]any, 0, 4*itemsPerInsert)
+	args := make([]any, 0, 3*itemsPerInsert)
 	for len(items) > 0 {
 		n := min(len(items), itemsPerInsert)
 		args = args[:0]
 		for _, it := range items[:n] {
-			args = append(args, batchID, it.ID, it.Request, nowUs)
+			args = append(args, batchID, it.ID, it.Request)
 		}
 		var err error
 		if n == itemsPerInsert {
@@ -120,7 +120,8 @@ func insertItems(ctx context.Context, tx *sql.Tx, st *storeStmts, batchID string
 		}
 		items = items[n:]
 	}
-	return nil
+	_, err := tx.StmtContext(ctx, st.insertManifest).ExecContext(ctx, batchID, nowUs)
+	return err
 }
 
 func batchByKey(ctx context.Context, q queryer, k batch.Key) (batch.Batch, error) {
