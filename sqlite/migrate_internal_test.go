@@ -6,14 +6,15 @@ import (
 	"fmt"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"tipoff/batch"
 )
 
 // TestMigrate_ItemRequests opens a file whose items were created before
-// requests had a table of their own (schema 9, the request in the items
-// row) and checks that the upgrade keeps every request: the store returns
-// it, publishes it, and the items rows no longer hold it.
+// large requests had a table of their own (schema 9, every request in its
+// items row) and checks that the upgrade keeps every request: the store
+// returns it, publishes it, and the items rows hold only small ones.
 func TestMigrate_ItemRequests(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "old.db")
@@ -37,7 +38,10 @@ func TestMigrate_ItemRequests(t *testing.T) {
 			t.Fatalf("%s: %v", m.name, err)
 		}
 	}
-	req := func(i int) []byte { return bytes.Repeat([]byte(fmt.Sprintf(`{"player":%d}`, i)), 400) }
+	// Large requests and a small one.
+	req := func(i int) []byte {
+		return bytes.Repeat([]byte(fmt.Sprintf(`{"player":%d}`, i)), 1+400*(i%2)+200*(i/2))
+	}
 	stmts := []string{"PRAGMA user_version = 9",
 		`INSERT INTO batches (id, run_date, run_label, state, total, policy, meta, created_at, updated_at, deadline)
 			VALUES ('b1', '2025-12-23', 'r', 'running', 3, '{}', '{}', 1, 1, 9000000000000000)`}
@@ -73,11 +77,31 @@ func TestMigrate_ItemRequests(t *testing.T) {
 		}
 	}
 	var inRow int
-	if err := db.read.QueryRow("SELECT count(*) FROM items WHERE request IS NOT NULL").Scan(&inRow); err != nil {
+	if err := db.read.QueryRow("SELECT count(*) FROM items WHERE length(request) > ?", inlineRequest).Scan(&inRow); err != nil {
 		t.Fatal(err)
+	}
+	var apart int
+	if err := db.read.QueryRow("SELECT count(*) FROM item_requests").Scan(&apart); err != nil {
+		t.Fatal(err)
+	}
+	if apart != 2 {
+		t.Errorf("%d requests in item_requests, want the 2 large ones", apart)
 	}
 	if inRow != 0 {
 		t.Errorf("%d items rows still hold their request", inRow)
+	}
+	// A new batch keeps its large requests out of the row, too.
+	b2, _, err := NewStore(db).CreateBatch(t.Context(), "b2", batch.Spec{Key: batch.Key{Date: "2025-12-24", Run: "r"},
+		Items: []batch.NewItem{{ID: "big", Request: req(1)}, {ID: "small", Request: req(0)}}}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := NewStore(db).Items(t.Context(), b2.ID, batch.ItemsOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || !bytes.Equal(got[0].Request, req(1)) || !bytes.Equal(got[1].Request, req(0)) {
+		t.Errorf("new batch's items: %+v", got)
 	}
 	un, err := NewStore(db).Unpublished(t.Context(), "b1", 10)
 	if err != nil {

@@ -19,10 +19,10 @@ import (
 // tx.StmtContext, which reuses the prepared statement rather than parsing
 // the SQL again on every call.
 type storeStmts struct {
-	record, count, remaining, lookup, insertItems, insertManifest, outbox, markOutbox *sql.Stmt
+	record, count, remaining, lookup, insertItems, insertRequest, outbox, markOutbox *sql.Stmt
 }
 
-// itemsPerInsert is how many requests one INSERT carries: 3 parameters
+// itemsPerInsert is how many manifest rows one INSERT carries: 4 parameters
 // each, well under SQLite's limit of 32,766 per statement.
 const itemsPerInsert = 250
 
@@ -37,9 +37,8 @@ var storeSQL = map[string]string{
 	"remaining": `SELECT state = 'running', ` + remainingExpr + ` FROM batches WHERE id = ?`,
 	"lookup": `SELECT i.outcome, b.state, ` + remainingExprB + `
 		FROM items i JOIN batches b ON b.id = i.batch_id WHERE i.batch_id = ? AND i.id = ?`,
-	"insertItems": insertItemsSQL(itemsPerInsert),
-	// The items rows of the requests a batch's creation inserted.
-	"insertManifest": `INSERT INTO items (batch_id, id, created_at) SELECT batch_id, id, ?2 FROM item_requests WHERE batch_id = ?1`,
+	"insertItems":   insertItemsSQL(itemsPerInsert),
+	"insertRequest": `INSERT INTO item_requests (batch_id, id, request) VALUES (?, ?, ?)`,
 	// The first ?2 items of batch ?1's outbox, and (in the same
 	// transaction) marking them published: the outbox items from the first
 	// ID read (?4) to the last (?3), found by the primary key (NOT INDEXED:
@@ -58,20 +57,21 @@ const (
 	batchCols = `id, run_date, run_label, state, result, total, succeeded, skipped, failed, timed_out,
 		policy, meta, created_at, updated_at, deadline, finalized_at, lease_owner, lease_expires,
 		finalize_attempts, cancel_reason`
-	// requestCol reads an items row's request from item_requests.
-	requestCol = `(SELECT r.request FROM item_requests r WHERE r.batch_id = items.batch_id AND r.id = items.id)`
+	// requestCol reads an items row's request: in the row when it is
+	// small, else in item_requests (see inlineRequest).
+	requestCol = `coalesce(items.request, (SELECT r.request FROM item_requests r WHERE r.batch_id = items.batch_id AND r.id = items.id))`
 	itemCols   = `batch_id, id, ` + requestCol + `, published, attempts, outcome, result, error, created_at, published_at, completed_at`
 	eventCols  = `id, type, batch_id, payload, created_at, published_at`
 )
 
 func insertItemsSQL(n int) string {
 	var b strings.Builder
-	b.WriteString("INSERT INTO item_requests (batch_id, id, request) VALUES ")
+	b.WriteString("INSERT INTO items (batch_id, id, request, created_at) VALUES ")
 	for i := range n {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString("(?, ?, ?)")
+		b.WriteString("(?, ?, ?, ?)")
 	}
 	return b.String()
 }
@@ -88,11 +88,11 @@ func (s *Store) prepared(ctx context.Context) (*storeStmts, error) {
 	st := &storeStmts{}
 	for name, dst := range map[string]**sql.Stmt{
 		"record": &st.record, "count": &st.count, "remaining": &st.remaining, "lookup": &st.lookup,
-		"insertItems": &st.insertItems, "insertManifest": &st.insertManifest, "outbox": &st.outbox, "markOutbox": &st.markOutbox,
+		"insertItems": &st.insertItems, "insertRequest": &st.insertRequest, "outbox": &st.outbox, "markOutbox": &st.markOutbox,
 	} {
 		p, err := s.db.write.PrepareContext(ctx, storeSQL[name])
 		if err != nil {
-			for _, q := range []*sql.Stmt{st.record, st.count, st.remaining, st.lookup, st.insertItems, st.insertManifest, st.outbox, st.markOutbox} {
+			for _, q := range []*sql.Stmt{st.record, st.count, st.remaining, st.lookup, st.insertItems, st.insertRequest, st.outbox, st.markOutbox} {
 				if q != nil {
 					q.Close()
 				}
