@@ -24,7 +24,9 @@ func RunToEnd(ctx context.Context, coord *batch.Coordinator, w *batch.Worker, st
 	wg.Go(func() { w.Run(runCtx) })
 	defer func() { stop(); wg.Wait() }()
 	coord.Dispatch(id)
-	tick := time.NewTicker(50 * time.Millisecond)
+	// A read of the batch's row is cheap: look often, so the run ends
+	// soon after its batch does.
+	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		select {
