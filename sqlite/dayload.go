@@ -98,9 +98,11 @@ func (db *DB) LoadDay(ctx context.Context, date predict.Date, sel predict.Select
 	for _, s := range scope.Seasons {
 		seasons[s] = true
 	}
-	// About a season and a half of games per player.
-	logs := make([]predict.GameLog, 0, 120*len(players))
-	lines := make([]predict.PropLine, 0, 20*len(players))
+	// About a season and a half of games per player, and as many lines
+	// (the busiest real day: 81 and 84 a player); sized so that they are
+	// seldom grown, each growth being a copy into fresh memory.
+	logs := make([]predict.GameLog, 0, 100*len(players))
+	lines := make([]predict.PropLine, 0, 100*len(players))
 	// Each player's blobs are decoded into the same buffers, then the
 	// rows kept are copied out.
 	var chunks []historyChunk
