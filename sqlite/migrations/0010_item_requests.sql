@@ -4,11 +4,16 @@
 -- the outcome) read and wrote again, and that reading any column after it
 -- walked. Requests of up to 512 bytes stay in items.request; a larger one's
 -- items.request is NULL (see inlineRequest in sqlite/store.go).
+--
+-- A rowid table with the key in an index of its own, not WITHOUT ROWID: a
+-- search of a WITHOUT ROWID table reads the whole row of every cell it
+-- compares whose row spills onto overflow pages, so each lookup of a
+-- request read a dozen or more others.
 CREATE TABLE item_requests (
 	batch_id TEXT NOT NULL REFERENCES batches (id),
 	id       TEXT NOT NULL,
 	request  BLOB,
-	PRIMARY KEY (batch_id, id)
-) WITHOUT ROWID;
+	UNIQUE (batch_id, id)
+);
 INSERT INTO item_requests (batch_id, id, request) SELECT batch_id, id, request FROM items WHERE length(request) > 512;
 UPDATE items SET request = NULL WHERE length(request) > 512;
