@@ -104,7 +104,7 @@ func TestCloud_ScaleOut(t *testing.T) {
 }
 
 // smallLeague writes a synthetic league of six teams (fast to load: the
-// coordinators read it afresh for each start) to a SQLite data file and
+// coordinators read its rows for each new batch) to a SQLite data file and
 // returns its path and its last day with the most games.
 func smallLeague(t *testing.T) (path, day string) {
 	ds, err := dataimport.Synthetic(5, dataimport.SyntheticOptions{From: predict.MustParseDate("2025-10-21"),
