@@ -70,8 +70,8 @@ type DataSource struct {
 	loads sync.Mutex
 	mu    sync.Mutex
 	last  DataInfo
-	// kept is the data set kept and the source version it was read at;
-	// fits the calibrations fitted on it.
+	// kept is the data set kept, keptAt the source version it was read
+	// at, and fits the calibrations fitted on it, by date and key.
 	kept   *predict.Dataset
 	keptAt string
 	fits   map[string]*predict.Calibration
