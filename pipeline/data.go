@@ -138,7 +138,10 @@ func (d *DataSource) Check(ctx context.Context) error {
 	}
 	d.loads.Lock()
 	defer d.loads.Unlock()
-	_, err := d.check(ctx)
+	v, err := d.check(ctx)
+	if err == nil {
+		d.log.Info("data version checked", "path", d.cfg.Path, "source_version", v)
+	}
 	return err
 }
 
