@@ -2,6 +2,8 @@ package gcpstorage
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -348,6 +350,56 @@ func (d *Data) upload(ctx context.Context, path, name string) (int64, error) {
 		return 0, fmt.Errorf("upload %s to gs://%s/%s: %w", path, d.loc.Bucket, name, err)
 	}
 	return n, nil
+}
+
+// Version says which version of the data set is current without reading
+// it: the version the pointer names, the pointer's generation, and a
+// digest of the names and generations of that version's objects, from
+// one read of the pointer and one listing that asks for nothing else. It
+// changes when a push moves the pointer, and when an object of the
+// current version is replaced, added or deleted (which a push never does).
+func (d *Data) Version(ctx context.Context) (string, error) {
+	p, err := d.Current(ctx)
+	if err != nil {
+		return "", err
+	}
+	dir := d.versionDir(p.Version)
+	q := &storage.Query{Prefix: dir, Delimiter: "/"}
+	if err := q.SetAttrSelection([]string{"Name", "Generation"}); err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	n := 0
+	for it := d.bucket.Objects(ctx, q); ; {
+		a, err := it.Next()
+		if err == iterator.Done {
+			break
+		}
+		if err != nil {
+			return "", fmt.Errorf("list gs://%s/%s: %w", d.loc.Bucket, dir, err)
+		}
+		if a.Name == "" { // a "directory" below the version's
+			continue
+		}
+		fmt.Fprintf(h, "%q %d\n", a.Name, a.Generation)
+		n++
+	}
+	if n == 0 {
+		return "", fmt.Errorf("%w: %s names version %s, but gs://%s/%s holds no objects", batch.ErrNotFound, d.loc.URL(PointerObject), p.Version, d.loc.Bucket, dir)
+	}
+	return fmt.Sprintf("%s@%d:%s", p.Version, p.Generation, hex.EncodeToString(h.Sum(nil))[:16]), nil
+}
+
+// VersionFunc returns a [pipeline.VersionFunc] that says which version of
+// the data set at a gs:// path is current ([Data.Version]) with client.
+func VersionFunc(client *storage.Client) pipeline.VersionFunc {
+	return func(ctx context.Context, path string) (string, error) {
+		d, err := NewData(client, path)
+		if err != nil {
+			return "", err
+		}
+		return d.Version(ctx)
+	}
 }
 
 // ReadFunc returns a [pipeline.ReadFunc] that reads the current version of

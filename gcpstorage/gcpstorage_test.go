@@ -409,3 +409,54 @@ func TestParseURL(t *testing.T) {
 		}
 	}
 }
+
+// TestData_Version: the version is found without reading the data, is the
+// same while nothing changes, and changes with a push or with an object
+// of the current version replaced by hand; a location without data is an
+// error naming it.
+func TestData_Version(t *testing.T) {
+	t.Parallel()
+	c := newClient(t)
+	d, _ := gcpstorage.NewData(c, "gs://"+bucket+"/nba")
+	version := gcpstorage.VersionFunc(c)
+	if _, err := version(t.Context(), "gs://"+bucket+"/nba"); !errors.Is(err, batch.ErrNotFound) || !strings.Contains(err.Error(), "gs://"+bucket+"/nba/CURRENT") {
+		t.Fatalf("version with no data: %v, want ErrNotFound naming the pointer", err)
+	}
+	res, err := d.Push(t.Context(), dataV1(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var opened []string
+	d.SetBeforeOpen(func(name string) { opened = append(opened, name) })
+	v1, err := d.Version(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, err := version(t.Context(), "gs://"+bucket+"/nba"); err != nil || again != v1 || !strings.HasPrefix(v1, res.Version+"@") {
+		t.Fatalf("version twice: %q then %q (%v); want the same, naming %s", v1, again, err, res.Version)
+	}
+	if len(opened) != 0 {
+		t.Fatalf("the version check opened %q, want no data file read", opened)
+	}
+
+	// An object of the current version replaced (never done by a push).
+	w := c.Bucket(bucket).Object("nba/v/" + res.Version + "/player_game_logs.csv").NewWriter(t.Context())
+	io.WriteString(w, logsV2)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	replaced, err := d.Version(t.Context())
+	if err != nil || replaced == v1 {
+		t.Fatalf("version after an object was replaced: %q (%v), want other than %q", replaced, err, v1)
+	}
+
+	d.NowFunc = func() time.Time { return time.Now().Add(time.Hour) }
+	res2, err := d.Push(t.Context(), dataV2(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2, err := d.Version(t.Context())
+	if err != nil || v2 == replaced || v2 == v1 || !strings.HasPrefix(v2, res2.Version+"@") {
+		t.Fatalf("version after a push: %q (%v), want a new one naming %s", v2, err, res2.Version)
+	}
+}

@@ -21,9 +21,9 @@ import (
 )
 
 // cloud is the cloud shape's coordinator wiring: batch state and
-// publications in Firestore, work over Pub/Sub, input data read afresh from
-// a path for each new batch, and on them the prediction job, the engine,
-// the coordinator runtime and the starter.
+// publications in Firestore, work over Pub/Sub, input data read from a path
+// for a new batch when its version changed, and on them the prediction job,
+// the engine, the coordinator runtime and the starter.
 type cloud struct {
 	cfg   Config
 	cc    *cloudConfig
@@ -66,7 +66,7 @@ func openCloud(ctx context.Context, cfg Config, cc *cloudConfig, s pipeline.Sett
 	c.engine = batch.NewEngine(store, queue, log, batch.EngineConfig{LeaseTTL: cfg.Finalize, Finalize: c.job.Finalize, Observer: c.metrics})
 	c.coord = batch.NewCoordinator(c.engine, queue, log, batch.CoordinatorConfig{SweepEvery: cfg.SweepEvery, PullOutcomes: cc.Pull,
 		AfterSweep: func(ctx context.Context) error { _, err := c.job.RetryExports(ctx); return err }})
-	sc := pipeline.StarterConfig{Engine: c.engine, Store: store, Load: c.data.Load, Settings: s, Meta: map[string]string{"data_path": dataPath}, Log: log}
+	sc := pipeline.StarterConfig{Engine: c.engine, Store: store, Load: c.data.Load, Calibrations: c.data, Settings: s, Meta: map[string]string{"data_path": dataPath}, Log: log}
 	if c.file != nil { // a new batch reads just its date's rows, with the fits the file keeps
 		sc.LoadDay, sc.Calibrations = c.data.DayLoader(c.file.LoadDay), c.file
 	}
@@ -75,10 +75,10 @@ func openCloud(ctx context.Context, cfg Config, cc *cloudConfig, s pipeline.Sett
 }
 
 // openFiles wires where the input data is read from and the exports go: a
-// local path (the data a CSV directory or a SQLite file made by "tipoff
-// import"), or Cloud Storage through its API for gs:// locations.
+// CSV directory or gs:// data (through Cloud Storage's API), kept whole while
+// its version holds, or a SQLite file made by "tipoff import", kept copied.
 func (c *cloud) openFiles(ctx context.Context, dataPath string) (err error) {
-	read, dir := func(_ context.Context, path string) (*predict.Dataset, error) { return dataimport.ReadDir(path) }, c.cfg.ExportDir
+	read, version, dir := func(_ context.Context, path string) (*predict.Dataset, error) { return dataimport.ReadDir(path) }, dataimport.StatVersion, c.cfg.ExportDir
 	var states predict.ExportLog // the store records each export's state
 	if c.store != nil {
 		states = c.store
@@ -89,12 +89,12 @@ func (c *cloud) openFiles(ctx context.Context, dataPath string) (err error) {
 		}
 	}
 	if gcpstorage.IsURL(dataPath) {
-		read = gcpstorage.ReadFunc(c.gcs)
+		read, version = gcpstorage.ReadFunc(c.gcs), gcpstorage.VersionFunc(c.gcs)
 	} else if fi, err := os.Stat(dataPath); err != nil || !fi.IsDir() {
 		c.file = sqlite.NewDataFile(dataPath)
 		read = func(ctx context.Context, _ string) (*predict.Dataset, error) { return c.file.Load(ctx) }
 	}
-	c.data = pipeline.NewDataSource(dataPath, read, c.log)
+	c.data = pipeline.NewDataSource(pipeline.DataSourceConfig{Path: dataPath, Read: read, Version: version, Keep: c.file == nil, Log: c.log})
 	if gcpstorage.IsURL(dir) {
 		e, err := gcpstorage.NewExporter(c.gcs, dir, c.log)
 		c.exporter, c.export = e, httpapi.ExportFrom(e, states)
@@ -139,8 +139,8 @@ func (c *cloud) handler(g httpapi.Guards) http.Handler {
 }
 
 // run serves the coordinator on cc.Addr until ctx ends, with its runtime
-// and a first data load (so /health shows the data's version and a bad path
-// shows before the first run) in the background.
+// and a first check of the data's version, which reads no data (so /health
+// shows it and a bad path shows before the first run), in the background.
 func (c *cloud) run(ctx context.Context, g httpapi.Guards) error {
 	version, commit := Version()
 	loops, err := httpapi.MetricsLoops(c.cc.MetricsAddr, c.cc.MetricsAnyHost, c.metrics, c.log)
@@ -149,5 +149,5 @@ func (c *cloud) run(ctx context.Context, g httpapi.Guards) error {
 	}
 	return httpapi.Serve(ctx, c.cc.Addr, c.handler(g), c.log,
 		[]any{"project", c.cc.Project, "data", c.data.Path(), "pull", c.cc.Pull, "auth", !c.cc.NoAuth, "version", version, "commit", commit},
-		append(loops, func(ctx context.Context) { c.data.Load(ctx) }, func(ctx context.Context) { c.coord.Run(ctx) })...)
+		append(loops, func(ctx context.Context) { c.data.Check(ctx) }, func(ctx context.Context) { c.coord.Run(ctx) })...)
 }

@@ -700,7 +700,8 @@ type service struct {
 	metrics chan string
 	logs    *syncBuffer
 	done    chan error
-	// loaded is closed when a coordinator has logged its first data load.
+	// loaded is closed when a coordinator has logged its first check of the
+	// data's version (what it does at start) or its first data load.
 	loaded chan struct{}
 }
 
@@ -759,7 +760,7 @@ func startServiceWith(t *testing.T, bin string, env []string, onLog func(s *serv
 			case line.Message == "serving" && line.Addr != "" && !served:
 				addr <- line.Addr
 				served = true
-			case line.Message == "data loaded" && !loaded:
+			case (line.Message == "data version checked" || line.Message == "data loaded") && !loaded:
 				loaded = true
 				close(s.loaded)
 			}

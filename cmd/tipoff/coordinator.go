@@ -40,15 +40,15 @@ in Firestore, work over Pub/Sub.
   GET  /health       program, version, commit, store/queue reachability, data
   GET  /api/batches, /api/batches/{id}, /, /batches/{id}, /metrics
 
-The input data is read from --data afresh for each run: a directory of CSV
-files in the documented columns, a SQLite file made by "tipoff import"
-(read through a private copy, made again when the file changes, so a
-read-only or network mount works; a new batch reads just its date's rows),
-or gs://BUCKET/PREFIX, the versioned data set "tipoff data push" uploads
-(the version PREFIX/CURRENT names, read whole). Each batch records the data
-version it used (meta data_version). --export-dir gs://BUCKET/PREFIX writes
-each date's export as the object PREFIX/<date>.json in one write that a
-stale writer cannot use to replace a newer export.
+The input data is read from --data: a CSV directory in the documented
+columns or gs://BUCKET/PREFIX ("tipoff data push"; the version CURRENT names)
+is read whole when a new batch finds its version (file sizes and times, object
+generations) changed, and kept meanwhile; a SQLite file made by "tipoff import"
+through a private copy made again when the file changes (a read-only or network
+mount works), a new batch reading just its date's rows. Each batch records its
+data version (meta data_version). --export-dir gs://BUCKET/PREFIX writes each
+date's export as the object PREFIX/<date>.json in one write that a stale writer
+cannot use to replace a newer export.
 
 Every route but /health must carry a Google-signed OIDC token for one of
 --auth-audiences from an account of the route's group: /start the
@@ -79,7 +79,7 @@ func runCoordinator(ctx context.Context, m *Main, args []string) error {
 	dataPath := ""
 	b.env.String("TIPOFF_DATA_DIR", &dataPath)
 	b.env.String("TIPOFF_DATA", &dataPath)
-	fs.StringVar(&dataPath, "data", dataPath, "input data, read afresh for each run: a CSV `directory`, a SQLite file, or gs://bucket/prefix (\"tipoff data push\") (TIPOFF_DATA or TIPOFF_DATA_DIR)")
+	fs.StringVar(&dataPath, "data", dataPath, "input data, read for a new batch when its version changed: a CSV `directory`, a SQLite file, or gs://bucket/prefix (\"tipoff data push\") (TIPOFF_DATA or TIPOFF_DATA_DIR)")
 	conf, err := b.parse(args)
 	if err != nil {
 		return err

@@ -104,7 +104,7 @@ func TestCloud_ScaleOut(t *testing.T) {
 }
 
 // smallLeague writes a synthetic league of six teams (fast to load: the
-// coordinators read it afresh for each start) to a SQLite data file and
+// coordinators read its rows for each new batch) to a SQLite data file and
 // returns its path and its last day with the most games.
 func smallLeague(t *testing.T) (path, day string) {
 	ds, err := dataimport.Synthetic(5, dataimport.SyntheticOptions{From: predict.MustParseDate("2025-10-21"),
@@ -318,14 +318,13 @@ func runScale(t *testing.T, cfg scaleConfig, pull bool, sc scaleScenario) (rec s
 	for range 2 {
 		sr.workers = append(sr.workers, sr.startService(sr.workerArgs))
 	}
-	// Each coordinator loads the data when it starts, and again for a
-	// start: the real data takes long on a loaded machine, so start once
-	// the first loads are done rather than while they compete.
+	// Each coordinator checks the data's version when it starts (reading
+	// no data): start once all three are up and have checked it.
 	for _, c := range sr.coords {
 		select {
 		case <-c.loaded:
 		case <-time.After(3 * time.Minute):
-			t.Fatalf("coordinator did not load its data within 3 min")
+			t.Fatalf("coordinator did not check its data within 3 min")
 		}
 	}
 	sr.route()

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"tipoff/batch/batchtest"
 	"tipoff/dataimport"
 	"tipoff/httpapi"
+	"tipoff/pipeline"
 	"tipoff/predict"
 )
 
@@ -159,4 +161,94 @@ func answers(t *testing.T, base string, cases []startCase) []string {
 		out = append(out, a)
 	}
 	return out
+}
+
+// A cloud coordinator whose data is a CSV directory reads and parses it
+// once per version of its files: checking the version at start reads no
+// data, a second new batch on unchanged files (another run label) reads
+// none, a start of an existing batch reads none, and a new batch after
+// the files change reads the new data. /health says what it found.
+func TestCloud_CSVDataReadOncePerVersion(t *testing.T) {
+	t.Parallel()
+	batchtest.RequireEnv(t, "FIRESTORE_EMULATOR_HOST")
+	batchtest.RequireEnv(t, "PUBSUB_EMULATOR_HOST")
+	synthetic := func(seed int64) *predict.Dataset {
+		league, err := dataimport.Synthetic(seed, dataimport.SyntheticOptions{From: predict.MustParseDate("2025-10-21"),
+			To: predict.MustParseDate("2025-12-31"), Teams: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return league
+	}
+	league, other := synthetic(7), synthetic(8)
+	dir := t.TempDir()
+	if err := dataimport.WriteDir(dir, league); err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	cfg := DefaultConfig()
+	pc := predictConfig{Books: predict.DefaultBooks, MinGames: 3, MinMinutes: 12}
+	cc := &cloudConfig{Project: batchtest.UniqueID(t), FirestorePrefix: "tipoff", PubsubSetup: true, GuardConfig: httpapi.GuardConfig{NoAuth: true}, Pull: true}
+	cl, err := openCloud(t.Context(), cfg, cc, pc.settings(cfg), dir, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Close() })
+	srv := httptest.NewServer(cl.handler(httpapi.Guards{}))
+	t.Cleanup(srv.Close)
+	loads := func() int { return strings.Count(logs.String(), `msg="data loaded"`) }
+	start := func(date predict.Date, run string, wantCreated bool) httpapi.StartResponse {
+		t.Helper()
+		code, body := postWith(t, srv.URL+"/start", "", []byte(`{"date":"`+date.String()+`","run":"`+run+`"}`), jsonType)
+		var r httpapi.StartResponse
+		if err := json.Unmarshal([]byte(body), &r); err != nil || code != http.StatusAccepted || r.Created != wantCreated {
+			t.Fatalf("start %s %s: %d %s; want 202 with created %v", date, run, code, body, wantCreated)
+		}
+		return r
+	}
+	health := func() pipeline.DataInfo {
+		t.Helper()
+		code, body := getBody(t, srv.URL+"/health", "")
+		var rep httpapi.HealthReport
+		if err := json.Unmarshal([]byte(body), &rep); err != nil || code != http.StatusOK || rep.Data == nil {
+			t.Fatalf("health: %d %s", code, body)
+		}
+		return *rep.Data
+	}
+
+	// What the coordinator does at start: check the version, read nothing.
+	if err := cl.data.Check(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := health(); got.Path != dir || got.Source == "" || got.Version != "" || !got.LoadedAt.IsZero() || loads() != 0 {
+		t.Fatalf("after the check at start: %+v, %d loads; want the source version and no data read", got, loads())
+	}
+	day := league.BusiestDate(predict.MustParseDate("2025-12-01"), 0)
+	start(day, "a", true)
+	start(day, "b", true)
+	if n := loads(); n != 1 {
+		t.Fatalf("two new batches on unchanged files read the data %d times, want once", n)
+	}
+	checked := cl.data.Info().CheckedAt
+	start(day, "a", false)
+	if got := cl.data.Info(); loads() != 1 || !got.CheckedAt.Equal(checked) {
+		t.Fatalf("a start of an existing batch touched the data: %d loads (want 1), checked at %v (was %v)", loads(), got.CheckedAt, checked)
+	}
+	if got := health(); got.Version != league.Version() || got.LoadedAt.IsZero() || got.Changed || got.Problem != "" {
+		t.Fatalf("health after the loads: %+v, want version %s", got, league.Version())
+	}
+
+	source := health().Source
+	if err := dataimport.WriteDir(dir, other); err != nil {
+		t.Fatal(err)
+	}
+	r := start(other.BusiestDate(predict.MustParseDate("2025-12-01"), 0), "c", true)
+	b, err := cl.store.GetBatch(t.Context(), r.BatchID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := health(); loads() != 2 || b.Meta["data_version"] != other.Version() || got.Version != other.Version() || got.Source == source {
+		t.Fatalf("a new batch after the files changed: %d loads (want 2), batch on data %s, health %+v; want data %s",
+			loads(), b.Meta["data_version"], got, other.Version())
+	}
 }
