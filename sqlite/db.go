@@ -191,8 +191,18 @@ func (db *DB) checkSchema(ctx context.Context) error {
 	case version < want:
 		return fmt.Errorf("%w: %s has schema version %d, this program needs %d: open it once with a command that writes (such as import) to upgrade it",
 			batch.ErrInvalid, db.path, version, want)
+	case version > want:
+		return newerSchema(db.path, version, want)
 	}
 	return nil
+}
+
+// newerSchema is the error for a file a newer tipoff has upgraded: this
+// program would misread what the newer schema moved (a request kept in
+// item_requests reads here as none), so it does not touch the file.
+func newerSchema(path string, version, known int) error {
+	return fmt.Errorf("%w: %s has schema version %d, newer than this program's %d: a newer tipoff wrote it; use that version (or a later one)",
+		batch.ErrInvalid, path, version, known)
 }
 
 type migration struct {
@@ -266,6 +276,9 @@ func (db *DB) migrate(ctx context.Context) error {
 	var version int
 	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
 		return fmt.Errorf("migrate: read version: %w", err)
+	}
+	if known := ms[len(ms)-1].n; version > known {
+		return newerSchema(db.path, version, known)
 	}
 	last := version
 	for _, m := range ms {

@@ -1,6 +1,7 @@
 package sqlite_test
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"os"
@@ -178,5 +179,45 @@ func TestOpen_ReadOnlyFile(t *testing.T) {
 	defer r.Close()
 	if v, err := r.DatasetVersion(t.Context()); err != nil || v != version {
 		t.Fatalf("DatasetVersion = %q, %v; want %q", v, err, version)
+	}
+}
+
+// A file a newer tipoff upgraded is refused by both opens, named, and left
+// as it is: this program would misread what the newer schema moved.
+func TestOpen_NewerSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tipoff.db")
+	db, err := sqlite.Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec("PRAGMA user_version = 999"); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+	for name, open := range map[string]func(context.Context, string) (*sqlite.DB, error){"Open": sqlite.Open, "OpenReadOnly": sqlite.OpenReadOnly} {
+		db, err := open(t.Context(), path)
+		if err == nil {
+			db.Close()
+			t.Fatalf("%s of a schema-999 file succeeded", name)
+		}
+		if !errors.Is(err, batch.ErrInvalid) || !strings.Contains(err.Error(), "newer") || !strings.Contains(err.Error(), path) {
+			t.Errorf("%s: got %v, want an invalid error naming the file and its newer schema", name, err)
+		}
+	}
+	raw, err = sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	var v int
+	if err := raw.QueryRow("PRAGMA user_version").Scan(&v); err != nil || v != 999 {
+		t.Errorf("schema version after the refusals: %d (%v), want 999 untouched", v, err)
 	}
 }
