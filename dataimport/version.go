@@ -15,9 +15,10 @@ import (
 // a single file such as a tipoff database) is there without reading it:
 // "stat:" and a digest of the name, size and modification time of path's
 // file or of every file directly in the directory. It changes when a file
-// is written, added, removed or renamed, and not otherwise (a file
-// rewritten with the same size and modification time, to the nanosecond,
-// is not seen).
+// is written, added, removed or renamed, and not otherwise: a file
+// rewritten with the same size and the same modification time is not
+// seen, which on a file system that keeps modification times to the
+// second (or two) includes a same-size rewrite within that second.
 func StatVersion(_ context.Context, path string) (string, error) {
 	fi, err := os.Stat(path)
 	if err != nil {

@@ -63,7 +63,8 @@ type DataSourceConfig struct {
 // keeps was read, checking the version on every load; it keeps one data
 // set at most and drops it before reading another. Loads run one at a
 // time: two runs starting at once read once each (once between them when
-// the data set is kept), but never hold two copies of the data at once.
+// the data set is kept), and the source itself holds one data set at most
+// (a batch still being built from the one it dropped holds that one).
 type DataSource struct {
 	cfg   DataSourceConfig
 	log   *slog.Logger
@@ -75,6 +76,10 @@ type DataSource struct {
 	kept   *predict.Dataset
 	keptAt string
 	fits   map[string]*predict.Calibration
+	// readAt is the source version the last good read was of; unlike
+	// keptAt it outlives a drop, so a failed read of newer data still
+	// shows as a change.
+	readAt string
 }
 
 var _ predict.CalibrationStore = (*DataSource)(nil)
@@ -122,7 +127,7 @@ func (d *DataSource) Load(ctx context.Context) (*predict.Dataset, error) {
 	ds, err = d.load(ctx, func() (*predict.Dataset, error) { return d.cfg.Read(ctx, d.cfg.Path) })
 	if err == nil {
 		d.mu.Lock()
-		d.kept, d.keptAt = ds, v
+		d.kept, d.keptAt, d.readAt = ds, v, v
 		d.mu.Unlock()
 	}
 	return ds, err
@@ -163,7 +168,7 @@ func (d *DataSource) check(ctx context.Context) (string, error) {
 		return "", err
 	}
 	d.last.Source, d.last.Problem = v, ""
-	d.last.Changed = d.kept != nil && d.keptAt != v
+	d.last.Changed = d.readAt != "" && d.readAt != v
 	return v, nil
 }
 

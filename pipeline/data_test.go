@@ -51,6 +51,7 @@ type versioned struct {
 	mu       sync.Mutex
 	version  string
 	err      error
+	readErr  error                       // what a read returns, when set
 	data     map[string]*predict.Dataset // by version
 	reads    atomic.Int32
 	versions atomic.Int32
@@ -74,6 +75,9 @@ func (v *versioned) source(t *testing.T) *pipeline.DataSource {
 			v.reads.Add(1)
 			v.mu.Lock()
 			defer v.mu.Unlock()
+			if v.readErr != nil {
+				return nil, v.readErr
+			}
 			if v.data[v.version] == nil {
 				t.Errorf("read of version %q, which the test has no data for", v.version)
 			}
@@ -160,6 +164,31 @@ func TestDataSource_KeptWhileVersionHolds(t *testing.T) {
 	v.set("v2", nil)
 	if ds, err := d.Load(t.Context()); err != nil || ds != b || v.reads.Load() != 2 || d.Info().Problem != "" {
 		t.Fatalf("load once the check works: %v, %d reads, info %+v; want the kept v2 data set, unread, no problem", err, v.reads.Load(), d.Info())
+	}
+}
+
+// Data that changed but cannot be read shows as changed for as long as it
+// cannot: the data set read last stays the loaded version, and the problem
+// is named.
+func TestDataSource_UnreadableNewVersionIsChanged(t *testing.T) {
+	t.Parallel()
+	a := syntheticLeague(t, 1)
+	v := &versioned{version: "v1", data: map[string]*predict.Dataset{"v1": a}}
+	d := v.source(t)
+	if ds, err := d.Load(t.Context()); err != nil || ds != a {
+		t.Fatalf("load of v1: %v", err)
+	}
+	v.set("v2", nil)
+	v.mu.Lock()
+	v.readErr = errors.New("games.csv line 7: bad date")
+	v.mu.Unlock()
+	for i := range 2 {
+		if _, err := d.Load(t.Context()); err == nil {
+			t.Fatalf("load %d of unreadable v2 worked", i+1)
+		}
+		if got := d.Info(); !got.Changed || got.Source != "v2" || got.Version != a.Version() || !strings.Contains(got.Problem, "bad date") {
+			t.Fatalf("info after failed load %d of v2: %+v; want changed, source v2, loaded version v1's, the problem named", i+1, got)
+		}
 	}
 }
 
