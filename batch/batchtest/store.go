@@ -40,6 +40,7 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) batch.Store) {
 		{"Sweep", testSweep},
 		{"Claim", testClaim},
 		{"DeadLetter", testDeadLetter},
+		{"Requests", testRequests},
 	}
 	for _, a := range areas {
 		t.Run(a.name, func(t *testing.T) { a.run(t, newStore) })

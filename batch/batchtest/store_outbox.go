@@ -1,6 +1,7 @@
 package batchtest
 
 import (
+	"bytes"
 	"context"
 	"slices"
 	"testing"
@@ -66,6 +67,21 @@ func RunOutboxPublisherTests(t *testing.T, newPair NewAckerPairFunc) {
 		d := receiveN(t, q, 1)[0]
 		wantSame(t, "redriven message", d.ID, b.ID+"/"+itemID(1)+"/2")
 		wantSame(t, "attempts of the redriven item", mustItems(t, s, b.ID, batch.ItemsOptions{After: itemID(0), Limit: 1})[0].Attempts, 2)
+	})
+	t.Run("LargeRequestsPublishedWhole", func(t *testing.T) {
+		t.Parallel()
+		p, s, q := pair(t)
+		spec := largeSpec()
+		b := mustCreate(t, s, "b1", spec, t0)
+		if n, err := p.PublishOutbox(t.Context(), q, b.ID, 100, at(time.Second), ""); err != nil || n != len(spec.Items) {
+			t.Fatalf("PublishOutbox = %d, %v; want %d, nil", n, err, len(spec.Items))
+		}
+		for _, d := range receiveN(t, q, len(spec.Items)) {
+			i := slices.IndexFunc(spec.Items, func(it batch.NewItem) bool { return d.Attributes[batch.AttrItemID] == it.ID })
+			if i < 0 || !bytes.Equal(d.Body, spec.Items[i].Request) {
+				t.Fatalf("message %s: %d bytes, want the request of item %q", d.ID, len(d.Body), d.Attributes[batch.AttrItemID])
+			}
+		}
 	})
 	t.Run("ClosedOutboxPublishesNothing", func(t *testing.T) {
 		t.Parallel()

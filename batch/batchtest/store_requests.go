@@ -1,0 +1,85 @@
+package batchtest
+
+import (
+	"bytes"
+	"fmt"
+	"testing"
+	"time"
+
+	"tipoff/batch"
+)
+
+// largeSpec returns a spec whose requests run from a few bytes to tens of
+// kilobytes (a real day's are about 9 KB): a store may keep requests of
+// different sizes in different places.
+func largeSpec() batch.Spec {
+	sizes := []int{2, 300, 600, 1500, 9000, 40000}
+	items := make([]batch.NewItem, len(sizes))
+	for i, n := range sizes {
+		items[i] = batch.NewItem{ID: itemID(i), Request: largeRequest(i, n)}
+	}
+	return batch.Spec{Key: batch.Key{Date: testDate, Run: testRun}, Items: items}
+}
+
+// largeRequest returns n bytes, different for each i.
+func largeRequest(i, n int) []byte {
+	return bytes.Repeat([]byte(fmt.Sprintf("%x", i+10)), n)[:n]
+}
+
+// wantRequests fails unless items hold the requests of spec's items of
+// the same IDs, byte for byte.
+func wantRequests(t *testing.T, what string, spec batch.Spec, items []batch.Item, n int) {
+	t.Helper()
+	if len(items) != n {
+		t.Fatalf("%s: %d items, want %d", what, len(items), n)
+	}
+	want := map[string][]byte{}
+	for _, it := range spec.Items {
+		want[it.ID] = it.Request
+	}
+	for _, it := range items {
+		if !bytes.Equal(it.Request, want[it.ID]) {
+			t.Fatalf("%s: item %s has a request of %d bytes, want the %d it was created with", what, it.ID, len(it.Request), len(want[it.ID]))
+		}
+	}
+}
+
+// testRequests checks that every read of items returns each request whole,
+// whatever its size, through dispatch, redrive and the overdue scan.
+func testRequests(t *testing.T, newStore NewStoreFunc) {
+	t.Run("WholeAtEverySize", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		spec := largeSpec()
+		b := mustCreate(t, s, "b1", spec, t0)
+		n := len(spec.Items)
+		wantRequests(t, "Items", spec, mustItems(t, s, b.ID, batch.ItemsOptions{}), n)
+		wantRequests(t, "Items after p0002", spec, mustItems(t, s, b.ID, batch.ItemsOptions{After: itemID(2)}), n-3)
+		un, err := s.Unpublished(t.Context(), b.ID, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantRequests(t, "Unpublished", spec, un, n)
+		ids := make([]string, n)
+		for i := range ids {
+			ids[i] = itemID(i)
+		}
+		if err := s.MarkPublished(t.Context(), b.ID, ids, at(time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		over, err := s.Overdue(t.Context(), b.ID, at(time.Minute), 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantRequests(t, "Overdue", spec, over, n)
+		if moved, err := s.Redrive(t.Context(), b.ID, []string{itemID(4), itemID(5)}); err != nil || moved != 2 {
+			t.Fatalf("Redrive = %d, %v; want 2", moved, err)
+		}
+		un, err = s.Unpublished(t.Context(), b.ID, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantRequests(t, "Unpublished after a redrive", spec, un, 2)
+		wantRequests(t, "pending Items", spec, mustItems(t, s, b.ID, batch.ItemsOptions{PendingOnly: true}), n)
+	})
+}
