@@ -3,6 +3,7 @@ package sqlite
 import (
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -50,6 +51,63 @@ func TestQueue_Backoff(t *testing.T) {
 				t.Fatalf("backoff(%d) = %v, want within [%v, %v]", tt.n, d, tt.step/2, tt.step)
 			}
 		}
+	}
+}
+
+// One Ack naming a delivery twice, and a stale delivery of a message beside
+// its current one, acks the current delivery once and calls the other two
+// stale, whatever chunk of the ack statement they fall in.
+func TestQueue_AckRepeatedAndStaleInOneCall(t *testing.T) {
+	t.Parallel()
+	db, err := Open(t.Context(), filepath.Join(t.TempDir(), "q.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	now := time.Date(2026, 1, 15, 17, 0, 0, 0, time.UTC)
+	q := NewQueue(db, QueueConfig{Lease: time.Minute, NowFunc: func() time.Time { return now }})
+	t.Cleanup(func() { q.Close() })
+	var msgs []batch.Message
+	for i := range 70 { // more than one chunk of the ack statement
+		msgs = append(msgs, batch.Message{ID: fmt.Sprintf("m%02d", i), Body: []byte("x")})
+	}
+	if err := q.Publish(t.Context(), "t", msgs...); err != nil {
+		t.Fatal(err)
+	}
+	first, err := q.Receive(t.Context(), "t", 70)
+	if err != nil || len(first) != 70 {
+		t.Fatalf("receive: %d deliveries, %v", len(first), err)
+	}
+	now = now.Add(2 * time.Minute) // the leases expire
+	again, err := q.Receive(t.Context(), "t", 70)
+	if err != nil || len(again) != 70 {
+		t.Fatalf("receive again: %d deliveries, %v", len(again), err)
+	}
+	// Stale first deliveries, the current ones, and the last current one
+	// a second time.
+	ds := append(append(append([]batch.Delivery{}, first...), again...), again[69])
+	err = q.Ack(t.Context(), ds...)
+	if !errors.Is(err, batch.ErrConflict) {
+		t.Fatalf("ack: %v, want ErrConflict", err)
+	}
+	if n := strings.Count(err.Error(), "no longer current"); n != 71 {
+		t.Fatalf("ack: %d deliveries called stale, want 71 (70 first deliveries and the repeated one): %v", n, err)
+	}
+	for i := range 70 {
+		stale := func(d batch.Delivery) int { return strings.Count(err.Error(), "(receipt "+d.Receipt+")") }
+		if stale(first[i]) != 1 {
+			t.Errorf("first delivery of %s (%s) not called stale", first[i].ID, first[i].Receipt)
+		}
+		if want := map[bool]int{true: 1, false: 0}[i == 69]; stale(again[i]) != want {
+			t.Errorf("current delivery of %s (%s) called stale %d times, want %d", again[i].ID, again[i].Receipt, stale(again[i]), want)
+		}
+	}
+	var messages, payloads int
+	if err := db.read.QueryRow(`SELECT (SELECT count(*) FROM queue_messages), (SELECT count(*) FROM queue_payloads)`).Scan(&messages, &payloads); err != nil {
+		t.Fatal(err)
+	}
+	if messages != 0 || payloads != 0 {
+		t.Fatalf("after the ack: %d messages, %d payloads, want none", messages, payloads)
 	}
 }
 

@@ -19,7 +19,7 @@ import (
 // tx.StmtContext, which reuses the prepared statement rather than parsing
 // the SQL again on every call.
 type storeStmts struct {
-	record, count, remaining, lookup, insertItems, outbox, markOutbox *sql.Stmt
+	record, count, remaining, lookup, insertItems, outbox, lastSeq, outboxMessages, outboxPayloads, markOutbox *sql.Stmt
 }
 
 // itemsPerInsert is how many manifest rows one INSERT carries: 4 parameters
@@ -38,16 +38,45 @@ var storeSQL = map[string]string{
 	"lookup": `SELECT i.outcome, b.state, ` + remainingExprB + `
 		FROM items i JOIN batches b ON b.id = i.batch_id WHERE i.batch_id = ? AND i.id = ?`,
 	"insertItems": insertItemsSQL(itemsPerInsert),
-	// The first ?2 items of batch ?1's outbox, and (in the same
-	// transaction) marking them published: the outbox items from the first
-	// ID read (?4) to the last (?3), found by the primary key (NOT INDEXED:
-	// a range of the table itself, not a walk of the outbox index that the
-	// update changes).
-	"outbox": `SELECT id, request, attempts FROM items INDEXED BY items_outbox
-		WHERE batch_id = ?1 AND outcome = '' AND published = 0 ORDER BY id LIMIT ?2`,
+	// The first and last IDs of the first ?2 items of batch ?1's outbox,
+	// and how many there are: the chunk that PublishOutbox moves to the
+	// queue. In the same transaction the chunk is exactly the outbox items
+	// of batch ?1 from the first ID (?4 below) to the last (?3), which the
+	// statements after it find by the primary key (NOT INDEXED: a range of
+	// the table itself, not a walk of the outbox index that markOutbox
+	// changes).
+	"outbox": `SELECT min(id), max(id), count(*) FROM (SELECT id FROM items INDEXED BY items_outbox
+		WHERE batch_id = ?1 AND outcome = '' AND published = 0 ORDER BY id LIMIT ?2)`,
+	// The newest message's seq: every message the chunk inserts gets a
+	// higher one (seq is AUTOINCREMENT).
+	"lastSeq": `SELECT coalesce(max(seq), 0) FROM queue_messages`,
+	// The chunk's request messages on topic ?1 at time ?5, in item order,
+	// as [batch.RequestMessage] makes them (IDs batch/item/attempt); one
+	// whose ID is already on the topic is dropped, as Queue.Publish drops
+	// it.
+	"outboxMessages": `INSERT INTO queue_messages (topic, id, published_at, visible_at)
+		SELECT ?1, batch_id || '/' || id || '/' || (attempts + 1), ?5, ?5 FROM items NOT INDEXED
+		WHERE batch_id = ?2 AND id >= ?4 AND id <= ?3 AND outcome = '' AND published = 0 ORDER BY id
+		ON CONFLICT (topic, id) DO NOTHING`,
+	// The payloads of the messages outboxMessages inserted (seq above ?5):
+	// the item's request as the body, and the attributes of
+	// [batch.RequestMessage] (trace ID ?6 if not empty) as encodeAttrs
+	// writes them, a JSON object with its keys in order.
+	"outboxPayloads": `INSERT INTO queue_payloads (seq, body, attrs)
+		SELECT m.seq, i.request, CASE WHEN ?6 = '' THEN json_object(` + requestAttrsSQL + `)
+			ELSE json_object(` + requestAttrsSQL + `, '` + batch.AttrTraceID + `', ?6) END
+		FROM items i NOT INDEXED JOIN queue_messages m ON m.topic = ?1 AND m.id = i.batch_id || '/' || i.id || '/' || (i.attempts + 1)
+		WHERE i.batch_id = ?2 AND i.id >= ?4 AND i.id <= ?3 AND i.outcome = '' AND i.published = 0 AND m.seq > ?5
+		ORDER BY i.id`,
 	"markOutbox": `UPDATE items NOT INDEXED SET published = 1, attempts = attempts + 1, published_at = ?1
 		WHERE batch_id = ?2 AND id >= ?4 AND id <= ?3 AND outcome = '' AND published = 0`,
 }
+
+// requestAttrsSQL is the arguments of json_object for the attributes of
+// the request message of item i, but the trace ID, in the order encodeAttrs
+// writes them (sorted by key).
+const requestAttrsSQL = `'` + batch.AttrAttempt + `', CAST(i.attempts + 1 AS TEXT), '` + batch.AttrBatchID + `', i.batch_id, '` +
+	batch.AttrItemID + `', i.id`
 
 const (
 	remainingExpr  = `total - succeeded - skipped - failed - timed_out`
@@ -84,11 +113,13 @@ func (s *Store) prepared(ctx context.Context) (*storeStmts, error) {
 	st := &storeStmts{}
 	for name, dst := range map[string]**sql.Stmt{
 		"record": &st.record, "count": &st.count, "remaining": &st.remaining, "lookup": &st.lookup,
-		"insertItems": &st.insertItems, "outbox": &st.outbox, "markOutbox": &st.markOutbox,
+		"insertItems": &st.insertItems, "outbox": &st.outbox, "lastSeq": &st.lastSeq,
+		"outboxMessages": &st.outboxMessages, "outboxPayloads": &st.outboxPayloads, "markOutbox": &st.markOutbox,
 	} {
 		p, err := s.db.write.PrepareContext(ctx, storeSQL[name])
 		if err != nil {
-			for _, q := range []*sql.Stmt{st.record, st.count, st.remaining, st.lookup, st.insertItems, st.outbox, st.markOutbox} {
+			for _, q := range []*sql.Stmt{st.record, st.count, st.remaining, st.lookup, st.insertItems, st.outbox, st.lastSeq,
+				st.outboxMessages, st.outboxPayloads, st.markOutbox} {
 				if q != nil {
 					q.Close()
 				}
