@@ -102,18 +102,18 @@ func TestQueue_AckRepeatedAndStaleInOneCall(t *testing.T) {
 			t.Errorf("current delivery of %s (%s) called stale %d times, want %d", again[i].ID, again[i].Receipt, stale(again[i]), want)
 		}
 	}
-	var messages, payloads int
-	if err := db.read.QueryRow(`SELECT (SELECT count(*) FROM queue_messages), (SELECT count(*) FROM queue_payloads)`).Scan(&messages, &payloads); err != nil {
+	var messages int
+	if err := db.read.QueryRow(`SELECT count(*) FROM queue_messages`).Scan(&messages); err != nil {
 		t.Fatal(err)
 	}
-	if messages != 0 || payloads != 0 {
-		t.Fatalf("after the ack: %d messages, %d payloads, want none", messages, payloads)
+	if messages != 0 {
+		t.Fatalf("after the ack: %d messages, want none", messages)
 	}
 }
 
 // Whatever happens to messages (duplicates, nacks, dead-lettering, stale
-// and current acks), every message row has exactly one payload and no
-// payload outlives its message.
+// and current acks), every message keeps its own body and attributes,
+// dead-lettered ones included.
 func TestQueue_PayloadsFollowMessages(t *testing.T) {
 	t.Parallel()
 	db, err := Open(t.Context(), filepath.Join(t.TempDir(), "q.db"))
@@ -155,17 +155,14 @@ func TestQueue_PayloadsFollowMessages(t *testing.T) {
 			q.Ack(t.Context(), nack...) // stale: changes nothing
 		}
 		now = now.Add(time.Duration(r.IntN(3)) * 20 * time.Second) // sometimes past leases
-		var messages, payloads, orphans, missing int
-		err := db.read.QueryRow(`SELECT (SELECT count(*) FROM queue_messages), (SELECT count(*) FROM queue_payloads),
-			(SELECT count(*) FROM queue_payloads WHERE seq NOT IN (SELECT seq FROM queue_messages)),
-			(SELECT count(*) FROM queue_messages WHERE seq NOT IN (SELECT seq FROM queue_payloads))`).
-			Scan(&messages, &payloads, &orphans, &missing)
+		var messages, wrong int
+		err := db.read.QueryRow(`SELECT count(*), count(*) FILTER (WHERE body IS NOT CAST(id AS BLOB) OR attrs IS NULL) FROM queue_messages`).
+			Scan(&messages, &wrong)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if orphans != 0 || missing != 0 || messages != payloads {
-			t.Fatalf("round %d: %d messages, %d payloads, %d payloads without a message, %d messages without a payload",
-				round, messages, payloads, orphans, missing)
+		if wrong != 0 {
+			t.Fatalf("round %d: %d of %d messages lost their own body or attributes", round, wrong, messages)
 		}
 	}
 }
@@ -237,6 +234,74 @@ func TestEncodeAttrs_SameAsJSON(t *testing.T) {
 		}
 		if want, _ := json.Marshal(m); same && got != string(want) {
 			t.Fatalf("encodeAttrs(%v) = %s, want %s as encoding/json writes it", m, got, want)
+		}
+	}
+}
+
+// A file from before the payloads moved into the message rows (schema 9:
+// bodies and attributes in queue_payloads) opens, and its waiting, leased
+// and dead-lettered messages keep their bodies and attributes.
+func TestQueue_OpensFileWithPayloadTable(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "old.db")
+	old, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := migrationList(migrations)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms[:9] {
+		body, err := migrations.ReadFile("migrations/" + m.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := old.Exec(string(body)); err != nil {
+			t.Fatalf("migration %s: %v", m.name, err)
+		}
+	}
+	now := time.Date(2026, 1, 15, 17, 0, 0, 0, time.UTC)
+	for _, stmt := range []string{
+		"PRAGMA user_version = 9",
+		`INSERT INTO queue_messages (seq, topic, id, published_at, visible_at) VALUES (1, 't', 'waiting', 1, 1)`,
+		`INSERT INTO queue_messages (seq, topic, id, published_at, visible_at, deliveries, leased) VALUES (2, 't', 'leased', 1, 1, 1, 1)`,
+		`INSERT INTO queue_messages (seq, topic, id, published_at, visible_at) VALUES (3, '` + batch.DeadLetterTopic("t") + `', 'dead', 1, 1)`,
+		`INSERT INTO queue_payloads (seq, body, attrs) VALUES (1, x'01', '{"a":"1"}'), (2, x'02', NULL), (3, x'03', '{"c":"3"}')`,
+	} {
+		if _, err := old.Exec(stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	q := NewQueue(db, QueueConfig{NowFunc: func() time.Time { return now }})
+	t.Cleanup(func() { q.Close() })
+	for _, tt := range []struct {
+		topic, id string
+		body      byte
+		attrs     map[string]string
+	}{
+		{"t", "waiting", 1, map[string]string{"a": "1"}},
+		{"t", "leased", 2, nil}, // its lease (visible_at 1) is long over
+		{batch.DeadLetterTopic("t"), "dead", 3, map[string]string{"c": "3"}},
+	} {
+		ds, _, err := q.claim(t.Context(), mustStmts(t, q), tt.topic, 1)
+		if err != nil || len(ds) != 1 {
+			t.Fatalf("receive from %s: %d deliveries, %v", tt.topic, len(ds), err)
+		}
+		d := ds[0]
+		if d.ID != tt.id || string(d.Body) != string([]byte{tt.body}) || !maps.Equal(d.Attributes, tt.attrs) {
+			t.Fatalf("from %s: got %q %x %v, want %q %x %v", tt.topic, d.ID, d.Body, d.Attributes, tt.id, tt.body, tt.attrs)
+		}
+		if err := q.Ack(t.Context(), d); err != nil {
+			t.Fatal(err)
 		}
 	}
 }

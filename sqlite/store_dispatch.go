@@ -18,10 +18,9 @@ func (s *Store) PublishesTo(q batch.Queue) bool { return s.AcksFor(q) }
 
 // PublishOutbox implements [batch.OutboxPublisher.PublishOutbox]: in one
 // [DB.Write] it finds the chunk of the outbox (its first and last item IDs),
-// inserts the chunk's request messages and their payloads as
-// [Queue.Publish] stores the messages [batch.RequestMessage] makes, and
-// marks the chunk published, each step one statement over the chunk's
-// primary-key range (in the same transaction the chunk is exactly the
+// inserts the chunk's request messages as [Queue.Publish] stores the
+// messages [batch.RequestMessage] makes, and marks the chunk published,
+// each step one statement over the chunk's primary-key range (in the same transaction the chunk is exactly the
 // outbox items from its first ID to its last). The items travel from the
 // outbox to the queue inside SQLite: no row comes back to Go, and nothing
 // is read on the pool or committed twice.
@@ -64,15 +63,8 @@ func (s *Store) PublishOutbox(ctx context.Context, q batch.Queue, batchID string
 		if count == 0 {
 			return nil
 		}
-		var lastSeq int64
-		if err := tx.StmtContext(wctx, st.lastSeq).QueryRowContext(wctx).Scan(&lastSeq); err != nil {
+		if _, err := tx.StmtContext(wctx, st.outboxMessages).ExecContext(wctx, topic, batchID, last.String, first.String, sq.now(), traceID); err != nil {
 			return fmt.Errorf("publish to %s: %w", topic, err)
-		}
-		if _, err := tx.StmtContext(wctx, st.outboxMessages).ExecContext(wctx, topic, batchID, last.String, first.String, sq.now()); err != nil {
-			return fmt.Errorf("publish to %s: %w", topic, err)
-		}
-		if _, err := tx.StmtContext(wctx, st.outboxPayloads).ExecContext(wctx, topic, batchID, last.String, first.String, lastSeq, traceID); err != nil {
-			return fmt.Errorf("publish to %s: payloads: %w", topic, err)
 		}
 		if _, err := tx.StmtContext(wctx, st.markOutbox).ExecContext(wctx, micros(at), batchID, last.String, first.String); err != nil {
 			return fmt.Errorf("mark published: %w", err)

@@ -19,7 +19,7 @@ import (
 // tx.StmtContext, which reuses the prepared statement rather than parsing
 // the SQL again on every call.
 type storeStmts struct {
-	record, count, remaining, lookup, insertItems, outbox, lastSeq, outboxMessages, outboxPayloads, markOutbox *sql.Stmt
+	record, count, remaining, lookup, insertItems, outbox, outboxMessages, markOutbox *sql.Stmt
 }
 
 // itemsPerInsert is how many manifest rows one INSERT carries: 4 parameters
@@ -47,27 +47,19 @@ var storeSQL = map[string]string{
 	// changes).
 	"outbox": `SELECT min(id), max(id), count(*) FROM (SELECT id FROM items INDEXED BY items_outbox
 		WHERE batch_id = ?1 AND outcome = '' AND published = 0 ORDER BY id LIMIT ?2)`,
-	// The newest message's seq: every message the chunk inserts gets a
-	// higher one (seq is AUTOINCREMENT).
-	"lastSeq": `SELECT coalesce(max(seq), 0) FROM queue_messages`,
 	// The chunk's request messages on topic ?1 at time ?5, in item order,
-	// as [batch.RequestMessage] makes them (IDs batch/item/attempt); one
-	// whose ID is already on the topic is dropped, as Queue.Publish drops
-	// it.
-	"outboxMessages": `INSERT INTO queue_messages (topic, id, published_at, visible_at)
-		SELECT ?1, batch_id || '/' || id || '/' || (attempts + 1), ?5, ?5 FROM items NOT INDEXED
-		WHERE batch_id = ?2 AND id >= ?4 AND id <= ?3 AND outcome = '' AND published = 0 ORDER BY id
-		ON CONFLICT (topic, id) DO NOTHING`,
-	// The payloads of the messages outboxMessages inserted (seq above ?5):
-	// the item's request as the body, and the attributes of
-	// [batch.RequestMessage] (trace ID ?6 if not empty) as encodeAttrs
-	// writes them, a JSON object with its keys in order.
-	"outboxPayloads": `INSERT INTO queue_payloads (seq, body, attrs)
-		SELECT m.seq, i.request, CASE WHEN ?6 = '' THEN json_object(` + requestAttrsSQL + `)
+	// as [batch.RequestMessage] makes them: IDs batch/item/attempt, the
+	// item's request as the body, and the attributes (trace ID ?6 if not
+	// empty) as encodeAttrs writes them, a JSON object with its keys in
+	// order. One whose ID is already on the topic is dropped, as
+	// Queue.Publish drops it.
+	"outboxMessages": `INSERT INTO queue_messages (topic, id, published_at, visible_at, body, attrs)
+		SELECT ?1, i.batch_id || '/' || i.id || '/' || (i.attempts + 1), ?5, ?5, i.request,
+			CASE WHEN ?6 = '' THEN json_object(` + requestAttrsSQL + `)
 			ELSE json_object(` + requestAttrsSQL + `, '` + batch.AttrTraceID + `', ?6) END
-		FROM items i NOT INDEXED JOIN queue_messages m ON m.topic = ?1 AND m.id = i.batch_id || '/' || i.id || '/' || (i.attempts + 1)
-		WHERE i.batch_id = ?2 AND i.id >= ?4 AND i.id <= ?3 AND i.outcome = '' AND i.published = 0 AND m.seq > ?5
-		ORDER BY i.id`,
+		FROM items i NOT INDEXED
+		WHERE i.batch_id = ?2 AND i.id >= ?4 AND i.id <= ?3 AND i.outcome = '' AND i.published = 0 ORDER BY i.id
+		ON CONFLICT (topic, id) DO NOTHING`,
 	"markOutbox": `UPDATE items NOT INDEXED SET published = 1, attempts = attempts + 1, published_at = ?1
 		WHERE batch_id = ?2 AND id >= ?4 AND id <= ?3 AND outcome = '' AND published = 0`,
 }
@@ -113,13 +105,13 @@ func (s *Store) prepared(ctx context.Context) (*storeStmts, error) {
 	st := &storeStmts{}
 	for name, dst := range map[string]**sql.Stmt{
 		"record": &st.record, "count": &st.count, "remaining": &st.remaining, "lookup": &st.lookup,
-		"insertItems": &st.insertItems, "outbox": &st.outbox, "lastSeq": &st.lastSeq,
-		"outboxMessages": &st.outboxMessages, "outboxPayloads": &st.outboxPayloads, "markOutbox": &st.markOutbox,
+		"insertItems": &st.insertItems, "outbox": &st.outbox,
+		"outboxMessages": &st.outboxMessages, "markOutbox": &st.markOutbox,
 	} {
 		p, err := s.db.write.PrepareContext(ctx, storeSQL[name])
 		if err != nil {
-			for _, q := range []*sql.Stmt{st.record, st.count, st.remaining, st.lookup, st.insertItems, st.outbox, st.lastSeq,
-				st.outboxMessages, st.outboxPayloads, st.markOutbox} {
+			for _, q := range []*sql.Stmt{st.record, st.count, st.remaining, st.lookup, st.insertItems, st.outbox,
+				st.outboxMessages, st.markOutbox} {
 				if q != nil {
 					q.Close()
 				}
