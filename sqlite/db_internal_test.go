@@ -97,3 +97,20 @@ func TestMigrationList_Numbers(t *testing.T) {
 		t.Errorf("embedded migrations: %v", err)
 	}
 }
+
+// The writer checkpoints the WAL at walCheckpointPages, not SQLite's 1,000.
+func TestOpen_WALCheckpointPages(t *testing.T) {
+	t.Parallel()
+	db, err := Open(t.Context(), filepath.Join(t.TempDir(), "t.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	var pages int
+	if err := db.write.QueryRow("PRAGMA wal_autocheckpoint").Scan(&pages); err != nil {
+		t.Fatal(err)
+	}
+	if pages != walCheckpointPages {
+		t.Fatalf("wal_autocheckpoint = %d pages, want %d", pages, walCheckpointPages)
+	}
+}

@@ -72,15 +72,15 @@ func (c QueueConfig) withDefaults() QueueConfig {
 	return c
 }
 
-// Queue is the durable [batch.Queue] in the SQLite file: each message is a
-// small queue_messages row (topic, ID, lease state) plus its body and
-// attributes in queue_payloads, written through the file's group commit
-// ([DB.Write]), so a message is on disk before Publish returns and stays
-// there until it is acked. Delivery is at least once: a receiver that dies
-// holding a message loses nothing, because the lease expires and the
-// message is delivered again. Receive leases in the write transaction and
-// reads payloads afterwards on the read pool, keeping the shared writer's
-// work per message small.
+// Queue is the durable [batch.Queue] in the SQLite file: each message is
+// one queue_messages row (topic, ID, lease state, body and attributes),
+// written through the file's group commit ([DB.Write]), so a message is on
+// disk before Publish returns and stays there until it is acked. Delivery
+// is at least once: a receiver that dies holding a message loses nothing,
+// because the lease expires and the message is delivered again. Receive
+// leases in the write transaction and reads bodies and attributes
+// afterwards on the read pool, keeping the shared writer's work per message
+// small.
 //
 // Message IDs: Publish drops a message whose ID is already held by a
 // message on the same topic that has not been acked yet (waiting, leased or
@@ -227,52 +227,15 @@ func (q *Queue) Publish(ctx context.Context, topic string, msgs ...batch.Message
 }
 
 // publishChunk inserts len(msgs) messages (an insert chunk size) with one
-// statement, then the payloads of those not dropped as duplicates.
+// statement; those whose IDs are on the topic already are dropped.
 func publishChunk(ctx context.Context, tx *sql.Tx, st *queueStmts, topic string, now int64, msgs []batch.Message, ids []string, attrs []any) error {
-	args := make([]any, 0, 2+len(msgs))
+	args := make([]any, 0, 2+3*len(msgs))
 	args = append(args, topic, now)
-	for _, id := range ids {
-		args = append(args, id)
+	for i, m := range msgs {
+		args = append(args, ids[i], m.Body, attrs[i])
 	}
-	rows, err := tx.StmtContext(ctx, st.insert[len(msgs)]).QueryContext(ctx, args...)
-	if err != nil {
-		return err
-	}
-	var seqs []int64
-	var idx []int
-	hint := 0
-	for rows.Next() {
-		var seq int64
-		var id string
-		if err := rows.Scan(&seq, &id); err != nil {
-			rows.Close()
-			return err
-		}
-		// The first message with the ID is the one inserted. Rows come
-		// back in insertion order in practice, which the hint exploits.
-		j := hint
-		if j >= len(ids) || ids[j] != id {
-			j = slices.Index(ids, id)
-		}
-		hint = j + 1
-		seqs = append(seqs, seq)
-		idx = append(idx, j)
-	}
-	if err := rows.Close(); err != nil {
-		return err
-	}
-	for off := 0; off < len(seqs); {
-		k := chunkSize(len(seqs) - off)
-		args = args[:0]
-		for j := off; j < off+k; j++ {
-			args = append(args, seqs[j], msgs[idx[j]].Body, attrs[idx[j]])
-		}
-		if _, err := tx.StmtContext(ctx, st.insertPayload[k]).ExecContext(ctx, args...); err != nil {
-			return err
-		}
-		off += k
-	}
-	return nil
+	_, err := tx.StmtContext(ctx, st.insert[len(msgs)]).ExecContext(ctx, args...)
+	return err
 }
 
 // Receive waits until at least one message of topic is ready or ctx ends,
@@ -355,7 +318,7 @@ type claimed struct {
 
 // claim leases up to limit ready messages of topic in one write
 // transaction, moving exhausted ones to the dead-letter topic, then reads
-// their payloads on the read pool, outside the shared transaction. When it
+// their bodies and attributes (payloads) on the read pool, outside the shared transaction. When it
 // leases nothing it returns when the topic's next message becomes visible
 // (0: none).
 func (q *Queue) claim(ctx context.Context, st *queueStmts, topic string, limit int) ([]batch.Delivery, int64, error) {
@@ -492,14 +455,16 @@ func (q *Queue) deliveries(ctx context.Context, st *queueStmts, topic string, ro
 
 // deadLetter moves the delivery (seq, deliveries) of a message to the
 // dead-letter topic of its topic, where it waits undelivered, under a new
-// seq, with the same ID, payload and publish time. If the dead-letter topic
-// already holds a message with the ID, the copy is dropped like any
-// duplicate publish. It returns the dead-letter topic, or "" if the
-// delivery was not current.
+// seq, with the same ID, body, attributes and publish time. If the
+// dead-letter topic already holds a message with the ID, the copy is
+// dropped like any duplicate publish. It returns the dead-letter topic, or
+// "" if the delivery was not current.
 func deadLetter(ctx context.Context, tx *sql.Tx, st *queueStmts, seq int64, deliveries int, now int64) (string, error) {
 	var topic, id string
 	var published int64
-	err := tx.StmtContext(ctx, st.dlDelete).QueryRowContext(ctx, seq, deliveries).Scan(&topic, &id, &published)
+	var body []byte
+	var attrs sql.NullString
+	err := tx.StmtContext(ctx, st.dlDelete).QueryRowContext(ctx, seq, deliveries).Scan(&topic, &id, &published, &body, &attrs)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}
@@ -507,15 +472,7 @@ func deadLetter(ctx context.Context, tx *sql.Tx, st *queueStmts, seq int64, deli
 		return "", fmt.Errorf("dead-letter message %d: %w", seq, err)
 	}
 	dl := batch.DeadLetterTopic(topic)
-	var newSeq int64
-	err = tx.StmtContext(ctx, st.dlInsert).QueryRowContext(ctx, dl, id, published, now).Scan(&newSeq)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		_, err = tx.StmtContext(ctx, st.dlDeletePayload).ExecContext(ctx, seq)
-	case err == nil:
-		_, err = tx.StmtContext(ctx, st.dlMovePayload).ExecContext(ctx, newSeq, seq)
-	}
-	if err != nil {
+	if _, err := tx.StmtContext(ctx, st.dlInsert).ExecContext(ctx, dl, id, published, now, body, attrs); err != nil {
 		return "", fmt.Errorf("dead-letter message %d: %w", seq, err)
 	}
 	return dl, nil
@@ -546,13 +503,10 @@ func (q *Queue) Ack(ctx context.Context, ds ...batch.Delivery) error {
 }
 
 // ackRows deletes the messages of the deliveries rs inside tx, per
-// delivery, then the payloads of those acked in one statement, and reports
-// which deliveries were current.
+// delivery, and reports which deliveries were current.
 func ackRows(ctx context.Context, tx *sql.Tx, st *queueStmts, rs []parsedReceipt) ([]bool, error) {
 	ack := tx.StmtContext(ctx, st.ack)
 	current := make([]bool, len(rs))
-	seqs := make([]byte, 0, 12*len(rs))
-	seqs = append(seqs, '[')
 	for i, r := range rs {
 		res, err := ack.ExecContext(ctx, r.seq, r.deliveries)
 		if err != nil {
@@ -562,18 +516,7 @@ func ackRows(ctx context.Context, tx *sql.Tx, st *queueStmts, rs []parsedReceipt
 		if err != nil {
 			return nil, fmt.Errorf("message %d: %w", r.seq, err)
 		}
-		if current[i] = n == 1; current[i] {
-			if len(seqs) > 1 {
-				seqs = append(seqs, ',')
-			}
-			seqs = strconv.AppendInt(seqs, r.seq, 10)
-		}
-	}
-	seqs = append(seqs, ']')
-	if len(seqs) > 2 {
-		if _, err := tx.StmtContext(ctx, st.deletePayloads).ExecContext(ctx, string(seqs)); err != nil {
-			return nil, fmt.Errorf("delete payloads: %w", err)
-		}
+		current[i] = n == 1
 	}
 	return current, nil
 }

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -53,9 +54,66 @@ func TestQueue_Backoff(t *testing.T) {
 	}
 }
 
+// One Ack naming a delivery twice, and a stale delivery of a message beside
+// its current one, acks the current delivery once and calls the other two
+// stale, whatever chunk of the ack statement they fall in.
+func TestQueue_AckRepeatedAndStaleInOneCall(t *testing.T) {
+	t.Parallel()
+	db, err := Open(t.Context(), filepath.Join(t.TempDir(), "q.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	now := time.Date(2026, 1, 15, 17, 0, 0, 0, time.UTC)
+	q := NewQueue(db, QueueConfig{Lease: time.Minute, NowFunc: func() time.Time { return now }})
+	t.Cleanup(func() { q.Close() })
+	var msgs []batch.Message
+	for i := range 70 { // more than one chunk of the ack statement
+		msgs = append(msgs, batch.Message{ID: fmt.Sprintf("m%02d", i), Body: []byte("x")})
+	}
+	if err := q.Publish(t.Context(), "t", msgs...); err != nil {
+		t.Fatal(err)
+	}
+	first, err := q.Receive(t.Context(), "t", 70)
+	if err != nil || len(first) != 70 {
+		t.Fatalf("receive: %d deliveries, %v", len(first), err)
+	}
+	now = now.Add(2 * time.Minute) // the leases expire
+	again, err := q.Receive(t.Context(), "t", 70)
+	if err != nil || len(again) != 70 {
+		t.Fatalf("receive again: %d deliveries, %v", len(again), err)
+	}
+	// Stale first deliveries, the current ones, and the last current one
+	// a second time.
+	ds := append(append(append([]batch.Delivery{}, first...), again...), again[69])
+	err = q.Ack(t.Context(), ds...)
+	if !errors.Is(err, batch.ErrConflict) {
+		t.Fatalf("ack: %v, want ErrConflict", err)
+	}
+	if n := strings.Count(err.Error(), "no longer current"); n != 71 {
+		t.Fatalf("ack: %d deliveries called stale, want 71 (70 first deliveries and the repeated one): %v", n, err)
+	}
+	for i := range 70 {
+		stale := func(d batch.Delivery) int { return strings.Count(err.Error(), "(receipt "+d.Receipt+")") }
+		if stale(first[i]) != 1 {
+			t.Errorf("first delivery of %s (%s) not called stale", first[i].ID, first[i].Receipt)
+		}
+		if want := map[bool]int{true: 1, false: 0}[i == 69]; stale(again[i]) != want {
+			t.Errorf("current delivery of %s (%s) called stale %d times, want %d", again[i].ID, again[i].Receipt, stale(again[i]), want)
+		}
+	}
+	var messages int
+	if err := db.read.QueryRow(`SELECT count(*) FROM queue_messages`).Scan(&messages); err != nil {
+		t.Fatal(err)
+	}
+	if messages != 0 {
+		t.Fatalf("after the ack: %d messages, want none", messages)
+	}
+}
+
 // Whatever happens to messages (duplicates, nacks, dead-lettering, stale
-// and current acks), every message row has exactly one payload and no
-// payload outlives its message.
+// and current acks), every message keeps its own body and attributes,
+// dead-lettered ones included.
 func TestQueue_PayloadsFollowMessages(t *testing.T) {
 	t.Parallel()
 	db, err := Open(t.Context(), filepath.Join(t.TempDir(), "q.db"))
@@ -97,17 +155,14 @@ func TestQueue_PayloadsFollowMessages(t *testing.T) {
 			q.Ack(t.Context(), nack...) // stale: changes nothing
 		}
 		now = now.Add(time.Duration(r.IntN(3)) * 20 * time.Second) // sometimes past leases
-		var messages, payloads, orphans, missing int
-		err := db.read.QueryRow(`SELECT (SELECT count(*) FROM queue_messages), (SELECT count(*) FROM queue_payloads),
-			(SELECT count(*) FROM queue_payloads WHERE seq NOT IN (SELECT seq FROM queue_messages)),
-			(SELECT count(*) FROM queue_messages WHERE seq NOT IN (SELECT seq FROM queue_payloads))`).
-			Scan(&messages, &payloads, &orphans, &missing)
+		var messages, wrong int
+		err := db.read.QueryRow(`SELECT count(*), count(*) FILTER (WHERE body IS NOT CAST(id AS BLOB) OR attrs IS NULL) FROM queue_messages`).
+			Scan(&messages, &wrong)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if orphans != 0 || missing != 0 || messages != payloads {
-			t.Fatalf("round %d: %d messages, %d payloads, %d payloads without a message, %d messages without a payload",
-				round, messages, payloads, orphans, missing)
+		if wrong != 0 {
+			t.Fatalf("round %d: %d of %d messages lost their own body or attributes", round, wrong, messages)
 		}
 	}
 }
@@ -179,6 +234,74 @@ func TestEncodeAttrs_SameAsJSON(t *testing.T) {
 		}
 		if want, _ := json.Marshal(m); same && got != string(want) {
 			t.Fatalf("encodeAttrs(%v) = %s, want %s as encoding/json writes it", m, got, want)
+		}
+	}
+}
+
+// A file from before the payloads moved into the message rows (schema 9:
+// bodies and attributes in queue_payloads) opens, and its waiting, leased
+// and dead-lettered messages keep their bodies and attributes.
+func TestQueue_OpensFileWithPayloadTable(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "old.db")
+	old, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := migrationList(migrations)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms[:9] {
+		body, err := migrations.ReadFile("migrations/" + m.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := old.Exec(string(body)); err != nil {
+			t.Fatalf("migration %s: %v", m.name, err)
+		}
+	}
+	now := time.Date(2026, 1, 15, 17, 0, 0, 0, time.UTC)
+	for _, stmt := range []string{
+		"PRAGMA user_version = 9",
+		`INSERT INTO queue_messages (seq, topic, id, published_at, visible_at) VALUES (1, 't', 'waiting', 1, 1)`,
+		`INSERT INTO queue_messages (seq, topic, id, published_at, visible_at, deliveries, leased) VALUES (2, 't', 'leased', 1, 1, 1, 1)`,
+		`INSERT INTO queue_messages (seq, topic, id, published_at, visible_at) VALUES (3, '` + batch.DeadLetterTopic("t") + `', 'dead', 1, 1)`,
+		`INSERT INTO queue_payloads (seq, body, attrs) VALUES (1, x'01', '{"a":"1"}'), (2, x'02', NULL), (3, x'03', '{"c":"3"}')`,
+	} {
+		if _, err := old.Exec(stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	q := NewQueue(db, QueueConfig{NowFunc: func() time.Time { return now }})
+	t.Cleanup(func() { q.Close() })
+	for _, tt := range []struct {
+		topic, id string
+		body      byte
+		attrs     map[string]string
+	}{
+		{"t", "waiting", 1, map[string]string{"a": "1"}},
+		{"t", "leased", 2, nil}, // its lease (visible_at 1) is long over
+		{batch.DeadLetterTopic("t"), "dead", 3, map[string]string{"c": "3"}},
+	} {
+		ds, _, err := q.claim(t.Context(), mustStmts(t, q), tt.topic, 1)
+		if err != nil || len(ds) != 1 {
+			t.Fatalf("receive from %s: %d deliveries, %v", tt.topic, len(ds), err)
+		}
+		d := ds[0]
+		if d.ID != tt.id || string(d.Body) != string([]byte{tt.body}) || !maps.Equal(d.Attributes, tt.attrs) {
+			t.Fatalf("from %s: got %q %x %v, want %q %x %v", tt.topic, d.ID, d.Body, d.Attributes, tt.id, tt.body, tt.attrs)
+		}
+		if err := q.Ack(t.Context(), d); err != nil {
+			t.Fatal(err)
 		}
 	}
 }

@@ -20,12 +20,12 @@ import (
 // every caller's statements, not just the cancelled one's. Write itself
 // already honours the caller's context up to the point its function runs.
 type queueStmts struct {
-	// insert[k] and insertPayload[k] insert k rows at once, k in
-	// insertChunks: one statement per chunk instead of one per message.
-	insert, insertPayload map[int]*sql.Stmt
+	// insert[k] inserts k messages at once, k in insertChunks: one
+	// statement per chunk instead of one per message.
+	insert map[int]*sql.Stmt
 
-	claim, next, ack, deletePayloads, nack, dlDelete, dlInsert, dlMovePayload, dlDeletePayload *sql.Stmt
-	readPayloads                                                                               *sql.Stmt
+	claim, next, ack, nack, dlDelete, dlInsert *sql.Stmt
+	readPayloads                               *sql.Stmt
 }
 
 // insertChunks are the row counts of the multi-row inserts, largest first.
@@ -42,25 +42,20 @@ func chunkSize(n int) int {
 }
 
 // insertSQL returns the multi-row insert of k messages: ?1 topic, ?2 now,
-// ?3… the IDs. It returns the rows it inserted; a row whose ID is already on
-// the topic (or earlier in the same statement) is dropped.
+// then each message's ID, body and attributes. A message whose ID is
+// already on the topic (or earlier in the same statement) is dropped.
 func insertSQL(k int) string {
 	var b strings.Builder
-	b.WriteString("INSERT INTO queue_messages (topic, id, published_at, visible_at) VALUES ")
+	b.WriteString("INSERT INTO queue_messages (topic, id, published_at, visible_at, body, attrs) VALUES ")
 	for i := range k {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString("(?1, ?" + strconv.Itoa(i+3) + ", ?2, ?2)")
+		p := 3 + 3*i
+		b.WriteString("(?1, ?" + strconv.Itoa(p) + ", ?2, ?2, ?" + strconv.Itoa(p+1) + ", ?" + strconv.Itoa(p+2) + ")")
 	}
-	b.WriteString(" ON CONFLICT (topic, id) DO NOTHING RETURNING seq, id")
+	b.WriteString(" ON CONFLICT (topic, id) DO NOTHING")
 	return b.String()
-}
-
-// insertPayloadSQL returns the insert of k payloads: seq, body, attrs each.
-func insertPayloadSQL(k int) string {
-	return "INSERT INTO queue_payloads (seq, body, attrs) VALUES " +
-		strings.TrimSuffix(strings.Repeat("(?, ?, ?), ", k), ", ")
 }
 
 // The fixed statements. A delivery (seq, deliveries) is current while its
@@ -74,19 +69,15 @@ var queueSQL = map[string]string{
 	// One statement per delivery: matching (seq, deliveries) pairs from a
 	// JSON array with a row-value IN measured twice as slow.
 	"ack": `DELETE FROM queue_messages WHERE seq = ? AND deliveries = ? AND leased = 1`,
-	// ?1 a JSON array of seqs.
-	"deletePayloads": `DELETE FROM queue_payloads WHERE seq IN (SELECT value FROM json_each(?1))`,
 	"nack": `UPDATE queue_messages SET visible_at = ?, leased = 0 WHERE seq = ? AND deliveries = ? AND leased = 1
 		RETURNING topic`,
 	"dlDelete": `DELETE FROM queue_messages WHERE seq = ? AND deliveries = ? AND leased = 1
-		RETURNING topic, id, published_at`,
-	"dlInsert": `INSERT INTO queue_messages (topic, id, published_at, visible_at) VALUES (?, ?, ?, ?)
-		ON CONFLICT (topic, id) DO NOTHING RETURNING seq`,
-	"dlMovePayload":   `UPDATE queue_payloads SET seq = ? WHERE seq = ?`,
-	"dlDeletePayload": `DELETE FROM queue_payloads WHERE seq = ?`,
+		RETURNING topic, id, published_at, body, attrs`,
+	"dlInsert": `INSERT INTO queue_messages (topic, id, published_at, visible_at, body, attrs) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (topic, id) DO NOTHING`,
 }
 
-const readPayloadsSQL = `SELECT seq, body, attrs FROM queue_payloads WHERE seq IN (SELECT value FROM json_each(?1))`
+const readPayloadsSQL = `SELECT seq, body, attrs FROM queue_messages WHERE seq IN (SELECT value FROM json_each(?1))`
 
 // prepared returns the queue's statements, preparing them on first use.
 // It must not be called from inside a db.Write function: preparing needs
@@ -97,7 +88,7 @@ func (q *Queue) prepared(ctx context.Context) (*queueStmts, error) {
 	if q.stmts != nil {
 		return q.stmts, nil
 	}
-	st := &queueStmts{insert: make(map[int]*sql.Stmt), insertPayload: make(map[int]*sql.Stmt)}
+	st := &queueStmts{insert: make(map[int]*sql.Stmt)}
 	prep := func(db *sql.DB, name, query string) (*sql.Stmt, error) {
 		s, err := db.PrepareContext(ctx, query)
 		if err != nil {
@@ -111,14 +102,10 @@ func (q *Queue) prepared(ctx context.Context) (*queueStmts, error) {
 		if st.insert[k], err = prep(q.db.write, "insert", insertSQL(k)); err != nil {
 			return nil, err
 		}
-		if st.insertPayload[k], err = prep(q.db.write, "insertPayload", insertPayloadSQL(k)); err != nil {
-			return nil, err
-		}
 	}
 	for name, dst := range map[string]**sql.Stmt{
-		"claim": &st.claim, "next": &st.next, "ack": &st.ack, "deletePayloads": &st.deletePayloads,
+		"claim": &st.claim, "next": &st.next, "ack": &st.ack,
 		"nack": &st.nack, "dlDelete": &st.dlDelete, "dlInsert": &st.dlInsert,
-		"dlMovePayload": &st.dlMovePayload, "dlDeletePayload": &st.dlDeletePayload,
 	} {
 		if *dst, err = prep(q.db.write, name, queueSQL[name]); err != nil {
 			return nil, err
@@ -132,12 +119,8 @@ func (q *Queue) prepared(ctx context.Context) (*queueStmts, error) {
 }
 
 func (st *queueStmts) close() error {
-	all := []*sql.Stmt{st.claim, st.next, st.ack, st.deletePayloads, st.nack, st.dlDelete, st.dlInsert,
-		st.dlMovePayload, st.dlDeletePayload, st.readPayloads}
+	all := []*sql.Stmt{st.claim, st.next, st.ack, st.nack, st.dlDelete, st.dlInsert, st.readPayloads}
 	for _, s := range st.insert {
-		all = append(all, s)
-	}
-	for _, s := range st.insertPayload {
 		all = append(all, s)
 	}
 	var errs []error

@@ -19,7 +19,7 @@ import (
 // tx.StmtContext, which reuses the prepared statement rather than parsing
 // the SQL again on every call.
 type storeStmts struct {
-	record, count, remaining, lookup, insertItems, insertRequest, outbox, markOutbox *sql.Stmt
+	record, count, remaining, lookup, insertItems, insertRequest, outbox, outboxMessages, markOutbox *sql.Stmt
 }
 
 // itemsPerInsert is how many manifest rows one INSERT carries: 4 parameters
@@ -39,16 +39,37 @@ var storeSQL = map[string]string{
 		FROM items i JOIN batches b ON b.id = i.batch_id WHERE i.batch_id = ? AND i.id = ?`,
 	"insertItems":   insertItemsSQL(itemsPerInsert),
 	"insertRequest": `INSERT INTO item_requests (batch_id, id, request) VALUES (?, ?, ?)`,
-	// The first ?2 items of batch ?1's outbox, and (in the same
-	// transaction) marking them published: the outbox items from the first
-	// ID read (?4) to the last (?3), found by the primary key (NOT INDEXED:
-	// a range of the table itself, not a walk of the outbox index that the
-	// update changes).
-	"outbox": `SELECT id, ` + requestCol + `, attempts FROM items INDEXED BY items_outbox
-		WHERE batch_id = ?1 AND outcome = '' AND published = 0 ORDER BY id LIMIT ?2`,
+	// The first and last IDs of the first ?2 items of batch ?1's outbox,
+	// and how many there are: the chunk that PublishOutbox moves to the
+	// queue. In the same transaction the chunk is exactly the outbox items
+	// of batch ?1 from the first ID (?4 below) to the last (?3), which the
+	// statements after it find by the primary key (NOT INDEXED: a range of
+	// the table itself, not a walk of the outbox index that markOutbox
+	// changes).
+	"outbox": `SELECT min(id), max(id), count(*) FROM (SELECT id FROM items INDEXED BY items_outbox
+		WHERE batch_id = ?1 AND outcome = '' AND published = 0 ORDER BY id LIMIT ?2)`,
+	// The chunk's request messages on topic ?1 at time ?5, in item order,
+	// as [batch.RequestMessage] makes them: IDs batch/item/attempt, the
+	// item's request (in its row or in item_requests) as the body, and the attributes (trace ID ?6 if not
+	// empty) as encodeAttrs writes them, a JSON object with its keys in
+	// order. One whose ID is already on the topic is dropped, as
+	// Queue.Publish drops it.
+	"outboxMessages": `INSERT INTO queue_messages (topic, id, published_at, visible_at, body, attrs)
+		SELECT ?1, i.batch_id || '/' || i.id || '/' || (i.attempts + 1), ?5, ?5, ` + requestOf("i") + `,
+			CASE WHEN ?6 = '' THEN json_object(` + requestAttrsSQL + `)
+			ELSE json_object(` + requestAttrsSQL + `, '` + batch.AttrTraceID + `', ?6) END
+		FROM items i NOT INDEXED
+		WHERE i.batch_id = ?2 AND i.id >= ?4 AND i.id <= ?3 AND i.outcome = '' AND i.published = 0 ORDER BY i.id
+		ON CONFLICT (topic, id) DO NOTHING`,
 	"markOutbox": `UPDATE items NOT INDEXED SET published = 1, attempts = attempts + 1, published_at = ?1
 		WHERE batch_id = ?2 AND id >= ?4 AND id <= ?3 AND outcome = '' AND published = 0`,
 }
+
+// requestAttrsSQL is the arguments of json_object for the attributes of
+// the request message of item i, but the trace ID, in the order encodeAttrs
+// writes them (sorted by key).
+const requestAttrsSQL = `'` + batch.AttrAttempt + `', CAST(i.attempts + 1 AS TEXT), '` + batch.AttrBatchID + `', i.batch_id, '` +
+	batch.AttrItemID + `', i.id`
 
 const (
 	remainingExpr  = `total - succeeded - skipped - failed - timed_out`
@@ -57,12 +78,17 @@ const (
 	batchCols = `id, run_date, run_label, state, result, total, succeeded, skipped, failed, timed_out,
 		policy, meta, created_at, updated_at, deadline, finalized_at, lease_owner, lease_expires,
 		finalize_attempts, cancel_reason`
-	// requestCol reads an items row's request: in the row when it is
-	// small, else in item_requests (see inlineRequest).
-	requestCol = `coalesce(items.request, (SELECT r.request FROM item_requests r WHERE r.batch_id = items.batch_id AND r.id = items.id))`
-	itemCols   = `batch_id, id, ` + requestCol + `, published, attempts, outcome, result, error, created_at, published_at, completed_at`
-	eventCols  = `id, type, batch_id, payload, created_at, published_at`
+	eventCols = `id, type, batch_id, payload, created_at, published_at`
 )
+
+// itemCols are the columns scanItem reads.
+var itemCols = `batch_id, id, ` + requestOf("items") + `, published, attempts, outcome, result, error, created_at, published_at, completed_at`
+
+// requestOf reads the request of the items row named t: in the row when
+// it is small, else in item_requests (see inlineRequest).
+func requestOf(t string) string {
+	return `coalesce(` + t + `.request, (SELECT r.request FROM item_requests r WHERE r.batch_id = ` + t + `.batch_id AND r.id = ` + t + `.id))`
+}
 
 func insertItemsSQL(n int) string {
 	var b strings.Builder
@@ -88,11 +114,13 @@ func (s *Store) prepared(ctx context.Context) (*storeStmts, error) {
 	st := &storeStmts{}
 	for name, dst := range map[string]**sql.Stmt{
 		"record": &st.record, "count": &st.count, "remaining": &st.remaining, "lookup": &st.lookup,
-		"insertItems": &st.insertItems, "insertRequest": &st.insertRequest, "outbox": &st.outbox, "markOutbox": &st.markOutbox,
+		"insertItems": &st.insertItems, "insertRequest": &st.insertRequest, "outbox": &st.outbox,
+		"outboxMessages": &st.outboxMessages, "markOutbox": &st.markOutbox,
 	} {
 		p, err := s.db.write.PrepareContext(ctx, storeSQL[name])
 		if err != nil {
-			for _, q := range []*sql.Stmt{st.record, st.count, st.remaining, st.lookup, st.insertItems, st.insertRequest, st.outbox, st.markOutbox} {
+			for _, q := range []*sql.Stmt{st.record, st.count, st.remaining, st.lookup, st.insertItems, st.insertRequest, st.outbox,
+				st.outboxMessages, st.markOutbox} {
 				if q != nil {
 					q.Close()
 				}

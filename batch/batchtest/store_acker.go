@@ -105,6 +105,39 @@ func RunOutcomeAckerTests(t *testing.T, newPair NewAckerPairFunc) {
 		clock.Advance(2 * AckerLease)
 		expectNoDelivery(t, q)
 	})
+	t.Run("RepeatedItemInOneCall", func(t *testing.T) {
+		t.Parallel()
+		a, s, q, _ := pair(t)
+		b := mustCreateN(t, s, 3)
+		ds := dispatchAll(t, s, q, b, 3)
+		recs := []batch.OutcomeRecord{
+			outcomeRec(b.ID, 0, batch.OutcomeSucceeded, at(time.Second)),
+			outcomeRec(b.ID, 1, batch.OutcomeSucceeded, at(time.Second)),
+			outcomeRec(b.ID, 0, batch.OutcomeFailed, at(2*time.Second)),    // conflicts with the first
+			outcomeRec(b.ID, 1, batch.OutcomeSucceeded, at(2*time.Second)), // a duplicate
+			outcomeRec(b.ID, 2, batch.OutcomeSkipped, at(2*time.Second)),
+		}
+		res := mustRecordAndAck(t, a, q, recs, ds)
+		for i, want := range []int{2, 1} {
+			if r := res.Recorded[i]; res.Errs[i] != nil || r.Duplicate || r.Remaining != want {
+				t.Fatalf("record %d: got %+v, %v; want recorded with %d remaining", i, r, res.Errs[i], want)
+			}
+		}
+		wantErr(t, res.Errs[2], batch.ErrConflict, "a second outcome of an item in the same call")
+		if r := res.Recorded[2]; !r.Duplicate || r.Existing != batch.OutcomeSucceeded || r.Remaining != 1 {
+			t.Fatalf("conflict: got %+v, want a duplicate of succeeded with 1 remaining", r)
+		}
+		if r := res.Recorded[3]; res.Errs[3] != nil || !r.Duplicate || r.Existing != batch.OutcomeSucceeded || r.Remaining != 1 {
+			t.Fatalf("duplicate: got %+v, %v; want a duplicate of succeeded with 1 remaining", r, res.Errs[3])
+		}
+		if r := res.Recorded[4]; res.Errs[4] != nil || r.Duplicate || r.Remaining != 0 {
+			t.Fatalf("record 4: got %+v, %v; want recorded with none remaining", r, res.Errs[4])
+		}
+		wantSame(t, "counts", mustGet(t, s, b.ID).Counts, batch.Counts{Succeeded: 2, Skipped: 1})
+		if it := mustItem(t, s, b.ID, itemID(0)); it.Outcome != batch.OutcomeSucceeded {
+			t.Fatalf("item %s has outcome %s, want the first one, succeeded", it.ID, it.Outcome)
+		}
+	})
 	t.Run("StaleDelivery", func(t *testing.T) {
 		t.Parallel()
 		a, s, q, clock := pair(t)

@@ -83,6 +83,33 @@ func RunOutboxPublisherTests(t *testing.T, newPair NewAckerPairFunc) {
 			}
 		}
 	})
+	t.Run("KeepsMessagesAlreadyQueued", func(t *testing.T) {
+		t.Parallel()
+		p, s, q := pair(t)
+		b := mustCreateN(t, s, 2)
+		items := mustItems(t, s, b.ID, batch.ItemsOptions{})
+		// The first item's request is on the queue already, with another
+		// body: publishing the outbox drops its copy, as Publish does.
+		earlier := batch.RequestMessage(items[0], 1, "")
+		earlier.Body = []byte("earlier")
+		if err := q.Publish(t.Context(), batch.TopicRequests, earlier); err != nil {
+			t.Fatal(err)
+		}
+		const trace = `t"<&>\é`
+		if n, err := p.PublishOutbox(t.Context(), q, b.ID, 10, at(time.Second), trace); err != nil || n != 2 {
+			t.Fatalf("PublishOutbox = %d, %v; want 2, nil", n, err)
+		}
+		for _, d := range receiveN(t, q, 2) {
+			want := batch.RequestMessage(items[1], 1, trace)
+			if d.ID == earlier.ID {
+				want = earlier
+			}
+			if d.ID != want.ID || string(d.Body) != string(want.Body) || !sameAttrs(d.Attributes, want.Attributes) {
+				t.Fatalf("delivery: got %q %s %v; want %q %s %v", d.ID, d.Body, d.Attributes, want.ID, want.Body, want.Attributes)
+			}
+		}
+		expectNoDelivery(t, q)
+	})
 	t.Run("ClosedOutboxPublishesNothing", func(t *testing.T) {
 		t.Parallel()
 		p, s, q := pair(t)
