@@ -16,4 +16,6 @@ CREATE TABLE item_requests (
 	UNIQUE (batch_id, id)
 );
 INSERT INTO item_requests (batch_id, id, request) SELECT batch_id, id, request FROM items WHERE length(request) > 512;
-UPDATE items SET request = NULL WHERE length(request) > 512;
+-- By the keys just copied: a WHERE on the rows being rewritten would make
+-- SQLite hold every one of them (hundreds of MB on a big file) first.
+UPDATE items SET request = NULL WHERE (batch_id, id) IN (SELECT batch_id, id FROM item_requests);
