@@ -1,6 +1,7 @@
 package predict
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -150,15 +151,8 @@ func Consolidate(b batch.Batch, items []batch.Item, now time.Time) (*Publication
 		if it.Outcome != batch.OutcomeSucceeded || len(it.Result) == 0 {
 			continue
 		}
-		// Only who the player is matters here: skip decoding his history.
-		var req struct {
-			PlayerID   string `json:"player_id"`
-			PlayerName string `json:"player_name"`
-			Team       string `json:"team"`
-			Opponent   string `json:"opponent"`
-			Home       bool   `json:"home"`
-		}
-		if err := json.Unmarshal(it.Request, &req); err != nil {
+		req, err := requestIdentity(it.Request)
+		if err != nil {
 			return nil, fmt.Errorf("consolidate %s: item %s request: %w: %v", b.ID, it.ID, batch.ErrInvalid, err)
 		}
 		res, err := DecodeResult(it.Result)
@@ -174,6 +168,56 @@ func Consolidate(b batch.Batch, items []batch.Item, now time.Time) (*Publication
 	}
 	slices.SortFunc(pub.Players, func(a, b PublishedPlayer) int { return cmp.Compare(a.PlayerID, b.PlayerID) })
 	return pub, nil
+}
+
+// identity is who a request is for.
+type identity struct {
+	PlayerID   string `json:"player_id"`
+	PlayerName string `json:"player_name"`
+	Team       string `json:"team"`
+	Opponent   string `json:"opponent"`
+	Home       bool   `json:"home"`
+}
+
+// requestIdentity reads who an encoded request is for. Only that matters
+// to a publication, and a request names it before the player's history
+// (a few hundred bytes of ~9 KB on a real day), so it stops reading once it
+// has all five fields; other fields are skipped without being decoded.
+func requestIdentity(b []byte) (identity, error) {
+	var id identity
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if t, err := dec.Token(); err != nil {
+		return id, err
+	} else if t != json.Delim('{') {
+		return id, fmt.Errorf("not a JSON object")
+	}
+	fields := map[string]any{"player_id": &id.PlayerID, "player_name": &id.PlayerName, "team": &id.Team, "opponent": &id.Opponent, "home": &id.Home}
+	for len(fields) > 0 && dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return id, err
+		}
+		key, _ := t.(string)
+		dst, ok := fields[key]
+		if !ok {
+			var skip json.RawMessage
+			dst = &skip
+		}
+		if err := dec.Decode(dst); err != nil {
+			return id, fmt.Errorf("%s: %v", key, err)
+		}
+		delete(fields, key)
+	}
+	if len(fields) > 0 {
+		// The object ended without some of them: they are empty, as a
+		// whole decode would leave them; the closing brace must be there.
+		if t, err := dec.Token(); err != nil {
+			return id, err
+		} else if t != json.Delim('}') {
+			return id, fmt.Errorf("not a JSON object")
+		}
+	}
+	return id, nil
 }
 
 // TopPick is one player's pick by one system at his base line.

@@ -3,6 +3,7 @@ package predict_test
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -78,5 +79,62 @@ func TestConsolidate(t *testing.T) {
 	broken.Request = []byte("{")
 	if _, err := predict.Consolidate(b, []batch.Item{broken}, time.Now()); !errors.Is(err, batch.ErrInvalid) {
 		t.Fatalf("broken request: got %v, want ErrInvalid", err)
+	}
+}
+
+// Consolidate reads who each request is for without decoding the rest of
+// it: wherever the five fields are in the object, a long history before
+// them or none after; a request that is not an object, or whose fields
+// have the wrong types, names its item.
+func TestConsolidate_RequestIdentity(t *testing.T) {
+	t.Parallel()
+	b := batch.Batch{ID: "b1", Key: batch.Key{Date: "2025-12-25", Run: "daily"}, Result: batch.ResultSucceeded}
+	ds := tinyDataset(t)
+	real, err := predict.BuildRequest(ds, jan5, "p1", predict.RequestOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	encoded, err := predict.EncodeRequest(real)
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := make([]int, 5000)
+	late, err := json.Marshal(struct {
+		Recent     []int  `json:"recent"`
+		PlayerID   string `json:"player_id"`
+		PlayerName string `json:"player_name"`
+		Team       string `json:"team"`
+		Opponent   string `json:"opponent"`
+		Home       bool   `json:"home"`
+		After      string `json:"after"`
+	}{long, "9", "Late Fields", "ALB", "BRK", true, "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]struct {
+		request []byte
+		want    predict.PublishedPlayer
+	}{
+		"built":          {encoded, predict.PublishedPlayer{PlayerID: real.PlayerID, Name: real.PlayerName, Team: real.Team, Opponent: real.Opponent, Home: real.Home}},
+		"fields late":    {late, predict.PublishedPlayer{PlayerID: "9", Name: "Late Fields", Team: "ALB", Opponent: "BRK", Home: true}},
+		"fields missing": {[]byte(`{"player_id":"9","recent":[1,2]}`), predict.PublishedPlayer{PlayerID: "9"}},
+	} {
+		it := item(t, c.want.PlayerID, batch.OutcomeSucceeded, c.want.PlayerID, predict.Over)
+		it.Request = c.request
+		pub, err := predict.Consolidate(b, []batch.Item{it}, time.Now())
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		got := pub.Players[0]
+		if got.PlayerID != c.want.PlayerID || got.Name != c.want.Name || got.Team != c.want.Team || got.Opponent != c.want.Opponent || got.Home != c.want.Home {
+			t.Errorf("%s: published %+v, want %+v", name, got, c.want)
+		}
+	}
+	for name, req := range map[string]string{"array": `[1]`, "wrong type": `{"player_id":9}`, "cut": `{"player_id":"9","team":`, "empty": ``} {
+		it := item(t, "9", batch.OutcomeSucceeded, "9", predict.Over)
+		it.Request = []byte(req)
+		if _, err := predict.Consolidate(b, []batch.Item{it}, time.Now()); !errors.Is(err, batch.ErrInvalid) || !strings.Contains(err.Error(), "item 9") {
+			t.Errorf("%s request: got %v, want ErrInvalid naming item 9", name, err)
+		}
 	}
 }
