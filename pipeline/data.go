@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sync"
 	"time"
 
@@ -224,7 +223,7 @@ func (d *DataSource) Calibration(_ context.Context, version string, date predict
 	if !ok || d.kept == nil || d.kept.Version() != version {
 		return nil, fmt.Errorf("calibration for %s on data %s: %w", date, version, batch.ErrNotFound)
 	}
-	return cloneCalibration(cal), nil
+	return cal.Clone(), nil
 }
 
 // PutCalibration keeps a calibration with the data set kept, if version is
@@ -241,12 +240,6 @@ func (d *DataSource) PutCalibration(_ context.Context, version string, date pred
 	if d.fits == nil {
 		d.fits = map[string]*predict.Calibration{}
 	}
-	d.fits[date.String()+" "+key] = cloneCalibration(cal)
+	d.fits[date.String()+" "+key] = cal.Clone()
 	return nil
-}
-
-func cloneCalibration(c *predict.Calibration) *predict.Calibration {
-	out := *c
-	out.Systems = slices.Clone(c.Systems)
-	return &out
 }

@@ -551,7 +551,7 @@ func (c *CalibrationCache) Calibrate(ds *Dataset, date Date, systems []System, o
 	cal, ok := c.m[string(key)]
 	c.mu.Unlock()
 	if ok {
-		return cal.clone(), nil
+		return cal.Clone(), nil
 	}
 	cal, err = Calibrate(ds, date, systems, opts)
 	if err != nil {
@@ -574,7 +574,7 @@ func (c *CalibrationCache) Calibrate(ds *Dataset, date Date, systems []System, o
 			c.keys = c.keys[1:]
 		}
 	}
-	return cal.clone(), nil
+	return cal.Clone(), nil
 }
 
 // CalibrationKey identifies what, besides the data version and the date,
@@ -600,7 +600,9 @@ func CalibrationKey(systems []System, opts CalibrateOptions) (string, error) {
 	return string(key), nil
 }
 
-func (c *Calibration) clone() *Calibration {
+// Clone returns a copy of c that shares nothing with it that a caller
+// could change.
+func (c *Calibration) Clone() *Calibration {
 	out := *c
 	out.Systems = append([]SystemCalibration(nil), c.Systems...)
 	return &out

@@ -128,11 +128,7 @@ func (db *DB) LoadDay(ctx context.Context, date predict.Date, sel predict.Select
 					return err
 				}
 				dec.b = raw
-				if len(chunks) < cap(chunks) {
-					chunks = chunks[:len(chunks)+1]
-				} else {
-					chunks = append(chunks, historyChunk{})
-				}
+				chunks = slices.Grow(chunks, 1)[:len(chunks)+1] // its buffers kept from an earlier player, if any
 				c := &chunks[len(chunks)-1]
 				if c.logs, c.lines, err = dec.decode(id, c.logs[:0], c.lines[:0], before, pastMain); err != nil {
 					return err

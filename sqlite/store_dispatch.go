@@ -20,10 +20,11 @@ func (s *Store) PublishesTo(q batch.Queue) bool { return s.AcksFor(q) }
 // [DB.Write] it finds the chunk of the outbox (its first and last item IDs),
 // inserts the chunk's request messages as [Queue.Publish] stores the
 // messages [batch.RequestMessage] makes, and marks the chunk published,
-// each step one statement over the chunk's primary-key range (in the same transaction the chunk is exactly the
-// outbox items from its first ID to its last). The items travel from the
-// outbox to the queue inside SQLite: no row comes back to Go, and nothing
-// is read on the pool or committed twice.
+// each step one statement over the chunk's primary-key range (in the same
+// transaction the chunk is exactly the outbox items from its first ID to
+// its last). The items travel from the outbox to the queue inside SQLite:
+// no row comes back to Go, and nothing is read on the pool or committed
+// twice.
 func (s *Store) PublishOutbox(ctx context.Context, q batch.Queue, batchID string, limit int, at time.Time, traceID string) (int, error) {
 	sq, ok := q.(*Queue)
 	if !ok || sq.db != s.db {

@@ -50,10 +50,10 @@ var storeSQL = map[string]string{
 		WHERE batch_id = ?1 AND outcome = '' AND published = 0 ORDER BY id LIMIT ?2)`,
 	// The chunk's request messages on topic ?1 at time ?5, in item order,
 	// as [batch.RequestMessage] makes them: IDs batch/item/attempt, the
-	// item's request (in its row or in item_requests) as the body, and the attributes (trace ID ?6 if not
-	// empty) as encodeAttrs writes them, a JSON object with its keys in
-	// order. One whose ID is already on the topic is dropped, as
-	// Queue.Publish drops it.
+	// item's request (in its row or in item_requests) as the body, and the
+	// attributes (trace ID ?6 if not empty) as encodeAttrs writes them, a
+	// JSON object with its keys in order. One whose ID is already on the
+	// topic is dropped, as Queue.Publish drops it.
 	"outboxMessages": `INSERT INTO queue_messages (topic, id, published_at, visible_at, body, attrs)
 		SELECT ?1, i.batch_id || '/' || i.id || '/' || (i.attempts + 1), ?5, ?5, ` + requestOf("i") + `,
 			CASE WHEN ?6 = '' THEN json_object(` + requestAttrsSQL + `)
@@ -112,17 +112,17 @@ func (s *Store) prepared(ctx context.Context) (*storeStmts, error) {
 		return s.stmts, nil
 	}
 	st := &storeStmts{}
-	for name, dst := range map[string]**sql.Stmt{
+	stmts := map[string]**sql.Stmt{
 		"record": &st.record, "count": &st.count, "remaining": &st.remaining, "lookup": &st.lookup,
 		"insertItems": &st.insertItems, "insertRequest": &st.insertRequest, "outbox": &st.outbox,
 		"outboxMessages": &st.outboxMessages, "markOutbox": &st.markOutbox,
-	} {
+	}
+	for name, dst := range stmts {
 		p, err := s.db.write.PrepareContext(ctx, storeSQL[name])
 		if err != nil {
-			for _, q := range []*sql.Stmt{st.record, st.count, st.remaining, st.lookup, st.insertItems, st.insertRequest, st.outbox,
-				st.outboxMessages, st.markOutbox} {
-				if q != nil {
-					q.Close()
+			for _, q := range stmts {
+				if *q != nil {
+					(*q).Close()
 				}
 			}
 			return nil, fmt.Errorf("prepare store statement %s: %w", name, err)
