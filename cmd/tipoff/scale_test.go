@@ -603,12 +603,20 @@ func (sr *scaleRun) check(b batch.Batch, q *gcppubsub.Queue, exportDir string, r
 		t.Errorf("publication has %d predictions, the export %d", n, m)
 	}
 
-	// The finalized event, relayed under one ID; copies are counted.
+	// The finalized event, relayed under one ID; copies are counted. Only
+	// the holder of the work claim relays: after a kill of the holder the
+	// claim (6 sweeps, 3 s) must run out before another relays, so wait
+	// for the event that long and more, then for copies.
+	want := batch.EventID(b.ID, batch.EventFinalized)
 	ids := map[string]int{}
+	for at := time.Now(); ids[want] == 0 && time.Since(at) < 10*time.Second; {
+		for _, d := range drainTopic(t, q, batch.TopicEvents, 500*time.Millisecond) {
+			ids[d.Attributes[batch.AttrEventID]]++
+		}
+	}
 	for _, d := range drainTopic(t, q, batch.TopicEvents, 2*time.Second) {
 		ids[d.Attributes[batch.AttrEventID]]++
 	}
-	want := batch.EventID(b.ID, batch.EventFinalized)
 	rec.events = ids[want]
 	if len(ids) != 1 || ids[want] == 0 {
 		t.Errorf("events relayed %v, want the finalized event %s", ids, want)
