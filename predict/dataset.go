@@ -127,6 +127,13 @@ type Dataset struct {
 	leagueHome  map[string]*cumulative // season -> home (scored) and away (allowed) points per game
 	leagueB2B   map[string]*cumulative // season -> points of teams on a back-to-back
 	gameSeason  []dateSeason           // first date of each season, by date
+	// totals stand for a player's game logs of a season that a partial
+	// data set does not hold whole (see [SeasonTotals]).
+	totals map[playerSeason]Averages
+}
+
+type playerSeason struct {
+	player, season string
 }
 
 type teamDate struct {
@@ -156,13 +163,26 @@ func NewDataset(games []Game, logs []GameLog, lines []PropLine, statuses []Statu
 // set of the given version, whose bookmakers are books. Its version is
 // that whole data set's. Requests built from it for the date are the ones
 // the whole data set gives; [Calibrate], which replays other dates, refuses
-// it.
-func NewPartialDataset(version string, books []string, games []Game, logs []GameLog, lines []PropLine, statuses []Status) (*Dataset, error) {
+// it. totals stand for the game logs of a player's season that logs does
+// not hold whole: a request then takes that season's averages from them
+// (see [DayScope]); logs must hold none of that season's games it left
+// out of the totals.
+func NewPartialDataset(version string, books []string, games []Game, logs []GameLog, lines []PropLine, statuses []Status, totals []SeasonTotals) (*Dataset, error) {
 	ds, err := newDataset(games, logs, lines, statuses)
 	if err != nil {
 		return nil, err
 	}
 	ds.version, ds.partial, ds.books = version, true, slices.Clone(books)
+	if len(totals) > 0 {
+		ds.totals = make(map[playerSeason]Averages, len(totals))
+		for _, t := range totals {
+			k := playerSeason{t.PlayerID, t.Season}
+			if _, dup := ds.totals[k]; dup {
+				return nil, fmt.Errorf("%w: season %s totals of player %s given twice", batch.ErrInvalid, t.Season, t.PlayerID)
+			}
+			ds.totals[k] = t.sum
+		}
+	}
 	return ds, nil
 }
 

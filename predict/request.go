@@ -211,15 +211,19 @@ func BuildRequest(ds *Dataset, date Date, player string, opts RequestOptions) (R
 	r.TeamRating = ds.Rating(team, date)
 	season := ds.SeasonOf(date)
 	prev := ds.prevSeason(season)
+	prevTotals, summed := ds.totals[playerSeason{player, prev}]
+	if summed {
+		r.PrevSeason = prevTotals
+	}
 	for i := len(past) - 1; i >= 0; i-- {
 		l := past[i]
 		if !l.Played {
 			continue
 		}
-		switch l.Season {
-		case season:
+		switch {
+		case l.Season == season:
 			r.Season.add(l)
-		case prev:
+		case l.Season == prev && !summed:
 			r.PrevSeason.add(l)
 		}
 		if len(r.Recent) < opts.History {

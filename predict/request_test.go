@@ -3,6 +3,7 @@ package predict_test
 import (
 	"errors"
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -220,5 +221,61 @@ func TestDate(t *testing.T) {
 			t.Fatalf("day %d (%s): parsed back %d, %v", int(d), d, int(back), err)
 		}
 		prev = d
+	}
+}
+
+// A partial data set's season totals stand for the season's game logs:
+// the request's previous-season averages come from them, whether the
+// partial data set holds those games (recent ones) or not.
+func TestNewPartialDataset_SeasonTotals(t *testing.T) {
+	t.Parallel()
+	full := tinyDataset(t)
+	prevDate := predict.MustParseDate("2024-03-01")
+	games := append([]predict.Game{{ID: "g0", Date: prevDate, Season: "2023-24", SeasonType: "Regular Season",
+		Home: "AAA", Away: "BBB", HomePts: 120, AwayPts: 90, Final: true}}, full.Games()...)
+	old := predict.GameLog{GameID: "g0", Date: prevDate, Season: "2023-24", SeasonType: "Regular Season", PlayerID: "p1",
+		PlayerName: "Player p1", Team: "AAA", Opponent: "BBB", Home: true, Starter: true, Played: true, Minutes: 33.5,
+		Stats: predict.Stats{Pts: 31, FGA: 20, FTA: 7}}
+	logs := append([]predict.GameLog{old}, full.Logs()...)
+	whole, err := predict.NewDataset(slices.Clone(games), slices.Clone(logs), slices.Clone(full.Lines()), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := predict.BuildRequest(whole, jan5, "p1", predict.RequestOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want.PrevSeason.Games != 1 || want.PrevSeason.Points != 31 {
+		t.Fatalf("whole data set: previous season %+v, want p1's one game of 31 points", want.PrevSeason)
+	}
+	totals := predict.SeasonTotals{PlayerID: "p1", Season: "2023-24"}
+	totals.Add(&old)
+	part := func(logs []predict.GameLog, totals ...predict.SeasonTotals) *predict.Dataset {
+		t.Helper()
+		ds, err := predict.NewPartialDataset(whole.Version(), whole.Books(), slices.Clone(games), slices.Clone(logs),
+			slices.Clone(full.Lines()), nil, totals)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ds
+	}
+	got, err := predict.BuildRequest(part(logs, totals), jan5, "p1", predict.RequestOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("request from the season's totals and its recent game (-whole +partial):\n%s", d)
+	}
+	got, err = predict.BuildRequest(part(full.Logs(), totals), jan5, "p1", predict.RequestOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(want.PrevSeason, got.PrevSeason); d != "" {
+		t.Errorf("previous season from the totals alone (-whole +partial):\n%s", d)
+	}
+	_, err = predict.NewPartialDataset(whole.Version(), whole.Books(), slices.Clone(games), slices.Clone(logs), nil, nil,
+		[]predict.SeasonTotals{totals, totals})
+	if !errors.Is(err, batch.ErrInvalid) {
+		t.Errorf("a player's season totals given twice: %v, want ErrInvalid", err)
 	}
 }

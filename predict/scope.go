@@ -8,14 +8,17 @@ import "slices"
 // them in the teams' recent games (the selection window), it is
 //
 //   - every game log before Date dated from the earlier of Since and the
-//     player's History-th most recent played game, and every one of a
-//     season in Seasons;
-//   - his prop lines on Date, and his main lines on the dates of those
-//     game logs;
+//     player's History-th most recent played game, and every one of
+//     Date's season (Seasons[0]);
+//   - his totals over his played games of the season before (Seasons[1],
+//     see [SeasonTotals]), which stand for that season's older game logs;
+//   - his prop lines on Date, and on the dates of those game logs his main
+//     lines of the first book in Books that has one;
 //
 // and, whoever they are about, every game and the statuses on Date.
 // Requests built from those rows for Date equal the ones the whole data
-// set gives (TestDayScope and TestLoadDay_RealData are the judges).
+// set gives (TestDB_LoadDay and TestDB_LoadDay_RealData in package sqlite
+// are the judges).
 type DayScope struct {
 	Date Date
 	// Teams are the teams playing on Date, each with the first date of
@@ -29,6 +32,8 @@ type DayScope struct {
 	Since Date
 	// History is how many recent played games a request carries.
 	History int
+	// Books is the bookmaker preference of the requests' past lines.
+	Books []string
 	// From is the earlier of Since and the first date of a stretch of
 	// the schedule ([Dataset.SeasonStart]) of a season in Seasons: with
 	// every row from From on and a player's History-th last played game,
@@ -46,7 +51,7 @@ type TeamSince struct {
 // hold the schedule only; a date without games has an empty scope.
 func (ds *Dataset) DayScope(date Date, sel SelectOptions, ro RequestOptions) DayScope {
 	sel, ro = sel.withDefaults(), ro.withDefaults()
-	sc := DayScope{Date: date, Since: date, From: date, History: ro.History}
+	sc := DayScope{Date: date, Since: date, From: date, History: ro.History, Books: ro.Books}
 	if s := ds.SeasonOf(date); s != "" {
 		sc.Seasons = append(sc.Seasons, s)
 		if p := ds.prevSeason(s); p != "" {
@@ -72,4 +77,22 @@ func (ds *Dataset) DayScope(date Date, sel SelectOptions, ro RequestOptions) Day
 	}
 	sc.From = min(sc.From, sc.Since)
 	return sc
+}
+
+// SeasonTotals are one player's sums over his played games of one season:
+// what [Averages] are before they are divided by the games. A store
+// loading one date's rows ([DayScope]) adds each game of the season before
+// the date's to them, newest first, as [BuildRequest] adds them, and then
+// keeps only that season's recent game logs.
+type SeasonTotals struct {
+	PlayerID string
+	Season   string
+	sum      Averages
+}
+
+// Add adds the game log l to t if l is a played game.
+func (t *SeasonTotals) Add(l *GameLog) {
+	if l.Played {
+		t.sum.add(*l)
+	}
 }

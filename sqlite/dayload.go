@@ -53,7 +53,7 @@ func (db *DB) LoadDay(ctx context.Context, date predict.Date, sel predict.Select
 	if err != nil {
 		return nil, wrap("bookmakers", err)
 	}
-	sched, err := predict.NewPartialDataset(version, books, games, nil, nil, nil)
+	sched, err := predict.NewPartialDataset(version, books, games, nil, nil, nil, nil)
 	if err != nil {
 		return nil, wrap("schedule", err)
 	}
@@ -94,15 +94,43 @@ func (db *DB) LoadDay(ctx context.Context, date predict.Date, sel predict.Select
 		return nil, wrap("player histories", err)
 	}
 	defer get.Close()
-	seasons := map[string]bool{}
-	for _, s := range scope.Seasons {
-		seasons[s] = true
+	// Date's season is kept whole; the season before it is summed
+	// (predict.SeasonTotals) and kept only from since on.
+	var season, prev string
+	if len(scope.Seasons) > 0 {
+		season = scope.Seasons[0]
 	}
-	// About a season and a half of games per player, and as many lines
-	// (the busiest real day: 81 and 84 a player); sized so that they are
-	// seldom grown, each growth being a copy into fresh memory.
-	logs := make([]predict.GameLog, 0, 100*len(players))
-	lines := make([]predict.PropLine, 0, 100*len(players))
+	if len(scope.Seasons) > 1 {
+		prev = scope.Seasons[1]
+	}
+	var totals []predict.SeasonTotals
+	if prev != "" {
+		totals = make([]predict.SeasonTotals, 0, len(players))
+	}
+	// A past line is read for the first book of the preference with a
+	// main line on its date (bookRank); the date's own lines are kept.
+	bookRank := make(map[string]int, len(scope.Books))
+	for i, b := range scope.Books {
+		if _, ok := bookRank[b]; !ok {
+			bookRank[b] = i
+		}
+	}
+	bestBook := map[predict.Date]int{}
+	// The players' recent games and this season's, and about as many
+	// lines; sized so that they are seldom grown, each growth being a
+	// copy into fresh memory.
+	played := 0 // the most games a playing team has had this season
+	for _, t := range scope.Teams {
+		past := sched.TeamGamesBefore(t.Team, date)
+		n := 0
+		for i := len(past) - 1; i >= 0 && past[i].Season == season; i-- {
+			n++
+		}
+		played = max(played, n)
+	}
+	per := max(scope.History, played) + 10
+	logs := make([]predict.GameLog, 0, per*len(players))
+	lines := make([]predict.PropLine, 0, per*len(players))
 	// Each player's blobs are decoded into the same buffers, then the
 	// rows kept are copied out.
 	var chunks []historyChunk
@@ -162,14 +190,43 @@ func (db *DB) LoadDay(ctx context.Context, date predict.Date, sel predict.Select
 			since = 0
 		}
 		since = min(since, scope.Since)
+		if prev != "" {
+			// Newest first, as BuildRequest adds them.
+			t := predict.SeasonTotals{PlayerID: id, Season: prev}
+			for ci := range chunks {
+				ls := chunks[ci].logs
+				for i := len(ls) - 1; i >= 0; i-- {
+					if ls[i].Season == prev {
+						t.Add(&ls[i])
+					}
+				}
+			}
+			totals = append(totals, t)
+		}
+		clear(bestBook)
+		for ci := range chunks {
+			for i := range chunks[ci].lines {
+				p := &chunks[ci].lines[i]
+				if r, ok := bookRank[p.Book]; ok && p.Date >= since && p.Date < date {
+					if b, seen := bestBook[p.Date]; !seen || r < b {
+						bestBook[p.Date] = r
+					}
+				}
+			}
+		}
 		for ci := len(chunks) - 1; ci >= 0; ci-- {
 			for i := range chunks[ci].logs {
-				if l := &chunks[ci].logs[i]; l.Date >= since || seasons[l.Season] {
+				if l := &chunks[ci].logs[i]; l.Date >= since || l.Season == season && season != "" {
 					logs = append(logs, *l)
 				}
 			}
 			for i := range chunks[ci].lines {
-				if p := &chunks[ci].lines[i]; p.Date >= since {
+				p := &chunks[ci].lines[i]
+				if p.Date == date {
+					lines = append(lines, *p)
+					continue
+				}
+				if r, ok := bookRank[p.Book]; ok && p.Date >= since && bestBook[p.Date] == r {
 					lines = append(lines, *p)
 				}
 			}
@@ -185,7 +242,7 @@ func (db *DB) LoadDay(ctx context.Context, date predict.Date, sel predict.Select
 	if err != nil {
 		return nil, wrap("statuses", err)
 	}
-	ds, err := predict.NewPartialDataset(version, books, sched.Games(), logs, lines, statuses)
+	ds, err := predict.NewPartialDataset(version, books, sched.Games(), logs, lines, statuses, totals)
 	if err != nil {
 		return nil, wrap("data set", err)
 	}
