@@ -114,3 +114,29 @@ func TestOpen_WALCheckpointPages(t *testing.T) {
 		t.Fatalf("wal_autocheckpoint = %d pages, want %d", pages, walCheckpointPages)
 	}
 }
+
+// Every connection, the writer's and the readers', of a file opened for
+// writing or for reading caches cacheKiB of pages, not SQLite's default.
+func TestOpen_CacheSize(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "t.db")
+	db, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	ro, err := OpenReadOnly(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ro.Close() })
+	for name, conn := range map[string]*sql.DB{"writer": db.write, "reader": db.read, "read-only reader": ro.read} {
+		var kib int
+		if err := conn.QueryRow("PRAGMA cache_size").Scan(&kib); err != nil {
+			t.Fatal(err)
+		}
+		if kib != -cacheKiB {
+			t.Errorf("%s: cache_size = %d, want %d (KiB)", name, kib, -cacheKiB)
+		}
+	}
+}
