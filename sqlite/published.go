@@ -1,10 +1,13 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -39,7 +42,9 @@ func (db *DB) publish(ctx context.Context, pub *predict.Publication, explicit bo
 		return fmt.Errorf("publish predictions of %s (batch %s): %w: fenced by a lease of batch %s", date, pub.BatchID, batch.ErrInvalid, pub.Fence.BatchID)
 	}
 	pinned := explicit && pub.Pinned
+	written := false
 	err := db.Write(ctx, func(tx *sql.Tx) error {
+		written = false
 		if err := checkFence(ctx, tx, pub.Fence); err != nil {
 			return err
 		}
@@ -85,12 +90,60 @@ func (db *DB) publish(ctx context.Context, pub *predict.Publication, explicit bo
 				result = excluded.result, data_version = excluded.data_version,
 				batch_created_at = excluded.batch_created_at, published_at = excluded.published_at, pinned = excluded.pinned`,
 			date, pub.BatchID, pub.Run, string(pub.Result), pub.DataVersion, pub.BatchAt.UnixNano(), pub.PublishedAt.UnixNano(), pinned)
+		written = err == nil
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("publish predictions of %s (batch %s): %w", date, pub.BatchID, err)
 	}
+	if written {
+		// The finalize exports what is published right after: it reads
+		// this from the cache instead of every row back.
+		db.pubs.put(storedPublication(pub, pinned))
+	}
 	return nil
+}
+
+// storedPublication returns pub as [DB.Published] reads it back once
+// published (pinned or not): the stored fields only, times at their
+// stored precision in UTC, and the predictions ordered and grouped by
+// player as the read groups its rows.
+func storedPublication(pub *predict.Publication, pinned bool) *predict.Publication {
+	type row struct {
+		pl *predict.PublishedPlayer
+		p  *predict.Prediction
+	}
+	var rows []row
+	for i := range pub.Players {
+		for j := range pub.Players[i].Predictions {
+			rows = append(rows, row{&pub.Players[i], &pub.Players[i].Predictions[j]})
+		}
+	}
+	slices.SortStableFunc(rows, func(a, b row) int {
+		if c := strings.Compare(a.pl.PlayerID, b.pl.PlayerID); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a.p.System, b.p.System); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.p.Line, b.p.Line)
+	})
+	out := &predict.Publication{Date: pub.Date, BatchID: pub.BatchID, Run: pub.Run, Result: pub.Result, DataVersion: pub.DataVersion,
+		BatchAt: time.Unix(0, pub.BatchAt.UnixNano()).UTC(), PublishedAt: time.Unix(0, pub.PublishedAt.UnixNano()).UTC(),
+		Pinned: pinned, Players: []predict.PublishedPlayer{}}
+	for _, r := range rows {
+		if n := len(out.Players); n == 0 || out.Players[n-1].PlayerID != r.pl.PlayerID {
+			out.Players = append(out.Players, predict.PublishedPlayer{PlayerID: r.pl.PlayerID, Name: r.pl.Name, Team: r.pl.Team,
+				Opponent: r.pl.Opponent, Home: r.pl.Home})
+		}
+		last := &out.Players[len(out.Players)-1]
+		p := r.p
+		last.Predictions = append(last.Predictions, predict.Prediction{Date: pub.Date, PlayerID: r.pl.PlayerID, System: p.System,
+			Line: p.Line, LineOffset: p.LineOffset, LineSource: p.LineSource, Estimated: p.Estimated, Points: p.Points,
+			Confidence: p.Confidence, Edge: p.Edge, Pick: p.Pick, ModelPOver: p.ModelPOver, MarketPOver: p.MarketPOver,
+			POver: p.POver, Side: p.Side, Price: p.Price, PriceBook: p.PriceBook, EV: p.EV})
+	}
+	return out
 }
 
 // checkFence returns nil for a zero fence or the batch's current finalize

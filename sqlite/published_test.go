@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"path/filepath"
 	"testing"
@@ -189,4 +190,69 @@ func TestPublisherConformance(t *testing.T) {
 func TestExportLogConformance(t *testing.T) {
 	t.Parallel()
 	predicttest.RunExportLogTests(t, func(t *testing.T) predict.ExportLog { return mustOpenDB(t) })
+}
+
+// What a publish leaves for its own handle's next read (which the finalize's
+// export reads at once) is what any other handle reads from the file: the
+// same order, grouping, fields and times, however the publication came.
+func TestDB_PublishedByWriterEqualsStored(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "tipoff.db")
+	writer, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer writer.Close()
+	ny, err := time.LoadLocation("America/New_York")
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now().In(ny) // a monotonic reading and a zone, neither stored
+	pub := publication("b1", at, "9", "10", "1")
+	pub.Players[0].Predictions[0], pub.Players[0].Predictions[1] = pub.Players[0].Predictions[1], pub.Players[0].Predictions[0]
+	pub.Players[1].Predictions[1].System = "alpha" // sorts before baseline
+	pub.Players = append(pub.Players, predict.PublishedPlayer{PlayerID: "5", Name: "Player 5", Team: "BOS", Opponent: "NYK"})
+	extra := publication("b1", at, "9").Players[0] // player 9 again, with other lines
+	for i := range extra.Predictions {
+		extra.Predictions[i].Line += 10
+	}
+	pub.Players = append(pub.Players, extra)
+	pub.Fence = batch.LeaseToken{}
+	for _, explicit := range []bool{false, true} {
+		pub.Pinned = explicit
+		pub.PublishedAt = pub.PublishedAt.Add(time.Second) // a new head, so the explicit publish is not the cached one
+		publish := writer.Publish
+		if explicit {
+			publish = writer.PublishExplicit
+		}
+		if err := publish(ctx, pub); err != nil {
+			t.Fatal(err)
+		}
+		kept, err := writer.Published(ctx, pub.Date)
+		if err != nil {
+			t.Fatal(err)
+		}
+		other, err := sqlite.Open(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored, err := other.Published(ctx, pub.Date)
+		other.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if stored.Count() != 8 || len(stored.Players) != 3 {
+			t.Fatalf("explicit %v: stored %d predictions of %d players, want 8 of 3", explicit, stored.Count(), len(stored.Players))
+		}
+		if d := cmp.Diff(stored, kept); d != "" {
+			t.Errorf("explicit %v: the publishing handle reads (-stored +read):\n%s", explicit, d)
+		}
+		// As exported: times in the same zone, empty lists as empty.
+		sj, _ := json.Marshal(stored)
+		kj, _ := json.Marshal(kept)
+		if string(sj) != string(kj) {
+			t.Errorf("explicit %v: the publishing handle's read encodes as\n%s\nthe stored one as\n%s", explicit, kj, sj)
+		}
+	}
 }
