@@ -415,13 +415,15 @@ func EncodeRequest(r Request) ([]byte, error) {
 // wraps [batch.ErrInvalid], so a worker can tell bad input from a transient
 // failure.
 func DecodeRequest(b []byte) (Request, error) {
-	var r Request
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if err := dec.Decode(&r); err != nil {
-		return Request{}, fmt.Errorf("%w: decode request: %v", batch.ErrInvalid, err)
-	}
-	if dec.More() {
-		return Request{}, fmt.Errorf("%w: decode request: data after the JSON object", batch.ErrInvalid)
+	r, ok := decodeRequestFast(b)
+	if !ok {
+		dec := json.NewDecoder(bytes.NewReader(b))
+		if err := dec.Decode(&r); err != nil {
+			return Request{}, fmt.Errorf("%w: decode request: %v", batch.ErrInvalid, err)
+		}
+		if dec.More() {
+			return Request{}, fmt.Errorf("%w: decode request: data after the JSON object", batch.ErrInvalid)
+		}
 	}
 	if err := r.Validate(); err != nil {
 		return Request{}, err

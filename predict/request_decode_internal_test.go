@@ -1,0 +1,141 @@
+package predict
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+)
+
+// decodeRequestSlow is DecodeRequest's decoding by encoding/json alone.
+func decodeRequestSlow(b []byte) (Request, error) {
+	var r Request
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(&r); err != nil {
+		return Request{}, err
+	}
+	if dec.More() {
+		return Request{}, errTrailing
+	}
+	return r, nil
+}
+
+var errTrailing = errors.New("data after the JSON object")
+
+// FuzzDecodeRequestFast: whatever the fast path decodes, encoding/json
+// decodes without error to a deeply equal request (nil and empty lists
+// told apart, as their JSON is).
+func FuzzDecodeRequestFast(f *testing.F) {
+	b, err := os.ReadFile(filepath.Join("testdata", "request.json"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b)
+	for _, s := range [][2]string{
+		{`"lines":[`, `"lines":[],"x":[`},
+		{`"recent":[`, `"recent":[{"line":5}],"recent":[`},
+		{`"lines":[`, `"lines":[{"value":1}],"lines":[`},
+		{`"opp_rating":{`, `"opp_rating":{"pace":2},"opp_rating":{`},
+		{`"player_name":"`, `"player_name":"\u00e9\\u00e9`},
+		{`"format":1`, `"format":1.0`},
+		{`"format":1`, `"format":1e0`},
+		{`"format":1`, `"Format":1`},
+		{`"home":`, `"home":null,"home":`},
+		{`"pricing":{`, `"pricing":{"min_ev":1},"pricing":{`},
+		{`"league":{`, ` "league" : {`},
+	} {
+		f.Add(bytes.Replace(b, []byte(s[0]), []byte(s[1]), 1))
+	}
+	f.Add(withCalibration(f, b))
+	f.Add([]byte(`{}`))
+	f.Add([]byte(`{"recent":[],"lines":[]}`))
+	f.Add(append(bytes.Clone(b), " {}"...))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, ok := decodeRequestFast(b)
+		if !ok {
+			return
+		}
+		want, err := decodeRequestSlow(b)
+		if err != nil {
+			t.Fatalf("fast path decoded what encoding/json refuses (%v):\n%s", err, b)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("fast path decoded\n%+v\nencoding/json\n%+v\nfrom\n%s", got, want, b)
+		}
+	})
+}
+
+// The request EncodeRequest writes takes the fast path.
+func TestDecodeRequestFast_Encoded(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile(filepath.Join("testdata", "request.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, ok := decodeRequestFast(b)
+	if !ok {
+		t.Fatal("an encoded request left to encoding/json")
+	}
+	want, err := decodeRequestSlow(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("fast path decoded\n%+v\nencoding/json\n%+v", got, want)
+	}
+	if len(got.Recent) == 0 || len(got.Lines) == 0 {
+		t.Fatalf("the test request lacks what it should exercise: %d recent games, %d lines", len(got.Recent), len(got.Lines))
+	}
+	b = withCalibration(t, b)
+	got, ok = decodeRequestFast(b)
+	want, _ = decodeRequestSlow(b)
+	if !ok || got.Calibration == nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("with a calibration: fast path %v, decoded\n%+v\nencoding/json\n%+v", ok, got, want)
+	}
+}
+
+// withCalibration returns the request b with a calibration.
+func withCalibration(tb testing.TB, b []byte) []byte {
+	tb.Helper()
+	r, err := decodeRequestSlow(b)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	r.Calibration = &Calibration{From: r.Date - 60, Through: r.Date - 1, Systems: []SystemCalibration{{
+		System: "baseline", Market: [3]float64{0.1234567, 1.0000001, -0.3333333}, MarketRows: 120,
+		NoMarket: [2]float64{-0.012, 0.987654321}, NoMarketRows: 300, Move: 0.25,
+		Record: PickRecord{Picks: 101, Hits: 55, Stated: 53.123456, Profit: 2.5}, Earned: true,
+	}}}
+	out, err := json.Marshal(r)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return out
+}
+
+func BenchmarkDecodeRequest(b *testing.B) {
+	raw, err := os.ReadFile(filepath.Join("testdata", "request.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	raw = withCalibration(b, raw)
+	b.Run("fast", func(b *testing.B) {
+		b.SetBytes(int64(len(raw)))
+		for b.Loop() {
+			if _, ok := decodeRequestFast(raw); !ok {
+				b.Fatal("left to encoding/json")
+			}
+		}
+	})
+	b.Run("encoding-json", func(b *testing.B) {
+		b.SetBytes(int64(len(raw)))
+		for b.Loop() {
+			if _, err := decodeRequestSlow(raw); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
