@@ -28,7 +28,8 @@ const EmulatorHostEnv = "STORAGE_EMULATOR_HOST"
 // the few object calls [Data] and [Exporter] make. Reads and listings are
 // tried again on transient failures (HTTP 408, 429, 5xx, a reset
 // connection), as are uploads, whose generation conditions keep a retry
-// from writing twice. A Client is safe for concurrent use and needs no
+// from writing twice; a download cut off midway reads on from where it
+// stopped, at the same generation. A Client is safe for concurrent use and needs no
 // closing.
 type Client struct {
 	svc *storage.Service
@@ -134,30 +135,33 @@ func (c *Client) attrs(ctx context.Context, bucket, name string, fields ...googl
 }
 
 // objectReader is an object's content being read, with what its response
-// said about it.
+// said about it. A read that breaks off with a transient error (a
+// connection reset, a short body) reads on from where it stopped, pinned
+// to the generation it began with, up to [maxTries] times in all.
 type objectReader struct {
-	io.ReadCloser
-	generation int64
-	modTime    time.Time
+	c            *Client
+	ctx          context.Context
+	bucket, name string
+	body         io.ReadCloser
+	generation   int64
+	modTime      time.Time
+	off          int64 // bytes read so far
+	tries        int
+	// resumable is false when the transport decompressed the body: its
+	// offsets are not the object's.
+	resumable bool
+	err       error // why reading on failed: every Read's error from then on
 }
 
 // open starts reading the named object: its generation generation, or
 // the live one if generation is 0. A missing object (or generation) is an
 // error for which [notFound] holds.
 func (c *Client) open(ctx context.Context, bucket, name string, generation int64) (*objectReader, error) {
-	var res *http.Response
-	err := retry(ctx, func() (err error) {
-		call := c.svc.Objects.Get(bucket, name).Context(ctx)
-		if generation != 0 {
-			call = call.Generation(generation)
-		}
-		res, err = call.Download()
-		return err
-	})
+	res, err := c.download(ctx, bucket, name, generation, 0)
 	if err != nil {
 		return nil, err
 	}
-	r := &objectReader{ReadCloser: res.Body, generation: generation}
+	r := &objectReader{c: c, ctx: ctx, bucket: bucket, name: name, body: res.Body, generation: generation, tries: 1, resumable: !res.Uncompressed}
 	if g := res.Header.Get("X-Goog-Generation"); g != "" {
 		n, err := strconv.ParseInt(g, 10, 64)
 		if err != nil {
@@ -175,6 +179,54 @@ func (c *Client) open(ctx context.Context, bucket, name string, generation int64
 	}
 	return r, nil
 }
+
+// download requests the named object's content from offset on.
+func (c *Client) download(ctx context.Context, bucket, name string, generation, offset int64) (*http.Response, error) {
+	var res *http.Response
+	err := retry(ctx, func() (err error) {
+		call := c.svc.Objects.Get(bucket, name).Context(ctx)
+		if generation != 0 {
+			call = call.Generation(generation)
+		}
+		if offset > 0 {
+			call.Header().Set("Range", fmt.Sprintf("bytes=%d-", offset))
+		}
+		res, err = call.Download()
+		return err
+	})
+	if err == nil && offset > 0 && res.StatusCode != http.StatusPartialContent {
+		res.Body.Close()
+		return nil, fmt.Errorf("gs://%s/%s: asked for bytes %d on, the server answered %s", bucket, name, offset, res.Status)
+	}
+	return res, err
+}
+
+func (r *objectReader) Read(p []byte) (int, error) {
+	if r.err != nil {
+		return 0, r.err
+	}
+	for {
+		n, err := r.body.Read(p)
+		r.off += int64(n)
+		if err == nil || err == io.EOF || !r.resumable || r.tries >= maxTries || !transient(err) || r.ctx.Err() != nil {
+			return n, err
+		}
+		r.tries++
+		r.body.Close()
+		res, rerr := r.c.download(r.ctx, r.bucket, r.name, r.generation, r.off)
+		if rerr != nil {
+			r.body = io.NopCloser(strings.NewReader(""))
+			r.err = fmt.Errorf("%w; reading on from byte %d: %w", err, r.off, rerr)
+			return n, r.err
+		}
+		r.body = res.Body
+		if n > 0 {
+			return n, nil
+		}
+	}
+}
+
+func (r *objectReader) Close() error { return r.body.Close() }
 
 // list calls f with each object whose name starts with prefix and has no
 // "/" after it, asking for only the given fields of each.

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -22,6 +23,9 @@ type proxy struct {
 	mu   sync.Mutex
 	reqs []*http.Request
 	fail func(r *http.Request) int // the status to answer with; 0: pass on
+	// cut, when it says so, sends the answer's headers and the first half
+	// of its body, then drops the connection.
+	cut func(r *http.Request) bool
 }
 
 // newProxied starts a fake server with an empty bucket behind a proxy and
@@ -38,16 +42,32 @@ func newProxied(t *testing.T, fail func(r *http.Request) int) (*gcpstorage.Clien
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.mu.Lock()
 		p.reqs = append(p.reqs, r.Clone(r.Context()))
-		status := 0
+		status, cut := 0, false
 		if p.fail != nil {
 			status = p.fail(r)
 		}
-		p.mu.Unlock()
-		if status != 0 {
-			http.Error(w, http.StatusText(status), status)
-			return
+		if p.cut != nil {
+			cut = p.cut(r)
 		}
-		rp.ServeHTTP(w, r)
+		p.mu.Unlock()
+		switch {
+		case status != 0:
+			http.Error(w, http.StatusText(status), status)
+		case cut:
+			rec := httptest.NewRecorder()
+			rp.ServeHTTP(rec, r)
+			for k, v := range rec.Header() {
+				w.Header()[k] = v
+			}
+			body := rec.Body.Bytes()
+			w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+			w.WriteHeader(rec.Code)
+			w.Write(body[:len(body)/2])
+			w.(http.Flusher).Flush()
+			panic(http.ErrAbortHandler)
+		default:
+			rp.ServeHTTP(w, r)
+		}
 	}))
 	t.Cleanup(hs.Close)
 	c, err := gcpstorage.NewEmulatorClient(t.Context(), hs.URL) // a URL as well as host:port
@@ -55,6 +75,12 @@ func newProxied(t *testing.T, fail func(r *http.Request) int) (*gcpstorage.Clien
 		t.Fatal(err)
 	}
 	return c, p
+}
+
+func (p *proxy) setCut(cut func(r *http.Request) bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cut = cut
 }
 
 func (p *proxy) requests() []*http.Request {
@@ -160,5 +186,52 @@ func TestNewEmulatorClient_BadHost(t *testing.T) {
 		if _, err := gcpstorage.NewEmulatorClient(t.Context(), host); err == nil || !strings.Contains(err.Error(), "STORAGE_EMULATOR_HOST") {
 			t.Errorf("NewEmulatorClient(%q): %v, want an error naming STORAGE_EMULATOR_HOST", host, err)
 		}
+	}
+}
+
+// TestData_ReadResumesBrokenDownload: a download cut off halfway reads on
+// from where it stopped, at the same generation, and the read returns the
+// data whole.
+func TestData_ReadResumesBrokenDownload(t *testing.T) {
+	t.Parallel()
+	c, p := newProxied(t, nil)
+	d, _ := gcpstorage.NewData(c, "gs://"+bucket+"/nba")
+	res, err := d.Push(t.Context(), dataV1(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	isLogs := func(r *http.Request) bool {
+		return r.URL.Query().Get("alt") == "media" && strings.HasSuffix(r.URL.EscapedPath(), "%2Fplayer_game_logs.csv")
+	}
+	cuts := 0
+	p.setCut(func(r *http.Request) bool {
+		if isLogs(r) && cuts == 0 {
+			cuts++
+			return true
+		}
+		return false
+	})
+	before := len(p.requests())
+	ds, _, err := d.Read(t.Context())
+	if err != nil {
+		t.Fatalf("read across a cut download: %v", err)
+	}
+	if ds.Version() != res.DataVersion || pts(t, ds) != 20 {
+		t.Fatalf("read across a cut download: data %s (%d pts), want %s (20 pts)", ds.Version(), pts(t, ds), res.DataVersion)
+	}
+	var logs []*http.Request
+	for _, r := range p.requests()[before:] {
+		if isLogs(r) {
+			logs = append(logs, r)
+		}
+	}
+	if len(logs) != 2 {
+		t.Fatalf("%d downloads of the logs, want 2 (cut, then the rest)", len(logs))
+	}
+	gen := logs[0].URL.Query().Get("generation")
+	rng := logs[1].Header.Get("Range")
+	if gen == "" || logs[1].URL.Query().Get("generation") != gen || !strings.HasPrefix(rng, "bytes=") || rng == "bytes=0-" {
+		t.Fatalf("second download: generation %q, Range %q; want generation %q and the bytes after the cut",
+			logs[1].URL.Query().Get("generation"), rng, gen)
 	}
 }
