@@ -15,8 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"cloud.google.com/go/storage"
-	"google.golang.org/api/iterator"
+	storage "google.golang.org/api/storage/v1"
 
 	"tipoff/batch"
 	"tipoff/dataimport"
@@ -46,8 +45,7 @@ var validVersion = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 // and reads only that version's objects, each pinned to the generation it
 // listed, and a push during a read never mixes versions.
 type Data struct {
-	client *storage.Client
-	bucket *storage.BucketHandle
+	client *Client
 	loc    Location
 	// NowFunc names new versions after the time; default time.Now.
 	NowFunc func() time.Time
@@ -60,12 +58,12 @@ type Data struct {
 // NewData returns the data set at url (gs://bucket/prefix) on client. It
 // returns an error wrapping [batch.ErrInvalid] if url is not a Cloud
 // Storage location.
-func NewData(client *storage.Client, url string) (*Data, error) {
+func NewData(client *Client, url string) (*Data, error) {
 	loc, err := ParseURL(url)
 	if err != nil {
 		return nil, fmt.Errorf("data location: %w", err)
 	}
-	return &Data{client: client, bucket: client.Bucket(loc.Bucket), loc: loc, NowFunc: time.Now}, nil
+	return &Data{client: client, loc: loc, NowFunc: time.Now}, nil
 }
 
 // Location returns where the data set is.
@@ -81,8 +79,8 @@ type Pointer struct {
 // [batch.ErrNotFound] that names the location if there is none, and one
 // wrapping [batch.ErrInvalid] if it does not name a version.
 func (d *Data) Current(ctx context.Context) (Pointer, error) {
-	r, err := d.bucket.Object(d.loc.Object(PointerObject)).NewReader(ctx)
-	if errors.Is(err, storage.ErrObjectNotExist) {
+	r, err := d.client.open(ctx, d.loc.Bucket, d.loc.Object(PointerObject), 0)
+	if notFound(err) {
 		return Pointer{}, fmt.Errorf("%w: %s holds no data set: %s does not exist (upload one with \"tipoff data push DIR %s\")",
 			batch.ErrNotFound, d.loc, d.loc.URL(PointerObject), d.loc)
 	}
@@ -98,7 +96,7 @@ func (d *Data) Current(ctx context.Context) (Pointer, error) {
 	if !validVersion.MatchString(v) {
 		return Pointer{}, fmt.Errorf("%w: %s: %q is not a version name", batch.ErrInvalid, d.loc.URL(PointerObject), v)
 	}
-	return Pointer{Version: v, Generation: r.Attrs.Generation}, nil
+	return Pointer{Version: v, Generation: r.generation}, nil
 }
 
 func (d *Data) versionDir(version string) string {
@@ -130,21 +128,15 @@ func (d *Data) Read(ctx context.Context) (*predict.Dataset, Pointer, error) {
 // snapshot lists the objects of a version.
 func (d *Data) snapshot(ctx context.Context, version string) (*versionFS, error) {
 	dir := d.versionDir(version)
-	fsys := &versionFS{ctx: ctx, bucket: d.bucket, dir: dir, url: Scheme + d.loc.Bucket + "/" + strings.TrimSuffix(dir, "/"),
-		files: map[string]*storage.ObjectAttrs{}, beforeOpen: d.beforeOpen}
-	it := d.bucket.Objects(ctx, &storage.Query{Prefix: dir, Delimiter: "/"})
-	for {
-		a, err := it.Next()
-		if err == iterator.Done {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("list %s: %w", fsys.url, err)
-		}
-		if a.Name == "" { // a "directory" below the version's: not a data file
-			continue
-		}
-		fsys.files[strings.TrimPrefix(a.Name, dir)] = a
+	fsys := &versionFS{ctx: ctx, client: d.client, bucket: d.loc.Bucket, dir: dir, url: Scheme + d.loc.Bucket + "/" + strings.TrimSuffix(dir, "/"),
+		files: map[string]*storage.Object{}, beforeOpen: d.beforeOpen}
+	// Objects only: "directories" below the version's come as prefixes,
+	// which are not data files.
+	err := d.client.list(ctx, d.loc.Bucket, dir, "name,generation,size,updated", func(o *storage.Object) {
+		fsys.files[strings.TrimPrefix(o.Name, dir)] = o
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", fsys.url, err)
 	}
 	if len(fsys.files) == 0 {
 		return nil, fmt.Errorf("%w: %s names version %s, but %s/ holds no objects", batch.ErrNotFound, d.loc.URL(PointerObject), version, fsys.url)
@@ -157,9 +149,10 @@ func (d *Data) snapshot(ctx context.Context, version string) (*versionFS, error)
 // whose ctx it carries: fs.FS has no context parameter.
 type versionFS struct {
 	ctx        context.Context
-	bucket     *storage.BucketHandle
+	client     *Client
+	bucket     string
 	dir, url   string
-	files      map[string]*storage.ObjectAttrs
+	files      map[string]*storage.Object
 	beforeOpen func(name string)
 }
 
@@ -171,15 +164,15 @@ func (f *versionFS) Open(name string) (fs.File, error) {
 	if f.beforeOpen != nil {
 		f.beforeOpen(name)
 	}
-	r, err := f.bucket.Object(a.Name).Generation(a.Generation).NewReader(f.ctx)
-	if errors.Is(err, storage.ErrObjectNotExist) {
+	r, err := f.client.open(f.ctx, f.bucket, a.Name, a.Generation)
+	if notFound(err) {
 		return nil, fmt.Errorf("%s/%s (generation %d) was replaced or deleted while the version was read: versions must not change after a push: %w",
 			f.url, name, a.Generation, fs.ErrNotExist)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read %s/%s: %w", f.url, name, err)
 	}
-	return &objectFile{Reader: r, info: objectInfo{a}}, nil
+	return &objectFile{ReadCloser: r, info: objectInfo{a}}, nil
 }
 
 func (f *versionFS) ReadDir(name string) ([]fs.DirEntry, error) {
@@ -195,20 +188,23 @@ func (f *versionFS) ReadDir(name string) ([]fs.DirEntry, error) {
 }
 
 type objectFile struct {
-	*storage.Reader
+	io.ReadCloser
 	info objectInfo
 }
 
 func (o *objectFile) Stat() (fs.FileInfo, error) { return o.info, nil }
 
-type objectInfo struct{ a *storage.ObjectAttrs }
+type objectInfo struct{ a *storage.Object }
 
-func (i objectInfo) Name() string       { return filepath.Base(i.a.Name) }
-func (i objectInfo) Size() int64        { return i.a.Size }
-func (i objectInfo) Mode() fs.FileMode  { return 0o444 }
-func (i objectInfo) ModTime() time.Time { return i.a.Updated }
-func (i objectInfo) IsDir() bool        { return false }
-func (i objectInfo) Sys() any           { return i.a }
+func (i objectInfo) Name() string      { return filepath.Base(i.a.Name) }
+func (i objectInfo) Size() int64       { return int64(i.a.Size) }
+func (i objectInfo) Mode() fs.FileMode { return 0o444 }
+func (i objectInfo) ModTime() time.Time {
+	t, _ := time.Parse(time.RFC3339Nano, i.a.Updated)
+	return t
+}
+func (i objectInfo) IsDir() bool { return false }
+func (i objectInfo) Sys() any    { return i.a }
 
 // PushResult says what a push uploaded.
 type PushResult struct {
@@ -284,12 +280,9 @@ func (d *Data) Push(ctx context.Context, dir string) (PushResult, error) {
 	if d.beforePointer != nil {
 		d.beforePointer()
 	}
-	cond := storage.Conditions{DoesNotExist: true}
-	if prev.Generation != 0 {
-		cond = storage.Conditions{GenerationMatch: prev.Generation}
-	}
-	ptr := d.bucket.Object(d.loc.Object(PointerObject)).If(cond)
-	err = writeObject(ctx, ptr, []byte(res.Version+"\n"), "text/plain; charset=utf-8", map[string]string{"data_version": ds.Version()})
+	// prev.Generation is 0 ([doesNotExist]) when there was no pointer.
+	ptr := &storage.Object{Name: d.loc.Object(PointerObject), ContentType: "text/plain; charset=utf-8", Metadata: map[string]string{"data_version": ds.Version()}}
+	err = d.client.insert(ctx, d.loc.Bucket, ptr, strings.NewReader(res.Version+"\n"), prev.Generation)
 	if preconditionFailed(err) {
 		return PushResult{}, fmt.Errorf("%w: another push moved %s since this one began; version %s is uploaded but not current: push again",
 			batch.ErrConflict, d.loc.URL(PointerObject), res.Version)
@@ -329,27 +322,20 @@ func (d *Data) upload(ctx context.Context, path, name string) (int64, error) {
 		return 0, err
 	}
 	defer f.Close()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel() // abandons the upload if it fails before Close
-	w := d.bucket.Object(name).If(storage.Conditions{DoesNotExist: true}).NewWriter(ctx)
-	w.ContentType = "text/csv"
+	obj := &storage.Object{Name: name, ContentType: "text/csv"}
 	if strings.HasSuffix(path, ".gz") {
 		// Stored as the gzip file it is, not with Content-Encoding: gzip,
 		// so readers get the same bytes and gunzip them as from a disk.
-		w.ContentType = "application/gzip"
+		obj.ContentType = "application/gzip"
 	}
-	n, err := io.Copy(w, f)
-	if err != nil {
-		w.Close()
-		return 0, fmt.Errorf("upload %s to gs://%s/%s: %w", path, d.loc.Bucket, name, err)
-	}
-	if err := w.Close(); err != nil {
+	cr := &countingReader{r: f}
+	if err := d.client.insert(ctx, d.loc.Bucket, obj, cr, doesNotExist); err != nil {
 		if preconditionFailed(err) {
 			return 0, fmt.Errorf("%w: gs://%s/%s exists already: another push is writing the same version", batch.ErrConflict, d.loc.Bucket, name)
 		}
 		return 0, fmt.Errorf("upload %s to gs://%s/%s: %w", path, d.loc.Bucket, name, err)
 	}
-	return n, nil
+	return cr.n, nil
 }
 
 // Version says which version of the data set is current without reading
@@ -364,25 +350,16 @@ func (d *Data) Version(ctx context.Context) (string, error) {
 		return "", err
 	}
 	dir := d.versionDir(p.Version)
-	q := &storage.Query{Prefix: dir, Delimiter: "/"}
-	if err := q.SetAttrSelection([]string{"Name", "Generation"}); err != nil {
-		return "", err
-	}
 	h := sha256.New()
 	n := 0
-	for it := d.bucket.Objects(ctx, q); ; {
-		a, err := it.Next()
-		if err == iterator.Done {
-			break
-		}
-		if err != nil {
-			return "", fmt.Errorf("list gs://%s/%s: %w", d.loc.Bucket, dir, err)
-		}
-		if a.Name == "" { // a "directory" below the version's
-			continue
-		}
-		fmt.Fprintf(h, "%q %d\n", a.Name, a.Generation)
+	// Objects only ("directories" below the version's come as prefixes),
+	// and of each only its name and generation.
+	err = d.client.list(ctx, d.loc.Bucket, dir, "name,generation", func(o *storage.Object) {
+		fmt.Fprintf(h, "%q %d\n", o.Name, o.Generation)
 		n++
+	})
+	if err != nil {
+		return "", fmt.Errorf("list gs://%s/%s: %w", d.loc.Bucket, dir, err)
 	}
 	if n == 0 {
 		return "", fmt.Errorf("%w: %s names version %s, but gs://%s/%s holds no objects", batch.ErrNotFound, d.loc.URL(PointerObject), p.Version, d.loc.Bucket, dir)
@@ -392,7 +369,7 @@ func (d *Data) Version(ctx context.Context) (string, error) {
 
 // VersionFunc returns a [pipeline.VersionFunc] that says which version of
 // the data set at a gs:// path is current ([Data.Version]) with client.
-func VersionFunc(client *storage.Client) pipeline.VersionFunc {
+func VersionFunc(client *Client) pipeline.VersionFunc {
 	return func(ctx context.Context, path string) (string, error) {
 		d, err := NewData(client, path)
 		if err != nil {
@@ -404,7 +381,7 @@ func VersionFunc(client *storage.Client) pipeline.VersionFunc {
 
 // ReadFunc returns a [pipeline.ReadFunc] that reads the current version of
 // the data set at a gs:// path with client.
-func ReadFunc(client *storage.Client) pipeline.ReadFunc {
+func ReadFunc(client *Client) pipeline.ReadFunc {
 	return func(ctx context.Context, path string) (*predict.Dataset, error) {
 		d, err := NewData(client, path)
 		if err != nil {
@@ -413,4 +390,16 @@ func ReadFunc(client *storage.Client) pipeline.ReadFunc {
 		ds, _, err := d.Read(ctx)
 		return ds, err
 	}
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }

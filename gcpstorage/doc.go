@@ -4,6 +4,14 @@
 // data set ([Data]: [Data.Read] for the coordinator, [Data.Push] for
 // "tipoff data push").
 //
+// [Client] calls the JSON API through its generated client,
+// google.golang.org/api/storage/v1, with Application Default Credentials,
+// or an emulator without authentication when STORAGE_EMULATOR_HOST is set.
+// It does not use the cloud.google.com/go/storage library: that links gRPC
+// xDS, the Envoy protos and its own metrics exporters into every binary
+// (about 25 MB of tipoff's, and tens of milliseconds of package init at
+// each start) for calls that are a few HTTP requests.
+//
 // It may import batch, predict, pipeline and dataimport; never another
 // backend or httpapi.
 //

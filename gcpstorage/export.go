@@ -4,14 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
 	"time"
 
-	"cloud.google.com/go/storage"
+	storage "google.golang.org/api/storage/v1"
 
 	"tipoff/batch"
 	"tipoff/pipeline"
@@ -39,7 +38,7 @@ const maxExportTries = 5
 // the write is refused (412) and Export decides again from what is there
 // now.
 type Exporter struct {
-	bucket *storage.BucketHandle
+	client *Client
 	loc    Location
 	log    *slog.Logger
 	// beforeWrite, when set, runs between the read of the object and the
@@ -55,7 +54,7 @@ var (
 // NewExporter returns an Exporter writing under url (gs://bucket/prefix)
 // with client. It returns an error wrapping [batch.ErrInvalid] if url is not
 // a Cloud Storage location.
-func NewExporter(client *storage.Client, url string, log *slog.Logger) (*Exporter, error) {
+func NewExporter(client *Client, url string, log *slog.Logger) (*Exporter, error) {
 	loc, err := ParseURL(url)
 	if err != nil {
 		return nil, fmt.Errorf("export location: %w", err)
@@ -63,7 +62,7 @@ func NewExporter(client *storage.Client, url string, log *slog.Logger) (*Exporte
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Exporter{bucket: client.Bucket(loc.Bucket), loc: loc, log: log}, nil
+	return &Exporter{client: client, loc: loc, log: log}, nil
 }
 
 func exportName(date predict.Date) string { return date.String() + ".json" }
@@ -84,12 +83,12 @@ func (e *Exporter) Export(ctx context.Context, pub *predict.Publication) (string
 	if err := enc.Encode(pub); err != nil {
 		return "", fmt.Errorf("export %s: %w", url, err)
 	}
-	obj := e.bucket.Object(e.loc.Object(exportName(pub.Date)))
+	name := e.loc.Object(exportName(pub.Date))
 	for try := 1; ; try++ {
-		cond := storage.Conditions{DoesNotExist: true}
-		attrs, err := obj.Attrs(ctx)
+		cond := int64(doesNotExist)
+		attrs, err := e.client.attrs(ctx, e.loc.Bucket, name, "generation", "metadata")
 		switch {
-		case errors.Is(err, storage.ErrObjectNotExist):
+		case notFound(err):
 		case err != nil:
 			return "", fmt.Errorf("export %s: %w", url, err)
 		default:
@@ -100,13 +99,14 @@ func (e *Exporter) Export(ctx context.Context, pub *predict.Publication) (string
 				}
 				return url, nil
 			}
-			cond = storage.Conditions{GenerationMatch: attrs.Generation}
+			cond = attrs.Generation
 		}
 		if e.beforeWrite != nil {
 			e.beforeWrite()
 		}
-		err = writeObject(ctx, obj.If(cond), body.Bytes(), "application/json", map[string]string{
-			metaBatchID: pub.BatchID, metaPublishedAt: pub.PublishedAt.UTC().Format(time.RFC3339Nano)})
+		obj := &storage.Object{Name: name, ContentType: "application/json", Metadata: map[string]string{
+			metaBatchID: pub.BatchID, metaPublishedAt: pub.PublishedAt.UTC().Format(time.RFC3339Nano)}}
+		err = e.client.insert(ctx, e.loc.Bucket, obj, bytes.NewReader(body.Bytes()), cond)
 		switch {
 		case err == nil:
 			return url, nil
@@ -137,28 +137,12 @@ func heldPublication(meta map[string]string) (heldPub, bool) {
 // OpenExport opens prefix/<date>.json. It returns an error wrapping
 // [fs.ErrNotExist] if there is none.
 func (e *Exporter) OpenExport(ctx context.Context, date predict.Date) (io.ReadCloser, time.Time, error) {
-	r, err := e.bucket.Object(e.loc.Object(exportName(date))).NewReader(ctx)
-	if errors.Is(err, storage.ErrObjectNotExist) {
+	r, err := e.client.open(ctx, e.loc.Bucket, e.loc.Object(exportName(date)), 0)
+	if notFound(err) {
 		return nil, time.Time{}, fmt.Errorf("%s: %w", e.ExportLocation(date), fs.ErrNotExist)
 	}
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("read %s: %w", e.ExportLocation(date), err)
 	}
-	return r, r.Attrs.LastModified.UTC(), nil
-}
-
-// writeObject writes body as obj in one request (an object appears whole
-// or not at all), with the given content type and metadata.
-func writeObject(ctx context.Context, obj *storage.ObjectHandle, body []byte, contentType string, meta map[string]string) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel() // abandons the upload if it fails before Close
-	w := obj.NewWriter(ctx)
-	w.ContentType = contentType
-	w.Metadata = meta
-	w.ChunkSize = 0 // one request, not a resumable upload
-	if _, err := w.Write(body); err != nil {
-		w.Close()
-		return err
-	}
-	return w.Close()
+	return r, r.modTime.UTC(), nil
 }

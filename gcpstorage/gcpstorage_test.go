@@ -3,16 +3,13 @@ package gcpstorage_test
 import (
 	"encoding/json"
 	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"cloud.google.com/go/storage"
 	"github.com/fsouza/fake-gcs-server/fakestorage"
-	"google.golang.org/api/iterator"
 
 	"tipoff/batch"
 	"tipoff/gcpstorage"
@@ -22,19 +19,35 @@ import (
 
 const bucket = "tipoff-test"
 
-// newClient starts an in-process fake Cloud Storage server with an empty
-// bucket and returns a client of it.
-func newClient(t *testing.T) *storage.Client {
+// newServer starts a fake Cloud Storage server on a local port with an
+// empty bucket and returns it with a client of it (the client the
+// commands use, pointed at the server as at an emulator).
+func newServer(t *testing.T) (*gcpstorage.Client, *fakestorage.Server) {
 	t.Helper()
-	srv, err := fakestorage.NewServerWithOptions(fakestorage.Options{NoListener: true})
+	srv, err := fakestorage.NewServerWithOptions(fakestorage.Options{Scheme: "http", Host: "127.0.0.1"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Stop)
 	srv.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: bucket})
-	c := srv.Client()
-	t.Cleanup(func() { c.Close() })
+	c, err := gcpstorage.NewEmulatorClient(t.Context(), srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, srv
+}
+
+func newClient(t *testing.T) *gcpstorage.Client {
+	t.Helper()
+	c, _ := newServer(t)
 	return c
+}
+
+// overwrite replaces an object by hand with a new generation (a push never
+// does).
+func overwrite(t *testing.T, srv *fakestorage.Server, name, body string) {
+	t.Helper()
+	srv.CreateObject(fakestorage.Object{ObjectAttrs: fakestorage.ObjectAttrs{BucketName: bucket, Name: name}, Content: []byte(body)})
 }
 
 func publication(batchID string, at time.Time, players ...string) *predict.Publication {
@@ -210,25 +223,22 @@ func pts(t *testing.T, ds *predict.Dataset) int {
 	return l.Stats.Pts
 }
 
-func objects(t *testing.T, c *storage.Client) []string {
+func objects(t *testing.T, srv *fakestorage.Server) []string {
 	t.Helper()
+	attrs, _, err := srv.ListObjects(bucket, "", "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var names []string
-	it := c.Bucket(bucket).Objects(t.Context(), nil)
-	for {
-		a, err := it.Next()
-		if err == iterator.Done {
-			return names
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, a := range attrs {
 		names = append(names, a.Name)
 	}
+	return names
 }
 
 func TestData_PushThenRead(t *testing.T) {
 	t.Parallel()
-	c := newClient(t)
+	c, srv := newServer(t)
 	d, err := gcpstorage.NewData(c, "gs://"+bucket+"/nba")
 	if err != nil {
 		t.Fatal(err)
@@ -240,7 +250,7 @@ func TestData_PushThenRead(t *testing.T) {
 	if res.Previous != "" || strings.Join(res.Files, ",") != "schedule.csv,player_game_logs.csv,props_a.csv" {
 		t.Fatalf("first push: got %+v, want no previous version and the three data files", res)
 	}
-	for _, name := range objects(t, c) {
+	for _, name := range objects(t, srv) {
 		if strings.HasSuffix(name, "notes.txt") {
 			t.Errorf("%s uploaded: only data files are", name)
 		}
@@ -310,7 +320,7 @@ func TestData_PushDuringRead(t *testing.T) {
 // pinned to the generations it listed.
 func TestData_ObjectReplacedDuringRead(t *testing.T) {
 	t.Parallel()
-	c := newClient(t)
+	c, srv := newServer(t)
 	d, _ := gcpstorage.NewData(c, "gs://"+bucket+"/nba")
 	res, err := d.Push(t.Context(), dataV1(t))
 	if err != nil {
@@ -320,11 +330,7 @@ func TestData_ObjectReplacedDuringRead(t *testing.T) {
 		if name != "player_game_logs.csv" {
 			return
 		}
-		w := c.Bucket(bucket).Object("nba/v/" + res.Version + "/player_game_logs.csv").NewWriter(t.Context())
-		io.WriteString(w, logsV2)
-		if err := w.Close(); err != nil {
-			t.Errorf("overwrite: %v", err)
-		}
+		overwrite(t, srv, "nba/v/"+res.Version+"/player_game_logs.csv", logsV2)
 	})
 	ds, _, err := d.Read(t.Context())
 	if err == nil {
@@ -365,7 +371,7 @@ func TestData_TwoPushesDoNotInterleave(t *testing.T) {
 // the parser's errors, and nothing is uploaded.
 func TestData_BadDirRefused(t *testing.T) {
 	t.Parallel()
-	c := newClient(t)
+	c, srv := newServer(t)
 	d, _ := gcpstorage.NewData(c, "gs://"+bucket+"/nba")
 	bad := writeData(t, map[string]string{"schedule.csv": scheduleCSV,
 		"player_game_logs.csv": logsHeader + "2024-25,Regular Season,g1,2025-01-01,p1,Player One,AAA,BBB,H,1,1,30,lots\n"})
@@ -373,7 +379,7 @@ func TestData_BadDirRefused(t *testing.T) {
 	if !errors.Is(err, batch.ErrInvalid) || !strings.Contains(err.Error(), "player_game_logs.csv:2") || !strings.Contains(err.Error(), "pts") {
 		t.Fatalf("bad data: got %v, want ErrInvalid naming player_game_logs.csv:2 and the column", err)
 	}
-	if names := objects(t, c); len(names) != 0 {
+	if names := objects(t, srv); len(names) != 0 {
 		t.Fatalf("objects after a refused push: %q, want none", names)
 	}
 }
@@ -416,7 +422,7 @@ func TestParseURL(t *testing.T) {
 // error naming it.
 func TestData_Version(t *testing.T) {
 	t.Parallel()
-	c := newClient(t)
+	c, srv := newServer(t)
 	d, _ := gcpstorage.NewData(c, "gs://"+bucket+"/nba")
 	version := gcpstorage.VersionFunc(c)
 	if _, err := version(t.Context(), "gs://"+bucket+"/nba"); !errors.Is(err, batch.ErrNotFound) || !strings.Contains(err.Error(), "gs://"+bucket+"/nba/CURRENT") {
@@ -440,11 +446,7 @@ func TestData_Version(t *testing.T) {
 	}
 
 	// An object of the current version replaced (never done by a push).
-	w := c.Bucket(bucket).Object("nba/v/" + res.Version + "/player_game_logs.csv").NewWriter(t.Context())
-	io.WriteString(w, logsV2)
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	overwrite(t, srv, "nba/v/"+res.Version+"/player_game_logs.csv", logsV2)
 	replaced, err := d.Version(t.Context())
 	if err != nil || replaced == v1 {
 		t.Fatalf("version after an object was replaced: %q (%v), want other than %q", replaced, err, v1)

@@ -7,8 +7,6 @@ import (
 	"net/http"
 	"os"
 
-	"cloud.google.com/go/storage"
-
 	"tipoff/batch"
 	"tipoff/dataimport"
 	"tipoff/gcpfirestore"
@@ -30,7 +28,7 @@ type cloud struct {
 	log   *slog.Logger
 	store *gcpfirestore.Store
 	queue *gcppubsub.Queue
-	gcs   *storage.Client // when the data or the exports are in Cloud Storage
+	gcs   *gcpstorage.Client // when the data or the exports are in Cloud Storage
 	// exporter writes the day's export (nil: none); export reads it back.
 	exporter pipeline.Exporter
 	export   httpapi.ExportFunc
@@ -84,7 +82,7 @@ func (c *cloud) openFiles(ctx context.Context, dataPath string) (err error) {
 		states = c.store
 	}
 	if gcpstorage.IsURL(dataPath) || gcpstorage.IsURL(dir) {
-		if c.gcs, err = newStorageClient(ctx); err != nil {
+		if c.gcs, err = gcpstorage.NewClient(ctx); err != nil {
 			return fmt.Errorf("cloud storage: %w", err)
 		}
 	}
@@ -105,12 +103,9 @@ func (c *cloud) openFiles(ctx context.Context, dataPath string) (err error) {
 	return nil
 }
 
-// Close closes the queue, the store and the Cloud Storage client.
+// Close closes the queue, the data file and the store.
 func (c *cloud) Close() error {
 	c.queue.Close()
-	if c.gcs != nil {
-		c.gcs.Close()
-	}
 	if c.file != nil {
 		c.file.Close()
 	}

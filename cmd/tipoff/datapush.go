@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"cloud.google.com/go/storage"
-
 	"tipoff/gcpstorage"
 )
 
@@ -29,11 +27,10 @@ func runData(ctx context.Context, m *Main, args []string) error {
 		fs.Usage()
 		return errors.New("data: want push DIR gs://BUCKET/PREFIX")
 	}
-	client, err := newStorageClient(ctx)
+	client, err := gcpstorage.NewClient(ctx)
 	if err != nil {
 		return fmt.Errorf("data push: cloud storage: %w", err)
 	}
-	defer client.Close()
 	d, err := gcpstorage.NewData(client, fs.Arg(2))
 	if err != nil {
 		return fmt.Errorf("data push: %w", err)
@@ -44,12 +41,4 @@ func runData(ctx context.Context, m *Main, args []string) error {
 	}
 	fmt.Fprintf(m.Stdout, "%s: %s\n", d.Location(), res)
 	return nil
-}
-
-// newStorageClient opens a Cloud Storage client from Application Default
-// Credentials, or for the emulator STORAGE_EMULATOR_HOST names. Reads use
-// the JSON API like every other call: emulators serve XML reads by host
-// name, which an emulator's address is not.
-func newStorageClient(ctx context.Context) (*storage.Client, error) {
-	return storage.NewClient(ctx, storage.WithJSONReads())
 }

@@ -14,7 +14,7 @@ import (
 )
 
 // TestCloudStorage pushes a data directory with "tipoff data push" to a
-// fake Cloud Storage server (STORAGE_EMULATOR_HOST, as the client library
+// fake Cloud Storage server (STORAGE_EMULATOR_HOST, as gcpstorage.NewClient
 // reads it), then wires the coordinator's data and exports on gs://
 // locations: it loads the pushed version, and its export is read back by
 // the status pages' reader. Not parallel: it sets the environment.
@@ -50,7 +50,6 @@ func TestCloudStorage(t *testing.T) {
 	if err := c.openFiles(t.Context(), "gs://b/nba"); err != nil {
 		t.Fatal(err)
 	}
-	defer c.gcs.Close()
 	ds, err := c.data.Load(t.Context())
 	if err != nil {
 		t.Fatal(err)
