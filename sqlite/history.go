@@ -374,7 +374,10 @@ func (d *historyDecoder) decodeV2(player string, logs []predict.GameLog, lines [
 			break
 		}
 		date += int64(d.num())
-		l := predict.GameLog{PlayerID: player, Date: predict.Date(date), GameID: d.ref()}
+		// Decoded in place (a row passed to keepLog from a local would
+		// escape to the heap), and dropped if not kept.
+		logs = append(logs, predict.GameLog{PlayerID: player, Date: predict.Date(date), GameID: d.ref()})
+		l := &logs[len(logs)-1]
 		f := d.byte()
 		l.Home, l.Starter, l.Played = f&1 != 0, f&2 != 0, f&4 != 0
 		switch {
@@ -389,8 +392,8 @@ func (d *historyDecoder) decodeV2(player string, logs []predict.GameLog, lines [
 		for _, v := range [...]*int{&s.Pts, &s.Reb, &s.OReb, &s.DReb, &s.Ast, &s.Stl, &s.Blk, &s.Tov, &s.PF, &s.FGM, &s.FGA, &s.FG3M, &s.FG3A, &s.FTM, &s.FTA, &s.PlusMinus} {
 			*v = d.num()
 		}
-		if d.err == nil && keepLog(&l) {
-			logs = append(logs, l)
+		if d.err != nil || !keepLog(l) {
+			logs = logs[:len(logs)-1]
 		}
 	}
 	n = d.uvarint()
@@ -400,7 +403,8 @@ func (d *historyDecoder) decodeV2(player string, logs []predict.GameLog, lines [
 			break
 		}
 		date += int64(d.num())
-		p := predict.PropLine{PlayerID: player, Date: predict.Date(date)}
+		lines = append(lines, predict.PropLine{PlayerID: player, Date: predict.Date(date)})
+		p := &lines[len(lines)-1]
 		p.GameID, p.Team, p.Book, p.Line = d.ref(), d.ref(), d.ref(), d.fixed(2)
 		p.OverOdds, p.UnderOdds = d.num(), d.num()
 		f := d.byte()
@@ -408,8 +412,8 @@ func (d *historyDecoder) decodeV2(player string, logs []predict.GameLog, lines [
 		if f&^1 != 0 {
 			d.fail()
 		}
-		if d.err == nil && keepLine(&p) {
-			lines = append(lines, p)
+		if d.err != nil || !keepLine(p) {
+			lines = lines[:len(lines)-1]
 		}
 	}
 	return logs, lines
