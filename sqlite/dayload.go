@@ -89,7 +89,7 @@ func (db *DB) LoadDay(ctx context.Context, date predict.Date, sel predict.Select
 		tx.Rollback()
 		return db.loadAndKeepPlayers(ctx)
 	}
-	get, err := tx.PrepareContext(ctx, "SELECT start, history FROM data_players WHERE player_id = ? AND start <= ? ORDER BY start DESC")
+	get, err := tx.PrepareContext(ctx, "SELECT start, format, history FROM data_players WHERE player_id = ? AND start <= ? ORDER BY start DESC")
 	if err != nil {
 		return nil, wrap("player histories", err)
 	}
@@ -150,12 +150,12 @@ func (db *DB) LoadDay(ctx context.Context, date predict.Date, sel predict.Select
 			}
 			defer rows.Close()
 			for rows.Next() {
-				var start int
+				var start, format int
 				var raw sql.RawBytes // decoded before the next row: every string is copied
-				if err := rows.Scan(&start, &raw); err != nil {
+				if err := rows.Scan(&start, &format, &raw); err != nil {
 					return err
 				}
-				dec.b = raw
+				dec.b, dec.format = raw, format
 				chunks = slices.Grow(chunks, 1)[:len(chunks)+1] // its buffers kept from an earlier player, if any
 				c := &chunks[len(chunks)-1]
 				if c.logs, c.lines, err = dec.decode(id, c.logs[:0], c.lines[:0], before, pastMain); err != nil {

@@ -288,6 +288,12 @@ func (db *DB) Ping(ctx context.Context) error {
 	return db.read.QueryRowContext(ctx, "SELECT 1").Scan(&n)
 }
 
+// upgrades are the steps in Go of some migrations, run in the migration's
+// transaction after its SQL, on the schema of its number.
+var upgrades = map[int]func(context.Context, *sql.Tx) error{
+	12: upgradeHistories, // 0012_player_history_format.sql
+}
+
 // migrate applies, in one write transaction, every embedded migration whose
 // number is above the file's user_version. Files are named NNNN_what.sql.
 func (db *DB) migrate(ctx context.Context) error {
@@ -318,6 +324,11 @@ func (db *DB) migrate(ctx context.Context) error {
 		}
 		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
 			return fmt.Errorf("migration %s: %w", m.name, err)
+		}
+		if up := upgrades[m.n]; up != nil {
+			if err := up(ctx, tx); err != nil {
+				return fmt.Errorf("migration %s: %w", m.name, err)
+			}
 		}
 		last = m.n
 	}
