@@ -463,8 +463,8 @@ func deadLetter(ctx context.Context, tx *sql.Tx, st *queueStmts, seq int64, deli
 	var topic, id string
 	var published int64
 	var body []byte
-	var attrs sql.NullString
-	err := tx.StmtContext(ctx, st.dlDelete).QueryRowContext(ctx, seq, deliveries).Scan(&topic, &id, &published, &body, &attrs)
+	var attrs, reqBatch, reqItem sql.NullString
+	err := tx.StmtContext(ctx, st.dlDelete).QueryRowContext(ctx, seq, deliveries).Scan(&topic, &id, &published, &body, &attrs, &reqBatch, &reqItem)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}
@@ -472,7 +472,7 @@ func deadLetter(ctx context.Context, tx *sql.Tx, st *queueStmts, seq int64, deli
 		return "", fmt.Errorf("dead-letter message %d: %w", seq, err)
 	}
 	dl := batch.DeadLetterTopic(topic)
-	if _, err := tx.StmtContext(ctx, st.dlInsert).ExecContext(ctx, dl, id, published, now, body, attrs); err != nil {
+	if _, err := tx.StmtContext(ctx, st.dlInsert).ExecContext(ctx, dl, id, published, now, body, attrs, reqBatch, reqItem); err != nil {
 		return "", fmt.Errorf("dead-letter message %d: %w", seq, err)
 	}
 	return dl, nil

@@ -72,12 +72,18 @@ var queueSQL = map[string]string{
 	"nack": `UPDATE queue_messages SET visible_at = ?, leased = 0 WHERE seq = ? AND deliveries = ? AND leased = 1
 		RETURNING topic`,
 	"dlDelete": `DELETE FROM queue_messages WHERE seq = ? AND deliveries = ? AND leased = 1
-		RETURNING topic, id, published_at, body, attrs`,
-	"dlInsert": `INSERT INTO queue_messages (topic, id, published_at, visible_at, body, attrs) VALUES (?, ?, ?, ?, ?, ?)
+		RETURNING topic, id, published_at, body, attrs, req_batch, req_item`,
+	"dlInsert": `INSERT INTO queue_messages (topic, id, published_at, visible_at, body, attrs, req_batch, req_item)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (topic, id) DO NOTHING`,
 }
 
-const readPayloadsSQL = `SELECT seq, body, attrs FROM queue_messages WHERE seq IN (SELECT value FROM json_each(?1))`
+// messageBody is the body of the queue_messages row m: its own, or, for a
+// request message the store published from its outbox, the request it
+// refers to (see the store's outboxMessages).
+const messageBody = `coalesce(m.body, (SELECT r.request FROM item_requests r WHERE r.batch_id = m.req_batch AND r.id = m.req_item))`
+
+const readPayloadsSQL = `SELECT m.seq, ` + messageBody + `, m.attrs FROM queue_messages m WHERE m.seq IN (SELECT value FROM json_each(?1))`
 
 // prepared returns the queue's statements, preparing them on first use.
 // It must not be called from inside a db.Write function: preparing needs

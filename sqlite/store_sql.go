@@ -50,14 +50,16 @@ var storeSQL = map[string]string{
 		WHERE batch_id = ?1 AND outcome = '' AND published = 0 ORDER BY id LIMIT ?2)`,
 	// The chunk's request messages on topic ?1 at time ?5, in item order,
 	// as [batch.RequestMessage] makes them: IDs batch/item/attempt, the
-	// item's request (in its row or in item_requests) as the body, and the
-	// attributes (trace ID ?6 if not empty) as encodeAttrs writes them, a
-	// JSON object with its keys in order. One whose ID is already on the
-	// topic is dropped, as Queue.Publish drops it.
-	"outboxMessages": `INSERT INTO queue_messages (topic, id, published_at, visible_at, body, attrs)
-		SELECT ?1, i.batch_id || '/' || i.id || '/' || (i.attempts + 1), ?5, ?5, ` + requestOf("i") + `,
+	// item's request as the body, and the attributes (trace ID ?6 if not
+	// empty) as encodeAttrs writes them, a JSON object with its keys in
+	// order. A request in item_requests is not copied: the message refers
+	// to it (req_batch, req_item; see messageBody). One whose ID is already
+	// on the topic is dropped, as Queue.Publish drops it.
+	"outboxMessages": `INSERT INTO queue_messages (topic, id, published_at, visible_at, body, attrs, req_batch, req_item)
+		SELECT ?1, i.batch_id || '/' || i.id || '/' || (i.attempts + 1), ?5, ?5, i.request,
 			CASE WHEN ?6 = '' THEN json_object(` + requestAttrsSQL + `)
-			ELSE json_object(` + requestAttrsSQL + `, '` + batch.AttrTraceID + `', ?6) END
+			ELSE json_object(` + requestAttrsSQL + `, '` + batch.AttrTraceID + `', ?6) END,
+			i.batch_id, i.id
 		FROM items i NOT INDEXED
 		WHERE i.batch_id = ?2 AND i.id >= ?4 AND i.id <= ?3 AND i.outcome = '' AND i.published = 0 ORDER BY i.id
 		ON CONFLICT (topic, id) DO NOTHING`,
