@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"tipoff/batch"
@@ -293,24 +295,54 @@ func buildSpec(ds *predict.Dataset, key batch.Key, s Settings, meta map[string]s
 		s.Request.Calibration = cal
 	}
 	spec := batch.Spec{Key: key, Policy: s.Policy, Meta: m}
-	for _, c := range predict.SelectPlayers(ds, date, s.Select) {
-		req, err := predict.BuildRequest(ds, date, c.PlayerID, s.Request)
-		if errors.Is(err, batch.ErrNotFound) {
+	cands := predict.SelectPlayers(ds, date, s.Select)
+	reqs := buildRequests(ds, date, cands, s.Request)
+	for i, c := range cands {
+		r := reqs[i]
+		if errors.Is(r.buildErr, batch.ErrNotFound) {
 			if log != nil {
-				log.Info("player left out", "run_date", key.Date, "item_id", c.PlayerID, "err", err)
+				log.Info("player left out", "run_date", key.Date, "item_id", c.PlayerID, "err", r.buildErr)
 			}
 			continue
 		}
-		if err != nil {
-			return batch.Spec{}, fmt.Errorf("build request for %s (%s) on %s: %w", c.Name, c.PlayerID, key.Date, err)
+		if r.buildErr != nil {
+			return batch.Spec{}, fmt.Errorf("build request for %s (%s) on %s: %w", c.Name, c.PlayerID, key.Date, r.buildErr)
 		}
-		body, err := predict.EncodeRequest(req)
-		if err != nil {
-			return batch.Spec{}, fmt.Errorf("encode request for %s on %s: %w", c.PlayerID, key.Date, err)
+		if r.encodeErr != nil {
+			return batch.Spec{}, fmt.Errorf("encode request for %s on %s: %w", c.PlayerID, key.Date, r.encodeErr)
 		}
-		spec.Items = append(spec.Items, batch.NewItem{ID: c.PlayerID, Request: body})
+		spec.Items = append(spec.Items, batch.NewItem{ID: c.PlayerID, Request: r.body})
 	}
 	return spec, nil
+}
+
+// builtRequest is one candidate's encoded request, or why there is none.
+type builtRequest struct {
+	body                []byte
+	buildErr, encodeErr error
+}
+
+// buildRequests builds and encodes the candidates' requests, in their
+// order, on as many goroutines as there are processors: a data set is
+// only read once built, and the busiest day's 311 requests take ~40 ms
+// on one.
+func buildRequests(ds *predict.Dataset, date predict.Date, cands []predict.Candidate, opts predict.RequestOptions) []builtRequest {
+	out := make([]builtRequest, len(cands))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(cands)) {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < len(cands); i = int(next.Add(1) - 1) {
+				r := &out[i]
+				req, err := predict.BuildRequest(ds, date, cands[i].PlayerID, opts)
+				if r.buildErr = err; err == nil {
+					r.body, r.encodeErr = predict.EncodeRequest(req)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return out
 }
 
 // LoadFunc reads the input data as it is now.
