@@ -173,17 +173,45 @@ func NewPartialDataset(version string, books []string, games []Game, logs []Game
 		return nil, err
 	}
 	ds.version, ds.partial, ds.books = version, true, slices.Clone(books)
-	if len(totals) > 0 {
-		ds.totals = make(map[playerSeason]Averages, len(totals))
-		for _, t := range totals {
-			k := playerSeason{t.PlayerID, t.Season}
-			if _, dup := ds.totals[k]; dup {
-				return nil, fmt.Errorf("%w: season %s totals of player %s given twice", batch.ErrInvalid, t.Season, t.PlayerID)
-			}
-			ds.totals[k] = t.sum
-		}
+	if err := ds.setTotals(totals); err != nil {
+		return nil, err
 	}
 	return ds, nil
+}
+
+// WithDayRows is [NewPartialDataset] of ds's version, bookmakers and games
+// with these rows, for a partial data set ds of games alone: its games are
+// not sorted, checked and indexed again. ds is unchanged.
+func (ds *Dataset) WithDayRows(logs []GameLog, lines []PropLine, statuses []Status, totals []SeasonTotals) (*Dataset, error) {
+	if !ds.partial || len(ds.logs)+len(ds.lines)+len(ds.statuses)+len(ds.totals) > 0 {
+		return nil, fmt.Errorf("%w: rows added to a data set that is not a partial one of games alone", batch.ErrInvalid)
+	}
+	out := *ds // the games' indexes are only read: shared
+	var errs dataErrors
+	out.addRows(logs, lines, statuses, &errs)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	if err := out.setTotals(totals); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+func (ds *Dataset) setTotals(totals []SeasonTotals) error {
+	ds.totals = nil
+	if len(totals) == 0 {
+		return nil
+	}
+	ds.totals = make(map[playerSeason]Averages, len(totals))
+	for _, t := range totals {
+		k := playerSeason{t.PlayerID, t.Season}
+		if _, dup := ds.totals[k]; dup {
+			return fmt.Errorf("%w: season %s totals of player %s given twice", batch.ErrInvalid, t.Season, t.PlayerID)
+		}
+		ds.totals[k] = t.sum
+	}
+	return nil
 }
 
 // Partial reports whether ds holds only a part of its data set
@@ -191,12 +219,30 @@ func NewPartialDataset(version string, books []string, games []Game, logs []Game
 func (ds *Dataset) Partial() bool { return ds.partial }
 
 func newDataset(games []Game, logs []GameLog, lines []PropLine, statuses []Status) (*Dataset, error) {
-	var errs []error
-	fail := func(format string, args ...any) {
-		if len(errs) < 20 {
-			errs = append(errs, fmt.Errorf("%w: "+format, append([]any{batch.ErrInvalid}, args...)...))
-		}
+	var errs dataErrors
+	ds := newSchedule(games, &errs)
+	ds.addRows(logs, lines, statuses, &errs)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
+	ds.buildDefense()
+	return ds, nil
+}
+
+// dataErrors collects the first 20 problems of a data set's rows, each
+// wrapping [batch.ErrInvalid].
+type dataErrors []error
+
+func (errs *dataErrors) fail(format string, args ...any) {
+	if len(*errs) < 20 {
+		*errs = append(*errs, fmt.Errorf("%w: "+format, append([]any{batch.ErrInvalid}, args...)...))
+	}
+}
+
+// newSchedule returns a data set of games alone, sorted, checked and
+// indexed, without defence tables (buildDefense).
+func newSchedule(games []Game, errs *dataErrors) *Dataset {
+	fail := errs.fail
 	slices.SortStableFunc(games, func(a, b Game) int {
 		if a.Date != b.Date {
 			return int(a.Date - b.Date)
@@ -233,6 +279,22 @@ func newDataset(games []Game, logs []GameLog, lines []PropLine, statuses []Statu
 		}
 		seenGame[m] = true
 	}
+	ds := &Dataset{
+		games:       games,
+		gamesByDate: make(map[Date][]int),
+		teamGames:   make(map[string][]int),
+	}
+	for i, g := range games {
+		ds.gamesByDate[g.Date] = append(ds.gamesByDate[g.Date], i)
+		ds.teamGames[g.Home] = append(ds.teamGames[g.Home], i)
+		ds.teamGames[g.Away] = append(ds.teamGames[g.Away], i)
+	}
+	return ds
+}
+
+// addRows checks and indexes the rows, sorting logs by player then date.
+func (ds *Dataset) addRows(logs []GameLog, lines []PropLine, statuses []Status, errs *dataErrors) {
+	fail := errs.fail
 	byPlayerDate := func(a, b GameLog) int {
 		if c := strings.Compare(a.PlayerID, b.PlayerID); c != 0 {
 			return c
@@ -242,22 +304,13 @@ func newDataset(games []Game, logs []GameLog, lines []PropLine, statuses []Statu
 	if !slices.IsSortedFunc(logs, byPlayerDate) { // a store's rows often are
 		slices.SortStableFunc(logs, byPlayerDate)
 	}
-	ds := &Dataset{
-		games: games, logs: logs, lines: lines, statuses: statuses,
-		players:     make(map[string]Player),
-		playerLogs:  make(map[string][2]int),
-		gamesByDate: make(map[Date][]int),
-		teamGames:   make(map[string][]int),
-		linesByKey:  make(map[playerDate][]int, len(lines)/4),
-		statusByKey: make(map[playerDate]string, len(statuses)),
-		logByKey:    make(map[playerDate]int, len(logs)),
-		teamLogs:    make(map[teamDate][]int, len(games)*2),
-	}
-	for i, g := range games {
-		ds.gamesByDate[g.Date] = append(ds.gamesByDate[g.Date], i)
-		ds.teamGames[g.Home] = append(ds.teamGames[g.Home], i)
-		ds.teamGames[g.Away] = append(ds.teamGames[g.Away], i)
-	}
+	ds.logs, ds.lines, ds.statuses = logs, lines, statuses
+	ds.players = make(map[string]Player)
+	ds.playerLogs = make(map[string][2]int)
+	ds.linesByKey = make(map[playerDate][]int, len(lines)/4)
+	ds.statusByKey = make(map[playerDate]string, len(statuses))
+	ds.logByKey = make(map[playerDate]int, len(logs))
+	ds.teamLogs = make(map[teamDate][]int, len(ds.games)*2)
 	for i, l := range logs {
 		switch {
 		case l.PlayerID == "":
@@ -318,11 +371,6 @@ func newDataset(games []Game, logs []GameLog, lines []PropLine, statuses []Statu
 		}
 		ds.statusByKey[k] = s.Status
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	ds.buildDefense()
-	return ds, nil
 }
 
 // Version identifies the data set's content: a checksum of every row in a

@@ -273,6 +273,28 @@ func TestNewPartialDataset_SeasonTotals(t *testing.T) {
 	if d := cmp.Diff(want.PrevSeason, got.PrevSeason); d != "" {
 		t.Errorf("previous season from the totals alone (-whole +partial):\n%s", d)
 	}
+	// The same rows added to a partial data set of the games alone.
+	sched, err := predict.NewPartialDataset(whole.Version(), whole.Books(), slices.Clone(games), nil, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withRows, err := sched.WithDayRows(slices.Clone(logs), slices.Clone(full.Lines()), nil, []predict.SeasonTotals{totals})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err = predict.BuildRequest(withRows, jan5, "p1", predict.RequestOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("request from rows added to the schedule (-whole +partial):\n%s", d)
+	}
+	if len(sched.Logs()) != 0 || withRows.Version() != whole.Version() || !withRows.Partial() {
+		t.Errorf("WithDayRows changed its schedule (%d logs) or lost the version (%s) or partiality", len(sched.Logs()), withRows.Version())
+	}
+	if _, err := withRows.WithDayRows(nil, nil, nil, nil); !errors.Is(err, batch.ErrInvalid) {
+		t.Errorf("rows added to a data set with rows: %v, want ErrInvalid", err)
+	}
 	_, err = predict.NewPartialDataset(whole.Version(), whole.Books(), slices.Clone(games), slices.Clone(logs), nil, nil,
 		[]predict.SeasonTotals{totals, totals})
 	if !errors.Is(err, batch.ErrInvalid) {

@@ -242,7 +242,7 @@ func (db *DB) LoadDay(ctx context.Context, date predict.Date, sel predict.Select
 	if err != nil {
 		return nil, wrap("statuses", err)
 	}
-	ds, err := predict.NewPartialDataset(version, books, sched.Games(), logs, lines, statuses, totals)
+	ds, err := sched.WithDayRows(logs, lines, statuses, totals)
 	if err != nil {
 		return nil, wrap("data set", err)
 	}
