@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 
 	"tipoff/batch"
 	"tipoff/predict"
@@ -131,50 +132,18 @@ func (db *DB) LoadDay(ctx context.Context, date predict.Date, sel predict.Select
 	per := max(scope.History, played) + 10
 	logs := make([]predict.GameLog, 0, per*len(players))
 	lines := make([]predict.PropLine, 0, per*len(players))
-	// Each player's blobs are decoded into the same buffers, then the
-	// rows kept are copied out.
-	var chunks []historyChunk
-	dec := historyDecoder{strs: map[string]string{}}
-	before := func(l *predict.GameLog) bool { return l.Date < date }
-	// Past lines count only as a game's main line.
-	pastMain := func(p *predict.PropLine) bool { return p.Date == date || p.Main && p.Date < date }
+	// One goroutine reads and decodes each player's blobs (readPlayers)
+	// while this one keeps what the date needs of the player before;
+	// the decoded rows of a few players circulate between them, so their
+	// buffers are reused.
+	read, stop := db.readPlayers(ctx, get, players, date, scope)
+	defer stop()
 	for _, id := range players {
-		// The blobs newest first, until they hold every row from
-		// scope.From on and the player's History-th last played game.
-		chunks = chunks[:0]
-		played := 0
-		err := func() error {
-			rows, err := get.QueryContext(ctx, id, int(date))
-			if err != nil {
-				return err
-			}
-			defer rows.Close()
-			for rows.Next() {
-				var start, format int
-				var raw sql.RawBytes // decoded before the next row: every string is copied
-				if err := rows.Scan(&start, &format, &raw); err != nil {
-					return err
-				}
-				dec.b, dec.format = raw, format
-				chunks = slices.Grow(chunks, 1)[:len(chunks)+1] // its buffers kept from an earlier player, if any
-				c := &chunks[len(chunks)-1]
-				if c.logs, c.lines, err = dec.decode(id, c.logs[:0], c.lines[:0], before, pastMain); err != nil {
-					return err
-				}
-				for _, l := range c.logs {
-					if l.Played {
-						played++
-					}
-				}
-				if predict.Date(start) <= scope.From && played >= scope.History {
-					return nil
-				}
-			}
-			return rows.Err()
-		}()
-		if err != nil {
-			return nil, wrap("history of player "+id, err)
+		pr := <-read.ready
+		if pr.err != nil {
+			return nil, wrap("history of player "+id, pr.err)
 		}
+		chunks := pr.chunks
 		// From the player's History-th last played game, or all of them.
 		since, n := predict.Date(0), 0
 		for ci := 0; ci < len(chunks) && n < scope.History; ci++ {
@@ -231,7 +200,9 @@ func (db *DB) LoadDay(ctx context.Context, date predict.Date, sel predict.Select
 				}
 			}
 		}
+		read.free <- pr
 	}
+	stop()
 	var statuses []predict.Status
 	err = scanRows(ctx, tx, "SELECT player_id, status FROM data_statuses WHERE date = ?", func(rows *sql.Rows) error {
 		s := predict.Status{Date: date}
@@ -326,4 +297,84 @@ func (db *DB) PutCalibration(ctx context.Context, version string, date predict.D
 		return fmt.Errorf("store calibration for %s in %s: %w", date, db.path, err)
 	}
 	return nil
+}
+
+// decodedPlayer is one player's blobs, decoded, newest first.
+type decodedPlayer struct {
+	chunks []historyChunk
+	err    error
+}
+
+// playerReader hands out decodedPlayers on ready, in the order of the
+// players asked for, and takes them back on free for reuse.
+type playerReader struct {
+	ready chan *decodedPlayer
+	free  chan *decodedPlayer
+}
+
+// readPlayers reads and decodes, on a goroutine of its own, each player's
+// blobs with get, newest first, until they hold every row from scope.From
+// on and the player's scope.History-th last played game, keeping game logs
+// before date and lines on date or main ones before it. A player whose
+// blobs cannot be read comes with the error, and is the last. stop ends
+// the goroutine and waits for it; after it returns get is free again.
+func (db *DB) readPlayers(ctx context.Context, get *sql.Stmt, players []string, date predict.Date, scope predict.DayScope) (r playerReader, stop func()) {
+	const inFlight = 4
+	r = playerReader{ready: make(chan *decodedPlayer, inFlight), free: make(chan *decodedPlayer, inFlight)}
+	for range inFlight {
+		r.free <- &decodedPlayer{}
+	}
+	quit := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		dec := historyDecoder{strs: map[string]string{}}
+		before := func(l *predict.GameLog) bool { return l.Date < date }
+		// Past lines count only as a game's main line.
+		pastMain := func(p *predict.PropLine) bool { return p.Date == date || p.Main && p.Date < date }
+		for _, id := range players {
+			var pr *decodedPlayer
+			select {
+			case pr = <-r.free:
+			case <-quit:
+				return
+			}
+			pr.chunks = pr.chunks[:0]
+			pr.err = func() error {
+				rows, err := get.QueryContext(ctx, id, int(date))
+				if err != nil {
+					return err
+				}
+				defer rows.Close()
+				played := 0
+				for rows.Next() {
+					var start, format int
+					var raw sql.RawBytes // decoded before the next row: every string is copied
+					if err := rows.Scan(&start, &format, &raw); err != nil {
+						return err
+					}
+					dec.b, dec.format = raw, format
+					pr.chunks = slices.Grow(pr.chunks, 1)[:len(pr.chunks)+1] // its buffers kept from an earlier player, if any
+					c := &pr.chunks[len(pr.chunks)-1]
+					if c.logs, c.lines, err = dec.decode(id, c.logs[:0], c.lines[:0], before, pastMain); err != nil {
+						return err
+					}
+					for _, l := range c.logs {
+						if l.Played {
+							played++
+						}
+					}
+					if predict.Date(start) <= scope.From && played >= scope.History {
+						return nil
+					}
+				}
+				return rows.Err()
+			}()
+			r.ready <- pr // never blocks: at most inFlight are out
+			if pr.err != nil {
+				return
+			}
+		}
+	})
+	var once sync.Once
+	return r, func() { once.Do(func() { close(quit); wg.Wait() }) }
 }
