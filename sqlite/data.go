@@ -114,7 +114,7 @@ func (db *DB) Import(ctx context.Context, ds *predict.Dataset, opts ImportOption
 				return err
 			}
 		}
-		for _, t := range []string{"data_games", "data_game_logs", "data_prop_lines", "data_statuses", "data_meta", "data_calibrations"} {
+		for _, t := range []string{"data_games", "data_schedule", "data_game_logs", "data_prop_lines", "data_statuses", "data_meta", "data_calibrations"} {
 			if _, err := tx.ExecContext(ctx, "DELETE FROM "+t); err != nil {
 				return err
 			}
@@ -123,6 +123,9 @@ func (db *DB) Import(ctx context.Context, ds *predict.Dataset, opts ImportOption
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, ds.Games(), func(g predict.Game) []any {
 			return []any{g.Date.String(), g.Home, g.Away, g.ID, g.Season, g.SeasonType, g.HomePts, g.AwayPts, g.Final}
 		}); err != nil {
+			return fmt.Errorf("games: %w", err)
+		}
+		if err := writeSchedule(ctx, tx, ds.Games()); err != nil {
 			return fmt.Errorf("games: %w", err)
 		}
 		if err := insertRows(ctx, tx, `INSERT INTO data_game_logs (player_id, date, game_id, season, season_type, player_name,

@@ -37,7 +37,7 @@ func (db *DB) LoadDay(ctx context.Context, date predict.Date, sel predict.Select
 	if err != nil {
 		return nil, wrap("data version", err)
 	}
-	games, err := loadGames(ctx, tx)
+	games, err := readSchedule(ctx, tx)
 	if err != nil {
 		return nil, wrap("games", err)
 	}

@@ -292,6 +292,7 @@ func (db *DB) Ping(ctx context.Context) error {
 // transaction after its SQL, on the schema of its number.
 var upgrades = map[int]func(context.Context, *sql.Tx) error{
 	12: upgradeHistories, // 0012_player_history_format.sql
+	14: upgradeSchedule,  // 0014_data_schedule.sql
 }
 
 // migrate applies, in one write transaction, every embedded migration whose

@@ -144,20 +144,7 @@ func encodeHistory(logs []predict.GameLog, lines []predict.PropLine) []byte {
 			idx[s] = 0
 		}
 	}
-	table := slices.Sorted(maps.Keys(idx))
-	b := binary.AppendUvarint(nil, uint64(len(table)))
-	prev := ""
-	for i, s := range table {
-		idx[s] = i
-		n := 0
-		for n < len(prev) && n < len(s) && prev[n] == s[n] {
-			n++
-		}
-		b = binary.AppendUvarint(b, uint64(n))
-		b = binary.AppendUvarint(b, uint64(len(s)-n))
-		b = append(b, s[n:]...)
-		prev = s
-	}
+	b := appendTable(nil, idx)
 	ref := func(s string) { b = binary.AppendUvarint(b, uint64(idx[s])) }
 	num := func(n int) { b = binary.AppendVarint(b, int64(n)) }
 	var last predict.Date
@@ -203,6 +190,28 @@ func encodeHistory(logs []predict.GameLog, lines []predict.PropLine) []byte {
 		num(p.UnderOdds)
 		b = append(b, bit(p.Main, 1))
 		ref(p.Source)
+	}
+	return b
+}
+
+// appendTable appends the string table of a blob: the keys of idx,
+// sorted, each as the uvarint length of the prefix it shares with the one
+// before, the uvarint length of the rest, and the rest. It sets each
+// string's index in idx.
+func appendTable(b []byte, idx map[string]int) []byte {
+	table := slices.Sorted(maps.Keys(idx))
+	b = binary.AppendUvarint(b, uint64(len(table)))
+	prev := ""
+	for i, s := range table {
+		idx[s] = i
+		n := 0
+		for n < len(prev) && n < len(s) && prev[n] == s[n] {
+			n++
+		}
+		b = binary.AppendUvarint(b, uint64(n))
+		b = binary.AppendUvarint(b, uint64(len(s)-n))
+		b = append(b, s[n:]...)
+		prev = s
 	}
 	return b
 }
@@ -279,6 +288,29 @@ func (d *historyDecoder) str() string {
 	return d.intern(raw)
 }
 
+// readTable reads a string table (see appendTable) into d.table.
+func (d *historyDecoder) readTable() {
+	n := d.uvarint()
+	if n > uint64(len(d.b)) { // an entry takes 2 bytes or more
+		d.fail()
+	}
+	d.table = d.table[:0]
+	d.scratch = d.scratch[:0]
+	for range n {
+		shared, size := d.uvarint(), d.uvarint()
+		if d.err != nil {
+			break
+		}
+		if shared > uint64(len(d.scratch)) || size > uint64(len(d.b)) {
+			d.fail()
+			break
+		}
+		d.scratch = append(d.scratch[:shared], d.b[:size]...)
+		d.b = d.b[size:]
+		d.table = append(d.table, d.intern(d.scratch))
+	}
+}
+
 // ref reads a string of the table.
 func (d *historyDecoder) ref() string {
 	i := d.uvarint()
@@ -345,27 +377,9 @@ func (d *historyDecoder) decode(player string, logs []predict.GameLog, lines []p
 
 func (d *historyDecoder) decodeV2(player string, logs []predict.GameLog, lines []predict.PropLine,
 	keepLog func(*predict.GameLog) bool, keepLine func(*predict.PropLine) bool) ([]predict.GameLog, []predict.PropLine) {
-	n := d.uvarint()
-	if n > uint64(len(d.b)) { // an entry takes 2 bytes or more
-		d.fail()
-	}
-	d.table = d.table[:0]
-	d.scratch = d.scratch[:0]
-	for range n {
-		shared, size := d.uvarint(), d.uvarint()
-		if d.err != nil {
-			break
-		}
-		if shared > uint64(len(d.scratch)) || size > uint64(len(d.b)) {
-			d.fail()
-			break
-		}
-		d.scratch = append(d.scratch[:shared], d.b[:size]...)
-		d.b = d.b[size:]
-		d.table = append(d.table, d.intern(d.scratch))
-	}
+	d.readTable()
 	var date int64
-	n = d.uvarint()
+	n := d.uvarint()
 	logs = slices.Grow(logs, int(min(n, uint64(len(d.b))/16))) // a log takes more than 16 bytes
 	// The log before's, for one that leaves them out.
 	var season, seasonType, name, team string
