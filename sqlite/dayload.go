@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
 
@@ -90,11 +91,26 @@ func (db *DB) LoadDay(ctx context.Context, date predict.Date, sel predict.Select
 		tx.Rollback()
 		return db.loadAndKeepPlayers(ctx)
 	}
-	get, err := tx.PrepareContext(ctx, "SELECT start, format, history FROM data_players WHERE player_id = ? AND start <= ? ORDER BY start DESC")
+	get, err := tx.PrepareContext(ctx, historySQL)
 	if err != nil {
 		return nil, wrap("player histories", err)
 	}
 	defer get.Close()
+	gets := []*sql.Stmt{get}
+	// A second reader, in a transaction of its own, when it sees the same
+	// data set: its version is a checksum of the rows.
+	if runtime.GOMAXPROCS(0) > 1 && len(players) >= 64 {
+		if tx2, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true}); err == nil {
+			defer tx2.Rollback()
+			var v string
+			if err := tx2.QueryRowContext(ctx, "SELECT value FROM data_meta WHERE key = 'version'").Scan(&v); err == nil && v == version {
+				if get2, err := tx2.PrepareContext(ctx, historySQL); err == nil {
+					defer get2.Close()
+					gets = append(gets, get2)
+				}
+			}
+		}
+	}
 	// Date's season is kept whole; the season before it is summed
 	// (predict.SeasonTotals) and kept only from since on.
 	var season, prev string
@@ -132,14 +148,16 @@ func (db *DB) LoadDay(ctx context.Context, date predict.Date, sel predict.Select
 	per := max(scope.History, played) + 10
 	logs := make([]predict.GameLog, 0, per*len(players))
 	lines := make([]predict.PropLine, 0, per*len(players))
-	// One goroutine reads and decodes each player's blobs (readPlayers)
-	// while this one keeps what the date needs of the player before;
-	// the decoded rows of a few players circulate between them, so their
-	// buffers are reused.
-	read, stop := db.readPlayers(ctx, get, players, date, scope)
+	prefault(logs)
+	prefault(lines)
+	// Goroutines read and decode the players' blobs (readPlayers), a
+	// reader each, while this one keeps what the date needs of the
+	// players before; the decoded rows of a few players circulate between
+	// them, so their buffers are reused.
+	read, stop := db.readPlayers(ctx, gets, players, date, scope)
 	defer stop()
-	for _, id := range players {
-		pr := <-read.ready
+	for i, id := range players {
+		pr := read.next(i)
 		if pr.err != nil {
 			return nil, wrap("history of player "+id, pr.err)
 		}
@@ -200,7 +218,7 @@ func (db *DB) LoadDay(ctx context.Context, date predict.Date, sel predict.Select
 				}
 			}
 		}
-		read.free <- pr
+		read.done(i, pr)
 	}
 	stop()
 	var statuses []predict.Status
@@ -305,76 +323,88 @@ type decodedPlayer struct {
 	err    error
 }
 
-// playerReader hands out decodedPlayers on ready, in the order of the
-// players asked for, and takes them back on free for reuse.
+// historySQL reads a player's history blobs from a date back.
+const historySQL = "SELECT start, format, history FROM data_players WHERE player_id = ? AND start <= ? ORDER BY start DESC"
+
+// playerReader hands out the decoded players in the order asked for
+// (next), and takes each back for reuse (done).
 type playerReader struct {
-	ready chan *decodedPlayer
-	free  chan *decodedPlayer
+	ready, free []chan *decodedPlayer // of each reading goroutine
 }
 
-// readPlayers reads and decodes, on a goroutine of its own, each player's
-// blobs with get, newest first, until they hold every row from scope.From
-// on and the player's scope.History-th last played game, keeping game logs
-// before date and lines on date or main ones before it. A player whose
-// blobs cannot be read comes with the error, and is the last. stop ends
-// the goroutine and waits for it; after it returns get is free again.
-func (db *DB) readPlayers(ctx context.Context, get *sql.Stmt, players []string, date predict.Date, scope predict.DayScope) (r playerReader, stop func()) {
-	const inFlight = 4
-	r = playerReader{ready: make(chan *decodedPlayer, inFlight), free: make(chan *decodedPlayer, inFlight)}
-	for range inFlight {
-		r.free <- &decodedPlayer{}
-	}
+func (r playerReader) next(i int) *decodedPlayer { return <-r.ready[i%len(r.ready)] }
+
+func (r playerReader) done(i int, pr *decodedPlayer) { r.free[i%len(r.free)] <- pr }
+
+// readPlayers reads and decodes each player's blobs, newest first, until
+// they hold every row from scope.From on and the player's
+// scope.History-th last played game, keeping game logs before date and
+// lines on date or main ones before it. Each of gets, in transactions of
+// the same data set, reads on a goroutine of its own every len(gets)-th
+// player. A player whose blobs cannot be read comes with the error, and
+// is the last of his goroutine. stop ends the goroutines and waits for
+// them; after it returns gets are free again.
+func (db *DB) readPlayers(ctx context.Context, gets []*sql.Stmt, players []string, date predict.Date, scope predict.DayScope) (r playerReader, stop func()) {
+	const inFlight = 4 // players decoded ahead by each goroutine
 	quit := make(chan struct{})
 	var wg sync.WaitGroup
-	wg.Go(func() {
-		dec := historyDecoder{strs: map[string]string{}}
-		before := func(l *predict.GameLog) bool { return l.Date < date }
-		// Past lines count only as a game's main line.
-		pastMain := func(p *predict.PropLine) bool { return p.Date == date || p.Main && p.Date < date }
-		for _, id := range players {
-			var pr *decodedPlayer
-			select {
-			case pr = <-r.free:
-			case <-quit:
-				return
-			}
-			pr.chunks = pr.chunks[:0]
-			pr.err = func() error {
-				rows, err := get.QueryContext(ctx, id, int(date))
-				if err != nil {
-					return err
+	for g, get := range gets {
+		ready, free := make(chan *decodedPlayer, inFlight), make(chan *decodedPlayer, inFlight)
+		for range inFlight {
+			free <- &decodedPlayer{}
+		}
+		r.ready, r.free = append(r.ready, ready), append(r.free, free)
+		wg.Go(func() {
+			dec := historyDecoder{strs: map[string]string{}}
+			before := func(l *predict.GameLog) bool { return l.Date < date }
+			// Past lines count only as a game's main line.
+			pastMain := func(p *predict.PropLine) bool { return p.Date == date || p.Main && p.Date < date }
+			for i := g; i < len(players); i += len(gets) {
+				id := players[i]
+				var pr *decodedPlayer
+				select {
+				case pr = <-free:
+				case <-quit:
+					return
 				}
-				defer rows.Close()
-				played := 0
-				for rows.Next() {
-					var start, format int
-					var raw sql.RawBytes // decoded before the next row: every string is copied
-					if err := rows.Scan(&start, &format, &raw); err != nil {
+				pr.chunks = pr.chunks[:0]
+				pr.err = func() error {
+					rows, err := get.QueryContext(ctx, id, int(date))
+					if err != nil {
 						return err
 					}
-					dec.b, dec.format = raw, format
-					pr.chunks = slices.Grow(pr.chunks, 1)[:len(pr.chunks)+1] // its buffers kept from an earlier player, if any
-					c := &pr.chunks[len(pr.chunks)-1]
-					if c.logs, c.lines, err = dec.decode(id, c.logs[:0], c.lines[:0], before, pastMain); err != nil {
-						return err
-					}
-					for _, l := range c.logs {
-						if l.Played {
-							played++
+					defer rows.Close()
+					played := 0
+					for rows.Next() {
+						var start, format int
+						var raw sql.RawBytes // decoded before the next row: every string is copied
+						if err := rows.Scan(&start, &format, &raw); err != nil {
+							return err
+						}
+						dec.b, dec.format = raw, format
+						pr.chunks = slices.Grow(pr.chunks, 1)[:len(pr.chunks)+1] // its buffers kept from an earlier player, if any
+						c := &pr.chunks[len(pr.chunks)-1]
+						if c.logs, c.lines, err = dec.decode(id, c.logs[:0], c.lines[:0], before, pastMain); err != nil {
+							return err
+						}
+						for _, l := range c.logs {
+							if l.Played {
+								played++
+							}
+						}
+						if predict.Date(start) <= scope.From && played >= scope.History {
+							return nil
 						}
 					}
-					if predict.Date(start) <= scope.From && played >= scope.History {
-						return nil
-					}
+					return rows.Err()
+				}()
+				ready <- pr // never blocks: at most inFlight are out
+				if pr.err != nil {
+					return
 				}
-				return rows.Err()
-			}()
-			r.ready <- pr // never blocks: at most inFlight are out
-			if pr.err != nil {
-				return
 			}
-		}
-	})
+		})
+	}
 	var once sync.Once
 	return r, func() { once.Do(func() { close(quit); wg.Wait() }) }
 }
