@@ -43,6 +43,7 @@ type DB struct {
 	closeErr   error
 
 	pubs publicationCache
+	ckpt checkpointer
 }
 
 // Open opens (creating if needed) the SQLite file at path and brings its
@@ -94,7 +95,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
 	db := &DB{path: path, write: w, read: r, writes: make(chan writeReq, maxGroup),
-		closed: make(chan struct{}), writerDone: make(chan struct{})}
+		closed: make(chan struct{}), writerDone: make(chan struct{}), ckpt: checkpointer{dsn: dsn("")}}
 	if err := db.migrate(ctx); err != nil {
 		w.Close()
 		r.Close()
@@ -277,7 +278,9 @@ func (db *DB) Close() error {
 	db.closeOnce.Do(func() {
 		close(db.closed)
 		<-db.writerDone
-		db.closeErr = errors.Join(db.write.Close(), db.read.Close())
+		// The checkpointer's connection first: the last one to close
+		// checkpoints the WAL and deletes it.
+		db.closeErr = errors.Join(db.ckpt.close(), db.write.Close(), db.read.Close())
 	})
 	return db.closeErr
 }

@@ -55,7 +55,11 @@ func openEmbedded(ctx context.Context, cfg Config, s pipeline.Settings, load pip
 	if failpoints().Arms("published") {
 		q = failQueue{a.queue}
 	}
-	a.engine = batch.NewEngine(a.store, q, log, batch.EngineConfig{LeaseTTL: cfg.Finalize, Finalize: a.job.Finalize, Observer: a.metrics})
+	finalize := func(ctx context.Context, b batch.Batch) ([]byte, error) {
+		a.db.CheckpointBackground() // while the finalize reads and consolidates
+		return a.job.Finalize(ctx, b)
+	}
+	a.engine = batch.NewEngine(a.store, q, log, batch.EngineConfig{LeaseTTL: cfg.Finalize, Finalize: finalize, Observer: a.metrics})
 	a.coord = batch.NewCoordinator(a.engine, a.queue, log, batch.CoordinatorConfig{SweepEvery: cfg.SweepEvery, PullOutcomes: true, Solo: true,
 		AfterSweep: func(ctx context.Context) error { _, err := a.job.RetryExports(ctx); return err }})
 	sc := pipeline.StarterConfig{Engine: a.engine, Store: a.store, Load: load, Settings: s, Log: log}
