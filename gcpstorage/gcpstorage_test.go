@@ -225,12 +225,12 @@ func pts(t *testing.T, ds *predict.Dataset) int {
 
 func objects(t *testing.T, srv *fakestorage.Server) []string {
 	t.Helper()
-	attrs, _, err := srv.ListObjects(bucket, "", "", false)
+	resp, err := srv.ListObjectsWithOptionsPaginated(bucket, fakestorage.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var names []string
-	for _, a := range attrs {
+	for _, a := range resp.Objects {
 		names = append(names, a.Name)
 	}
 	return names
