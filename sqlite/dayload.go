@@ -98,8 +98,11 @@ func (db *DB) LoadDay(ctx context.Context, date predict.Date, sel predict.Select
 	defer get.Close()
 	gets := []*sql.Stmt{get}
 	// A second reader, in a transaction of its own, when it sees the same
-	// data set: its version is a checksum of the rows.
-	if runtime.GOMAXPROCS(0) > 1 && len(players) >= 64 {
+	// data set: its version is a checksum of the rows. One load at a time
+	// takes one (secondReader): loads holding every connection of the
+	// read pool while each waited for another would wait for ever.
+	if runtime.GOMAXPROCS(0) > 1 && len(players) >= 64 && db.secondReader.TryLock() {
+		defer db.secondReader.Unlock()
 		if tx2, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true}); err == nil {
 			defer tx2.Rollback()
 			var v string
@@ -159,6 +162,9 @@ func (db *DB) LoadDay(ctx context.Context, date predict.Date, sel predict.Select
 	for i, id := range players {
 		pr := read.next(i)
 		if pr.err != nil {
+			if err := ctx.Err(); err != nil {
+				return nil, wrap("history of player "+id, err)
+			}
 			return nil, wrap("history of player "+id, pr.err)
 		}
 		chunks := pr.chunks

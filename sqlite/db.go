@@ -44,6 +44,9 @@ type DB struct {
 
 	pubs publicationCache
 	ckpt checkpointer
+	// secondReader is held by the day's load that reads on a second
+	// transaction (see LoadDay).
+	secondReader sync.Mutex
 }
 
 // Open opens (creating if needed) the SQLite file at path and brings its

@@ -138,10 +138,11 @@ func storedPublication(pub *predict.Publication, pinned bool) *predict.Publicati
 		}
 		last := &out.Players[len(out.Players)-1]
 		p := r.p
+		// SQLite keeps -0 as 0: adding +0 makes it so.
 		last.Predictions = append(last.Predictions, predict.Prediction{Date: pub.Date, PlayerID: r.pl.PlayerID, System: p.System,
-			Line: p.Line, LineOffset: p.LineOffset, LineSource: p.LineSource, Estimated: p.Estimated, Points: p.Points,
-			Confidence: p.Confidence, Edge: p.Edge, Pick: p.Pick, ModelPOver: p.ModelPOver, MarketPOver: p.MarketPOver,
-			POver: p.POver, Side: p.Side, Price: p.Price, PriceBook: p.PriceBook, EV: p.EV})
+			Line: p.Line + 0, LineOffset: p.LineOffset + 0, LineSource: p.LineSource, Estimated: p.Estimated, Points: p.Points + 0,
+			Confidence: p.Confidence + 0, Edge: p.Edge + 0, Pick: p.Pick, ModelPOver: p.ModelPOver + 0, MarketPOver: p.MarketPOver + 0,
+			POver: p.POver + 0, Side: p.Side, Price: p.Price, PriceBook: p.PriceBook, EV: p.EV + 0})
 	}
 	return out
 }

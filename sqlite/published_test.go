@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"path/filepath"
 	"testing"
 	"time"
@@ -211,7 +212,8 @@ func TestDB_PublishedByWriterEqualsStored(t *testing.T) {
 	at := time.Now().In(ny) // a monotonic reading and a zone, neither stored
 	pub := publication("b1", at, "9", "10", "1")
 	pub.Players[0].Predictions[0], pub.Players[0].Predictions[1] = pub.Players[0].Predictions[1], pub.Players[0].Predictions[0]
-	pub.Players[1].Predictions[1].System = "alpha" // sorts before baseline
+	pub.Players[1].Predictions[1].System = "alpha"            // sorts before baseline
+	pub.Players[1].Predictions[0].Edge = math.Copysign(0, -1) // stored as 0
 	pub.Players = append(pub.Players, predict.PublishedPlayer{PlayerID: "5", Name: "Player 5", Team: "BOS", Opponent: "NYK"})
 	extra := publication("b1", at, "9").Players[0] // player 9 again, with other lines
 	for i := range extra.Predictions {

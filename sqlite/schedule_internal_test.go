@@ -1,10 +1,13 @@
 package sqlite
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"path/filepath"
+	"runtime"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -131,5 +134,43 @@ func TestMigrate_ScheduleEmpty(t *testing.T) {
 	var n int
 	if err := db.read.QueryRow("SELECT count(*) FROM data_schedule").Scan(&n); err != nil || n != 0 {
 		t.Fatalf("schedule rows in an empty file: %d, %v", n, err)
+	}
+}
+
+// Loads running at once, more of them than the read pool has
+// connections, each with enough players to read on two transactions,
+// all finish: only one holds a second transaction.
+func TestDB_LoadDayConcurrent(t *testing.T) {
+	t.Parallel()
+	db, err := Open(t.Context(), filepath.Join(t.TempDir(), "t.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.ImportDataset(t.Context(), mustLeague(t, 3, 30, "2025-12-05")); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	date := predict.MustParseDate("2025-12-01")
+	n := 2 * max(4, runtime.GOMAXPROCS(0))
+	errs := make(chan error, n)
+	players := make(chan int, n)
+	for range n {
+		go func() {
+			ds, err := db.LoadDay(ctx, date, predict.SelectOptions{}, predict.RequestOptions{})
+			if err == nil {
+				players <- len(predict.SelectPlayers(ds, date, predict.SelectOptions{}))
+			}
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if p := <-players; p < 64 {
+		t.Fatalf("%d players selected: too few to read on two transactions", p)
 	}
 }
