@@ -263,7 +263,15 @@ func (c *Client) insert(ctx context.Context, bucket string, obj *storage.Object,
 	tries := 0
 	_, err := c.svc.Objects.Insert(bucket, obj).IfGenerationMatch(ifGeneration).
 		Media(r, googleapi.EnableAutoChecksum()).
-		WithRetry(nil, func(err error) bool { tries++; return tries < maxTries && transient(err) }).
+		// The client asks after every request, a resumable upload's
+		// chunks and successes included: only failures count.
+		WithRetry(nil, func(err error) bool {
+			if err == nil || !transient(err) {
+				return false
+			}
+			tries++
+			return tries < maxTries
+		}).
 		Fields("generation").Context(ctx).Do()
 	return err
 }

@@ -26,6 +26,9 @@ type proxy struct {
 	// cut, when it says so, sends the answer's headers and the first half
 	// of its body, then drops the connection.
 	cut func(r *http.Request) bool
+	// lose, when it says so, passes the request on but answers 503, as
+	// when an answer is lost on the way back.
+	lose func(r *http.Request) bool
 }
 
 // newProxied starts a fake server with an empty bucket behind a proxy and
@@ -42,15 +45,21 @@ func newProxied(t *testing.T, fail func(r *http.Request) int) (*gcpstorage.Clien
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.mu.Lock()
 		p.reqs = append(p.reqs, r.Clone(r.Context()))
-		status, cut := 0, false
+		status, cut, lose := 0, false, false
 		if p.fail != nil {
 			status = p.fail(r)
 		}
 		if p.cut != nil {
 			cut = p.cut(r)
 		}
+		if p.lose != nil {
+			lose = p.lose(r)
+		}
 		p.mu.Unlock()
 		switch {
+		case lose:
+			rp.ServeHTTP(httptest.NewRecorder(), r)
+			http.Error(w, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
 		case status != 0:
 			http.Error(w, http.StatusText(status), status)
 		case cut:
@@ -233,5 +242,39 @@ func TestData_ReadResumesBrokenDownload(t *testing.T) {
 	if gen == "" || logs[1].URL.Query().Get("generation") != gen || !strings.HasPrefix(rng, "bytes=") || rng == "bytes=0-" {
 		t.Fatalf("second download: generation %q, Range %q; want generation %q and the bytes after the cut",
 			logs[1].URL.Query().Get("generation"), rng, gen)
+	}
+}
+
+// TestData_PushPointerAnswerLost: the pointer moved, but its answer was
+// lost and the retry found its condition failed: the push is current, and
+// says so.
+func TestData_PushPointerAnswerLost(t *testing.T) {
+	t.Parallel()
+	c, p := newProxied(t, nil)
+	d, _ := gcpstorage.NewData(c, "gs://"+bucket+"/nba")
+	if _, err := d.Push(t.Context(), dataV1(t)); err != nil {
+		t.Fatal(err)
+	}
+	lost := 0
+	p.mu.Lock()
+	p.lose = func(r *http.Request) bool {
+		// The pointer's upload is the one conditional on a generation.
+		if g := r.URL.Query().Get("ifGenerationMatch"); r.Method == http.MethodPost && g != "" && g != "0" && lost == 0 {
+			lost++
+			return true
+		}
+		return false
+	}
+	p.mu.Unlock()
+	res, err := d.Push(t.Context(), dataV2(t))
+	if err != nil {
+		t.Fatalf("push whose pointer answer was lost: %v", err)
+	}
+	if lost != 1 {
+		t.Fatalf("%d pointer answers lost, want 1", lost)
+	}
+	cur, err := d.Current(t.Context())
+	if err != nil || cur.Version != res.Version {
+		t.Fatalf("current %+v (%v), want version %s", cur, err, res.Version)
 	}
 }

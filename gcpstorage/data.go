@@ -284,6 +284,11 @@ func (d *Data) Push(ctx context.Context, dir string) (PushResult, error) {
 	ptr := &storage.Object{Name: d.loc.Object(PointerObject), ContentType: "text/plain; charset=utf-8", Metadata: map[string]string{"data_version": ds.Version()}}
 	err = d.client.insert(ctx, d.loc.Bucket, ptr, strings.NewReader(res.Version+"\n"), prev.Generation)
 	if preconditionFailed(err) {
+		// A retry of a write that went through but whose answer was lost
+		// finds the pointer moved, to this push's version.
+		if cur, cerr := d.Current(ctx); cerr == nil && cur.Version == res.Version {
+			return res, nil
+		}
 		return PushResult{}, fmt.Errorf("%w: another push moved %s since this one began; version %s is uploaded but not current: push again",
 			batch.ErrConflict, d.loc.URL(PointerObject), res.Version)
 	}
