@@ -67,22 +67,8 @@ func (db *DB) publish(ctx context.Context, pub *predict.Publication, explicit bo
 		if _, err := tx.ExecContext(ctx, `DELETE FROM published_predictions WHERE game_date = ?`, date); err != nil {
 			return err
 		}
-		ins, err := tx.PrepareContext(ctx, `INSERT INTO published_predictions
-			(game_date, player_id, system, line, player_name, team, opponent, home, line_offset, line_source, estimated, points, confidence, edge, pick,
-			 model_p_over, market_p_over, p_over, side, price, price_book, ev)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-		if err != nil {
+		if err := insertPredictions(ctx, tx, date, pub); err != nil {
 			return err
-		}
-		defer ins.Close()
-		for _, pl := range pub.Players {
-			for _, p := range pl.Predictions {
-				if _, err := ins.ExecContext(ctx, date, pl.PlayerID, p.System, p.Line, pl.Name, pl.Team, pl.Opponent, pl.Home,
-					p.LineOffset, p.LineSource, p.Estimated, p.Points, p.Confidence, p.Edge, string(p.Pick),
-					p.ModelPOver, p.MarketPOver, p.POver, string(p.Side), p.Price, p.PriceBook, p.EV); err != nil {
-					return fmt.Errorf("player %s system %s line %v: %w", pl.PlayerID, p.System, p.Line, err)
-				}
-			}
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO publications (game_date, batch_id, run_label, result, data_version, batch_created_at, published_at, pinned)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -145,6 +131,82 @@ func storedPublication(pub *predict.Publication, pinned bool) *predict.Publicati
 			POver: p.POver + 0, Side: p.Side, Price: p.Price, PriceBook: p.PriceBook, EV: p.EV + 0})
 	}
 	return out
+}
+
+// predictionsPerInsert is how many rows one INSERT of predictions carries:
+// 22 parameters each, far below SQLite's 32,766 a statement. One
+// statement a row cost the busiest day's finalize ~25 ms for 1,555 rows.
+const predictionsPerInsert = 64
+
+const insertPredictionSQL = `INSERT INTO published_predictions
+	(game_date, player_id, system, line, player_name, team, opponent, home, line_offset, line_source, estimated, points, confidence, edge, pick,
+	 model_p_over, market_p_over, p_over, side, price, price_book, ev) VALUES `
+
+const predictionValues = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+// insertPredictions inserts pub's predictions (in tx), predictionsPerInsert
+// rows a statement. A statement that fails is tried again a row at a
+// time, for the error to name the row.
+func insertPredictions(ctx context.Context, tx *sql.Tx, date string, pub *predict.Publication) error {
+	type row struct {
+		pl *predict.PublishedPlayer
+		p  *predict.Prediction
+	}
+	var rows []row
+	for i := range pub.Players {
+		for j := range pub.Players[i].Predictions {
+			rows = append(rows, row{&pub.Players[i], &pub.Players[i].Predictions[j]})
+		}
+	}
+	args := func(args []any, r row) []any {
+		pl, p := r.pl, r.p
+		return append(args, date, pl.PlayerID, p.System, p.Line, pl.Name, pl.Team, pl.Opponent, pl.Home,
+			p.LineOffset, p.LineSource, p.Estimated, p.Points, p.Confidence, p.Edge, string(p.Pick),
+			p.ModelPOver, p.MarketPOver, p.POver, string(p.Side), p.Price, p.PriceBook, p.EV)
+	}
+	stmts := map[int]*sql.Stmt{}
+	defer func() {
+		for _, st := range stmts {
+			st.Close()
+		}
+	}()
+	stmt := func(n int) (*sql.Stmt, error) {
+		if st := stmts[n]; st != nil {
+			return st, nil
+		}
+		st, err := tx.PrepareContext(ctx, insertPredictionSQL+strings.Repeat(predictionValues+", ", n-1)+predictionValues)
+		if err != nil {
+			return nil, err
+		}
+		stmts[n] = st
+		return st, nil
+	}
+	var vals []any
+	for len(rows) > 0 {
+		chunk := rows[:min(len(rows), predictionsPerInsert)]
+		rows = rows[len(chunk):]
+		st, err := stmt(len(chunk))
+		if err != nil {
+			return err
+		}
+		vals = vals[:0]
+		for _, r := range chunk {
+			vals = args(vals, r)
+		}
+		if _, err := st.ExecContext(ctx, vals...); err == nil {
+			continue
+		}
+		one, err := stmt(1)
+		if err != nil {
+			return err
+		}
+		for _, r := range chunk {
+			if _, err := one.ExecContext(ctx, args(vals[:0], r)...); err != nil {
+				return fmt.Errorf("player %s system %s line %v: %w", r.pl.PlayerID, r.p.System, r.p.Line, err)
+			}
+		}
+	}
+	return nil
 }
 
 // checkFence returns nil for a zero fence or the batch's current finalize

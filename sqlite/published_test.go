@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -256,5 +258,39 @@ func TestDB_PublishedByWriterEqualsStored(t *testing.T) {
 		if string(sj) != string(kj) {
 			t.Errorf("explicit %v: the publishing handle's read encodes as\n%s\nthe stored one as\n%s", explicit, kj, sj)
 		}
+	}
+}
+
+// A publication with a row twice (same player, system and line) is
+// refused, naming the row, and leaves the date's publication as it was;
+// rows are written many to a statement.
+func TestDB_PublishRefusesDuplicateRow(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db := mustOpenDB(t)
+	t0 := time.Date(2025, 12, 25, 12, 0, 0, 0, time.UTC)
+	var ids []string
+	for i := range 100 { // 200 rows: more than one statement's worth
+		ids = append(ids, fmt.Sprint(i))
+	}
+	first := publication("b1", t0, ids...)
+	if err := db.Publish(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	bad := publication("b2", t0.Add(time.Hour), ids...)
+	pl := &bad.Players[70]
+	pl.Predictions = append(pl.Predictions, pl.Predictions[0])
+	err := db.Publish(ctx, bad)
+	if err == nil || !strings.Contains(err.Error(), "player 70 system baseline line 20.5") {
+		t.Fatalf("publish with a row twice: %v, want an error naming player 70's row", err)
+	}
+	other, err := sqlite.Open(ctx, db.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	got, err := other.Published(ctx, first.Date)
+	if err != nil || got.BatchID != "b1" || got.Count() != first.Count() {
+		t.Fatalf("after the refused publish: %v (%v), want b1's %d rows", got, err, first.Count())
 	}
 }
