@@ -90,22 +90,30 @@ func (db *DB) publish(ctx context.Context, pub *predict.Publication, explicit bo
 	return nil
 }
 
+// predictionRow is one published prediction with its player.
+type predictionRow struct {
+	pl *predict.PublishedPlayer
+	p  *predict.Prediction
+}
+
+// predictionRows returns pub's predictions, a row each, in pub's order.
+func predictionRows(pub *predict.Publication) []predictionRow {
+	var rows []predictionRow
+	for i := range pub.Players {
+		for j := range pub.Players[i].Predictions {
+			rows = append(rows, predictionRow{&pub.Players[i], &pub.Players[i].Predictions[j]})
+		}
+	}
+	return rows
+}
+
 // storedPublication returns pub as [DB.Published] reads it back once
 // published (pinned or not): the stored fields only, times at their
 // stored precision in UTC, and the predictions ordered and grouped by
 // player as the read groups its rows.
 func storedPublication(pub *predict.Publication, pinned bool) *predict.Publication {
-	type row struct {
-		pl *predict.PublishedPlayer
-		p  *predict.Prediction
-	}
-	var rows []row
-	for i := range pub.Players {
-		for j := range pub.Players[i].Predictions {
-			rows = append(rows, row{&pub.Players[i], &pub.Players[i].Predictions[j]})
-		}
-	}
-	slices.SortStableFunc(rows, func(a, b row) int {
+	rows := predictionRows(pub)
+	slices.SortStableFunc(rows, func(a, b predictionRow) int {
 		if c := strings.Compare(a.pl.PlayerID, b.pl.PlayerID); c != 0 {
 			return c
 		}
@@ -148,17 +156,8 @@ const predictionValues = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
 // rows a statement. A statement that fails is tried again a row at a
 // time, for the error to name the row.
 func insertPredictions(ctx context.Context, tx *sql.Tx, date string, pub *predict.Publication) error {
-	type row struct {
-		pl *predict.PublishedPlayer
-		p  *predict.Prediction
-	}
-	var rows []row
-	for i := range pub.Players {
-		for j := range pub.Players[i].Predictions {
-			rows = append(rows, row{&pub.Players[i], &pub.Players[i].Predictions[j]})
-		}
-	}
-	args := func(args []any, r row) []any {
+	rows := predictionRows(pub)
+	args := func(args []any, r predictionRow) []any {
 		pl, p := r.pl, r.p
 		return append(args, date, pl.PlayerID, p.System, p.Line, pl.Name, pl.Team, pl.Opponent, pl.Home,
 			p.LineOffset, p.LineSource, p.Estimated, p.Points, p.Confidence, p.Edge, string(p.Pick),
