@@ -209,22 +209,34 @@ func DecodeResult(b []byte) (Result, error) {
 	if len(b) > MaxResultBytes {
 		return Result{}, fmt.Errorf("%w: decode result: %d bytes, more than %d", batch.ErrInvalid, len(b), MaxResultBytes)
 	}
+	res, ok := decodeResultFast(b)
+	if !ok {
+		var err error
+		if res, err = decodeResultSlow(b); err != nil {
+			return Result{}, fmt.Errorf("%w: decode result: %v", batch.ErrInvalid, err)
+		}
+	}
+	if err := res.Validate(); err != nil {
+		return Result{}, err
+	}
+	return res, nil
+}
+
+// decodeResultSlow is DecodeResult's decoding by encoding/json.
+func decodeResultSlow(b []byte) (Result, error) {
 	var wire struct {
 		Result
 		Predictions predictionList `json:"predictions"`
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if err := dec.Decode(&wire); err != nil {
-		return Result{}, fmt.Errorf("%w: decode result: %v", batch.ErrInvalid, err)
+		return Result{}, err
 	}
 	if dec.More() {
-		return Result{}, fmt.Errorf("%w: decode result: data after the JSON object", batch.ErrInvalid)
+		return Result{}, errors.New("data after the JSON object")
 	}
 	res := wire.Result
 	res.Predictions = wire.Predictions
-	if err := res.Validate(); err != nil {
-		return Result{}, err
-	}
 	return res, nil
 }
 

@@ -539,3 +539,99 @@ func (p *reqParser) record(r *PickRecord) {
 		}
 	}
 }
+
+// decodeResultFast is decodeRequestFast for a result: the form
+// [EncodeResult] writes, with at most [MaxPredictions] predictions; anything
+// else is left to [DecodeResult]'s encoding/json (FuzzDecodeResultFast).
+func decodeResultFast(b []byte) (Result, bool) {
+	p := reqParser{b: b}
+	var r Result
+	seen := false
+	for k := p.object(); p.next(&k); {
+		switch string(k.key) {
+		case "format":
+			p.int(&r.Format)
+		case "date":
+			p.date(&r.Date)
+		case "player_id":
+			p.str(&r.PlayerID)
+		case "data_version":
+			p.str(&r.DataVersion)
+		case "predictions":
+			if seen {
+				p.bad = true
+				break
+			}
+			seen = true
+			p.predictions(&r.Predictions)
+		default:
+			p.bad = true
+		}
+	}
+	p.space()
+	if p.bad || p.i != len(p.b) {
+		return Result{}, false
+	}
+	return r, true
+}
+
+func (p *reqParser) predictions(ps *[]Prediction) {
+	out := []Prediction{}
+	p.array(func() {
+		if len(out) == MaxPredictions {
+			p.bad = true
+			return
+		}
+		out = append(out, Prediction{})
+		x := &out[len(out)-1]
+		for k := p.object(); p.next(&k); {
+			switch string(k.key) {
+			case "date":
+				p.date(&x.Date)
+			case "player_id":
+				p.str(&x.PlayerID)
+			case "system":
+				p.str(&x.System)
+			case "line":
+				p.float(&x.Line)
+			case "line_offset":
+				p.float(&x.LineOffset)
+			case "line_source":
+				p.str(&x.LineSource)
+			case "estimated":
+				p.bool(&x.Estimated)
+			case "points":
+				p.float(&x.Points)
+			case "edge":
+				p.float(&x.Edge)
+			case "model_p_over":
+				p.float(&x.ModelPOver)
+			case "market_p_over":
+				p.float(&x.MarketPOver)
+			case "p_over":
+				p.float(&x.POver)
+			case "side":
+				p.pick(&x.Side)
+			case "confidence":
+				p.float(&x.Confidence)
+			case "price":
+				p.int(&x.Price)
+			case "price_book":
+				p.str(&x.PriceBook)
+			case "ev":
+				p.float(&x.EV)
+			case "pick":
+				p.pick(&x.Pick)
+			default:
+				p.bad = true
+			}
+		}
+	})
+	*ps = out
+}
+
+func (p *reqParser) pick(v *Pick) {
+	var s string
+	p.str(&s)
+	*v = Pick(s)
+}

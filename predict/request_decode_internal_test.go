@@ -139,3 +139,51 @@ func BenchmarkDecodeRequest(b *testing.B) {
 		}
 	})
 }
+
+// FuzzDecodeResultFast: whatever the fast path decodes, encoding/json
+// decodes without error to a deeply equal result.
+func FuzzDecodeResultFast(f *testing.F) {
+	b, err := os.ReadFile(filepath.Join("testdata", "result.json"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b)
+	for _, s := range [][2]string{
+		{`"predictions":[`, `"predictions":[],"predictions":[`},
+		{`"predictions":[`, `"predictions":null,"x":[`},
+		{`"system":`, `"system":"a","System":`},
+		{`"price":`, `"price":1.5,"x":`},
+		{`"pick":"`, `"pick":"\u00e9`},
+	} {
+		f.Add(bytes.Replace(b, []byte(s[0]), []byte(s[1]), 1))
+	}
+	f.Add([]byte(`{"predictions":[]}`))
+	f.Add([]byte(`{}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, ok := decodeResultFast(b)
+		if !ok {
+			return
+		}
+		want, err := decodeResultSlow(b)
+		if err != nil {
+			t.Fatalf("fast path decoded what encoding/json refuses (%v):\n%s", err, b)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("fast path decoded\n%+v\nencoding/json\n%+v\nfrom\n%s", got, want, b)
+		}
+	})
+}
+
+// The result EncodeResult writes takes the fast path.
+func TestDecodeResultFast_Encoded(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile(filepath.Join("testdata", "result.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, ok := decodeResultFast(b)
+	want, err := decodeResultSlow(b)
+	if !ok || err != nil || !reflect.DeepEqual(got, want) || len(got.Predictions) == 0 {
+		t.Fatalf("fast path %v (%d predictions), encoding/json %v: decoded\n%+v\nencoding/json\n%+v", ok, len(got.Predictions), err, got, want)
+	}
+}
