@@ -187,3 +187,40 @@ func TestDecodeResultFast_Encoded(t *testing.T) {
 		t.Fatalf("fast path %v (%d predictions), encoding/json %v: decoded\n%+v\nencoding/json\n%+v", ok, len(got.Predictions), err, got, want)
 	}
 }
+
+// bookLineOn, which reads a date's lines in place, gives the line
+// preferredProp picks from a copy of them, on every player's every date
+// of a data set with several books, under several preferences.
+func TestBookLineOn(t *testing.T) {
+	t.Parallel()
+	games := []Game{{ID: "g", Date: 10, Season: "s", SeasonType: "Regular Season", Home: "A", Away: "B", Final: true}}
+	var lines []PropLine
+	for i, b := range []string{"x", "y", "z", "x", "y"} {
+		lines = append(lines,
+			PropLine{Date: 10, PlayerID: "p", Book: b, Line: 10.5 + float64(i), Main: i != 2, OverOdds: -110 * (i % 2)},
+			PropLine{Date: 11, PlayerID: "p", Book: b, Line: 20.5 - float64(i), Main: true},
+			PropLine{Date: 10, PlayerID: "q", Book: "z", Line: 5.5, Main: true})
+	}
+	ds, err := NewDataset(games, nil, lines, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, books := range [][]string{{"x"}, {"y", "x"}, {"z", "y"}, {"w"}, nil} {
+		for _, player := range []string{"p", "q", "r"} {
+			for _, d := range []Date{10, 11, 12} {
+				want := 0.0
+				if p, ok := preferredProp(ds.LinesOn(player, d), books); ok {
+					want = p.Line
+					checked++
+				}
+				if got := ds.bookLineOn(player, d, books); got != want {
+					t.Errorf("books %v, %s on %d: %v, want %v", books, player, d, got, want)
+				}
+			}
+		}
+	}
+	if checked < 5 {
+		t.Fatalf("only %d cases with a line: the test checks too little", checked)
+	}
+}
