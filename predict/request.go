@@ -427,16 +427,26 @@ func EncodeRequest(r Request) ([]byte, error) {
 func DecodeRequest(b []byte) (Request, error) {
 	r, ok := decodeRequestFast(b)
 	if !ok {
-		dec := json.NewDecoder(bytes.NewReader(b))
-		if err := dec.Decode(&r); err != nil {
+		var err error
+		if r, err = decodeRequestSlow(b); err != nil {
 			return Request{}, fmt.Errorf("%w: decode request: %v", batch.ErrInvalid, err)
-		}
-		if dec.More() {
-			return Request{}, fmt.Errorf("%w: decode request: data after the JSON object", batch.ErrInvalid)
 		}
 	}
 	if err := r.Validate(); err != nil {
 		return Request{}, err
+	}
+	return r, nil
+}
+
+// decodeRequestSlow is DecodeRequest's decoding by encoding/json.
+func decodeRequestSlow(b []byte) (Request, error) {
+	var r Request
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(&r); err != nil {
+		return Request{}, err
+	}
+	if dec.More() {
+		return Request{}, errors.New("data after the JSON object")
 	}
 	return r, nil
 }

@@ -277,6 +277,32 @@ func (p *reqParser) array(elem func()) {
 	}
 }
 
+// list reads into *dst an array of objects, calling member with each
+// element and each of its keys to read the value. A list read already
+// (its key twice) is left to encoding/json, which decodes the second into
+// the first one's elements, and so is one of more than max elements (0: no
+// limit). size is a capacity to start with.
+func list[T any](p *reqParser, dst *[]T, size, max int, member func(e *T, key []byte)) {
+	if *dst != nil {
+		p.bad = true
+		return
+	}
+	out := make([]T, 0, size)
+	p.array(func() {
+		if max > 0 && len(out) == max {
+			p.bad = true
+			return
+		}
+		var zero T
+		out = append(out, zero)
+		e := &out[len(out)-1]
+		for k := p.object(); p.next(&k); {
+			member(e, k.key)
+		}
+	})
+	*dst = out
+}
+
 func (p *reqParser) rating(r *TeamRating) {
 	for k := p.object(); p.next(&k); {
 		switch string(k.key) {
@@ -347,108 +373,78 @@ func (p *reqParser) pricing(pr *Pricing) {
 
 // recent reads the recent games. A second "recent" key is left to
 // encoding/json, which decodes it into the first one's elements; so are
-// the other lists'.
+// the other lists' (see list).
 func (p *reqParser) recent(gs *[]PastGame) {
-	if *gs != nil {
-		p.bad = true
-		return
-	}
-	out := make([]PastGame, 0, 40)
-	p.array(func() {
-		out = append(out, PastGame{})
-		g := &out[len(out)-1]
-		for k := p.object(); p.next(&k); {
-			switch string(k.key) {
-			case "date":
-				p.date(&g.Date)
-			case "season":
-				p.str(&g.Season)
-			case "opponent":
-				p.str(&g.Opponent)
-			case "home":
-				p.bool(&g.Home)
-			case "rest_days":
-				p.int(&g.RestDays)
-			case "starter":
-				p.bool(&g.Starter)
-			case "minutes":
-				p.float(&g.Minutes)
-			case "points":
-				p.int(&g.Points)
-			case "fga":
-				p.int(&g.FGA)
-			case "fg3a":
-				p.int(&g.FG3A)
-			case "fta":
-				p.int(&g.FTA)
-			case "opp_defense":
-				p.float(&g.OppDefense)
-			case "line":
-				p.float(&g.Line)
-			default:
-				p.bad = true
-			}
+	list(p, gs, 40, 0, func(g *PastGame, key []byte) {
+		switch string(key) {
+		case "date":
+			p.date(&g.Date)
+		case "season":
+			p.str(&g.Season)
+		case "opponent":
+			p.str(&g.Opponent)
+		case "home":
+			p.bool(&g.Home)
+		case "rest_days":
+			p.int(&g.RestDays)
+		case "starter":
+			p.bool(&g.Starter)
+		case "minutes":
+			p.float(&g.Minutes)
+		case "points":
+			p.int(&g.Points)
+		case "fga":
+			p.int(&g.FGA)
+		case "fg3a":
+			p.int(&g.FG3A)
+		case "fta":
+			p.int(&g.FTA)
+		case "opp_defense":
+			p.float(&g.OppDefense)
+		case "line":
+			p.float(&g.Line)
+		default:
+			p.bad = true
 		}
 	})
-	*gs = out
 }
 
 func (p *reqParser) lines(ls *[]Line) {
-	if *ls != nil {
-		p.bad = true
-		return
-	}
-	out := []Line{}
-	p.array(func() {
-		out = append(out, Line{})
-		l := &out[len(out)-1]
-		for k := p.object(); p.next(&k); {
-			switch string(k.key) {
-			case "value":
-				p.float(&l.Value)
-			case "offset":
-				p.float(&l.Offset)
-			case "source":
-				p.str(&l.Source)
-			case "estimated":
-				p.bool(&l.Estimated)
-			case "over_odds":
-				p.int(&l.OverOdds)
-			case "under_odds":
-				p.int(&l.UnderOdds)
-			case "offers":
-				p.offers(&l.Offers)
-			default:
-				p.bad = true
-			}
+	list(p, ls, 0, 0, func(l *Line, key []byte) {
+		switch string(key) {
+		case "value":
+			p.float(&l.Value)
+		case "offset":
+			p.float(&l.Offset)
+		case "source":
+			p.str(&l.Source)
+		case "estimated":
+			p.bool(&l.Estimated)
+		case "over_odds":
+			p.int(&l.OverOdds)
+		case "under_odds":
+			p.int(&l.UnderOdds)
+		case "offers":
+			p.offers(&l.Offers)
+		default:
+			p.bad = true
 		}
 	})
-	*ls = out
 }
 
 func (p *reqParser) offers(os *[]Offer) {
-	if *os != nil {
-		p.bad = true
-		return
-	}
-	out := []Offer{}
-	p.array(func() {
-		out = append(out, Offer{})
-		o := &out[len(out)-1]
-		for k := p.object(); p.next(&k); {
-			switch string(k.key) {
-			case "book":
-				p.str(&o.Book)
-			case "over_odds":
-				p.int(&o.OverOdds)
-			case "under_odds":
-				p.int(&o.UnderOdds)
-			default:
-				p.bad = true
-			}
+	list(p, os, 0, 0, func(o *Offer, key []byte) {
+		switch string(key) {
+		case "book":
+			p.str(&o.Book)
+		case "over_odds":
+			p.int(&o.OverOdds)
+		case "under_odds":
+			p.int(&o.UnderOdds)
+		default:
+			p.bad = true
 		}
 	})
-	*os = out
 }
 
 func (p *reqParser) calibration(c **Calibration) {
@@ -473,38 +469,28 @@ func (p *reqParser) calibration(c **Calibration) {
 }
 
 func (p *reqParser) systems(ss *[]SystemCalibration) {
-	if *ss != nil {
-		p.bad = true
-		return
-	}
-	out := []SystemCalibration{}
-	p.array(func() {
-		out = append(out, SystemCalibration{})
-		s := &out[len(out)-1]
-		for k := p.object(); p.next(&k); {
-			switch string(k.key) {
-			case "system":
-				p.str(&s.System)
-			case "market":
-				p.floats(s.Market[:])
-			case "market_rows":
-				p.int(&s.MarketRows)
-			case "no_market":
-				p.floats(s.NoMarket[:])
-			case "no_market_rows":
-				p.int(&s.NoMarketRows)
-			case "move":
-				p.float(&s.Move)
-			case "record":
-				p.record(&s.Record)
-			case "earned":
-				p.bool(&s.Earned)
-			default:
-				p.bad = true
-			}
+	list(p, ss, 0, 0, func(s *SystemCalibration, key []byte) {
+		switch string(key) {
+		case "system":
+			p.str(&s.System)
+		case "market":
+			p.floats(s.Market[:])
+		case "market_rows":
+			p.int(&s.MarketRows)
+		case "no_market":
+			p.floats(s.NoMarket[:])
+		case "no_market_rows":
+			p.int(&s.NoMarketRows)
+		case "move":
+			p.float(&s.Move)
+		case "record":
+			p.record(&s.Record)
+		case "earned":
+			p.bool(&s.Earned)
+		default:
+			p.bad = true
 		}
 	})
-	*ss = out
 }
 
 // floats reads an array of exactly len(fs) numbers.
@@ -546,7 +532,6 @@ func (p *reqParser) record(r *PickRecord) {
 func decodeResultFast(b []byte) (Result, bool) {
 	p := reqParser{b: b}
 	var r Result
-	seen := false
 	for k := p.object(); p.next(&k); {
 		switch string(k.key) {
 		case "format":
@@ -558,11 +543,6 @@ func decodeResultFast(b []byte) (Result, bool) {
 		case "data_version":
 			p.str(&r.DataVersion)
 		case "predictions":
-			if seen {
-				p.bad = true
-				break
-			}
-			seen = true
 			p.predictions(&r.Predictions)
 		default:
 			p.bad = true
@@ -576,58 +556,48 @@ func decodeResultFast(b []byte) (Result, bool) {
 }
 
 func (p *reqParser) predictions(ps *[]Prediction) {
-	out := []Prediction{}
-	p.array(func() {
-		if len(out) == MaxPredictions {
+	list(p, ps, 0, MaxPredictions, func(x *Prediction, key []byte) {
+		switch string(key) {
+		case "date":
+			p.date(&x.Date)
+		case "player_id":
+			p.str(&x.PlayerID)
+		case "system":
+			p.str(&x.System)
+		case "line":
+			p.float(&x.Line)
+		case "line_offset":
+			p.float(&x.LineOffset)
+		case "line_source":
+			p.str(&x.LineSource)
+		case "estimated":
+			p.bool(&x.Estimated)
+		case "points":
+			p.float(&x.Points)
+		case "edge":
+			p.float(&x.Edge)
+		case "model_p_over":
+			p.float(&x.ModelPOver)
+		case "market_p_over":
+			p.float(&x.MarketPOver)
+		case "p_over":
+			p.float(&x.POver)
+		case "side":
+			p.pick(&x.Side)
+		case "confidence":
+			p.float(&x.Confidence)
+		case "price":
+			p.int(&x.Price)
+		case "price_book":
+			p.str(&x.PriceBook)
+		case "ev":
+			p.float(&x.EV)
+		case "pick":
+			p.pick(&x.Pick)
+		default:
 			p.bad = true
-			return
-		}
-		out = append(out, Prediction{})
-		x := &out[len(out)-1]
-		for k := p.object(); p.next(&k); {
-			switch string(k.key) {
-			case "date":
-				p.date(&x.Date)
-			case "player_id":
-				p.str(&x.PlayerID)
-			case "system":
-				p.str(&x.System)
-			case "line":
-				p.float(&x.Line)
-			case "line_offset":
-				p.float(&x.LineOffset)
-			case "line_source":
-				p.str(&x.LineSource)
-			case "estimated":
-				p.bool(&x.Estimated)
-			case "points":
-				p.float(&x.Points)
-			case "edge":
-				p.float(&x.Edge)
-			case "model_p_over":
-				p.float(&x.ModelPOver)
-			case "market_p_over":
-				p.float(&x.MarketPOver)
-			case "p_over":
-				p.float(&x.POver)
-			case "side":
-				p.pick(&x.Side)
-			case "confidence":
-				p.float(&x.Confidence)
-			case "price":
-				p.int(&x.Price)
-			case "price_book":
-				p.str(&x.PriceBook)
-			case "ev":
-				p.float(&x.EV)
-			case "pick":
-				p.pick(&x.Pick)
-			default:
-				p.bad = true
-			}
 		}
 	})
-	*ps = out
 }
 
 func (p *reqParser) pick(v *Pick) {

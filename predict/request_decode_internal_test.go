@@ -3,27 +3,11 @@ package predict
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
 )
-
-// decodeRequestSlow is DecodeRequest's decoding by encoding/json alone.
-func decodeRequestSlow(b []byte) (Request, error) {
-	var r Request
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if err := dec.Decode(&r); err != nil {
-		return Request{}, err
-	}
-	if dec.More() {
-		return Request{}, errTrailing
-	}
-	return r, nil
-}
-
-var errTrailing = errors.New("data after the JSON object")
 
 // FuzzDecodeRequestFast: whatever the fast path decodes, encoding/json
 // decodes without error to a deeply equal request (nil and empty lists
