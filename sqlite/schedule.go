@@ -21,7 +21,7 @@ import (
 //
 // with the games in the order data_games returns them to loadGames.
 
-var errSchedule = errors.New("truncated or corrupt schedule")
+var errSchedule = errors.New("truncated or corrupt schedule (data_schedule): import the data again")
 
 func encodeSchedule(games []predict.Game) []byte {
 	idx := map[string]int{}
