@@ -116,7 +116,7 @@ func TestOpen_WALCheckpointPages(t *testing.T) {
 }
 
 // Every connection, the writer's and the readers', of a file opened for
-// writing or for reading caches cacheKiB of pages, not SQLite's default.
+// writing or for reading caches the pages its role is given (writerCacheKiB, readerCacheKiB), not SQLite's default.
 func TestOpen_CacheSize(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "t.db")
@@ -130,13 +130,17 @@ func TestOpen_CacheSize(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ro.Close() })
-	for name, conn := range map[string]*sql.DB{"writer": db.write, "reader": db.read, "read-only reader": ro.read} {
+	for _, c := range []struct {
+		name string
+		conn *sql.DB
+		kib  int
+	}{{"writer", db.write, writerCacheKiB}, {"reader", db.read, readerCacheKiB}, {"read-only reader", ro.read, readerCacheKiB}} {
 		var kib int
-		if err := conn.QueryRow("PRAGMA cache_size").Scan(&kib); err != nil {
+		if err := c.conn.QueryRow("PRAGMA cache_size").Scan(&kib); err != nil {
 			t.Fatal(err)
 		}
-		if kib != -cacheKiB {
-			t.Errorf("%s: cache_size = %d, want %d (KiB)", name, kib, -cacheKiB)
+		if kib != -c.kib {
+			t.Errorf("%s: cache_size = %d, want %d (KiB)", c.name, kib, -c.kib)
 		}
 	}
 }
