@@ -185,6 +185,9 @@ type ItemsOptions struct {
 	After       string // only items with ID greater than this (paging)
 	Limit       int    // 0 means all
 	PendingOnly bool   // only items without an outcome
+	// NoRequests leaves every Item.Request nil, for readers of outcomes
+	// and results only: requests are most of a batch's bytes.
+	NoRequests bool
 }
 
 // Validate reports a negative limit, wrapping [ErrInvalid].

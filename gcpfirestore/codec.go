@@ -218,6 +218,10 @@ type itemDoc struct {
 	OutcomeToken string `firestore:"outcome_token"`
 }
 
+// itemFieldsNoRequest are an item document's fields but its request, for
+// reads with [batch.ItemsOptions.NoRequests].
+var itemFieldsNoRequest = []string{"published", "attempts", "outcome", "result", "error", "created_at", "published_at", "completed_at", "outcome_token"}
+
 func (d itemDoc) toItem(batchID, id string) batch.Item {
 	return batch.Item{
 		BatchID:     batchID,

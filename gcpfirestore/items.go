@@ -32,6 +32,9 @@ func (s *Store) Items(ctx context.Context, batchID string, opts batch.ItemsOptio
 	if opts.PendingOnly {
 		q = q.Where("outcome", "==", "")
 	}
+	if opts.NoRequests {
+		q = q.Select(itemFieldsNoRequest...)
+	}
 	q = q.OrderBy(firestore.DocumentID, firestore.Asc)
 	if opts.After != "" {
 		if !validDocID(opts.After) {

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -111,11 +112,7 @@ func (j *Job) Finalize(ctx context.Context, b batch.Batch) ([]byte, error) {
 	j.cfg.Failpoint("finalize-acquired")
 	lease := b.LeaseToken()
 	b.Result = b.Policy.Decide(b.Total, b.Counts)
-	items, err := allItems(ctx, j.cfg.Store, b.ID)
-	if err != nil {
-		return nil, err
-	}
-	pub, err := predict.Consolidate(b, items, j.cfg.NowFunc())
+	pub, err := j.consolidate(ctx, b)
 	if err != nil {
 		return nil, err
 	}
@@ -259,13 +256,33 @@ func (j *Job) RetryExports(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// allItems reads every item of a batch, a page at a time.
-func allItems(ctx context.Context, store batch.Store, batchID string) ([]batch.Item, error) {
+// consolidate builds b's publication ([predict.Consolidate]) from its
+// items' results, and reads their requests too only when a result does not
+// say who it is for (one from a worker from before results did): they are
+// three quarters of a batch's bytes.
+func (j *Job) consolidate(ctx context.Context, b batch.Batch) (*predict.Publication, error) {
+	items, err := allItems(ctx, j.cfg.Store, b.ID, true)
+	if err != nil {
+		return nil, err
+	}
+	pub, err := predict.Consolidate(b, items, j.cfg.NowFunc())
+	if !errors.Is(err, predict.ErrNeedRequests) {
+		return pub, err
+	}
+	if items, err = allItems(ctx, j.cfg.Store, b.ID, false); err != nil {
+		return nil, err
+	}
+	return predict.Consolidate(b, items, j.cfg.NowFunc())
+}
+
+// allItems reads every item of a batch, a page at a time, without their
+// requests if noRequests.
+func allItems(ctx context.Context, store batch.Store, batchID string, noRequests bool) ([]batch.Item, error) {
 	const page = 2000
 	var items []batch.Item
 	after := ""
 	for {
-		p, err := store.Items(ctx, batchID, batch.ItemsOptions{After: after, Limit: page})
+		p, err := store.Items(ctx, batchID, batch.ItemsOptions{After: after, Limit: page, NoRequests: noRequests})
 		if err != nil {
 			return nil, fmt.Errorf("read items of %s: %w", batchID, err)
 		}

@@ -35,11 +35,7 @@ func (j *Job) Publish(ctx context.Context, batchID string, pin bool) (Published,
 	if b.State != batch.Finalized {
 		return Published{}, fmt.Errorf("publish %s: %w: the batch is %s; only a finalized batch can be published", batchID, batch.ErrConflict, b.State)
 	}
-	items, err := allItems(ctx, j.cfg.Store, b.ID)
-	if err != nil {
-		return Published{}, fmt.Errorf("publish %s: %w", batchID, err)
-	}
-	pub, err := predict.Consolidate(b, items, j.cfg.NowFunc())
+	pub, err := j.consolidate(ctx, b)
 	if err != nil {
 		return Published{}, fmt.Errorf("publish %s: %w", batchID, err)
 	}

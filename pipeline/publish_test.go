@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
@@ -183,5 +184,66 @@ func TestJob_Publish(t *testing.T) {
 	}
 	if live, _ := e.db.Published(ctx, date); live.BatchID != good.ID {
 		t.Fatalf("refused publishes changed the publication to %s", live.BatchID)
+	}
+}
+
+// A batch's publication is built from its results, each naming its player,
+// without reading the requests; results from workers that did not name
+// the player (before results did) are published with the names, teams and
+// sides their requests give, read then.
+func TestJob_FinalizeNamesPlayersWithoutRequests(t *testing.T) {
+	t.Parallel()
+	for _, named := range []bool{true, false} {
+		e := newDayEnv(t)
+		ctx := t.Context()
+		b, _, err := e.starter.Start(ctx, pipeline.StartRequest{Date: gameDay})
+		if err != nil {
+			t.Fatal(err)
+		}
+		handle := func(ctx context.Context, d batch.Delivery) (batch.Outcome, []byte, error) {
+			o, res, err := e.job.Handle(ctx, d)
+			if err != nil || named {
+				return o, res, err
+			}
+			var m map[string]json.RawMessage
+			if err := json.Unmarshal(res, &m); err != nil || m["player"] == nil {
+				t.Errorf("result of message %s: %v, or no player in %.100s", d.ID, err, res)
+			}
+			delete(m, "player")
+			res, err = json.Marshal(m)
+			return o, res, err
+		}
+		w := batch.NewWorker(e.queue, handle, batch.RecordOutcomes(e.engine), nil, batch.WorkerConfig{Concurrency: 2})
+		// A finalize that cannot consolidate is retried until the batch's
+		// deadline: bounded here.
+		runCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		got, err := pipeline.RunToEnd(runCtx, e.coord, w, e.store, b.ID, func(batch.Batch) {})
+		cancel()
+		if got.Result != batch.ResultSucceeded {
+			t.Fatalf("named %v: run ended %s/%s: %v", named, got.State, got.Result, err)
+		}
+		pub, err := e.db.Published(ctx, predict.MustParseDate(gameDay))
+		if err != nil {
+			t.Fatal(err)
+		}
+		items, err := e.store.Items(ctx, b.ID, batch.ItemsOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(pub.Players) != len(items) || len(items) == 0 {
+			t.Fatalf("named %v: %d players published for %d items", named, len(pub.Players), len(items))
+		}
+		for i, it := range items {
+			req, err := predict.DecodeRequest(it.Request)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := predict.PublishedPlayer{PlayerID: req.PlayerID, Name: req.PlayerName, Team: req.Team, Opponent: req.Opponent, Home: req.Home}
+			got := pub.Players[i]
+			got.Predictions = nil
+			if req.PlayerName == "" || !reflect.DeepEqual(got, want) {
+				t.Fatalf("named %v: published %+v, want the request's %+v", named, got, want)
+			}
+		}
 	}
 }

@@ -100,11 +100,24 @@ type System interface {
 // Result is the outcome payload of one request: every system's prediction
 // for every line.
 type Result struct {
-	Format      int          `json:"format"`
-	Date        Date         `json:"date"`
-	PlayerID    string       `json:"player_id"`
+	Format   int    `json:"format"`
+	Date     Date   `json:"date"`
+	PlayerID string `json:"player_id"`
+	// Player is who the request named ([Run] copies it), so that a
+	// publication is built from the results alone ([Consolidate]) without
+	// reading every request again. Nil in results of workers from before
+	// it was added.
+	Player      *Identity    `json:"player,omitempty"`
 	DataVersion string       `json:"data_version"`
 	Predictions []Prediction `json:"predictions"`
+}
+
+// Identity is who a request is for, as a publication shows him.
+type Identity struct {
+	Name     string `json:"name"`
+	Team     string `json:"team"`
+	Opponent string `json:"opponent"`
+	Home     bool   `json:"home"`
 }
 
 // CheckSystems panics if two systems share a name or a name is empty: a
@@ -129,6 +142,7 @@ func Run(req *Request, systems []System) (Result, error) {
 		return Result{}, err
 	}
 	res := Result{Format: WireFormat, Date: req.Date, PlayerID: req.PlayerID, DataVersion: req.DataVersion,
+		Player:      &Identity{Name: req.PlayerName, Team: req.Team, Opponent: req.Opponent, Home: req.Home},
 		Predictions: make([]Prediction, 0, len(systems)*len(req.Lines))}
 	prior := make([]Prediction, 0, len(systems))
 	for _, line := range req.Lines {
@@ -286,6 +300,9 @@ func (res *Result) Validate() error {
 	}
 	if res.PlayerID == "" {
 		bad("player_id is empty")
+	}
+	if pl := res.Player; pl != nil && (pl.Team == "" || pl.Opponent == "" || pl.Team == pl.Opponent) {
+		bad("player: team %q and opponent %q must be two different teams", pl.Team, pl.Opponent)
 	}
 	if len(res.Predictions) > MaxPredictions {
 		bad("%d predictions, more than %d", len(res.Predictions), MaxPredictions)

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -137,9 +138,16 @@ type Publisher interface {
 }
 
 // Consolidate builds a batch's publication from its items: each succeeded
-// item's request (who the player is) and result (the predictions). Items
-// without predictions are left out. An item whose payloads do not decode is
-// an error naming it: a finalized batch must not silently drop a player.
+// item's result (the predictions, and who they are for) and, when the item
+// was read with it, its request. Items without predictions are left out.
+// An item whose payloads do not decode, or disagree on the player, is an
+// error naming it: a finalized batch must not silently drop a player.
+//
+// Who a player is comes from the request when the item holds one, else
+// from the result ([Result.Player]), which must then be for the item's ID,
+// the player's. A result from a worker that did not name the player, on an
+// item read without its request, is an error wrapping [ErrNeedRequests]:
+// consolidate again with the items' requests.
 func Consolidate(b batch.Batch, items []batch.Item, now time.Time) (*Publication, error) {
 	date, err := ParseDate(b.Key.Date)
 	if err != nil {
@@ -151,24 +159,39 @@ func Consolidate(b batch.Batch, items []batch.Item, now time.Time) (*Publication
 		if it.Outcome != batch.OutcomeSucceeded || len(it.Result) == 0 {
 			continue
 		}
-		req, err := requestIdentity(it.Request)
-		if err != nil {
-			return nil, fmt.Errorf("consolidate %s: item %s request: %w: %v", b.ID, it.ID, batch.ErrInvalid, err)
-		}
 		res, err := DecodeResult(it.Result)
 		if err != nil {
 			return nil, fmt.Errorf("consolidate %s: item %s result: %w", b.ID, it.ID, err)
 		}
-		if res.PlayerID != req.PlayerID || res.Date != date {
-			return nil, fmt.Errorf("consolidate %s: item %s: result is for %s on %s, request for %s on %s",
-				b.ID, it.ID, res.PlayerID, res.Date, req.PlayerID, date)
+		var who identity
+		switch {
+		case it.Request != nil:
+			if who, err = requestIdentity(it.Request); err != nil {
+				return nil, fmt.Errorf("consolidate %s: item %s request: %w: %v", b.ID, it.ID, batch.ErrInvalid, err)
+			}
+			if pl := res.Player; pl != nil && (*pl != Identity{Name: who.PlayerName, Team: who.Team, Opponent: who.Opponent, Home: who.Home}) {
+				return nil, fmt.Errorf("consolidate %s: item %s: %w: the result's player %+v is not the request's %+v", b.ID, it.ID, batch.ErrInvalid, *pl, who)
+			}
+		case res.Player != nil:
+			pl := res.Player
+			who = identity{PlayerID: it.ID, PlayerName: pl.Name, Team: pl.Team, Opponent: pl.Opponent, Home: pl.Home}
+		default:
+			return nil, fmt.Errorf("consolidate %s: item %s: %w", b.ID, it.ID, ErrNeedRequests)
 		}
-		pub.Players = append(pub.Players, PublishedPlayer{PlayerID: req.PlayerID, Name: req.PlayerName,
-			Team: req.Team, Opponent: req.Opponent, Home: req.Home, Predictions: res.Predictions})
+		if res.PlayerID != who.PlayerID || res.Date != date {
+			return nil, fmt.Errorf("consolidate %s: item %s: result is for %s on %s, the item for %s on %s",
+				b.ID, it.ID, res.PlayerID, res.Date, who.PlayerID, date)
+		}
+		pub.Players = append(pub.Players, PublishedPlayer{PlayerID: who.PlayerID, Name: who.PlayerName,
+			Team: who.Team, Opponent: who.Opponent, Home: who.Home, Predictions: res.Predictions})
 	}
 	slices.SortFunc(pub.Players, func(a, b PublishedPlayer) int { return cmp.Compare(a.PlayerID, b.PlayerID) })
 	return pub, nil
 }
+
+// ErrNeedRequests is what [Consolidate] returns, wrapped, for an item read
+// without its request whose result does not say who it is for.
+var ErrNeedRequests = errors.New("the result names no player and the item was read without its request")
 
 // identity is who a request is for.
 type identity struct {

@@ -138,3 +138,53 @@ func TestConsolidate_RequestIdentity(t *testing.T) {
 		}
 	}
 }
+
+// Who a player is comes from his result when the item was read without
+// its request; the result must then be the item's. With the request too,
+// the two must agree. Without either, Consolidate asks for the requests.
+func TestConsolidate_ResultNamesPlayer(t *testing.T) {
+	t.Parallel()
+	b := batch.Batch{ID: "b1", Key: batch.Key{Date: "2025-12-25", Run: "daily"}, Result: batch.ResultSucceeded}
+	named := func(id, player string, who predict.Identity) batch.Item {
+		it := item(t, id, batch.OutcomeSucceeded, player, predict.Over)
+		res, err := predict.DecodeResult(it.Result)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Player = &who
+		if it.Result, err = predict.EncodeResult(res); err != nil {
+			t.Fatal(err)
+		}
+		it.Request = nil
+		return it
+	}
+	who := predict.Identity{Name: "Res Name", Team: "LAL", Opponent: "GSW", Home: false}
+	pub, err := predict.Consolidate(b, []batch.Item{named("7", "7", who)}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := predict.PublishedPlayer{PlayerID: "7", Name: who.Name, Team: who.Team, Opponent: who.Opponent, Home: who.Home}
+	if got := pub.Players[0]; got.PlayerID != want.PlayerID || got.Name != want.Name || got.Team != want.Team || got.Opponent != want.Opponent || got.Home != want.Home || len(got.Predictions) != 1 {
+		t.Fatalf("published %+v, want %+v with its prediction", got, want)
+	}
+
+	if _, err := predict.Consolidate(b, []batch.Item{named("7", "8", who)}, time.Now()); err == nil || !strings.Contains(err.Error(), "item 7") {
+		t.Fatalf("result for player 8 on item 7: got %v, want an error naming item 7", err)
+	}
+	bare := item(t, "7", batch.OutcomeSucceeded, "7", predict.Over)
+	bare.Request = nil
+	if _, err := predict.Consolidate(b, []batch.Item{named("6", "6", who), bare}, time.Now()); !errors.Is(err, predict.ErrNeedRequests) {
+		t.Fatalf("a result naming nobody, read without its request: got %v, want ErrNeedRequests", err)
+	}
+	// The request is item's: Name 7, BOS at home against NYK.
+	both := named("7", "7", who)
+	both.Request = item(t, "7", batch.OutcomeSucceeded, "7").Request
+	if _, err := predict.Consolidate(b, []batch.Item{both}, time.Now()); !errors.Is(err, batch.ErrInvalid) {
+		t.Fatalf("result and request naming different players: got %v, want ErrInvalid", err)
+	}
+	same := named("7", "7", predict.Identity{Name: "Name 7", Team: "BOS", Opponent: "NYK", Home: true})
+	same.Request = both.Request
+	if _, err := predict.Consolidate(b, []batch.Item{same}, time.Now()); err != nil {
+		t.Fatalf("result and request agreeing: %v", err)
+	}
+}

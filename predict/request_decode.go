@@ -540,6 +540,8 @@ func decodeResultFast(b []byte) (Result, bool) {
 			p.date(&r.Date)
 		case "player_id":
 			p.str(&r.PlayerID)
+		case "player":
+			p.identity(&r.Player)
 		case "data_version":
 			p.str(&r.DataVersion)
 		case "predictions":
@@ -553,6 +555,29 @@ func decodeResultFast(b []byte) (Result, bool) {
 		return Result{}, false
 	}
 	return r, true
+}
+
+func (p *reqParser) identity(id **Identity) {
+	if *id != nil {
+		p.bad = true // encoding/json would decode the second into the first
+		return
+	}
+	who := &Identity{}
+	for k := p.object(); p.next(&k); {
+		switch string(k.key) {
+		case "name":
+			p.str(&who.Name)
+		case "team":
+			p.str(&who.Team)
+		case "opponent":
+			p.str(&who.Opponent)
+		case "home":
+			p.bool(&who.Home)
+		default:
+			p.bad = true
+		}
+	}
+	*id = who
 }
 
 func (p *reqParser) predictions(ps *[]Prediction) {

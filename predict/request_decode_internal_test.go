@@ -138,6 +138,9 @@ func FuzzDecodeResultFast(f *testing.F) {
 		{`"system":`, `"system":"a","System":`},
 		{`"price":`, `"price":1.5,"x":`},
 		{`"pick":"`, `"pick":"\u00e9`},
+		{`"player":{`, `"player":{"name":"x"},"player":{`},
+		{`"player":{`, `"player":null,"x":{`},
+		{`"home":`, `"home":false,"Home":`},
 	} {
 		f.Add(bytes.Replace(b, []byte(s[0]), []byte(s[1]), 1))
 	}

@@ -2,10 +2,12 @@ package predict_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -104,5 +106,34 @@ func BenchmarkDecodeResult(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// A result's player, when it names one, plays for one team against
+// another; a result naming nobody is valid (workers from before results
+// did), and both decode as encoded.
+func TestDecodeResult_Player(t *testing.T) {
+	res := resultOf(1)
+	for _, c := range []struct {
+		who *predict.Identity
+		ok  bool
+	}{
+		{nil, true},
+		{&predict.Identity{Name: "A B", Team: "BOS", Opponent: "NYK", Home: true}, true},
+		{&predict.Identity{Name: "A B", Team: "BOS", Opponent: "BOS"}, false},
+		{&predict.Identity{Name: "A B", Team: "", Opponent: "NYK"}, false},
+	} {
+		res.Player = c.who
+		b, err := json.Marshal(res)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := predict.DecodeResult(b)
+		if (err == nil) != c.ok || c.ok && !reflect.DeepEqual(got.Player, c.who) {
+			t.Errorf("DecodeResult of player %+v: %+v, %v; want it back: %v", c.who, got.Player, err, c.ok)
+		}
+		if _, err := predict.EncodeResult(res); (err == nil) != c.ok {
+			t.Errorf("EncodeResult of player %+v: %v, want ok %v", c.who, err, c.ok)
+		}
 	}
 }

@@ -226,11 +226,15 @@ func (s *Store) Items(ctx context.Context, batchID string, opts batch.ItemsOptio
 	if _, err := batchState(ctx, s.db.read, batchID); err != nil {
 		return nil, fmt.Errorf("items: %w", err)
 	}
-	q := `SELECT ` + itemCols + ` FROM items WHERE batch_id = ? AND id > ?`
+	cols := itemCols
+	if opts.NoRequests {
+		cols = itemColsNoRequest
+	}
+	q := `SELECT ` + cols + ` FROM items WHERE batch_id = ? AND id > ?`
 	if opts.PendingOnly {
 		// Named, because without statistics the planner prefers scanning
 		// the whole batch by primary key.
-		q = `SELECT ` + itemCols + ` FROM items INDEXED BY items_pending WHERE batch_id = ? AND id > ? AND outcome = ''`
+		q = `SELECT ` + cols + ` FROM items INDEXED BY items_pending WHERE batch_id = ? AND id > ? AND outcome = ''`
 	}
 	limit := opts.Limit
 	if limit == 0 {

@@ -83,8 +83,12 @@ const (
 	eventCols = `id, type, batch_id, payload, created_at, published_at`
 )
 
-// itemCols are the columns scanItem reads.
-var itemCols = `batch_id, id, ` + requestOf("items") + `, published, attempts, outcome, result, error, created_at, published_at, completed_at`
+// itemCols are the columns scanItem reads; itemColsNoRequest the same
+// with a NULL request.
+var (
+	itemCols          = `batch_id, id, ` + requestOf("items") + `, published, attempts, outcome, result, error, created_at, published_at, completed_at`
+	itemColsNoRequest = `batch_id, id, NULL, published, attempts, outcome, result, error, created_at, published_at, completed_at`
+)
 
 // requestOf reads the request of the items row named t: in the row when
 // it is small, else in item_requests (see inlineRequest).

@@ -3,6 +3,7 @@ package batchtest
 import (
 	"bytes"
 	"fmt"
+	"reflect"
 	"testing"
 	"time"
 
@@ -81,5 +82,37 @@ func testRequests(t *testing.T, newStore NewStoreFunc) {
 		}
 		wantRequests(t, "Unpublished after a redrive", spec, un, 2)
 		wantRequests(t, "pending Items", spec, mustItems(t, s, b.ID, batch.ItemsOptions{PendingOnly: true}), n)
+	})
+
+	t.Run("NoRequests", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		spec := largeSpec()
+		b := mustCreate(t, s, "b1", spec, t0)
+		for _, i := range []int{1, 4} {
+			mustRecord(t, s, outcomeRec(b.ID, i, batch.OutcomeSucceeded, at(time.Minute)))
+		}
+		mustRecord(t, s, outcomeRec(b.ID, 2, batch.OutcomeFailed, at(time.Minute)))
+		for _, opts := range []batch.ItemsOptions{{}, {After: itemID(1), Limit: 3}, {PendingOnly: true}} {
+			full := mustItems(t, s, b.ID, opts)
+			opts.NoRequests = true
+			bare := mustItems(t, s, b.ID, opts)
+			if len(bare) != len(full) {
+				t.Fatalf("Items(%+v): %d items, %d with their requests", opts, len(bare), len(full))
+			}
+			for i, it := range bare {
+				if it.Request != nil {
+					t.Fatalf("Items(%+v): item %s has a request of %d bytes, want none", opts, it.ID, len(it.Request))
+				}
+				want := full[i]
+				want.Request = nil
+				if !reflect.DeepEqual(it, want) {
+					t.Fatalf("Items(%+v): item %+v,\nwant %+v as read with its request", opts, it, want)
+				}
+			}
+		}
+		if it := mustItems(t, s, b.ID, batch.ItemsOptions{NoRequests: true})[4]; it.Outcome != batch.OutcomeSucceeded || len(it.Result) == 0 {
+			t.Fatalf("item %s read without its request: outcome %q, %d bytes of result; want succeeded with its result", it.ID, it.Outcome, len(it.Result))
+		}
 	})
 }
