@@ -136,9 +136,10 @@ func (db *DB) LoadDay(ctx context.Context, date predict.Date, sel predict.Select
 		}
 	}
 	bestBook := map[predict.Date]int{}
-	// The players' recent games and this season's, and about as many
-	// lines; sized so that they are seldom grown, each growth being a
-	// copy into fresh memory.
+	// The players' recent games and this season's, and room for as many
+	// lines (the date's, and one a game of the recent window): sized so
+	// that they are seldom grown, each growth being a copy into fresh
+	// memory.
 	played := 0 // the most games a playing team has had this season
 	for _, t := range scope.Teams {
 		past := sched.TeamGamesBefore(t.Team, date)
@@ -155,11 +156,9 @@ func (db *DB) LoadDay(ctx context.Context, date predict.Date, sel predict.Select
 	// in the memory it copies to (9 MB, ~15 ms on a VM).
 	read, stop := db.readPlayers(ctx, gets, players, date, scope)
 	defer stop()
-	// Lines: the date's, and one a game of the window before it; about
-	// half as many as the games kept, which include the whole season.
 	per := max(scope.History, played) + 10
 	logs := make([]predict.GameLog, 0, per*len(players))
-	lines := make([]predict.PropLine, 0, (scope.History+10)*len(players)/2)
+	lines := make([]predict.PropLine, 0, per*len(players))
 	prefault(logs)
 	prefault(lines)
 	for i, id := range players {
