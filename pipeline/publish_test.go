@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -187,6 +188,21 @@ func TestJob_Publish(t *testing.T) {
 	}
 }
 
+// itemReads counts a store's reads of items, with and without requests.
+type itemReads struct {
+	batch.Store
+	full, bare atomic.Int64
+}
+
+func (c *itemReads) Items(ctx context.Context, id string, opts batch.ItemsOptions) ([]batch.Item, error) {
+	if opts.NoRequests {
+		c.bare.Add(1)
+	} else {
+		c.full.Add(1)
+	}
+	return c.Store.Items(ctx, id, opts)
+}
+
 // A batch's publication is built from its results, each naming its player,
 // without reading the requests; results from workers that did not name
 // the player (before results did) are published with the names, teams and
@@ -196,13 +212,17 @@ func TestJob_FinalizeNamesPlayersWithoutRequests(t *testing.T) {
 	for _, named := range []bool{true, false} {
 		e := newDayEnv(t)
 		ctx := t.Context()
+		reads := &itemReads{Store: e.store}
+		job := pipeline.NewJob(pipeline.JobConfig{Store: reads, Publisher: e.db, Exporter: pipeline.ExportToDir(e.exports)})
+		engine := batch.NewEngine(e.store, e.queue, nil, batch.EngineConfig{Finalize: job.Finalize})
+		coord := batch.NewCoordinator(engine, e.queue, nil, batch.CoordinatorConfig{SweepEvery: 10 * time.Millisecond, PullOutcomes: true})
 		b, _, err := e.starter.Start(ctx, pipeline.StartRequest{Date: gameDay})
 		if err != nil {
 			t.Fatal(err)
 		}
 		handle := func(ctx context.Context, d batch.Delivery) (batch.Outcome, []byte, error) {
-			o, res, err := e.job.Handle(ctx, d)
-			if err != nil || named {
+			o, res, err := job.Handle(ctx, d)
+			if err != nil || named || o != batch.OutcomeSucceeded {
 				return o, res, err
 			}
 			var m map[string]json.RawMessage
@@ -213,14 +233,20 @@ func TestJob_FinalizeNamesPlayersWithoutRequests(t *testing.T) {
 			res, err = json.Marshal(m)
 			return o, res, err
 		}
-		w := batch.NewWorker(e.queue, handle, batch.RecordOutcomes(e.engine), nil, batch.WorkerConfig{Concurrency: 2})
+		w := batch.NewWorker(e.queue, handle, batch.RecordOutcomes(engine), nil, batch.WorkerConfig{Concurrency: 2})
 		// A finalize that cannot consolidate is retried until the batch's
 		// deadline: bounded here.
 		runCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
-		got, err := pipeline.RunToEnd(runCtx, e.coord, w, e.store, b.ID, func(batch.Batch) {})
+		got, err := pipeline.RunToEnd(runCtx, coord, w, e.store, b.ID, func(batch.Batch) {})
 		cancel()
 		if got.Result != batch.ResultSucceeded {
 			t.Fatalf("named %v: run ended %s/%s: %v", named, got.State, got.Result, err)
+		}
+		// One read of the items without their requests; then, for results
+		// naming nobody, one with them.
+		full, bare := reads.full.Load(), reads.bare.Load()
+		if wantFull := map[bool]int64{true: 0, false: 1}[named]; bare != 1 || full != wantFull {
+			t.Fatalf("named %v: the finalize read the items %d times without their requests and %d with, want 1 and %d", named, bare, full, wantFull)
 		}
 		pub, err := e.db.Published(ctx, predict.MustParseDate(gameDay))
 		if err != nil {

@@ -147,7 +147,9 @@ type Publisher interface {
 // from the result ([Result.Player]), which must then be for the item's ID,
 // the player's. A result from a worker that did not name the player, on an
 // item read without its request, is an error wrapping [ErrNeedRequests]:
-// consolidate again with the items' requests.
+// consolidate again with the items' requests. Without the requests, a
+// player's name, team, opponent and side are the worker's word, as his
+// predictions always were: [Run] copies them from the request it ran.
 func Consolidate(b batch.Batch, items []batch.Item, now time.Time) (*Publication, error) {
 	date, err := ParseDate(b.Key.Date)
 	if err != nil {
@@ -179,8 +181,8 @@ func Consolidate(b batch.Batch, items []batch.Item, now time.Time) (*Publication
 			return nil, fmt.Errorf("consolidate %s: item %s: %w", b.ID, it.ID, ErrNeedRequests)
 		}
 		if res.PlayerID != who.PlayerID || res.Date != date {
-			return nil, fmt.Errorf("consolidate %s: item %s: result is for %s on %s, the item for %s on %s",
-				b.ID, it.ID, res.PlayerID, res.Date, who.PlayerID, date)
+			return nil, fmt.Errorf("consolidate %s: item %s: %w: result is for %s on %s, the item for %s on %s",
+				b.ID, it.ID, batch.ErrInvalid, res.PlayerID, res.Date, who.PlayerID, date)
 		}
 		pub.Players = append(pub.Players, PublishedPlayer{PlayerID: who.PlayerID, Name: who.PlayerName,
 			Team: who.Team, Opponent: who.Opponent, Home: who.Home, Predictions: res.Predictions})

@@ -168,8 +168,8 @@ func TestConsolidate_ResultNamesPlayer(t *testing.T) {
 		t.Fatalf("published %+v, want %+v with its prediction", got, want)
 	}
 
-	if _, err := predict.Consolidate(b, []batch.Item{named("7", "8", who)}, time.Now()); err == nil || !strings.Contains(err.Error(), "item 7") {
-		t.Fatalf("result for player 8 on item 7: got %v, want an error naming item 7", err)
+	if _, err := predict.Consolidate(b, []batch.Item{named("7", "8", who)}, time.Now()); !errors.Is(err, batch.ErrInvalid) || !strings.Contains(err.Error(), "item 7") {
+		t.Fatalf("result for player 8 on item 7: got %v, want ErrInvalid naming item 7", err)
 	}
 	bare := item(t, "7", batch.OutcomeSucceeded, "7", predict.Over)
 	bare.Request = nil
