@@ -512,11 +512,20 @@ func TestCoordinator_DeadLetter(t *testing.T) {
 		t.Fatal(err)
 	}
 	deadLetter(1)
-	if it := itemOf(); it.Outcome != batch.OutcomeNone || it.Published || it.Attempts != 1 {
-		t.Fatalf("after attempt 1's dead letter: %+v; want no outcome, back in the outbox after 1 attempt", it)
-	}
-	if err := ce.store.MarkPublished(t.Context(), b.ID, []string{item.ID}, t0); err != nil {
-		t.Fatal(err)
+	// The item goes back to the outbox, and the coordinator dispatches it
+	// again at once: attempt 2.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		it := itemOf()
+		if it.Outcome != batch.OutcomeNone {
+			t.Fatalf("after attempt 1's dead letter: outcome %q, want none", it.Outcome)
+		}
+		if it.Published && it.Attempts == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after attempt 1's dead letter: published %v after %d attempts; want it re-driven and dispatched again, attempt 2",
+				it.Published, it.Attempts)
+		}
 	}
 	deadLetter(2)
 	if it := itemOf(); it.Outcome != batch.OutcomeFailed || !strings.Contains(it.Error, "request of attempt 2 of 2 dead-lettered") {
