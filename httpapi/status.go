@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"tipoff/batch"
@@ -24,13 +25,17 @@ import (
 //go:embed templates/*.html
 var templateFiles embed.FS
 
-// pages holds one template set per page, each with the shared layout.
-var pages = map[string]*template.Template{
-	"index":       parsePage("index.html"),
-	"batch":       parsePage("batch.html"),
-	"error":       parsePage("error.html"),
-	"reliability": parsePage("reliability.html"),
-}
+// pages returns one template set per page, each with the shared layout,
+// parsed on first use: every command links this package, and only a
+// server shows pages (parsing them took ~2 ms of each process's start).
+var pages = sync.OnceValue(func() map[string]*template.Template {
+	return map[string]*template.Template{
+		"index":       parsePage("index.html"),
+		"batch":       parsePage("batch.html"),
+		"error":       parsePage("error.html"),
+		"reliability": parsePage("reliability.html"),
+	}
+})
 
 func parsePage(name string) *template.Template {
 	return template.Must(template.New("layout.html").Funcs(pageFuncs).ParseFS(templateFiles, "templates/layout.html", "templates/"+name))
@@ -406,7 +411,7 @@ func completionChart(b batch.Batch, items []batch.Item, now time.Time) chart {
 // clean 500 rather than half a page.
 func (s *Status) render(w http.ResponseWriter, r *http.Request, page string, data any) {
 	var buf bytes.Buffer
-	if err := pages[page].ExecuteTemplate(&buf, "layout.html", data); err != nil {
+	if err := pages()[page].ExecuteTemplate(&buf, "layout.html", data); err != nil {
 		s.log.Error("render status page", "page", page, "path", r.URL.Path, "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
@@ -434,7 +439,7 @@ func (s *Status) writePageError(w http.ResponseWriter, r *http.Request, err erro
 	}
 	var buf bytes.Buffer
 	p := errorPage{layoutData: layoutData{Title: http.StatusText(code) + " · tipoff", Now: s.cfg.NowFunc()}, Code: code, Message: msg}
-	if terr := pages["error"].ExecuteTemplate(&buf, "layout.html", p); terr != nil {
+	if terr := pages()["error"].ExecuteTemplate(&buf, "layout.html", p); terr != nil {
 		http.Error(w, msg, code)
 		return
 	}
