@@ -368,7 +368,7 @@ func TestMigrate_PlayerHistories(t *testing.T) {
 	}
 	// Schema 11, and a trigger that fails the upgrade at its last blob.
 	exec("ALTER TABLE data_players DROP COLUMN format", "ALTER TABLE queue_messages DROP COLUMN req_batch",
-		"ALTER TABLE queue_messages DROP COLUMN req_item", "DROP TABLE data_schedule", "PRAGMA user_version = 11",
+		"ALTER TABLE queue_messages DROP COLUMN req_item", "DROP TABLE data_schedule", "DROP TABLE item_results", "PRAGMA user_version = 11",
 		fmt.Sprintf("CREATE TRIGGER fail_upgrade BEFORE UPDATE ON data_players WHEN old.rowid = %d BEGIN SELECT RAISE(ABORT, 'disk gone'); END", last))
 	unchanged := func() {
 		t.Helper()

@@ -73,7 +73,7 @@ func TestMigrate_Schedule(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer raw.Close()
-	for _, s := range []string{"DROP TABLE data_schedule", "PRAGMA user_version = 13"} {
+	for _, s := range []string{"DROP TABLE data_schedule", "DROP TABLE item_results", "PRAGMA user_version = 13"} {
 		if _, err := raw.Exec(s); err != nil {
 			t.Fatalf("%s: %v", s, err)
 		}

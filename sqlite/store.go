@@ -136,6 +136,11 @@ func insertItems(ctx context.Context, tx *sql.Tx, st *storeStmts, batchID string
 // 1,000 bytes on a 4 KB page).
 const inlineRequest = 512
 
+// inlineResult is the largest result kept in its items row. A larger one
+// goes to item_results, written once: in the row it grew the row as the
+// outcome was recorded, splitting the items pages around it.
+const inlineResult = 512
+
 func batchByKey(ctx context.Context, q queryer, k batch.Key) (batch.Batch, error) {
 	b, err := scanBatch(q.QueryRowContext(ctx, `SELECT `+batchCols+` FROM batches WHERE run_date = ? AND run_label = ?`, k.Date, k.Run))
 	if errors.Is(err, sql.ErrNoRows) {

@@ -145,6 +145,7 @@ type groupBatch struct {
 // record of the group, and a record is written only for a running batch.
 func writeOutcomes(ctx context.Context, tx *sql.Tx, st *storeStmts, reqs []*recordReq) error {
 	record := tx.StmtContext(ctx, st.record)
+	insertResult := tx.StmtContext(ctx, st.insertResult)
 	lookup := tx.StmtContext(ctx, st.lookup)
 	remaining := tx.StmtContext(ctx, st.remaining)
 	batches := make(map[string]*groupBatch)
@@ -170,12 +171,21 @@ func writeOutcomes(ctx context.Context, tx *sql.Tx, st *storeStmts, reqs []*reco
 		at := micros(rec.At)
 		var n int64
 		if g.running {
-			res, err := record.ExecContext(ctx, string(rec.Outcome), rec.Result, rec.Error, at, rec.BatchID, rec.ItemID)
+			inRow := rec.Result
+			if len(inRow) > inlineResult {
+				inRow = nil
+			}
+			res, err := record.ExecContext(ctx, string(rec.Outcome), inRow, rec.Error, at, rec.BatchID, rec.ItemID)
 			if err != nil {
 				return fmt.Errorf("record outcome %s/%s: %w", rec.BatchID, rec.ItemID, err)
 			}
 			if n, err = res.RowsAffected(); err != nil {
 				return fmt.Errorf("record outcome %s/%s: %w", rec.BatchID, rec.ItemID, err)
+			}
+			if n == 1 && inRow == nil && rec.Result != nil {
+				if _, err := insertResult.ExecContext(ctx, rec.BatchID, rec.ItemID, rec.Result); err != nil {
+					return fmt.Errorf("record outcome %s/%s: %w", rec.BatchID, rec.ItemID, err)
+				}
 			}
 		}
 		if n == 1 {

@@ -19,7 +19,7 @@ import (
 // tx.StmtContext, which reuses the prepared statement rather than parsing
 // the SQL again on every call.
 type storeStmts struct {
-	record, count, remaining, lookup, insertItems, insertRequest, outbox, outboxMessages, markOutbox *sql.Stmt
+	record, count, remaining, lookup, insertItems, insertRequest, insertResult, outbox, outboxMessages, markOutbox *sql.Stmt
 }
 
 // itemsPerInsert is how many manifest rows one INSERT carries: 4 parameters
@@ -39,6 +39,7 @@ var storeSQL = map[string]string{
 		FROM items i JOIN batches b ON b.id = i.batch_id WHERE i.batch_id = ? AND i.id = ?`,
 	"insertItems":   insertItemsSQL(itemsPerInsert),
 	"insertRequest": `INSERT INTO item_requests (batch_id, id, request) VALUES (?, ?, ?)`,
+	"insertResult":  `INSERT INTO item_results (batch_id, id, result) VALUES (?, ?, ?)`,
 	// The first and last IDs of the first ?2 items of batch ?1's outbox,
 	// and how many there are: the chunk that PublishOutbox moves to the
 	// queue. In the same transaction the chunk is exactly the outbox items
@@ -86,9 +87,16 @@ const (
 // itemCols are the columns scanItem reads; itemColsNoRequest the same
 // with a NULL request.
 var (
-	itemCols          = `batch_id, id, ` + requestOf("items") + `, published, attempts, outcome, result, error, created_at, published_at, completed_at`
-	itemColsNoRequest = `batch_id, id, NULL, published, attempts, outcome, result, error, created_at, published_at, completed_at`
+	itemCols          = `batch_id, id, ` + requestOf("items") + `, published, attempts, outcome, ` + resultOf("items") + `, error, created_at, published_at, completed_at`
+	itemColsNoRequest = `batch_id, id, NULL, published, attempts, outcome, ` + resultOf("items") + `, error, created_at, published_at, completed_at`
 )
+
+// resultOf reads the result of the items row named t: in the row when it
+// is small or was recorded before item_results, else in item_results (see
+// inlineResult).
+func resultOf(t string) string {
+	return `coalesce(` + t + `.result, (SELECT r.result FROM item_results r WHERE r.batch_id = ` + t + `.batch_id AND r.id = ` + t + `.id))`
+}
 
 // requestOf reads the request of the items row named t: in the row when
 // it is small, else in item_requests (see inlineRequest).
@@ -120,7 +128,7 @@ func (s *Store) prepared(ctx context.Context) (*storeStmts, error) {
 	st := &storeStmts{}
 	stmts := map[string]**sql.Stmt{
 		"record": &st.record, "count": &st.count, "remaining": &st.remaining, "lookup": &st.lookup,
-		"insertItems": &st.insertItems, "insertRequest": &st.insertRequest, "outbox": &st.outbox,
+		"insertItems": &st.insertItems, "insertRequest": &st.insertRequest, "insertResult": &st.insertResult, "outbox": &st.outbox,
 		"outboxMessages": &st.outboxMessages, "markOutbox": &st.markOutbox,
 	}
 	for name, dst := range stmts {

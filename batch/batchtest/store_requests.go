@@ -2,6 +2,7 @@ package batchtest
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"reflect"
 	"testing"
@@ -113,6 +114,42 @@ func testRequests(t *testing.T, newStore NewStoreFunc) {
 		}
 		if it := mustItems(t, s, b.ID, batch.ItemsOptions{NoRequests: true})[4]; it.Outcome != batch.OutcomeSucceeded || len(it.Result) == 0 {
 			t.Fatalf("item %s read without its request: outcome %q, %d bytes of result; want succeeded with its result", it.ID, it.Outcome, len(it.Result))
+		}
+	})
+
+	t.Run("ResultsWholeAtEverySize", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		sizes := []int{0, 2, 300, 600, 1500, 9000, 40000}
+		spec := batch.Spec{Key: batch.Key{Date: testDate, Run: testRun}}
+		for i := range sizes {
+			spec.Items = append(spec.Items, batch.NewItem{ID: itemID(i), Request: []byte("{}")})
+		}
+		b := mustCreate(t, s, "b1", spec, t0)
+		want := map[string][]byte{}
+		for i, n := range sizes {
+			rec := batch.OutcomeRecord{BatchID: b.ID, ItemID: itemID(i), Outcome: batch.OutcomeSucceeded, At: at(time.Minute)}
+			if n > 0 {
+				rec.Result = largeRequest(i, n)
+			}
+			want[rec.ItemID] = rec.Result
+			mustRecord(t, s, rec)
+		}
+		// A second outcome of an item changes nothing, its result included.
+		if _, err := s.RecordOutcome(t.Context(), batch.OutcomeRecord{BatchID: b.ID, ItemID: itemID(6), Outcome: batch.OutcomeSucceeded,
+			Result: largeRequest(99, 50000), At: at(2 * time.Minute)}); err != nil && !errors.Is(err, batch.ErrConflict) {
+			t.Fatalf("a second outcome of %s: %v", itemID(6), err)
+		}
+		for _, opts := range []batch.ItemsOptions{{}, {NoRequests: true}, {After: itemID(3)}} {
+			items := mustItems(t, s, b.ID, opts)
+			for _, it := range items {
+				if !bytes.Equal(it.Result, want[it.ID]) {
+					t.Fatalf("Items(%+v): item %s has a result of %d bytes, want the %d it was recorded with", opts, it.ID, len(it.Result), len(want[it.ID]))
+				}
+			}
+			if len(items) == 0 {
+				t.Fatalf("Items(%+v): none", opts)
+			}
 		}
 	})
 }
