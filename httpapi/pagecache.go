@@ -91,7 +91,11 @@ func (s *Status) itemView(ctx context.Context, b batch.Batch, after string) (*it
 	}
 	sortPicks(v.Prelim)
 	var buf bytes.Buffer
-	if err := pages()["batch"].ExecuteTemplate(&buf, "player-rows", v.Players); err != nil {
+	t, err := page("batch")
+	if err == nil {
+		err = t.ExecuteTemplate(&buf, "player-rows", v.Players)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("render the players of %s: %w", b.ID, err)
 	}
 	v.PlayerRows = template.HTML(buf.String()) // escaped by html/template as it rendered

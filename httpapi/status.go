@@ -28,17 +28,25 @@ var templateFiles embed.FS
 // pages returns one template set per page, each with the shared layout,
 // parsed on first use: every command links this package, and only a
 // server shows pages (parsing them took ~2 ms of each process's start).
-var pages = sync.OnceValue(func() map[string]*template.Template {
-	return map[string]*template.Template{
-		"index":       parsePage("index.html"),
-		"batch":       parsePage("batch.html"),
-		"error":       parsePage("error.html"),
-		"reliability": parsePage("reliability.html"),
+var pages = sync.OnceValues(func() (map[string]*template.Template, error) {
+	ps := make(map[string]*template.Template)
+	for _, name := range []string{"index", "batch", "error", "reliability"} {
+		t, err := template.New("layout.html").Funcs(pageFuncs).ParseFS(templateFiles, "templates/layout.html", "templates/"+name+".html")
+		if err != nil {
+			return nil, fmt.Errorf("parse page %s: %w", name, err)
+		}
+		ps[name] = t
 	}
+	return ps, nil
 })
 
-func parsePage(name string) *template.Template {
-	return template.Must(template.New("layout.html").Funcs(pageFuncs).ParseFS(templateFiles, "templates/layout.html", "templates/"+name))
+// page returns the named page's templates.
+func page(name string) (*template.Template, error) {
+	ps, err := pages()
+	if err != nil {
+		return nil, err
+	}
+	return ps[name], nil
 }
 
 var pageFuncs = template.FuncMap{
@@ -409,16 +417,20 @@ func completionChart(b batch.Batch, items []batch.Item, now time.Time) chart {
 
 // render executes a page into a buffer first, so a template error becomes a
 // clean 500 rather than half a page.
-func (s *Status) render(w http.ResponseWriter, r *http.Request, page string, data any) {
+func (s *Status) render(w http.ResponseWriter, r *http.Request, name string, data any) {
 	var buf bytes.Buffer
-	if err := pages()[page].ExecuteTemplate(&buf, "layout.html", data); err != nil {
-		s.log.Error("render status page", "page", page, "path", r.URL.Path, "err", err)
+	t, err := page(name)
+	if err == nil {
+		err = t.ExecuteTemplate(&buf, "layout.html", data)
+	}
+	if err != nil {
+		s.log.Error("render status page", "page", name, "path", r.URL.Path, "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	_, err := w.Write(buf.Bytes())
+	_, err = w.Write(buf.Bytes())
 	logUndelivered(s.log, r, err)
 }
 
@@ -439,7 +451,11 @@ func (s *Status) writePageError(w http.ResponseWriter, r *http.Request, err erro
 	}
 	var buf bytes.Buffer
 	p := errorPage{layoutData: layoutData{Title: http.StatusText(code) + " · tipoff", Now: s.cfg.NowFunc()}, Code: code, Message: msg}
-	if terr := pages()["error"].ExecuteTemplate(&buf, "layout.html", p); terr != nil {
+	t, terr := page("error")
+	if terr == nil {
+		terr = t.ExecuteTemplate(&buf, "layout.html", p)
+	}
+	if terr != nil {
 		http.Error(w, msg, code)
 		return
 	}
