@@ -33,6 +33,23 @@ type coordEnv struct {
 	srv     *httptest.Server
 	mu      sync.Mutex
 	starts  []pipeline.StartRequest // what reached the start function
+	// dispatched receives how many items each dispatch published (a
+	// signal dropped when 16 wait unread).
+	dispatched chan int
+}
+
+// dispatchSignal sends each dispatch's count on c without ever blocking
+// the engine.
+type dispatchSignal struct {
+	batch.NopObserver
+	c chan int
+}
+
+func (d dispatchSignal) Dispatched(n int) {
+	select {
+	case d.c <- n:
+	default:
+	}
 }
 
 // flakyStore is the SQLite store with failures switched on at will: every
@@ -78,8 +95,8 @@ func newCoordEnv(t *testing.T, n int, guard httpapi.Middleware) *coordEnv {
 func newGroupedCoordEnv(t *testing.T, n int, guards httpapi.Guards) *coordEnv {
 	t.Helper()
 	e := newEnv(t)
-	ce := &coordEnv{env: e, flaky: &flakyStore{Store: e.store}}
-	ce.eng = batch.NewEngine(ce.flaky, e.queue, testLogger(t), batch.EngineConfig{NowFunc: e.clock})
+	ce := &coordEnv{env: e, flaky: &flakyStore{Store: e.store}, dispatched: make(chan int, 16)}
+	ce.eng = batch.NewEngine(ce.flaky, e.queue, testLogger(t), batch.EngineConfig{NowFunc: e.clock, Observer: dispatchSignal{c: ce.dispatched}})
 	ps := players(t, n)
 	start := func(ctx context.Context, req pipeline.StartRequest) (batch.Batch, bool, error) {
 		ce.mu.Lock()
@@ -513,18 +530,20 @@ func TestCoordinator_DeadLetter(t *testing.T) {
 	}
 	deadLetter(1)
 	// The item goes back to the outbox, and the coordinator dispatches it
-	// again at once: attempt 2.
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		it := itemOf()
-		if it.Outcome != batch.OutcomeNone {
-			t.Fatalf("after attempt 1's dead letter: outcome %q, want none", it.Outcome)
+	// again at once: attempt 2. Each dispatch signals; some may be of
+	// others (the first sweep, racing the batch's creation above).
+	for timeout := time.After(10 * time.Second); ; {
+		select {
+		case <-ce.dispatched:
+		case <-timeout:
+			it := itemOf()
+			t.Fatalf("after attempt 1's dead letter: published %v after %d attempts 10 s on; want it re-driven and dispatched again, attempt 2", it.Published, it.Attempts)
 		}
-		if it.Published && it.Attempts == 2 {
+		if it := itemOf(); it.Published && it.Attempts == 2 {
+			if it.Outcome != batch.OutcomeNone {
+				t.Fatalf("after attempt 1's dead letter: outcome %q, want none", it.Outcome)
+			}
 			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after attempt 1's dead letter: published %v after %d attempts; want it re-driven and dispatched again, attempt 2",
-				it.Published, it.Attempts)
 		}
 	}
 	deadLetter(2)
