@@ -20,7 +20,7 @@ func (s *Store) AcksFor(q batch.Queue) bool {
 
 // RecordAndAck implements [batch.OutcomeAcker.RecordAndAck]: the outcomes
 // are written as [Store.RecordOutcome] writes them (one UPDATE per record,
-// one count update per batch) and the acks as [Queue.Ack] writes them, in
+// an INSERT for a large result, one count update per batch) and the acks as [Queue.Ack] writes them, in
 // one [DB.Write], so they commit together, sharing the commit (and its
 // fsync) with whatever else is written at the same time.
 func (s *Store) RecordAndAck(ctx context.Context, q batch.Queue, recs []batch.OutcomeRecord, ds []batch.Delivery) (batch.AckedOutcomes, error) {

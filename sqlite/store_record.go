@@ -17,7 +17,8 @@ import (
 // committed, and hands the lead to the oldest caller that queued
 // meanwhile. With N callers in flight, a group is everything that arrived
 // during the previous commit, up to N, and each caller's work inside the
-// transaction is one prepared UPDATE.
+// transaction is one prepared UPDATE (and an INSERT into item_results for
+// a large result).
 type outcomeCombiner struct {
 	mu     sync.Mutex
 	queue  []*recordReq
