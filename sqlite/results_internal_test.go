@@ -69,36 +69,30 @@ func TestStore_ItemResults(t *testing.T) {
 		t.Fatalf("RecordAndAck: %v, %v", err, res.Errs)
 	}
 
-	var inRow, separate []string
-	rows, err := db.read.QueryContext(ctx, `SELECT id FROM items WHERE batch_id = ? AND length(result) > 0 ORDER BY id`, b.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
+	idsIn := func(query string) string {
+		t.Helper()
+		rows, err := db.read.QueryContext(ctx, query, b.ID)
+		if err != nil {
 			t.Fatal(err)
 		}
-		inRow = append(inRow, id)
-	}
-	rows.Close()
-	rows, err = db.read.QueryContext(ctx, `SELECT id FROM item_results WHERE batch_id = ? ORDER BY id`, b.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			t.Fatal(err)
+		defer rows.Close()
+		var found []string
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				t.Fatal(err)
+			}
+			found = append(found, id)
 		}
-		separate = append(separate, id)
+		return strings.Join(found, " ")
 	}
-	rows.Close()
-	if got, wantIDs := strings.Join(inRow, " "), "old small"; got != wantIDs {
-		t.Errorf("results in their items rows: %s, want %s", got, wantIDs)
+	inRow := idsIn(`SELECT id FROM items WHERE batch_id = ? AND length(result) > 0 ORDER BY id`)
+	separate := idsIn(`SELECT id FROM item_results WHERE batch_id = ? ORDER BY id`)
+	if inRow != "old small" {
+		t.Errorf("results in their items rows: %s, want old small", inRow)
 	}
-	if got, wantIDs := strings.Join(separate, " "), "acked large"; got != wantIDs {
-		t.Errorf("results in item_results: %s, want %s", got, wantIDs)
+	if separate != "acked large" {
+		t.Errorf("results in item_results: %s, want acked large", separate)
 	}
 	for _, opts := range []batch.ItemsOptions{{}, {NoRequests: true}} {
 		items, err := s.Items(ctx, b.ID, opts)
