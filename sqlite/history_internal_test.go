@@ -275,6 +275,25 @@ func toV1(t *testing.T, db *DB) map[int64][]byte {
 
 var historyDates = []string{"2025-10-25", "2025-11-10", "2025-11-20", "2025-12-01", "2025-12-10"}
 
+// importedLeague returns a file at path with a synthetic league imported,
+// open, and LoadDay's game logs and prop lines of each of historyDates.
+func importedLeague(t *testing.T) (path string, db *DB, logs [][]predict.GameLog, lines [][]predict.PropLine) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "old.db")
+	db, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.ImportDataset(t.Context(), mustLeague(t, 5, 6, "2025-12-10")); err != nil {
+		t.Fatal(err)
+	}
+	logs, lines, errs := loadDays(t, db)
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	return path, db, logs, lines
+}
+
 // loadDays returns LoadDay's game logs and prop lines of each of
 // historyDates (nil for a date it fails), and its errors.
 func loadDays(t *testing.T, db *DB) (logs [][]predict.GameLog, lines [][]predict.PropLine, errs []error) {
@@ -333,18 +352,7 @@ func TestDB_LoadDay_HistoryV1(t *testing.T) {
 // before.
 func TestMigrate_PlayerHistories(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "old.db")
-	db, err := Open(t.Context(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.ImportDataset(t.Context(), mustLeague(t, 5, 6, "2025-12-10")); err != nil {
-		t.Fatal(err)
-	}
-	wantLogs, wantLines, errs := loadDays(t, db)
-	if err := errors.Join(errs...); err != nil {
-		t.Fatal(err)
-	}
+	path, db, wantLogs, wantLines := importedLeague(t)
 	v1 := toV1(t, db)
 	var last int64
 	if err := db.read.QueryRow("SELECT max(rowid) FROM data_players").Scan(&last); err != nil {

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"bytes"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,14 +17,7 @@ import (
 func TestStore_ItemResults(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	db, err := Open(ctx, filepath.Join(t.TempDir(), "tipoff.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	s := NewStore(db)
-	q := NewQueue(db, QueueConfig{})
-	t.Cleanup(func() { q.Close() })
+	db, s, q := newStoreQueue(t)
 	now := time.Date(2026, time.January, 15, 17, 0, 0, 0, time.UTC)
 	ids := []string{"small", "large", "failed", "old", "acked"}
 	spec := batch.Spec{Key: batch.Key{Date: "2026-01-15", Run: "daily"}}

@@ -55,18 +55,7 @@ func FuzzScheduleDecode(f *testing.F) {
 // blob holds what data_games does, and a day reads the same from either.
 func TestMigrate_Schedule(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "old.db")
-	db, err := Open(t.Context(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.ImportDataset(t.Context(), mustLeague(t, 5, 6, "2025-12-10")); err != nil {
-		t.Fatal(err)
-	}
-	wantLogs, wantLines, errs := loadDays(t, db)
-	if err := errors.Join(errs...); err != nil {
-		t.Fatal(err)
-	}
+	path, db, wantLogs, wantLines := importedLeague(t)
 	db.Close()
 	raw, err := sql.Open("sqlite", "file:"+path)
 	if err != nil {

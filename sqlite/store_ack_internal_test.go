@@ -19,14 +19,7 @@ import (
 func TestStore_RecordAndAck_NoDivergence(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	db, err := Open(ctx, filepath.Join(t.TempDir(), "tipoff.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	s := NewStore(db)
-	q := NewQueue(db, QueueConfig{})
-	t.Cleanup(func() { q.Close() })
+	_, s, q := newStoreQueue(t)
 
 	now := time.Date(2026, time.January, 15, 17, 0, 0, 0, time.UTC)
 	spec := batch.Spec{Key: batch.Key{Date: "2026-01-15", Run: "daily"},
@@ -103,4 +96,18 @@ func checkState(t *testing.T, s *Store, q *Queue, batchID string, counts batch.C
 	if got != depth {
 		t.Fatalf("depth %+v, want %+v", got, depth)
 	}
+}
+
+// newStoreQueue opens a fresh file with a store and a queue on it, closed
+// when the test ends.
+func newStoreQueue(t *testing.T) (*DB, *Store, *Queue) {
+	t.Helper()
+	db, err := Open(t.Context(), filepath.Join(t.TempDir(), "tipoff.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	q := NewQueue(db, QueueConfig{})
+	t.Cleanup(func() { q.Close() })
+	return db, NewStore(db), q
 }
